@@ -1,0 +1,98 @@
+/**
+ * What each command refreshes, as data: the original design's configs first, then
+ * the combinations the admin UI requests (see the contract's "The batches").
+ */
+import type { Period } from './time.js';
+
+export const FAMILIES = ['dashboard', 'executions', 'users'] as const;
+export type Family = (typeof FAMILIES)[number];
+
+export const DASHBOARD_SECTIONS = ['summary', 'trends', 'geographic', 'tasks'] as const;
+export type DashboardSection = (typeof DASHBOARD_SECTIONS)[number];
+
+/** Buckets the time series and registration trends can be grouped by. */
+export type Granularity = 'quarter_hour' | 'hour' | 'day' | 'week' | 'month';
+
+export interface DashboardConfig {
+  readonly family: 'dashboard';
+  readonly period: Period;
+  readonly include: readonly DashboardSection[];
+}
+
+export interface ExecutionsConfig {
+  readonly family: 'executions';
+  readonly period: Period;
+  readonly groupBy: Granularity;
+  /** Restricts the time series (only) to one status. */
+  readonly status: string | null;
+}
+
+export interface UsersConfig {
+  readonly family: 'users';
+  readonly period: Period;
+  readonly groupBy: Granularity;
+}
+
+export type RefreshConfig = DashboardConfig | ExecutionsConfig | UsersConfig;
+
+const ALL_SECTIONS = DASHBOARD_SECTIONS;
+
+const dashboard = (period: Period, include: readonly DashboardSection[]): DashboardConfig => ({
+  family: 'dashboard',
+  period,
+  include,
+});
+const executions = (period: Period, groupBy: Granularity, status: string | null = null): ExecutionsConfig => ({
+  family: 'executions',
+  period,
+  groupBy,
+  status,
+});
+const users = (period: Period, groupBy: Granularity): UsersConfig => ({ family: 'users', period, groupBy });
+
+/** The default batch of every family, in the contract's order. */
+export const BATCHES: Readonly<Record<Family, readonly RefreshConfig[]>> = {
+  dashboard: [
+    dashboard('all', ALL_SECTIONS),
+    dashboard('last_month', ['summary', 'trends']),
+    dashboard('last_week', ['summary']),
+    dashboard('last_year', ['trends', 'geographic']),
+    dashboard('all', ['summary']),
+    dashboard('all', ['trends']),
+    dashboard('all', ['geographic']),
+    dashboard('all', ['tasks']),
+    dashboard('last_day', ALL_SECTIONS),
+    dashboard('last_week', ALL_SECTIONS),
+    dashboard('last_month', ALL_SECTIONS),
+    dashboard('last_year', ALL_SECTIONS),
+  ],
+  executions: [
+    executions('last_month', 'day'),
+    executions('last_week', 'day'),
+    executions('last_year', 'month'),
+    executions('last_month', 'day', 'FAILED'),
+    executions('last_day', 'quarter_hour'),
+    executions('last_week', 'hour'),
+    executions('last_year', 'week'),
+    executions('all', 'month'),
+  ],
+  users: [
+    users('last_year', 'month'),
+    users('last_month', 'day'),
+    users('all', 'month'),
+    users('last_day', 'quarter_hour'),
+    users('last_week', 'hour'),
+    users('last_year', 'week'),
+  ],
+};
+
+/** The configs a command refreshes, in batch order. */
+export function configsFor(families: readonly Family[]): RefreshConfig[] {
+  return families.flatMap((family) => BATCHES[family]);
+}
+
+/** Parses a family name or `all`; null when it is neither. */
+export function parseFamilies(name: string): Family[] | null {
+  if (name === 'all') return [...FAMILIES];
+  return (FAMILIES as readonly string[]).includes(name) ? [name as Family] : null;
+}

@@ -1,0 +1,58 @@
+/**
+ * Writing payloads to Redis. Each entry is one `SET key value EX ttl`, so a key holds
+ * a whole payload or keeps its previous value; a run's entries go in one pipeline.
+ */
+import { Redis } from 'ioredis';
+
+/** The subset of a Redis client the writer needs. */
+export interface CacheClient {
+  pipeline(): {
+    set(key: string, value: string, mode: 'EX', seconds: number): unknown;
+    exec(): Promise<Array<[Error | null, unknown]> | null>;
+  };
+}
+
+export interface CacheEntry {
+  readonly key: string;
+  readonly value: string;
+}
+
+/** Writes every entry; returns the error of each failed key (absent when written). */
+export async function writeEntries(
+  client: CacheClient,
+  entries: readonly CacheEntry[],
+  ttlSeconds: number,
+): Promise<Map<string, Error>> {
+  const failures = new Map<string, Error>();
+  if (entries.length === 0) return failures;
+  const pipeline = client.pipeline();
+  for (const entry of entries) pipeline.set(entry.key, entry.value, 'EX', ttlSeconds);
+  let replies: Array<[Error | null, unknown]> | null;
+  try {
+    replies = await pipeline.exec();
+  } catch (error) {
+    for (const entry of entries) failures.set(entry.key, error as Error);
+    return failures;
+  }
+  entries.forEach((entry, index) => {
+    const [error, reply] = replies?.[index] ?? [new Error('no reply from Redis'), null];
+    if (error) failures.set(entry.key, error);
+    else if (reply !== 'OK') failures.set(entry.key, new Error(`unexpected reply from Redis: ${String(reply)}`));
+  });
+  return failures;
+}
+
+/**
+ * A client that fails fast: a CLI run must not queue commands forever behind a dead
+ * server. Connects lazily; call `connect()` to check reachability.
+ */
+export function createRedis(url: string): Redis {
+  return new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: 5_000,
+    maxRetriesPerRequest: 1,
+    enableOfflineQueue: false,
+    retryStrategy: (attempt) => (attempt > 3 ? null : attempt * 200),
+    connectionName: 'stats-refresh',
+  });
+}

@@ -1,0 +1,136 @@
+/**
+ * The run configuration, read once from defaults, then the environment, then flags,
+ * validated and frozen. Every error names the flag or variable to fix.
+ */
+import { UsageError } from './errors.js';
+import { LOG_LEVELS, type LogLevel } from './logger.js';
+import { parseInstant } from './time.js';
+
+export const DEFAULTS = Object.freeze({
+  databaseUrl: 'postgres://postgres@127.0.0.1:5432/postgres',
+  redisUrl: 'redis://127.0.0.1:6379/0',
+  ttlSeconds: 300,
+  logLevel: 'info' as LogLevel,
+  // Two cores per pod: a third query would only queue on the database.
+  concurrency: 3,
+  environment: 'production',
+});
+
+export interface Config {
+  readonly databaseUrl: string;
+  readonly redisUrl: string;
+  readonly ttlSeconds: number;
+  readonly logLevel: LogLevel;
+  readonly concurrency: number;
+  readonly now: Date;
+  readonly dryRun: boolean;
+  readonly rollbarToken: string | null;
+  readonly rollbarEndpoint: string | null;
+  readonly environment: string;
+}
+
+/** Flags as commander hands them over: strings, or booleans for switches. */
+export interface FlagValues {
+  databaseUrl?: string;
+  redisUrl?: string;
+  ttl?: string;
+  logLevel?: string;
+  concurrency?: string;
+  now?: string;
+  dryRun?: boolean;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+interface Source {
+  readonly value: string;
+  readonly name: string;
+}
+
+/** The flag's value if given, else the variable's, else undefined; remembers which one for messages. */
+function pick(flag: string | undefined, flagName: string, env: Env, variable: string): Source | undefined {
+  if (flag !== undefined) return { value: flag, name: flagName };
+  const fromEnv = env[variable];
+  if (fromEnv !== undefined && fromEnv !== '') return { value: fromEnv, name: variable };
+  return undefined;
+}
+
+function parseUrl(source: Source | undefined, fallback: string, schemes: readonly string[], what: string): string {
+  if (!source) return fallback;
+  let parsed: URL;
+  try {
+    parsed = new URL(source.value);
+  } catch {
+    throw new UsageError(`${source.name} is not a valid URL; expected ${schemes[0]}//host:port/... for ${what}`);
+  }
+  if (!schemes.includes(parsed.protocol)) {
+    throw new UsageError(`${source.name} must be a ${schemes.join(' or ')} URL for ${what}, got ${parsed.protocol}`);
+  }
+  return source.value;
+}
+
+function parseInteger(source: Source | undefined, fallback: number, min: number, max: number): number {
+  if (!source) return fallback;
+  const text = source.value.trim();
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw new UsageError(`${source.name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(source.value)}`);
+  }
+  return value;
+}
+
+function parseLogLevel(source: Source | undefined): LogLevel {
+  if (!source) return DEFAULTS.logLevel;
+  const level = source.value.trim().toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+    throw new UsageError(`${source.name} must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(source.value)}`);
+  }
+  return level as LogLevel;
+}
+
+function parseNow(flag: string | undefined, clock: () => Date): Date {
+  if (flag === undefined) return clock();
+  const instant = parseInstant(flag);
+  if (!instant) {
+    throw new UsageError(
+      `--now must be an ISO-8601 instant with a zone, e.g. 2026-06-15T12:34:56Z, got ${JSON.stringify(flag)}`,
+    );
+  }
+  return instant;
+}
+
+/** Builds the frozen configuration; throws UsageError naming the offending flag or variable. */
+export function loadConfig(flags: FlagValues, env: Env, clock: () => Date = () => new Date()): Config {
+  return Object.freeze({
+    databaseUrl: parseUrl(
+      pick(flags.databaseUrl, '--database-url', env, 'DATABASE_URL'),
+      DEFAULTS.databaseUrl,
+      ['postgres:', 'postgresql:'],
+      'PostgreSQL',
+    ),
+    redisUrl: parseUrl(pick(flags.redisUrl, '--redis-url', env, 'REDIS_URL'), DEFAULTS.redisUrl, ['redis:', 'rediss:'], 'Redis'),
+    ttlSeconds: parseInteger(pick(flags.ttl, '--ttl', env, 'STATS_CACHE_TTL'), DEFAULTS.ttlSeconds, 1, 7 * 24 * 3600),
+    logLevel: parseLogLevel(pick(flags.logLevel, '--log-level', env, 'LOG_LEVEL')),
+    concurrency: parseInteger(pick(flags.concurrency, '--concurrency', env, 'STATS_REFRESH_CONCURRENCY'), DEFAULTS.concurrency, 1, 32),
+    now: parseNow(flags.now, clock),
+    dryRun: flags.dryRun === true,
+    rollbarToken: env.ROLLBAR_ACCESS_TOKEN?.trim() || null,
+    rollbarEndpoint: env.ROLLBAR_ENDPOINT?.trim() || null,
+    environment: env.ROLLBAR_ENVIRONMENT?.trim() || DEFAULTS.environment,
+  });
+}
+
+/** Secrets that must never be printed: URL passwords and the Rollbar token. */
+export function secretsOf(config: Config): string[] {
+  const secrets: string[] = [];
+  for (const url of [config.databaseUrl, config.redisUrl]) {
+    try {
+      const password = decodeURIComponent(new URL(url).password);
+      if (password) secrets.push(password, new URL(url).password);
+    } catch {
+      // Already validated; nothing to add.
+    }
+  }
+  if (config.rollbarToken) secrets.push(config.rollbarToken);
+  return secrets;
+}

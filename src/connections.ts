@@ -1,0 +1,70 @@
+/**
+ * Opening and checking the run's connections, and closing them last-in-first-out.
+ */
+import type { Redis } from 'ioredis';
+import type pg from 'pg';
+import { createRedis } from './cache.js';
+import type { Config } from './config.js';
+import { createDb, type Db } from './db.js';
+import { UnreachableError } from './errors.js';
+import { redact, safeUrl } from './redact.js';
+
+export interface Connections {
+  readonly db: Db;
+  readonly pool: pg.Pool;
+  readonly redis: Redis | null;
+  close(): Promise<void>;
+}
+
+export const APPLICATION_NAME = 'stats-refresh';
+
+export function openConnections(config: Config, options: { needRedis: boolean }): Connections {
+  const { db, pool } = createDb({
+    url: config.databaseUrl,
+    poolSize: config.concurrency,
+    applicationName: APPLICATION_NAME,
+  });
+  const redis = options.needRedis ? createRedis(config.redisUrl) : null;
+  return {
+    db,
+    pool,
+    redis,
+    async close() {
+      if (redis) {
+        await redis.quit().catch(() => redis.disconnect());
+      }
+      await db.destroy().catch(() => undefined);
+    },
+  };
+}
+
+function reason(error: unknown, secrets: readonly string[]): string {
+  const err = error as { code?: string; message?: string };
+  const message = redact(err.message || String(error), secrets).split('\n')[0];
+  return err.code && !message?.includes(err.code) ? `${err.code}: ${message}` : message ?? 'unknown error';
+}
+
+/** Fails with UnreachableError, naming the setting to fix, unless both services answer. */
+export async function checkReachable(connections: Connections, config: Config, secrets: readonly string[]): Promise<void> {
+  try {
+    const client = await connections.pool.connect();
+    try {
+      await client.query('SELECT 1');
+    } finally {
+      client.release();
+    }
+  } catch (error) {
+    throw new UnreachableError(
+      `PostgreSQL at ${safeUrl(config.databaseUrl)} is unreachable (${reason(error, secrets)}); check DATABASE_URL or --database-url`,
+    );
+  }
+  if (!connections.redis) return;
+  try {
+    await connections.redis.connect();
+    await connections.redis.ping();
+  } catch (error) {
+    throw new UnreachableError(
+      `Redis at ${safeUrl(config.redisUrl)} is unreachable (${reason(error, secrets)}); check REDIS_URL or --redis-url`,
+    );
+  }
+}

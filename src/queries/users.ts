@@ -1,0 +1,100 @@
+/**
+ * Queries on the `"user"` table: totals per period, the geographic distribution and
+ * registration buckets. The table is small next to `execution`; each is one scan.
+ */
+import { sql, type AliasedRawBuilder, type RawBuilder } from 'kysely';
+import type { Granularity } from '../batches.js';
+import type { Db } from '../db.js';
+import type { RunPlan, SeriesNeed } from '../plan.js';
+import type { Period } from '../time.js';
+import { alias, isoDay, isoSeconds, sinceCutoff } from './filters.js';
+
+const CREATED = sql.ref('created_at');
+
+function countsSince(periods: readonly Period[], plan: RunPlan): AliasedRawBuilder<unknown, string>[] {
+  return periods.map((period) =>
+    sql`count(*) FILTER (WHERE ${sinceCutoff(CREATED, plan.cutoffs[period])})`.as(alias('users', period)),
+  );
+}
+
+function countsByPeriod(row: Record<string, unknown>, periods: readonly Period[]): Map<Period, number> {
+  return new Map(periods.map((period) => [period, Number(row[alias('users', period)] ?? 0)]));
+}
+
+export interface UserTotals {
+  /** Users created in each period. */
+  readonly usersByPeriod: Map<Period, number>;
+  readonly allUsers: number;
+  readonly scripts: number;
+}
+
+/** Users per period, all users, and all scripts, in one statement. */
+export async function loadUserTotals(db: Db, plan: RunPlan, periods: readonly Period[]): Promise<UserTotals> {
+  const withAll = [...new Set<Period>([...periods, 'all'])];
+  const row = await db
+    .selectFrom('user')
+    .select(countsSince(withAll, plan))
+    .select((eb) => eb.selectFrom('script').select(eb.fn.countAll().as('n')).as('scripts'))
+    .executeTakeFirstOrThrow();
+  const usersByPeriod = countsByPeriod(row as Record<string, unknown>, withAll);
+  return { usersByPeriod, allUsers: usersByPeriod.get('all') ?? 0, scripts: Number(row.scripts ?? 0) };
+}
+
+export interface CountryRow {
+  readonly country: string;
+  readonly byPeriod: Map<Period, number>;
+}
+
+/** Users per country (NULL and '' left out, as the API does) for each period. */
+export async function loadCountries(db: Db, plan: RunPlan): Promise<CountryRow[]> {
+  const rows = await db
+    .selectFrom('user')
+    .select('country')
+    .select(countsSince(plan.geographic, plan))
+    .where('country', 'is not', null)
+    .where('country', '<>', '')
+    .groupBy('country')
+    .execute();
+  return rows.map((row) => ({
+    country: row.country as string,
+    byPeriod: countsByPeriod(row as Record<string, unknown>, plan.geographic),
+  }));
+}
+
+/** Registration buckets are text: days as `YYYY-MM-DD`, hours and quarter-hours with the time. */
+function registrationBucket(groupBy: Granularity): RawBuilder<string | null> {
+  switch (groupBy) {
+    case 'quarter_hour':
+      return isoSeconds(sql`date_bin('15 minutes', created_at, timestamp '2000-01-01')`);
+    case 'hour':
+      return isoSeconds(sql`date_trunc('hour', created_at)`);
+    case 'day':
+    case 'week':
+    case 'month':
+      return isoDay(sql`date_trunc(${sql.lit(groupBy)}, created_at)`);
+  }
+}
+
+export interface RegistrationRow {
+  readonly groupBy: Granularity;
+  readonly bucket: string | null;
+  readonly byPeriod: Map<Period, number>;
+}
+
+/** New users per bucket for every (period, granularity) requested, in one statement. */
+export async function loadRegistrations(db: Db, plan: RunPlan): Promise<RegistrationRow[]> {
+  const granularities = [...new Set(plan.registration.map((need: SeriesNeed) => need.groupBy))];
+  const periods = [...new Set(plan.registration.map((need) => need.period))];
+  const branches = granularities.map((groupBy) => {
+    const bucket = registrationBucket(groupBy);
+    return sql`SELECT ${sql.lit(groupBy)} AS group_by, ${bucket} AS bucket, ${sql.join(
+      countsSince(periods, plan),
+    )} FROM "user" GROUP BY 2`;
+  });
+  const { rows } = await sql<Record<string, unknown>>`${sql.join(branches, sql` UNION ALL `)}`.execute(db);
+  return rows.map((row) => ({
+    groupBy: row.group_by as Granularity,
+    bucket: (row.bucket as string | null) ?? null,
+    byPeriod: countsByPeriod(row, periods),
+  }));
+}

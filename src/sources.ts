@@ -1,0 +1,96 @@
+/**
+ * The data a run reads, each loaded at most once per run and only when the plan needs
+ * it. Loads run in parallel, bounded by the run's concurrency; a failed load fails only
+ * the configs built on it.
+ */
+import type { LimitFunction } from 'p-limit';
+import type { Db } from './db.js';
+import type { RunPlan } from './plan.js';
+import { loadExecutionsByScript } from './queries/executions-by-script.js';
+import { loadUserScan } from './queries/executions-by-user.js';
+import { loadTimeline } from './queries/execution-timeline.js';
+import { loadHourlyStarts } from './queries/hourly-starts.js';
+import { loadScripts } from './queries/scripts.js';
+import { loadCountries, loadRegistrations, loadUserTotals } from './queries/users.js';
+import { taskName } from './slug.js';
+
+/** Called around every query, for metrics and debug logs. */
+export type QueryObserver = (name: string, ms: number, error?: unknown) => void;
+
+export class Sources {
+  private readonly cache = new Map<string, Promise<unknown>>();
+
+  constructor(
+    private readonly db: Db,
+    readonly plan: RunPlan,
+    private readonly limit: LimitFunction,
+    private readonly observe: QueryObserver = () => undefined,
+  ) {}
+
+  private load<T>(name: string, query: () => Promise<T>): Promise<T> {
+    let pending = this.cache.get(name) as Promise<T> | undefined;
+    if (!pending) {
+      pending = this.limit(async () => {
+        const started = performance.now();
+        try {
+          const result = await query();
+          this.observe(name, performance.now() - started);
+          return result;
+        } catch (error) {
+          this.observe(name, performance.now() - started, error);
+          throw new Error(`query ${name} failed: ${(error as Error).message}`, { cause: error });
+        }
+      });
+      // Failures surface through the configs that await it; never as an unhandled rejection.
+      pending.catch(() => undefined);
+      this.cache.set(name, pending);
+    }
+    return pending;
+  }
+
+  /** Computes a value at most once per run (sections shared by several configs). */
+  memo<T>(name: string, compute: () => Promise<T>): Promise<T> {
+    let pending = this.cache.get(`memo:${name}`) as Promise<T> | undefined;
+    if (!pending) {
+      pending = compute();
+      pending.catch(() => undefined);
+      this.cache.set(`memo:${name}`, pending);
+    }
+    return pending;
+  }
+
+  scripts() {
+    return this.load('scripts', () => loadScripts(this.db));
+  }
+
+  executionsByScript() {
+    return this.load('executions_by_script', () => loadExecutionsByScript(this.db, this.plan));
+  }
+
+  userTotals() {
+    return this.load('user_totals', () => loadUserTotals(this.db, this.plan, this.plan.summary));
+  }
+
+  hourlyStarts() {
+    return this.load('hourly_starts', () => loadHourlyStarts(this.db, this.plan));
+  }
+
+  countries() {
+    return this.load('countries', () => loadCountries(this.db, this.plan));
+  }
+
+  registrations() {
+    return this.load('registrations', () => loadRegistrations(this.db, this.plan));
+  }
+
+  userScan() {
+    return this.load('executions_by_user', () => loadUserScan(this.db, this.plan));
+  }
+
+  /** Waits for the scripts outside the concurrency limit, so a full pool cannot deadlock. */
+  async timeline() {
+    const scripts = await this.scripts();
+    const taskOfScript = new Map([...scripts].map(([id, slug]) => [id, taskName(slug)]));
+    return this.load('execution_timeline', () => loadTimeline(this.db, this.plan, taskOfScript));
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * Periods, cutoffs and time buckets. Timestamps in the API's tables are
+ * `timestamp without time zone` holding UTC, so every instant we send to
+ * PostgreSQL is a naive UTC string and every bucket comes back as text: the
+ * process and session time zones never take part.
+ */
+
+export const PERIODS = ['last_day', 'last_week', 'last_month', 'last_year', 'all'] as const;
+export type Period = (typeof PERIODS)[number];
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+const PERIOD_DAYS: Readonly<Record<Exclude<Period, 'all'>, number>> = {
+  last_day: 1,
+  last_week: 7,
+  last_month: 30,
+  last_year: 365,
+};
+
+/** Trends look back this far for hourly and monthly series, whatever the period. */
+export const HOURLY_WINDOW_MS = 72 * 60 * 60 * 1000;
+export const MONTHLY_WINDOW_MS = 365 * DAY_MS;
+
+export function isPeriod(value: string): value is Period {
+  return (PERIODS as readonly string[]).includes(value);
+}
+
+/** Formats an instant as the naive UTC text PostgreSQL compares with its `timestamp` columns. */
+export function toSqlTimestamp(instant: Date): string {
+  return instant.toISOString().replace('T', ' ').replace('Z', '');
+}
+
+/** The period's cutoff instant, or null for `all`. */
+export function periodCutoff(period: Period, now: Date): Date | null {
+  if (period === 'all') return null;
+  return new Date(now.getTime() - PERIOD_DAYS[period] * DAY_MS);
+}
+
+/** Orders periods from the shortest look-back to `all`. */
+export function byLookBack(a: Period, b: Period): number {
+  return PERIODS.indexOf(a) - PERIODS.indexOf(b);
+}
+
+const ISO_INSTANT =
+  /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/i;
+
+/**
+ * Parses an ISO-8601 instant. A zone (`Z` or an offset) is required: a naive time
+ * would silently depend on the machine's time zone.
+ */
+export function parseInstant(text: string): Date | null {
+  const trimmed = text.trim();
+  if (!ISO_INSTANT.test(trimmed)) return null;
+  const date = new Date(trimmed.replace(' ', 'T'));
+  return Number.isNaN(date.getTime()) ? null : date;
+}
+
+/** The Monday that starts the ISO week of a `YYYY-MM-DD` day (PostgreSQL's `date_trunc('week')`). */
+export function weekStart(day: string): string {
+  const date = new Date(`${day}T00:00:00Z`);
+  const sinceMonday = (date.getUTCDay() + 6) % 7;
+  return new Date(date.getTime() - sinceMonday * DAY_MS).toISOString().slice(0, 10);
+}
