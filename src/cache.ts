@@ -46,13 +46,21 @@ export async function writeEntries(
  * A client that fails fast: a CLI run must not queue commands forever behind a dead
  * server. Connects lazily; call `connect()` to check reachability.
  */
-export function createRedis(url: string): Redis {
-  return new Redis(url, {
+export function createRedis(url: string, onError: (error: Error) => void = () => undefined): Redis {
+  let connectedOnce = false;
+  const client = new Redis(url, {
     lazyConnect: true,
     connectTimeout: 5_000,
     maxRetriesPerRequest: 1,
     enableOfflineQueue: false,
-    retryStrategy: (attempt) => (attempt > 3 ? null : attempt * 200),
+    // Unreachable at start: give up at once (exit 3). Lost mid-run: a few quick reconnects.
+    retryStrategy: (attempt) => (!connectedOnce || attempt > 3 ? null : attempt * 200),
     connectionName: 'stats-refresh',
   });
+  client.on('ready', () => {
+    connectedOnce = true;
+  });
+  // Without a listener ioredis prints every connection error to stderr itself.
+  client.on('error', onError);
+  return client;
 }

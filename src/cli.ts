@@ -53,7 +53,10 @@ async function refresh(familyName: string, flags: FlagValues): Promise<number> {
         secrets,
       })
     : noReporter;
-  const connections = openConnections(config, { needRedis: !config.dryRun });
+  const connections = openConnections(config, {
+    needRedis: !config.dryRun,
+    onRedisError: (error) => logger.debug({ err: redact(error.message, secrets) }, 'redis connection error'),
+  });
   try {
     await checkReachable(connections, config, secrets);
     const summary = await runRefresh(
@@ -80,6 +83,11 @@ async function refresh(familyName: string, flags: FlagValues): Promise<number> {
   }
 }
 
+/** Commander's messages (and its "Did you mean" hints) as our single error line. */
+function oneLine(text: string): string {
+  return `stats-refresh: ${text.replace(/^error: /, '').split('\n').map((line) => line.trim()).filter(Boolean).join(' ')}`;
+}
+
 function buildProgram(setExit: (code: number) => void): Command {
   const program = new Command('stats-refresh')
     .description(
@@ -89,7 +97,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .version(process.env.npm_package_version ?? '0.1.0', '-V, --version')
     .showSuggestionAfterError(true)
     .exitOverride()
-    .configureOutput({ outputError: (text, write) => write(`stats-refresh: ${text.trim().replace(/^error: /, '')}\n`) })
+    .configureOutput({ outputError: (text, write) => write(`${oneLine(text)}\n`) })
     .addHelpText('after', EXIT_CODES_HELP);
 
   addRunOptions(

@@ -18,13 +18,16 @@ export interface Connections {
 
 export const APPLICATION_NAME = 'stats-refresh';
 
-export function openConnections(config: Config, options: { needRedis: boolean }): Connections {
+export function openConnections(
+  config: Config,
+  options: { needRedis: boolean; onRedisError?: (error: Error) => void },
+): Connections {
   const { db, pool } = createDb({
     url: config.databaseUrl,
     poolSize: config.concurrency,
     applicationName: APPLICATION_NAME,
   });
-  const redis = options.needRedis ? createRedis(config.redisUrl) : null;
+  const redis = options.needRedis ? createRedis(config.redisUrl, options.onRedisError) : null;
   return {
     db,
     pool,

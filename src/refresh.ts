@@ -5,7 +5,7 @@
 import pLimit from 'p-limit';
 import { type Family, configsFor, type RefreshConfig } from './batches.js';
 import { type CacheClient, type CacheEntry, writeEntries } from './cache.js';
-import { cachedSectionsOf, configLabel, payloadKey, sectionKey } from './config-keys.js';
+import { type CachedSection, cachedSectionsOf, configLabel, payloadKey, sectionKey } from './config-keys.js';
 import type { Db } from './db.js';
 import type { Logger } from './logger.js';
 import { planRun } from './plan.js';
@@ -13,6 +13,7 @@ import { pyJson } from './pyjson.js';
 import { redact } from './redact.js';
 import type { FailureReporter } from './reporter.js';
 import { Sources } from './sources.js';
+import type { Period } from './time.js';
 import { dashboardPayload, dashboardSection } from './stats/dashboard.js';
 import { executionsPayload } from './stats/executions.js';
 import { usersPayload } from './stats/users.js';
@@ -73,16 +74,29 @@ function buildPayload(config: RefreshConfig, sources: Sources): Promise<unknown>
   }
 }
 
-/** A config's payload entry plus the section entries the API caches alongside it. */
-async function buildEntries(config: RefreshConfig, sources: Sources): Promise<CacheEntry[]> {
-  const payload = await buildPayload(config, sources);
-  const sections = await Promise.all(
-    cachedSectionsOf(config).map(async (section) => ({
-      key: sectionKey(section, config.period),
-      value: pyJson(await dashboardSection(sources, section, config.period)),
-    })),
-  );
-  return [{ key: payloadKey(config), value: pyJson(payload) }, ...sections];
+async function buildPayloadEntry(config: RefreshConfig, sources: Sources): Promise<CacheEntry> {
+  return { key: payloadKey(config), value: pyJson(await buildPayload(config, sources)) };
+}
+
+interface SectionEntry {
+  readonly section: CachedSection;
+  readonly period: Period;
+  /** Configs that read this section through its own key: a failed write fails them. */
+  readonly owners: RefreshConfig[];
+}
+
+/** The section entries the API caches on their own, one per (section, period) the run computes. */
+function sectionEntriesOf(configs: readonly RefreshConfig[]): SectionEntry[] {
+  const byKey = new Map<string, SectionEntry>();
+  for (const config of configs) {
+    for (const section of cachedSectionsOf(config)) {
+      const key = sectionKey(section, config.period);
+      const entry = byKey.get(key) ?? { section, period: config.period, owners: [] };
+      entry.owners.push(config);
+      byKey.set(key, entry);
+    }
+  }
+  return [...byKey.values()];
 }
 
 function messageOf(error: unknown, secrets: readonly string[]): string {
@@ -115,17 +129,32 @@ export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Pr
     reporter.report(`stats-refresh: config ${label} failed: ${message}`, { config: label, key: payloadKey(config) });
   };
 
-  const settled = await Promise.allSettled(configs.map((config) => buildEntries(config, sources)));
+  const sections = sectionEntriesOf(configs);
+  const [payloads, sectionValues] = await Promise.all([
+    Promise.allSettled(configs.map((config) => buildPayloadEntry(config, sources))),
+    // A section that computed is written even when a config including it failed elsewhere.
+    Promise.allSettled(
+      sections.map(async ({ section, period }) => ({
+        key: sectionKey(section, period),
+        value: pyJson(await dashboardSection(sources, section, period)),
+      })),
+    ),
+  ]);
+
   const built: BuiltConfig[] = [];
-  settled.forEach((outcome, index) => {
+  payloads.forEach((outcome, index) => {
     const config = configs[index]!;
-    if (outcome.status === 'fulfilled') built.push({ config, entries: outcome.value });
+    if (outcome.status === 'fulfilled') built.push({ config, entries: [outcome.value] });
     else fail(config, outcome.reason);
   });
-
-  // Section entries are shared between configs: write each key once.
+  const builtByConfig = new Map(built.map((item) => [item.config, item]));
   const entries = new Map<string, CacheEntry>();
   for (const { entries: own } of built) for (const entry of own) entries.set(entry.key, entry);
+  sectionValues.forEach((outcome, index) => {
+    if (outcome.status !== 'fulfilled') return; // its owners failed with the same error
+    entries.set(outcome.value.key, outcome.value);
+    for (const owner of sections[index]!.owners) builtByConfig.get(owner)?.entries.push(outcome.value);
+  });
 
   let written = new Set<string>();
   let succeeded = built;

@@ -1,0 +1,55 @@
+/**
+ * Runs the built `stats-refresh` binary as a user would and captures what it prints.
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const CLI_PATH = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+
+export interface CliRun {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** stderr lines that are JSON log records. */
+  readonly logs: Array<Record<string, unknown>>;
+  /** stderr lines that are not JSON (one-line error messages). */
+  readonly messages: string[];
+}
+
+export function runCli(args: readonly string[], env: Record<string, string | undefined> = {}): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI_PATH, ...args], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'info', TZ: 'UTC', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      const lines = stderr.split('\n').filter((line) => line.trim() !== '');
+      const logs: Array<Record<string, unknown>> = [];
+      const messages: string[] = [];
+      for (const line of lines) {
+        try {
+          logs.push(JSON.parse(line) as Record<string, unknown>);
+        } catch {
+          messages.push(line);
+        }
+      }
+      resolve({ code, signal, stdout, stderr, logs, messages });
+    });
+  });
+}
+
+/** The one JSON summary a run prints on stdout. */
+export function summaryOf(run: CliRun): Record<string, unknown> & {
+  cache_keys: string[];
+  failures: Array<{ config: string; error: string }>;
+} {
+  const lines = run.stdout.trim().split('\n');
+  if (lines.length !== 1) throw new Error(`expected one summary line on stdout, got ${lines.length}: ${run.stdout}`);
+  return JSON.parse(lines[0]!);
+}

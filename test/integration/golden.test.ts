@@ -1,0 +1,94 @@
+/**
+ * Parity with the API: the golden fixture is a database and the exact entries the
+ * API stored for it at GOLDEN_NOW. `refresh all` must write the same key set and,
+ * key by key, the same values (parsed JSON: numbers by value, strings stay strings).
+ */
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, summaryOf } from '../helpers/cli.js';
+import {
+  GOLDEN_NOW,
+  goldenTemplate,
+  REDIS_DBS,
+  databaseFromTemplate,
+  readKeys,
+  redisDatabase,
+  redisUrl,
+  type TestDatabase,
+} from '../helpers/services.js';
+
+const expected = JSON.parse(
+  readFileSync(new URL('../fixtures/golden/expected.json', import.meta.url), 'utf8'),
+) as Record<string, { raw: string; ttl: number }>;
+
+interface Scenario {
+  readonly name: string;
+  readonly redisDb: number;
+  readonly processTimeZone: string;
+  /** The database session's time zone; the API's own results would shift with it, ours must not. */
+  readonly sessionTimeZone: string | null;
+}
+
+const scenarios: Scenario[] = [
+  { name: 'in UTC', redisDb: REDIS_DBS.golden, processTimeZone: 'UTC', sessionTimeZone: null },
+  {
+    name: 'with process and database session in America/Sao_Paulo',
+    redisDb: REDIS_DBS.goldenTimeZone,
+    processTimeZone: 'America/Sao_Paulo',
+    sessionTimeZone: 'America/Sao_Paulo',
+  },
+];
+
+describe.each(scenarios)('refresh all on the golden database $name', (scenario) => {
+  let database: TestDatabase;
+  let redis: Awaited<ReturnType<typeof redisDatabase>>;
+  let written: Map<string, string>;
+  let summary: ReturnType<typeof summaryOf>;
+
+  beforeAll(async () => {
+    database = await databaseFromTemplate(goldenTemplate(), 'golden');
+    if (scenario.sessionTimeZone) {
+      await database.query(`ALTER DATABASE "${database.name}" SET timezone TO '${scenario.sessionTimeZone}'`);
+    }
+    redis = await redisDatabase(scenario.redisDb);
+    const run = await runCli(['refresh', 'all', '--now', GOLDEN_NOW], {
+      DATABASE_URL: database.url,
+      REDIS_URL: redisUrl(scenario.redisDb),
+      TZ: scenario.processTimeZone,
+    });
+    expect(run.messages, run.stderr).toEqual([]);
+    expect(run.code).toBe(0);
+    summary = summaryOf(run);
+    written = await readKeys(redis, 'stats_service:*');
+  });
+
+  afterAll(async () => {
+    await redis?.close();
+    await database?.drop();
+  });
+
+  it('writes exactly the 41 keys the API stored', () => {
+    expect([...written.keys()].sort()).toEqual(Object.keys(expected).sort());
+    expect([...summary.cache_keys].sort()).toEqual(Object.keys(expected).sort());
+    expect(summary).toMatchObject({ total_refreshed: 26, successful: 26, failed: 0, failures: [] });
+  });
+
+  it.each(Object.keys(expected).sort())('%s equals the API entry', (key) => {
+    expect(JSON.parse(written.get(key) ?? 'null')).toStrictEqual(JSON.parse(expected[key]!.raw));
+  });
+
+  it('sets the default 5-minute expiry on every key', async () => {
+    for (const key of written.keys()) {
+      const ttl = await redis.ttl(key);
+      expect(ttl, key).toBeGreaterThan(250);
+      expect(ttl, key).toBeLessThanOrEqual(300);
+    }
+  });
+
+  it('writes entries byte-for-byte as the API does wherever the API order is defined', () => {
+    // Dict keys inside time_series follow PostgreSQL's hash order in the API; everything else must match exactly.
+    const unordered = (key: string) => key.includes('get_execution_stats');
+    const mismatched = Object.keys(expected).filter((key) => !unordered(key) && written.get(key) !== expected[key]!.raw);
+    expect(mismatched).toEqual([]);
+  });
+});

@@ -1,0 +1,107 @@
+/**
+ * One config failing does not stop the others: a database without `"user".country`
+ * breaks every query that reads it (the geographic section, and the per-user scan that
+ * serves both the users' activity and the executions' top users), so exactly the configs
+ * built on those queries fail; the rest are written.
+ */
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, summaryOf, type CliRun } from '../helpers/cli.js';
+import {
+  GOLDEN_NOW,
+  goldenTemplate,
+  REDIS_DBS,
+  databaseFromTemplate,
+  readKeys,
+  redisDatabase,
+  redisUrl,
+  type TestDatabase,
+} from '../helpers/services.js';
+
+const expected = JSON.parse(
+  readFileSync(new URL('../fixtures/golden/expected.json', import.meta.url), 'utf8'),
+) as Record<string, { raw: string }>;
+
+/** Keys built on a query that reads users' countries. */
+const needsCountry = (key: string) =>
+  key.includes('geographic') || key.includes('get_user_stats') || key.includes('get_execution_stats');
+// Section keys are written whenever their own section computed, even if a config including them failed.
+
+const PREVIOUS = '{"previous": true}';
+
+describe('a config failing while the others are written (exit 1)', () => {
+  let database: TestDatabase;
+  let redis: Awaited<ReturnType<typeof redisDatabase>>;
+  let run: CliRun;
+  let written: Map<string, string>;
+
+  beforeAll(async () => {
+    database = await databaseFromTemplate(goldenTemplate(), 'isolation');
+    await database.query('ALTER TABLE "user" DROP COLUMN country');
+    redis = await redisDatabase(REDIS_DBS.isolation);
+    for (const key of Object.keys(expected)) await redis.set(key, PREVIOUS);
+    run = await runCli(['refresh', 'all', '--now', GOLDEN_NOW], {
+      DATABASE_URL: database.url,
+      REDIS_URL: redisUrl(REDIS_DBS.isolation),
+    });
+    written = await readKeys(redis);
+  });
+
+  afterAll(async () => {
+    await redis?.close();
+    await database?.drop();
+  });
+
+  it('exits 1 and lists each failed config with its error', () => {
+    expect(run.code).toBe(1);
+    const summary = summaryOf(run);
+    // The 7 dashboard configs with geographic, the 6 users configs and the 8 executions configs.
+    const failedConfigs = summary.failures.map((failure) => failure.config).sort();
+    expect(failedConfigs).toEqual(
+      [
+        'dashboard/all[geographic,summary,tasks,trends]',
+        'dashboard/all[geographic]',
+        'dashboard/last_day[geographic,summary,tasks,trends]',
+        'dashboard/last_month[geographic,summary,tasks,trends]',
+        'dashboard/last_week[geographic,summary,tasks,trends]',
+        'dashboard/last_year[geographic,summary,tasks,trends]',
+        'dashboard/last_year[geographic,trends]',
+        'executions/all/month',
+        'executions/last_day/quarter_hour',
+        'executions/last_month/day',
+        'executions/last_month/day/status=FAILED',
+        'executions/last_week/day',
+        'executions/last_week/hour',
+        'executions/last_year/month',
+        'executions/last_year/week',
+        'users/all/month',
+        'users/last_day/quarter_hour',
+        'users/last_month/day',
+        'users/last_week/hour',
+        'users/last_year/month',
+        'users/last_year/week',
+      ].sort(),
+    );
+    expect(summary).toMatchObject({ total_refreshed: 26, successful: 5, failed: 21 });
+    for (const failure of summary.failures) expect(failure.error).toMatch(/column "?(u\.)?country"? does not exist/);
+  });
+
+  it('logs one error line per failed config', () => {
+    const errors = run.logs.filter((log) => log.msg === 'config failed');
+    expect(errors).toHaveLength(21);
+    for (const log of errors) expect(log).toMatchObject({ level: 'error' });
+  });
+
+  it('writes every other key with the API value and leaves the failed ones as they were', () => {
+    const summary = summaryOf(run);
+    for (const key of Object.keys(expected)) {
+      if (needsCountry(key)) {
+        expect(written.get(key), key).toBe(PREVIOUS);
+        expect(summary.cache_keys).not.toContain(key);
+      } else {
+        expect(JSON.parse(written.get(key)!), key).toStrictEqual(JSON.parse(expected[key]!.raw));
+        expect(summary.cache_keys).toContain(key);
+      }
+    }
+  });
+});

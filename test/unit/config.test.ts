@@ -1,0 +1,266 @@
+import { describe, expect, it, vi } from 'vitest';
+import { DEFAULTS, type FlagValues, loadConfig, secretsOf } from '../../src/config.js';
+import { UsageError } from '../../src/errors.js';
+
+const NOW = new Date('2026-06-15T12:34:56Z');
+const clock = () => NOW;
+type Env = Record<string, string | undefined>;
+
+/** Runs loadConfig, requires a UsageError, and returns its message. */
+function usageMessage(flags: FlagValues, env: Env): string {
+  let caught: unknown;
+  try {
+    loadConfig(flags, env, clock);
+  } catch (error) {
+    caught = error;
+  }
+  expect(caught).toBeInstanceOf(UsageError);
+  expect((caught as UsageError).exitCode).toBe(2);
+  return (caught as UsageError).message;
+}
+
+describe('loadConfig defaults', () => {
+  it('uses the defaults with no flags and no environment', () => {
+    expect(loadConfig({}, {}, clock)).toEqual({
+      databaseUrl: 'postgres://postgres@127.0.0.1:5432/postgres',
+      redisUrl: 'redis://127.0.0.1:6379/0',
+      ttlSeconds: 300,
+      logLevel: 'info',
+      concurrency: 3,
+      now: NOW,
+      dryRun: false,
+      rollbarToken: null,
+      rollbarEndpoint: null,
+      environment: 'production',
+    });
+  });
+
+  it('exports the same defaults', () => {
+    expect(DEFAULTS).toEqual({
+      databaseUrl: 'postgres://postgres@127.0.0.1:5432/postgres',
+      redisUrl: 'redis://127.0.0.1:6379/0',
+      ttlSeconds: 300,
+      logLevel: 'info',
+      concurrency: 3,
+      environment: 'production',
+    });
+  });
+
+  it('returns a frozen config', () => {
+    expect(Object.isFrozen(loadConfig({}, {}, clock))).toBe(true);
+  });
+
+  it('reads now from the clock when --now is absent', () => {
+    const tick = vi.fn(() => new Date('2030-01-01T00:00:00Z'));
+    expect(loadConfig({}, {}, tick).now.toISOString()).toBe('2030-01-01T00:00:00.000Z');
+    expect(tick).toHaveBeenCalledTimes(1);
+  });
+
+  it('defaults the clock to the current time', () => {
+    const before = Date.now();
+    const now = loadConfig({}, {}).now.getTime();
+    expect(now).toBeGreaterThanOrEqual(before);
+    expect(now).toBeLessThanOrEqual(Date.now());
+  });
+
+  it('treats empty variables as unset', () => {
+    const config = loadConfig({}, { DATABASE_URL: '', REDIS_URL: '', STATS_CACHE_TTL: '', LOG_LEVEL: '', STATS_REFRESH_CONCURRENCY: '' }, clock);
+    expect(config.databaseUrl).toBe(DEFAULTS.databaseUrl);
+    expect(config.redisUrl).toBe(DEFAULTS.redisUrl);
+    expect(config.ttlSeconds).toBe(300);
+    expect(config.logLevel).toBe('info');
+    expect(config.concurrency).toBe(3);
+  });
+});
+
+describe('loadConfig precedence', () => {
+  const env: Env = {
+    DATABASE_URL: 'postgresql://env@db.example:5433/stats',
+    REDIS_URL: 'rediss://env.example:6380/2',
+    STATS_CACHE_TTL: '600',
+    LOG_LEVEL: 'debug',
+    STATS_REFRESH_CONCURRENCY: '5',
+    ROLLBAR_ACCESS_TOKEN: ' tok-123456 ',
+    ROLLBAR_ENDPOINT: 'https://rollbar.example/api/1/',
+    ROLLBAR_ENVIRONMENT: 'staging',
+  };
+
+  it('lets the environment override the defaults', () => {
+    expect(loadConfig({}, env, clock)).toEqual({
+      databaseUrl: 'postgresql://env@db.example:5433/stats',
+      redisUrl: 'rediss://env.example:6380/2',
+      ttlSeconds: 600,
+      logLevel: 'debug',
+      concurrency: 5,
+      now: NOW,
+      dryRun: false,
+      rollbarToken: 'tok-123456',
+      rollbarEndpoint: 'https://rollbar.example/api/1/',
+      environment: 'staging',
+    });
+  });
+
+  it('lets flags override the environment', () => {
+    const config = loadConfig(
+      {
+        databaseUrl: 'postgres://flag@db2/x',
+        redisUrl: 'redis://flag:6379/1',
+        ttl: '60',
+        logLevel: 'warn',
+        concurrency: '1',
+        now: '2026-01-02T03:04:05Z',
+        dryRun: true,
+      },
+      env,
+      clock,
+    );
+    expect(config.databaseUrl).toBe('postgres://flag@db2/x');
+    expect(config.redisUrl).toBe('redis://flag:6379/1');
+    expect(config.ttlSeconds).toBe(60);
+    expect(config.logLevel).toBe('warn');
+    expect(config.concurrency).toBe(1);
+    expect(config.now.toISOString()).toBe('2026-01-02T03:04:05.000Z');
+    expect(config.dryRun).toBe(true);
+  });
+
+  it('ignores an environment value that a flag overrides', () => {
+    expect(loadConfig({ ttl: '60' }, { STATS_CACHE_TTL: 'abc' }, clock).ttlSeconds).toBe(60);
+  });
+
+  it('does not consult the clock when --now is given', () => {
+    const tick = vi.fn(() => NOW);
+    loadConfig({ now: '2026-06-15T00:00:00+02:00' }, {}, tick);
+    expect(tick).not.toHaveBeenCalled();
+  });
+
+  it('reads --now with an offset', () => {
+    expect(loadConfig({ now: '2026-06-15T12:34:56.123+02:00' }, {}, clock).now.toISOString()).toBe(
+      '2026-06-15T10:34:56.123Z',
+    );
+  });
+
+  it('normalises the log level case and trims numbers', () => {
+    expect(loadConfig({}, { LOG_LEVEL: ' DEBUG ' }, clock).logLevel).toBe('debug');
+    expect(loadConfig({ ttl: ' 120 ' }, {}, clock).ttlSeconds).toBe(120);
+  });
+
+  it('accepts every log level', () => {
+    for (const level of ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) {
+      expect(loadConfig({ logLevel: level }, {}, clock).logLevel).toBe(level);
+    }
+  });
+
+  it('accepts the bounds of ttl and concurrency', () => {
+    expect(loadConfig({ ttl: '1', concurrency: '1' }, {}, clock)).toMatchObject({ ttlSeconds: 1, concurrency: 1 });
+    expect(loadConfig({ ttl: '604800', concurrency: '32' }, {}, clock)).toMatchObject({ ttlSeconds: 604800, concurrency: 32 });
+  });
+
+  it('sets dryRun only for a true switch', () => {
+    expect(loadConfig({ dryRun: false }, {}, clock).dryRun).toBe(false);
+    expect(loadConfig({ dryRun: true }, {}, clock).dryRun).toBe(true);
+  });
+
+  it('treats blank Rollbar settings as absent', () => {
+    const config = loadConfig({}, { ROLLBAR_ACCESS_TOKEN: '   ', ROLLBAR_ENDPOINT: '', ROLLBAR_ENVIRONMENT: ' ' }, clock);
+    expect(config.rollbarToken).toBeNull();
+    expect(config.rollbarEndpoint).toBeNull();
+    expect(config.environment).toBe('production');
+  });
+});
+
+describe('loadConfig errors', () => {
+  const cases: Array<[string, FlagValues, Env, string]> = [
+    ['STATS_CACHE_TTL=abc', {}, { STATS_CACHE_TTL: 'abc' }, 'STATS_CACHE_TTL'],
+    ['--ttl 0', { ttl: '0' }, {}, '--ttl'],
+    ['--ttl 1.5', { ttl: '1.5' }, {}, '--ttl'],
+    ['--ttl -5', { ttl: '-5' }, {}, '--ttl'],
+    ['--ttl 1e3', { ttl: '1e3' }, {}, '--ttl'],
+    ['--ttl ""', { ttl: '' }, {}, '--ttl'],
+    ['--ttl 604801', { ttl: '604801' }, {}, '--ttl'],
+    ['--concurrency 0', { concurrency: '0' }, {}, '--concurrency'],
+    ['--concurrency 33', { concurrency: '33' }, {}, '--concurrency'],
+    ['STATS_REFRESH_CONCURRENCY=many', {}, { STATS_REFRESH_CONCURRENCY: 'many' }, 'STATS_REFRESH_CONCURRENCY'],
+    ['LOG_LEVEL=loud', {}, { LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    ['--log-level verbose', { logLevel: 'verbose' }, {}, '--log-level'],
+    ['DATABASE_URL=not-a-url', {}, { DATABASE_URL: 'not-a-url' }, 'DATABASE_URL'],
+    ['DATABASE_URL=mysql://x', {}, { DATABASE_URL: 'mysql://x' }, 'DATABASE_URL'],
+    ['--database-url redis://x', { databaseUrl: 'redis://x' }, {}, '--database-url'],
+    ['REDIS_URL=http://x', {}, { REDIS_URL: 'http://x' }, 'REDIS_URL'],
+    ['REDIS_URL=postgres://x', {}, { REDIS_URL: 'postgres://x' }, 'REDIS_URL'],
+    ['--redis-url not a url', { redisUrl: 'not a url' }, {}, '--redis-url'],
+    ['--now yesterday', { now: 'yesterday' }, {}, '--now'],
+    ['--now without a zone', { now: '2026-06-15T12:34:56' }, {}, '--now'],
+    ['--now ""', { now: '' }, {}, '--now'],
+  ];
+  it.each(cases)('%s throws a UsageError naming %3$s', (_label, flags, env, name) => {
+    expect(usageMessage(flags, env)).toContain(name);
+  });
+
+  it('states what is expected', () => {
+    expect(usageMessage({ ttl: '0' }, {})).toBe('--ttl must be a whole number from 1 to 604800, got "0"');
+    expect(usageMessage({}, { DATABASE_URL: 'mysql://x' })).toBe(
+      'DATABASE_URL must be a postgres: or postgresql: URL for PostgreSQL, got mysql:',
+    );
+    expect(usageMessage({ now: 'yesterday' }, {})).toContain('e.g. 2026-06-15T12:34:56Z');
+  });
+
+  it('names the flag, not the variable, when the flag supplied the bad value', () => {
+    const message = usageMessage({ ttl: 'x' }, { STATS_CACHE_TTL: '60' });
+    expect(message).toContain('--ttl');
+    expect(message).not.toContain('STATS_CACHE_TTL');
+  });
+});
+
+describe('loadConfig never leaks a URL password in an error', () => {
+  const SECRET = 's3cretpw';
+  const DB = `postgres://u:${SECRET}@host/db`;
+  const REDIS = `redis://:${SECRET}@h:1/0`;
+  const cases: Array<[string, FlagValues, Env]> = [
+    ['bad --ttl with a DATABASE_URL password', { ttl: '0' }, { DATABASE_URL: DB }],
+    ['bad --ttl with a --database-url password', { ttl: 'x', databaseUrl: DB }, {}],
+    ['bad --concurrency with a REDIS_URL password', { concurrency: '0' }, { REDIS_URL: REDIS }],
+    ['bad --now with both passwords', { now: 'soon' }, { DATABASE_URL: DB, REDIS_URL: REDIS }],
+    ['DATABASE_URL with mysql scheme', {}, { DATABASE_URL: `mysql://u:${SECRET}@host/db` }],
+    ['DATABASE_URL without a scheme', {}, { DATABASE_URL: `u:${SECRET}@host/db` }],
+    ['DATABASE_URL missing the colon', {}, { DATABASE_URL: `postgres//u:${SECRET}@host/db` }],
+    ['DATABASE_URL with a space', {}, { DATABASE_URL: `postgres://u:${SECRET}@ho st/db` }],
+    ['REDIS_URL with http scheme', {}, { REDIS_URL: `http://:${SECRET}@h:1/0` }],
+    ['REDIS_URL with postgres scheme', {}, { REDIS_URL: `postgres://:${SECRET}@h:1/0` }],
+    ['REDIS_URL with a misspelt scheme', {}, { REDIS_URL: `reddis://:${SECRET}@h:1/0` }],
+    ['REDIS_URL missing the colon', {}, { REDIS_URL: `redis//:${SECRET}@h:1/0` }],
+    ['REDIS_URL without a scheme', {}, { REDIS_URL: `:${SECRET}@h:1/0` }],
+    ['--redis-url with a bad port', { redisUrl: `redis://:${SECRET}@h:99999/0` }, {}],
+    ['--redis-url with https scheme', { redisUrl: `https://:${SECRET}@h:1/0` }, {}],
+  ];
+  it.each(cases)('%s', (_label, flags, env) => {
+    expect(usageMessage(flags, env)).not.toContain(SECRET);
+  });
+});
+
+describe('secretsOf', () => {
+  it('returns the URL passwords and the Rollbar token', () => {
+    const config = loadConfig(
+      {},
+      {
+        DATABASE_URL: 'postgres://u:s3cretpw@host/db',
+        REDIS_URL: 'redis://:r3dispass@h:1/0',
+        ROLLBAR_ACCESS_TOKEN: 'rollbar-token-abc',
+      },
+      clock,
+    );
+    const secrets = secretsOf(config);
+    expect(new Set(secrets)).toEqual(new Set(['s3cretpw', 'r3dispass', 'rollbar-token-abc']));
+  });
+
+  it('returns both the decoded and the encoded form of a percent-encoded password', () => {
+    const config = loadConfig({ databaseUrl: 'postgres://u:p%40ss%2Fword@host/db' }, {}, clock);
+    const secrets = secretsOf(config);
+    expect(secrets).toContain('p@ss/word');
+    expect(secrets).toContain('p%40ss%2Fword');
+  });
+
+  it('returns nothing without passwords or token', () => {
+    expect(secretsOf(loadConfig({}, {}, clock))).toEqual([]);
+    expect(secretsOf(loadConfig({ databaseUrl: 'postgres://user@host/db' }, {}, clock))).toEqual([]);
+  });
+});

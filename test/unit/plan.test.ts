@@ -1,0 +1,235 @@
+import { describe, expect, it } from 'vitest';
+import { BATCHES, configsFor, type Granularity } from '../../src/batches.js';
+import { commonRefinement, planRun, type SeriesNeed, seriesTiers } from '../../src/plan.js';
+import { PERIODS, type Period } from '../../src/time.js';
+
+const NOW = new Date('2026-06-15T12:34:56Z');
+const CUTOFFS = {
+  last_day: '2026-06-14 12:34:56.000',
+  last_week: '2026-06-08 12:34:56.000',
+  last_month: '2026-05-16 12:34:56.000',
+  last_year: '2025-06-15 12:34:56.000',
+  all: null,
+} as const;
+const ALL_PERIODS = ['last_day', 'last_week', 'last_month', 'last_year', 'all'];
+
+/** Independent nesting relation: can a series bucketed by `fine` be rolled up into `coarse` buckets? */
+function rollsUpInto(fine: Granularity, coarse: Granularity): boolean {
+  const rank: Record<Granularity, number> = { quarter_hour: 0, hour: 1, day: 2, week: 3, month: 3 };
+  if (fine === coarse) return true;
+  if ((fine === 'week' && coarse === 'month') || (fine === 'month' && coarse === 'week')) return false;
+  return rank[fine] < rank[coarse];
+}
+
+describe('commonRefinement', () => {
+  const cases: Array<[Granularity[], Granularity]> = [
+    [['quarter_hour', 'day'], 'quarter_hour'],
+    [['week'], 'week'],
+    [['month'], 'month'],
+    [['week', 'month'], 'day'],
+    [['hour', 'month'], 'hour'],
+    [['day'], 'day'],
+    [['hour'], 'hour'],
+    [['quarter_hour'], 'quarter_hour'],
+    [['day', 'week'], 'day'],
+    [['day', 'month'], 'day'],
+    [['hour', 'week'], 'hour'],
+    [['month', 'week', 'month'], 'day'],
+    [['month', 'week', 'hour', 'quarter_hour', 'day'], 'quarter_hour'],
+  ];
+  it.each(cases)('%j → %s', (wanted, expected) => {
+    expect(commonRefinement(wanted)).toBe(expected);
+  });
+
+  it('accepts any iterable', () => {
+    expect(commonRefinement(new Set<Granularity>(['week', 'month']))).toBe('day');
+    function* gen(): Generator<Granularity> {
+      yield 'month';
+      yield 'hour';
+    }
+    expect(commonRefinement(gen())).toBe('hour');
+  });
+
+  it('returns a bucket every wanted granularity rolls up from, and the coarsest such', () => {
+    const all: Granularity[] = ['quarter_hour', 'hour', 'day', 'week', 'month'];
+    for (let mask = 1; mask < 1 << all.length; mask++) {
+      const wanted = all.filter((_, i) => mask & (1 << i));
+      const result = commonRefinement(wanted);
+      expect(wanted.every((g) => rollsUpInto(result, g)), `${wanted} → ${result}`).toBe(true);
+      const candidates = all.filter((c) => wanted.every((g) => rollsUpInto(c, g)));
+      // No candidate is strictly coarser than the result.
+      expect(candidates.every((c) => rollsUpInto(c, result)), `${wanted} → ${result}`).toBe(true);
+    }
+  });
+});
+
+describe('planRun', () => {
+  it('computes the naive UTC cutoffs and windows from now', () => {
+    const plan = planRun([], NOW);
+    expect(plan.now).toBe(NOW);
+    expect(plan.cutoffs).toEqual(CUTOFFS);
+    expect(plan.hourlyWindowStart).toBe('2026-06-12 12:34:56.000');
+    expect(plan.monthlyWindowStart).toBe('2025-06-15 12:34:56.000');
+  });
+
+  it('needs nothing for no configs', () => {
+    const plan = planRun([], NOW);
+    for (const name of ['summary', 'trends', 'geographic', 'tasks', 'timeSeries', 'topUsers', 'performance', 'registration', 'activity'] as const) {
+      expect(plan[name], name).toEqual([]);
+    }
+  });
+
+  it('is frozen', () => {
+    expect(Object.isFrozen(planRun(configsFor(['dashboard']), NOW))).toBe(true);
+  });
+
+  it('plans the dashboard batch: every section for all five periods, nothing else', () => {
+    const plan = planRun(configsFor(['dashboard']), NOW);
+    expect(plan.summary).toEqual(ALL_PERIODS);
+    expect(plan.trends).toEqual(ALL_PERIODS);
+    expect(plan.geographic).toEqual(ALL_PERIODS);
+    expect(plan.tasks).toEqual(ALL_PERIODS);
+    expect(plan.timeSeries).toEqual([]);
+    expect(plan.topUsers).toEqual([]);
+    expect(plan.performance).toEqual([]);
+    expect(plan.registration).toEqual([]);
+    expect(plan.activity).toEqual([]);
+  });
+
+  it('plans only the sections a single dashboard config includes', () => {
+    const plan = planRun([{ family: 'dashboard', period: 'last_year', include: ['trends', 'geographic'] }], NOW);
+    expect(plan.summary).toEqual([]);
+    expect(plan.trends).toEqual(['last_year']);
+    expect(plan.geographic).toEqual(['last_year']);
+    expect(plan.tasks).toEqual([]);
+  });
+
+  it('plans the executions batch: 7 distinct series (the FAILED config shares last_month/day)', () => {
+    const plan = planRun(configsFor(['executions']), NOW);
+    expect(plan.timeSeries).toEqual([
+      { period: 'last_day', groupBy: 'quarter_hour' },
+      { period: 'last_week', groupBy: 'day' },
+      { period: 'last_week', groupBy: 'hour' },
+      { period: 'last_month', groupBy: 'day' },
+      { period: 'last_year', groupBy: 'month' },
+      { period: 'last_year', groupBy: 'week' },
+      { period: 'all', groupBy: 'month' },
+    ]);
+    expect(plan.topUsers).toEqual(ALL_PERIODS);
+    expect(plan.performance).toEqual(ALL_PERIODS);
+    expect(plan.summary).toEqual([]);
+    expect(plan.geographic).toEqual([]);
+    expect(plan.registration).toEqual([]);
+    expect(plan.activity).toEqual([]);
+  });
+
+  it('plans the users batch: registration series, geographic and activity', () => {
+    const plan = planRun(configsFor(['users']), NOW);
+    expect(plan.registration).toEqual([
+      { period: 'last_day', groupBy: 'quarter_hour' },
+      { period: 'last_week', groupBy: 'hour' },
+      { period: 'last_month', groupBy: 'day' },
+      { period: 'last_year', groupBy: 'month' },
+      { period: 'last_year', groupBy: 'week' },
+      { period: 'all', groupBy: 'month' },
+    ]);
+    expect(plan.geographic).toEqual(ALL_PERIODS);
+    expect(plan.activity).toEqual(ALL_PERIODS);
+    expect(plan.timeSeries).toEqual([]);
+    expect(plan.summary).toEqual([]);
+  });
+
+  it('merges families without duplicates', () => {
+    const plan = planRun(configsFor(['dashboard', 'executions', 'users']), NOW);
+    expect(plan.geographic).toEqual(ALL_PERIODS);
+    expect(plan.timeSeries).toHaveLength(7);
+    expect(plan.registration).toHaveLength(6);
+  });
+
+  it('does not depend on config order', () => {
+    const forward = planRun(configsFor(['executions', 'users', 'dashboard']), NOW);
+    const backward = planRun([...configsFor(['executions', 'users', 'dashboard'])].reverse(), NOW);
+    for (const name of ['summary', 'trends', 'geographic', 'tasks', 'topUsers', 'performance', 'activity'] as const) {
+      expect(backward[name], name).toEqual(forward[name]);
+    }
+    const key = (n: SeriesNeed) => `${n.period}/${n.groupBy}`;
+    expect(backward.timeSeries.map(key).sort()).toEqual(forward.timeSeries.map(key).sort());
+    expect(backward.registration.map(key).sort()).toEqual(forward.registration.map(key).sort());
+  });
+});
+
+describe('seriesTiers', () => {
+  it('splits the executions series into 5 tiers, newest first', () => {
+    const plan = planRun(configsFor(['executions']), NOW);
+    expect(seriesTiers(plan.timeSeries, plan.cutoffs)).toEqual([
+      { from: '2026-06-14 12:34:56.000', bucket: 'quarter_hour' },
+      { from: '2026-06-08 12:34:56.000', bucket: 'hour' },
+      { from: '2026-05-16 12:34:56.000', bucket: 'day' },
+      { from: '2025-06-15 12:34:56.000', bucket: 'day' },
+      { from: null, bucket: 'month' },
+    ]);
+  });
+
+  it('splits the users registration series into 5 tiers', () => {
+    const plan = planRun(configsFor(['users']), NOW);
+    expect(seriesTiers(plan.registration, plan.cutoffs)).toEqual([
+      { from: '2026-06-14 12:34:56.000', bucket: 'quarter_hour' },
+      { from: '2026-06-08 12:34:56.000', bucket: 'hour' },
+      { from: '2026-05-16 12:34:56.000', bucket: 'day' },
+      { from: '2025-06-15 12:34:56.000', bucket: 'day' },
+      { from: null, bucket: 'month' },
+    ]);
+  });
+
+  it('has one tier per requested period only', () => {
+    expect(seriesTiers([{ period: 'last_week', groupBy: 'day' }], CUTOFFS)).toEqual([
+      { from: '2026-06-08 12:34:56.000', bucket: 'day' },
+    ]);
+    expect(seriesTiers([{ period: 'all', groupBy: 'month' }], CUTOFFS)).toEqual([{ from: null, bucket: 'month' }]);
+    expect(
+      seriesTiers(
+        [
+          { period: 'last_year', groupBy: 'week' },
+          { period: 'last_day', groupBy: 'hour' },
+        ],
+        CUTOFFS,
+      ),
+    ).toEqual([
+      { from: '2026-06-14 12:34:56.000', bucket: 'hour' },
+      { from: '2025-06-15 12:34:56.000', bucket: 'week' },
+    ]);
+    expect(seriesTiers([], CUTOFFS)).toEqual([]);
+  });
+
+  it('buckets each tier so every series that covers it can be rolled up exactly', () => {
+    const pool: SeriesNeed[] = [...BATCHES.executions, ...BATCHES.users].flatMap((c) =>
+      c.family === 'dashboard' ? [] : [{ period: c.period, groupBy: c.groupBy }],
+    );
+    // Deterministic pseudo-random subsets of the batches' series.
+    let seed = 0x2545f491;
+    const nextBit = () => {
+      // xorshift32
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return (seed >>> 7) & 1;
+    };
+    const seen = new Set<string>();
+    for (let round = 0; round < 300; round++) {
+      const needs = pool.filter(() => nextBit() === 1);
+      seen.add(needs.map((n) => `${n.period}/${n.groupBy}`).join(' '));
+      const tiers = seriesTiers(needs, CUTOFFS);
+      const periods = PERIODS.filter((p) => needs.some((n) => n.period === p));
+      expect(tiers.map((t) => t.from)).toEqual(periods.map((p: Period) => CUTOFFS[p]));
+      for (const need of needs) {
+        // A series for period p covers the tiers of p and of every shorter requested period.
+        const covered = tiers.slice(0, periods.indexOf(need.period) + 1);
+        for (const tier of covered) {
+          expect(rollsUpInto(tier.bucket, need.groupBy), `${tier.bucket} → ${need.groupBy}`).toBe(true);
+        }
+      }
+    }
+    // The subsets really vary.
+    expect(seen.size).toBeGreaterThan(200);
+  });
+});
