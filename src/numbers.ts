@@ -19,7 +19,7 @@ export type DecimalString = string;
  * value of `x`, ties to even. `toFixed` rounds ties away from zero, so ties are handled here.
  */
 export function roundHalfEven1(x: number): number {
-  if (!Number.isFinite(x)) return x;
+  if (!Number.isFinite(x) || x === 0) return x; // keeps -0, as Python does
   // toFixed(100) prints the exact binary value for every double in our range.
   const exact = Math.abs(x).toFixed(100);
   const dot = exact.indexOf('.');

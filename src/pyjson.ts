@@ -20,11 +20,9 @@ function escapeChar(char: string): string {
   return SHORT_ESCAPES[char] ?? `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`;
 }
 
-/** A string as Python's `ensure_ascii` JSON encoder writes it (UTF-16 units escaped one by one). */
+/** A string as Python's `ensure_ascii` JSON encoder writes it: all but printable ASCII escaped, UTF-16 unit by unit. */
 export function pyString(text: string): string {
-  return `"${text.replace(/["\\\u0000-\u001f\u007f-\uffff]/g, (char) =>
-    char === '\u007f' ? char : escapeChar(char),
-  )}"`;
+  return `"${text.replace(/["\\]|[^ -~]/g, escapeChar)}"`;
 }
 
 /** Python's `repr(float)`: shortest round-trip digits, always with a fraction or an exponent. */

@@ -8,7 +8,7 @@ export interface ParsedSlug {
   readonly version: string;
 }
 
-// Greedy `.*` keeps the longest base, so only the last three digit runs form the version.
+// Exactly three digit runs after a non-digit: `sdg-15-3-1-sub-indicators-2-1-0` keeps its digits in the base.
 const TRAILING_DIGIT_VERSION = /^(.*\D)-(\d+-\d+-\d+)$/;
 
 const RENAMED_TASKS: Readonly<Record<string, string>> = {

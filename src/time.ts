@@ -41,7 +41,13 @@ export function byLookBack(a: Period, b: Period): number {
 }
 
 const ISO_INSTANT =
-  /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/i;
+  /^(\d{4})-(\d{2})-(\d{2})[T ]([01]\d|2[0-3]):([0-5]\d)(:[0-5]\d(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/i;
+
+/** Whether the calendar has this day (Date would roll 2026-02-30 over to March). */
+function isCalendarDay(year: number, month: number, day: number): boolean {
+  const date = new Date(Date.UTC(year, month - 1, day));
+  return date.getUTCFullYear() === year && date.getUTCMonth() === month - 1 && date.getUTCDate() === day;
+}
 
 /**
  * Parses an ISO-8601 instant. A zone (`Z` or an offset) is required: a naive time
@@ -49,7 +55,8 @@ const ISO_INSTANT =
  */
 export function parseInstant(text: string): Date | null {
   const trimmed = text.trim();
-  if (!ISO_INSTANT.test(trimmed)) return null;
+  const match = ISO_INSTANT.exec(trimmed);
+  if (!match || !isCalendarDay(Number(match[1]), Number(match[2]), Number(match[3]))) return null;
   const date = new Date(trimmed.replace(' ', 'T'));
   return Number.isNaN(date.getTime()) ? null : date;
 }
