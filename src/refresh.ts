@@ -131,7 +131,13 @@ export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Pr
 
   const sections = sectionEntriesOf(configs);
   const [payloads, sectionValues] = await Promise.all([
-    Promise.allSettled(configs.map((config) => buildPayloadEntry(config, sources))),
+    Promise.allSettled(
+      configs.map(async (config) => {
+        const entry = await buildPayloadEntry(config, sources);
+        logger.debug({ config: configLabel(config), ms: Math.round(performance.now() - started) }, 'config built');
+        return entry;
+      }),
+    ),
     // A section that computed is written even when a config including it failed elsewhere.
     Promise.allSettled(
       sections.map(async ({ section, period }) => ({
@@ -190,6 +196,7 @@ export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Pr
       failed: summary.failed,
       keys: summary.cache_keys.length,
       duration_ms: summary.duration_ms,
+      max_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
     },
     'refresh finished',
   );
