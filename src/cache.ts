@@ -3,6 +3,7 @@
  * a whole payload or keeps its previous value; a run's entries go in one pipeline.
  */
 import { Redis } from 'ioredis';
+import { DEFAULT_RETRY, type RetryPolicy, backoffDelay, isTransient } from './retry.js';
 
 /** The subset of a Redis client the writer needs. */
 export interface CacheClient {
@@ -17,8 +18,32 @@ export interface CacheEntry {
   readonly value: string;
 }
 
-/** Writes every entry; returns the error of each failed key (absent when written). */
+/**
+ * Writes every entry, retrying keys that failed transiently (Redis reconnecting);
+ * returns the error of each key finally not written.
+ */
 export async function writeEntries(
+  client: CacheClient,
+  entries: readonly CacheEntry[],
+  ttlSeconds: number,
+  policy: RetryPolicy = DEFAULT_RETRY,
+): Promise<Map<string, Error>> {
+  const failures = new Map<string, Error>();
+  let pending = entries;
+  for (let attempt = 1; ; attempt++) {
+    const round = await writeOnce(client, pending, ttlSeconds);
+    for (const { key } of pending) {
+      const error = round.get(key);
+      if (error) failures.set(key, error);
+      else failures.delete(key);
+    }
+    pending = pending.filter((entry) => isTransient(round.get(entry.key)));
+    if (pending.length === 0 || attempt >= policy.attempts) return failures;
+    await new Promise((resolve) => setTimeout(resolve, backoffDelay(attempt, policy)));
+  }
+}
+
+async function writeOnce(
   client: CacheClient,
   entries: readonly CacheEntry[],
   ttlSeconds: number,

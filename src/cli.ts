@@ -1,94 +1,68 @@
 #!/usr/bin/env node
 /**
- * The `stats-refresh` command line: wires commander to the core and turns outcomes
- * into exit codes. No logic of its own.
+ * The `stats-refresh` command line: wires commander to the commands and turns
+ * outcomes into exit codes. No logic of its own.
  */
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { FAMILIES, parseFamilies } from './batches.js';
-import { loadConfig, secretsOf, type FlagValues } from './config.js';
-import { checkReachable, openConnections } from './connections.js';
+import { clearCommand } from './commands/clear.js';
+import { SIGNAL_EXIT, refreshCommand } from './commands/refresh.js';
+import { statusCommand } from './commands/status.js';
+import { warmupCommand } from './commands/warmup.js';
+import type { FlagValues } from './config.js';
 import { EXIT, UsageError, exitCodeOf } from './errors.js';
-import { createLogger } from './logger.js';
 import { redact } from './redact.js';
-import { runRefresh } from './refresh.js';
-import { createRollbarReporter, noReporter } from './reporter.js';
 
-const EXIT_CODES_HELP = `
+const FOOTER = `
 Exit codes:
-  0  every config computed and written
-  1  some configs failed (the others were written; failed keys keep their previous value)
+  0  done (for refresh: every config written, or the family skipped because another run holds it)
+  1  some configs failed (the others were written; failed keys keep their previous value);
+     for status: a covered key is missing
   2  bad usage or configuration (nothing attempted)
-  3  PostgreSQL or Redis unreachable at start (nothing written)
+  3  PostgreSQL or Redis unreachable (nothing written); for warmup: gave up waiting
+  130, 143  stopped by SIGINT or SIGTERM (finished configs written, the summary printed)
 
-Environment:
-  DATABASE_URL, REDIS_URL, STATS_CACHE_TTL, LOG_LEVEL, STATS_REFRESH_CONCURRENCY,
-  ROLLBAR_ACCESS_TOKEN (optional), ROLLBAR_ENVIRONMENT. Flags override the environment.`;
+Environment: DATABASE_URL, REDIS_URL, STATS_CACHE_TTL, LOG_LEVEL, STATS_REFRESH_CONCURRENCY,
+STATS_REFRESH_STATEMENT_TIMEOUT, STATS_REFRESH_LOCK_TTL, STATS_REFRESH_WAIT_TIMEOUT,
+STATS_REFRESH_GRACE_PERIOD, ROLLBAR_ACCESS_TOKEN (optional), ROLLBAR_ENVIRONMENT.
+Flags override the environment.`;
 
-function addRunOptions(command: Command): Command {
+function connectionOptions(command: Command): Command {
   return command
-    .option('--database-url <url>', 'PostgreSQL URL of the API database (env DATABASE_URL)')
     .option('--redis-url <url>', 'Redis URL of the API cache (env REDIS_URL)')
-    .option('--ttl <seconds>', 'expiry of every written key (env STATS_CACHE_TTL, default 300)')
-    .option('--concurrency <n>', 'queries run in parallel (env STATS_REFRESH_CONCURRENCY, default 3)')
-    .option('--now <instant>', 'compute as of this ISO-8601 instant, e.g. 2026-06-15T12:34:56Z (default: now)')
-    .option('--dry-run', 'compute and print the payloads as JSON; write nothing, no Redis needed')
-    .addOption(
-      new Option('--log-level <level>', 'log level on stderr (env LOG_LEVEL, default info)'),
-    );
+    .option('--log-level <level>', 'log level on stderr: fatal, error, warn, info, debug, trace, silent (env LOG_LEVEL)');
 }
 
-async function refresh(familyName: string, flags: FlagValues): Promise<number> {
-  const families = parseFamilies(familyName);
-  if (!families) {
-    throw new UsageError(`unknown family ${JSON.stringify(familyName)}; expected one of ${[...FAMILIES, 'all'].join(', ')}`);
-  }
-  const config = loadConfig(flags, process.env);
-  const secrets = secretsOf(config);
-  const logger = createLogger(config.logLevel);
-  const reporter = config.rollbarToken
-    ? createRollbarReporter({
-        accessToken: config.rollbarToken,
-        environment: config.environment,
-        ...(config.rollbarEndpoint ? { endpoint: config.rollbarEndpoint } : {}),
-        secrets,
-      })
-    : noReporter;
-  const connections = openConnections(config, {
-    needRedis: !config.dryRun,
-    onRedisError: (error) => logger.debug({ err: redact(error.message, secrets) }, 'redis connection error'),
-  });
-  try {
-    await checkReachable(connections, config, secrets);
-    const summary = await runRefresh(
-      {
-        command: `refresh ${familyName}`,
-        families,
-        now: config.now,
-        ttlSeconds: config.ttlSeconds,
-        concurrency: config.concurrency,
-        dryRun: config.dryRun,
-        secrets,
-      },
-      { db: connections.db, cache: connections.redis, logger, reporter },
-    );
-    process.stdout.write(`${JSON.stringify(summary)}\n`);
-    return summary.failed > 0 ? EXIT.CONFIGS_FAILED : EXIT.OK;
-  } catch (error) {
-    logger.error({ err: redact((error as Error).message, secrets) }, 'refresh aborted');
-    throw error;
-  } finally {
-    // Last in, first out: reports, then Redis, then PostgreSQL.
-    await reporter.flush();
-    await connections.close();
-  }
+function runOptions(command: Command): Command {
+  return connectionOptions(command)
+    .option('--database-url <url>', 'PostgreSQL URL of the API database, read only (env DATABASE_URL)')
+    .option('--ttl <seconds>', 'expiry of every written key (env STATS_CACHE_TTL, default 300)')
+    .option('--concurrency <n>', 'SQL statements run in parallel (env STATS_REFRESH_CONCURRENCY, default 3)')
+    .option('--now <instant>', 'compute as of this ISO-8601 instant with zone, e.g. 2026-06-15T12:34:56Z (default: now)')
+    .option('--dry-run', 'compute and print the payloads in the summary; write nothing, no Redis needed')
+    .option('--statement-timeout <seconds>', 'limit on every SQL statement (default 60); a timeout fails its configs only')
+    .option('--wait-lock', "wait for another run's family lock instead of skipping the family")
+    .option('--lock-ttl <seconds>', 'life of a family lock, renewed while the run lasts (default 60)')
+    .option('--wait-timeout <seconds>', 'how long warmup waits for the services, and --wait-lock for a lock (default 120)')
+    .option('--grace-period <seconds>', 'after SIGTERM/SIGINT, how long in-flight work may finish (default 20)')
+    .addHelpText('after', FOOTER);
 }
 
 /** Commander's messages (and its "Did you mean" hints) as our single error line. */
 function oneLine(text: string): string {
-  return `stats-refresh: ${text.replace(/^error: /, '').split('\n').map((line) => line.trim()).filter(Boolean).join(' ')}`;
+  const lines = text.replace(/^error: /, '').split('\n').map((line) => line.trim());
+  return `stats-refresh: ${lines.filter(Boolean).join(' ')}`;
 }
 
-function buildProgram(setExit: (code: number) => void): Command {
+function familiesOf(name: string) {
+  const families = parseFamilies(name);
+  if (!families) {
+    throw new UsageError(`unknown family ${JSON.stringify(name)}; expected one of ${[...FAMILIES, 'all'].join(', ')}`);
+  }
+  return families;
+}
+
+function buildProgram(signal: AbortSignal, setExit: (code: number) => void): Command {
   const program = new Command('stats-refresh')
     .description(
       "Keeps the Trends.Earth API's admin statistics cache warm: computes the /stats payloads on\n" +
@@ -98,28 +72,76 @@ function buildProgram(setExit: (code: number) => void): Command {
     .showSuggestionAfterError(true)
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(`${oneLine(text)}\n`) })
-    .addHelpText('after', EXIT_CODES_HELP);
+    .addHelpText('after', FOOTER);
 
-  addRunOptions(
+  runOptions(
     program
       .command('refresh')
       .argument('<family>', `what to refresh: ${[...FAMILIES, 'all'].join(', ')}`)
-      .description('compute and write every config of a family (or all families)'),
-  )
-    .addHelpText('after', EXIT_CODES_HELP)
-    .action(async (family: string, flags: FlagValues) => setExit(await refresh(family, flags)));
+      .description('compute every config of a family (or all) and write it to the keys the API reads'),
+  ).action(async (family: string, flags: FlagValues) =>
+    setExit(await refreshCommand(`refresh ${family}`, familiesOf(family), flags, signal)),
+  );
 
   for (const family of ['all', ...FAMILIES]) {
-    addRunOptions(
-      program.command(family).description(`shorthand for \`refresh ${family}\``),
-    ).action(async (flags: FlagValues) => setExit(await refresh(family, flags)));
+    runOptions(program.command(family).description(`shorthand for \`refresh ${family}\``)).action(
+      async (flags: FlagValues) => setExit(await refreshCommand(`refresh ${family}`, familiesOf(family), flags, signal)),
+    );
   }
+
+  runOptions(
+    program
+      .command('warmup')
+      .description('wait (up to --wait-timeout) for PostgreSQL and Redis, then refresh all families; for init containers'),
+  ).action(async (flags: FlagValues) => setExit(await warmupCommand(flags, signal)));
+
+  const status = (flags: FlagValues & { json?: boolean }) => statusCommand(flags).then(setExit);
+  connectionOptions(
+    program
+      .command('status')
+      .description('show every covered key (present, TTL, size, last write), each family’s last run, and other stats keys')
+      .option('--json', 'print JSON (the default when stdout is not a terminal)'),
+  ).action(status);
+
+  const clear = (pattern: string | undefined, flags: FlagValues & { anyPattern?: boolean }) =>
+    clearCommand(pattern, flags).then(setExit);
+  const clearHelp = 'delete stats_service:*<pattern>* (all stats keys without a pattern), like DELETE /stats/cache';
+  const addClear = (command: Command) =>
+    connectionOptions(
+      command
+        .argument('[pattern]', 'summary, trends, geographic, tasks, executions, users or activity')
+        .description(clearHelp)
+        .option('--dry-run', 'list the keys that would be deleted; delete nothing')
+        .option('--any-pattern', 'accept a pattern the API would refuse'),
+    ).action(clear);
+  addClear(program.command('clear'));
+
+  const cache = program.command('cache').description('cache commands under the API’s names: `cache info`, `cache clear`');
+  connectionOptions(
+    cache.command('info').description('alias of `status`').option('--json', 'print JSON (the default when stdout is not a terminal)'),
+  ).action(status);
+  addClear(cache.command('clear'));
   return program;
+}
+
+/** First SIGTERM/SIGINT: stop starting work and finish gracefully. Second: exit at once. */
+function installSignalHandlers(controller: AbortController): void {
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => {
+      if (controller.signal.aborted) process.exit(SIGNAL_EXIT[signal]);
+      process.stderr.write(
+        `${JSON.stringify({ level: 'warn', time: new Date().toISOString(), pid: process.pid, name: 'stats-refresh', signal, msg: 'shutdown requested: finishing in-flight work' })}\n`,
+      );
+      controller.abort(signal);
+    });
+  }
 }
 
 async function main(argv: string[]): Promise<number> {
   let exitCode: number = EXIT.OK;
-  const program = buildProgram((code) => {
+  const controller = new AbortController();
+  installSignalHandlers(controller);
+  const program = buildProgram(controller.signal, (code) => {
     exitCode = code;
   });
   if (argv.length <= 2) {
@@ -130,13 +152,10 @@ async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv);
     return exitCode;
   } catch (error) {
-    if (error instanceof CommanderError) {
-      return error.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
-    }
-    const code = exitCodeOf(error);
+    if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
     const message = error instanceof Error ? error.message : String(error);
     process.stderr.write(`stats-refresh: ${redact(message).split('\n')[0]}\n`);
-    return code;
+    return exitCodeOf(error);
   }
 }
 

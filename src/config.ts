@@ -14,6 +14,12 @@ export const DEFAULTS = Object.freeze({
   // Two cores per pod: a third query would only queue on the database.
   concurrency: 3,
   environment: 'production',
+  statementTimeoutSeconds: 60,
+  // Renewed every third of its life while the run goes on; only a dead holder lets it lapse.
+  lockTtlSeconds: 60,
+  waitTimeoutSeconds: 120,
+  // Kubernetes kills 30 s after SIGTERM by default: finish in-flight work well before that.
+  gracePeriodSeconds: 20,
 });
 
 export interface Config {
@@ -27,6 +33,12 @@ export interface Config {
   readonly rollbarToken: string | null;
   readonly rollbarEndpoint: string | null;
   readonly environment: string;
+  readonly statementTimeoutMs: number;
+  readonly lockTtlMs: number;
+  /** Wait for a family's lock instead of skipping the family. */
+  readonly waitLock: boolean;
+  readonly waitTimeoutMs: number;
+  readonly gracePeriodMs: number;
 }
 
 /** Flags as commander hands them over: strings, or booleans for switches. */
@@ -38,6 +50,11 @@ export interface FlagValues {
   concurrency?: string;
   now?: string;
   dryRun?: boolean;
+  statementTimeout?: string;
+  lockTtl?: string;
+  waitLock?: boolean;
+  waitTimeout?: string;
+  gracePeriod?: string;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -117,6 +134,23 @@ export function loadConfig(flags: FlagValues, env: Env, clock: () => Date = () =
     rollbarToken: env.ROLLBAR_ACCESS_TOKEN?.trim() || null,
     rollbarEndpoint: env.ROLLBAR_ENDPOINT?.trim() || null,
     environment: env.ROLLBAR_ENVIRONMENT?.trim() || DEFAULTS.environment,
+    statementTimeoutMs:
+      1000 *
+      parseInteger(
+        pick(flags.statementTimeout, '--statement-timeout', env, 'STATS_REFRESH_STATEMENT_TIMEOUT'),
+        DEFAULTS.statementTimeoutSeconds,
+        1,
+        3600,
+      ),
+    lockTtlMs:
+      1000 * parseInteger(pick(flags.lockTtl, '--lock-ttl', env, 'STATS_REFRESH_LOCK_TTL'), DEFAULTS.lockTtlSeconds, 1, 3600),
+    waitLock: flags.waitLock === true,
+    waitTimeoutMs:
+      1000 *
+      parseInteger(pick(flags.waitTimeout, '--wait-timeout', env, 'STATS_REFRESH_WAIT_TIMEOUT'), DEFAULTS.waitTimeoutSeconds, 1, 3600),
+    gracePeriodMs:
+      1000 *
+      parseInteger(pick(flags.gracePeriod, '--grace-period', env, 'STATS_REFRESH_GRACE_PERIOD'), DEFAULTS.gracePeriodSeconds, 0, 3600),
   });
 }
 

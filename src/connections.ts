@@ -26,6 +26,7 @@ export function openConnections(
     url: config.databaseUrl,
     poolSize: config.concurrency,
     applicationName: APPLICATION_NAME,
+    statementTimeoutMs: config.statementTimeoutMs,
   });
   const redis = options.needRedis ? createRedis(config.redisUrl, options.onRedisError) : null;
   return {
@@ -47,8 +48,18 @@ function reason(error: unknown, secrets: readonly string[]): string {
   return err.code && !message?.includes(err.code) ? `${err.code}: ${message}` : message ?? 'unknown error';
 }
 
-/** Fails with UnreachableError, naming the setting to fix, unless both services answer. */
-export async function checkReachable(connections: Connections, config: Config, secrets: readonly string[]): Promise<void> {
+/** Fails with UnreachableError, naming the setting to fix, unless the services needed answer. */
+export async function checkReachable(
+  connections: Connections,
+  config: Config,
+  secrets: readonly string[],
+  needs: { db: boolean } = { db: true },
+): Promise<void> {
+  if (needs.db) await checkPostgres(connections, config, secrets);
+  await checkRedis(connections, config, secrets);
+}
+
+async function checkPostgres(connections: Connections, config: Config, secrets: readonly string[]): Promise<void> {
   try {
     const client = await connections.pool.connect();
     try {
@@ -61,9 +72,12 @@ export async function checkReachable(connections: Connections, config: Config, s
       `PostgreSQL at ${safeUrl(config.databaseUrl)} is unreachable (${reason(error, secrets)}); check DATABASE_URL or --database-url`,
     );
   }
+}
+
+async function checkRedis(connections: Connections, config: Config, secrets: readonly string[]): Promise<void> {
   if (!connections.redis) return;
   try {
-    await connections.redis.connect();
+    if (connections.redis.status !== 'ready') await connections.redis.connect();
     await connections.redis.ping();
   } catch (error) {
     throw new UnreachableError(

@@ -8,15 +8,17 @@ import { type CacheClient, type CacheEntry, writeEntries } from './cache.js';
 import { type CachedSection, cachedSectionsOf, configLabel, payloadKey, sectionKey } from './config-keys.js';
 import type { Db } from './db.js';
 import type { Logger } from './logger.js';
+import { type FamilyRun, type KeyMeta, type MetaClient, writeRunMetadata } from './metadata.js';
 import { planRun } from './plan.js';
 import { pyJson } from './pyjson.js';
 import { redact } from './redact.js';
 import type { FailureReporter } from './reporter.js';
+import { DEFAULT_RETRY, type RetryPolicy } from './retry.js';
 import { Sources } from './sources.js';
-import type { Period } from './time.js';
 import { dashboardPayload, dashboardSection } from './stats/dashboard.js';
 import { executionsPayload } from './stats/executions.js';
 import { usersPayload } from './stats/users.js';
+import type { Period } from './time.js';
 
 export interface RefreshOptions {
   readonly command: string;
@@ -28,12 +30,16 @@ export interface RefreshOptions {
   readonly dryRun: boolean;
   /** Strings that must never appear in reported errors (passwords, tokens). */
   readonly secrets?: readonly string[];
+  /** Aborting starts no new query; work in flight gets `gracePeriodMs` to finish. */
+  readonly signal?: AbortSignal;
+  readonly gracePeriodMs?: number;
+  readonly retry?: RetryPolicy;
 }
 
 export interface RefreshDeps {
   readonly db: Db;
   /** Absent on a dry run. */
-  readonly cache: CacheClient | null;
+  readonly cache: (CacheClient & MetaClient) | null;
   readonly logger: Logger;
   readonly reporter: FailureReporter;
 }
@@ -54,13 +60,17 @@ export interface RefreshSummary {
   cache_keys: string[];
   failures: ConfigFailure[];
   duration_ms: number;
+  /** Set when a shutdown signal cut the run short. */
+  interrupted?: string;
+  /** Families not run because another run held their lock. */
+  skipped?: Family[];
   /** Dry run only: every entry that would be written, by key. */
   payloads?: Record<string, unknown>;
 }
 
-interface BuiltConfig {
-  readonly config: RefreshConfig;
-  readonly entries: CacheEntry[];
+/** An entry ready to write, with how long after the run's start it was computed. */
+interface TimedEntry extends CacheEntry {
+  readonly computeMs: number;
 }
 
 function buildPayload(config: RefreshConfig, sources: Sources): Promise<unknown> {
@@ -74,10 +84,6 @@ function buildPayload(config: RefreshConfig, sources: Sources): Promise<unknown>
   }
 }
 
-async function buildPayloadEntry(config: RefreshConfig, sources: Sources): Promise<CacheEntry> {
-  return { key: payloadKey(config), value: pyJson(await buildPayload(config, sources)) };
-}
-
 interface SectionEntry {
   readonly section: CachedSection;
   readonly period: Period;
@@ -86,7 +92,7 @@ interface SectionEntry {
 }
 
 /** The section entries the API caches on their own, one per (section, period) the run computes. */
-function sectionEntriesOf(configs: readonly RefreshConfig[]): SectionEntry[] {
+function sectionEntriesOf(configs: readonly RefreshConfig[]): Map<string, SectionEntry> {
   const byKey = new Map<string, SectionEntry>();
   for (const config of configs) {
     for (const section of cachedSectionsOf(config)) {
@@ -96,7 +102,7 @@ function sectionEntriesOf(configs: readonly RefreshConfig[]): SectionEntry[] {
       byKey.set(key, entry);
     }
   }
-  return [...byKey.values()];
+  return byKey;
 }
 
 function messageOf(error: unknown, secrets: readonly string[]): string {
@@ -104,16 +110,56 @@ function messageOf(error: unknown, secrets: readonly string[]): string {
   return redact(text, secrets).split('\n')[0] ?? 'unknown error';
 }
 
+/**
+ * Settles every task, but after `signal` aborts waits at most `graceMs` more; tasks still
+ * running then are reported as `undefined`.
+ */
+async function settleWithinGrace<T>(
+  tasks: ReadonlyArray<Promise<T>>,
+  signal: AbortSignal | undefined,
+  graceMs: number,
+): Promise<Array<PromiseSettledResult<T> | undefined>> {
+  const outcomes: Array<PromiseSettledResult<T> | undefined> = tasks.map(() => undefined);
+  const all = Promise.all(
+    tasks.map((task, index) =>
+      task.then(
+        (value) => void (outcomes[index] = { status: 'fulfilled', value }),
+        (reason: unknown) => void (outcomes[index] = { status: 'rejected', reason }),
+      ),
+    ),
+  );
+  if (!signal) {
+    await all;
+    return outcomes;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const graceOver = new Promise<void>((resolve) => {
+    const start = () => {
+      timer = setTimeout(resolve, graceMs);
+    };
+    if (signal.aborted) start();
+    else signal.addEventListener('abort', start, { once: true });
+  });
+  await Promise.race([all, graceOver]);
+  clearTimeout(timer);
+  return [...outcomes];
+}
+
 /** Runs one refresh. Never throws for a failing config: failures are in the summary. */
 export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Promise<RefreshSummary> {
+  const startedAt = new Date();
   const started = performance.now();
+  const elapsed = () => Math.round(performance.now() - started);
   const { logger, reporter } = deps;
   const secrets = options.secrets ?? [];
   const configs = configsFor(options.families);
   const plan = planRun(configs, options.now);
-  const sources = new Sources(deps.db, plan, pLimit(options.concurrency), (query, ms, error) => {
-    if (error) logger.debug({ query, ms: Math.round(ms) }, 'query failed');
-    else logger.debug({ query, ms: Math.round(ms) }, 'query done');
+  const sources = new Sources(deps.db, plan, pLimit(options.concurrency), {
+    observe: (query, ms, error) => logger.debug({ query, ms: Math.round(ms) }, error ? 'query failed' : 'query done'),
+    onRetry: (query, attempt, delayMs, error) =>
+      logger.warn({ query, attempt, delay_ms: delayMs, err: messageOf(error, secrets) }, 'query retried'),
+    retry: options.retry ?? DEFAULT_RETRY,
+    ...(options.signal ? { signal: options.signal } : {}),
   });
   logger.info(
     { command: options.command, configs: configs.length, now: options.now.toISOString(), dry_run: options.dryRun },
@@ -130,48 +176,51 @@ export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Pr
   };
 
   const sections = sectionEntriesOf(configs);
-  const [payloads, sectionValues] = await Promise.all([
-    Promise.allSettled(
-      configs.map(async (config) => {
-        const entry = await buildPayloadEntry(config, sources);
-        logger.debug({ config: configLabel(config), ms: Math.round(performance.now() - started) }, 'config built');
-        return entry;
-      }),
-    ),
-    // A section that computed is written even when a config including it failed elsewhere.
-    Promise.allSettled(
-      sections.map(async ({ section, period }) => ({
-        key: sectionKey(section, period),
-        value: pyJson(await dashboardSection(sources, section, period)),
-      })),
-    ),
-  ]);
-
-  const built: BuiltConfig[] = [];
-  payloads.forEach((outcome, index) => {
-    const config = configs[index]!;
-    if (outcome.status === 'fulfilled') built.push({ config, entries: [outcome.value] });
-    else fail(config, outcome.reason);
+  const payloadTasks = configs.map(async (config): Promise<TimedEntry> => {
+    const value = pyJson(await buildPayload(config, sources));
+    logger.debug({ config: configLabel(config), ms: elapsed() }, 'config built');
+    return { key: payloadKey(config), value, computeMs: elapsed() };
   });
-  const builtByConfig = new Map(built.map((item) => [item.config, item]));
-  const entries = new Map<string, CacheEntry>();
-  for (const { entries: own } of built) for (const entry of own) entries.set(entry.key, entry);
-  sectionValues.forEach((outcome, index) => {
-    if (outcome.status !== 'fulfilled') return; // its owners failed with the same error
+  // A section that computed is written even when a config including it failed elsewhere.
+  const sectionTasks = [...sections].map(async ([key, { section, period }]): Promise<TimedEntry> => {
+    const value = pyJson(await dashboardSection(sources, section, period));
+    return { key, value, computeMs: elapsed() };
+  });
+  const settled = await settleWithinGrace(
+    [...payloadTasks, ...sectionTasks],
+    options.signal,
+    options.gracePeriodMs ?? 0,
+  );
+  const interrupted = options.signal?.aborted ? String(options.signal.reason ?? 'aborted') : undefined;
+
+  const entries = new Map<string, TimedEntry>();
+  const ownEntries = new Map<RefreshConfig, TimedEntry[]>();
+  configs.forEach((config, index) => {
+    const outcome = settled[index];
+    if (outcome?.status === 'fulfilled') {
+      entries.set(outcome.value.key, outcome.value);
+      ownEntries.set(config, [outcome.value]);
+    } else {
+      fail(config, outcome ? outcome.reason : new Error(`not finished before shutdown (${interrupted})`));
+    }
+  });
+  [...sections.values()].forEach((section, index) => {
+    const outcome = settled[configs.length + index];
+    if (outcome?.status !== 'fulfilled') return; // its owners failed with the same error
     entries.set(outcome.value.key, outcome.value);
-    for (const owner of sections[index]!.owners) builtByConfig.get(owner)?.entries.push(outcome.value);
+    for (const owner of section.owners) ownEntries.get(owner)?.push(outcome.value);
   });
 
   let written = new Set<string>();
-  let succeeded = built;
+  const succeeded = new Set(ownEntries.keys());
   if (!options.dryRun && deps.cache) {
     const writeFailures = await writeEntries(deps.cache, [...entries.values()], options.ttlSeconds);
     written = new Set([...entries.keys()].filter((key) => !writeFailures.has(key)));
-    succeeded = [];
-    for (const item of built) {
-      const failedKey = item.entries.find((entry) => writeFailures.has(entry.key));
-      if (failedKey) fail(item.config, new Error(`write failed: ${writeFailures.get(failedKey.key)!.message}`));
-      else succeeded.push(item);
+    for (const [config, own] of ownEntries) {
+      const failedKey = own.find((entry) => writeFailures.has(entry.key));
+      if (!failedKey) continue;
+      succeeded.delete(config);
+      fail(config, new Error(`write failed: ${writeFailures.get(failedKey.key)!.message}`));
     }
   }
 
@@ -180,14 +229,19 @@ export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Pr
     now: options.now.toISOString(),
     dry_run: options.dryRun,
     total_refreshed: configs.length,
-    successful: succeeded.length,
-    failed: configs.length - succeeded.length,
+    successful: succeeded.size,
+    failed: configs.length - succeeded.size,
     cache_keys: options.dryRun ? [...entries.keys()] : [...written],
     failures,
-    duration_ms: Math.round(performance.now() - started),
+    duration_ms: elapsed(),
+    ...(interrupted ? { interrupted } : {}),
   };
   if (options.dryRun) {
     summary.payloads = Object.fromEntries([...entries.values()].map((entry) => [entry.key, JSON.parse(entry.value)]));
+  } else if (deps.cache && written.size + failures.length > 0) {
+    await recordRun(deps.cache, options, { startedAt, configs, failures, written, entries, durationMs: elapsed() }).catch(
+      (error: unknown) => logger.warn({ err: messageOf(error, secrets) }, 'run metadata not written'),
+    );
   }
   logger.info(
     {
@@ -197,8 +251,44 @@ export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Pr
       keys: summary.cache_keys.length,
       duration_ms: summary.duration_ms,
       max_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
+      ...(interrupted ? { interrupted } : {}),
     },
     'refresh finished',
   );
   return summary;
+}
+
+async function recordRun(
+  client: MetaClient,
+  options: RefreshOptions,
+  run: {
+    startedAt: Date;
+    configs: readonly RefreshConfig[];
+    failures: readonly ConfigFailure[];
+    written: ReadonlySet<string>;
+    entries: ReadonlyMap<string, TimedEntry>;
+    durationMs: number;
+  },
+): Promise<void> {
+  const writtenAt = new Date().toISOString();
+  const keys = new Map<string, KeyMeta>(
+    [...run.written].map((key) => [
+      key,
+      { written_at: writtenAt, compute_ms: run.entries.get(key)!.computeMs, ttl_seconds: options.ttlSeconds },
+    ]),
+  );
+  const runs: FamilyRun[] = options.families.map((family) => {
+    const labels = new Set(run.configs.filter((config) => config.family === family).map(configLabel));
+    const failures = run.failures.filter((failure) => labels.has(failure.config));
+    return {
+      family,
+      started_at: run.startedAt.toISOString(),
+      duration_ms: run.durationMs,
+      now: options.now.toISOString(),
+      successful: labels.size - failures.length,
+      failed: failures.length,
+      failures,
+    };
+  });
+  await writeRunMetadata(client, keys, runs);
 }

@@ -12,10 +12,19 @@ import { loadTimeline } from './queries/execution-timeline.js';
 import { loadHourlyStarts } from './queries/hourly-starts.js';
 import { loadScripts } from './queries/scripts.js';
 import { loadCountries, loadRegistrations, loadUserTotals } from './queries/users.js';
+import { type RetryPolicy, withRetry } from './retry.js';
 import { taskName } from './slug.js';
 
-/** Called around every query, for metrics and debug logs. */
-export type QueryObserver = (name: string, ms: number, error?: unknown) => void;
+const NO_RETRY: RetryPolicy = { attempts: 1, baseDelayMs: 0, maxDelayMs: 0 };
+
+export interface SourceOptions {
+  /** Called after every statement, for metrics and debug logs. */
+  readonly observe?: (name: string, ms: number, error?: unknown) => void;
+  readonly onRetry?: (name: string, attempt: number, delayMs: number, error: unknown) => void;
+  readonly retry?: RetryPolicy;
+  /** Once aborted, no new statement starts; those in flight finish. */
+  readonly signal?: AbortSignal;
+}
 
 export class Sources {
   private readonly cache = new Map<string, Promise<unknown>>();
@@ -24,22 +33,36 @@ export class Sources {
     private readonly db: Db,
     readonly plan: RunPlan,
     private readonly limit: LimitFunction,
-    private readonly observe: QueryObserver = () => undefined,
+    private readonly options: SourceOptions = {},
   ) {}
+
+  private async timed<T>(name: string, query: () => Promise<T>): Promise<T> {
+    const { signal, observe } = this.options;
+    if (signal?.aborted) throw new Error(`not started: shutting down (${String(signal.reason)})`);
+    const started = performance.now();
+    try {
+      const result = await query();
+      observe?.(name, performance.now() - started);
+      return result;
+    } catch (error) {
+      observe?.(name, performance.now() - started, error);
+      throw error;
+    }
+  }
 
   private load<T>(name: string, query: () => Promise<T>): Promise<T> {
     let pending = this.cache.get(name) as Promise<T> | undefined;
     if (!pending) {
-      pending = this.limit(async () => {
-        const started = performance.now();
-        try {
-          const result = await query();
-          this.observe(name, performance.now() - started);
-          return result;
-        } catch (error) {
-          this.observe(name, performance.now() - started, error);
-          throw new Error(`query ${name} failed: ${(error as Error).message}`, { cause: error });
-        }
+      const { retry = NO_RETRY, onRetry, signal } = this.options;
+      pending = this.limit(() =>
+        withRetry(
+          () => this.timed(name, query),
+          retry,
+          (attempt, delayMs, error) => onRetry?.(name, attempt, delayMs, error),
+          () => !signal?.aborted,
+        ),
+      ).catch((error: unknown) => {
+        throw new Error(`query ${name} failed: ${(error as Error).message}`, { cause: error });
       });
       // Failures surface through the configs that await it; never as an unhandled rejection.
       pending.catch(() => undefined);

@@ -86,7 +86,7 @@ describe('exit 0: everything written', () => {
     expect(run.code).toBe(0);
     const summary = summaryOf(run);
     expect(summary).toMatchObject({ command: `refresh ${family}`, total_refreshed: configs, successful: configs });
-    const written = await readKeys(redis);
+    const written = await readKeys(redis, 'stats_service:*');
     expect(written.size).toBe(keys);
     for (const [key, value] of written) expect(JSON.parse(value), key).toStrictEqual(JSON.parse(expected[key]!.raw));
   });

@@ -32,6 +32,11 @@ describe('loadConfig defaults', () => {
       rollbarToken: null,
       rollbarEndpoint: null,
       environment: 'production',
+      statementTimeoutMs: 60_000,
+      lockTtlMs: 60_000,
+      waitLock: false,
+      waitTimeoutMs: 120_000,
+      gracePeriodMs: 20_000,
     });
   });
 
@@ -43,6 +48,10 @@ describe('loadConfig defaults', () => {
       logLevel: 'info',
       concurrency: 3,
       environment: 'production',
+      statementTimeoutSeconds: 60,
+      lockTtlSeconds: 60,
+      waitTimeoutSeconds: 120,
+      gracePeriodSeconds: 20,
     });
   });
 
@@ -83,6 +92,10 @@ describe('loadConfig precedence', () => {
     ROLLBAR_ACCESS_TOKEN: ' tok-123456 ',
     ROLLBAR_ENDPOINT: 'https://rollbar.example/api/1/',
     ROLLBAR_ENVIRONMENT: 'staging',
+    STATS_REFRESH_STATEMENT_TIMEOUT: '30',
+    STATS_REFRESH_LOCK_TTL: '90',
+    STATS_REFRESH_WAIT_TIMEOUT: '10',
+    STATS_REFRESH_GRACE_PERIOD: '0',
   };
 
   it('lets the environment override the defaults', () => {
@@ -97,6 +110,11 @@ describe('loadConfig precedence', () => {
       rollbarToken: 'tok-123456',
       rollbarEndpoint: 'https://rollbar.example/api/1/',
       environment: 'staging',
+      statementTimeoutMs: 30_000,
+      lockTtlMs: 90_000,
+      waitLock: false,
+      waitTimeoutMs: 10_000,
+      gracePeriodMs: 0,
     });
   });
 
@@ -110,10 +128,22 @@ describe('loadConfig precedence', () => {
         concurrency: '1',
         now: '2026-01-02T03:04:05Z',
         dryRun: true,
+        statementTimeout: '5',
+        lockTtl: '7',
+        waitLock: true,
+        waitTimeout: '11',
+        gracePeriod: '13',
       },
       env,
       clock,
     );
+    expect(config).toMatchObject({
+      statementTimeoutMs: 5_000,
+      lockTtlMs: 7_000,
+      waitLock: true,
+      waitTimeoutMs: 11_000,
+      gracePeriodMs: 13_000,
+    });
     expect(config.databaseUrl).toBe('postgres://flag@db2/x');
     expect(config.redisUrl).toBe('redis://flag:6379/1');
     expect(config.ttlSeconds).toBe(60);

@@ -1,0 +1,104 @@
+/**
+ * `stats-refresh refresh <family>`: takes each family's lock, runs the core for the
+ * families it got, prints the summary and returns the exit code.
+ */
+import type { Family } from '../batches.js';
+import type { FlagValues } from '../config.js';
+import { EXIT } from '../errors.js';
+import { type HeldLock, tryLock, waitForLock } from '../lock.js';
+import { type RefreshSummary, runRefresh } from '../refresh.js';
+import { DEFAULT_RETRY } from '../retry.js';
+import { type Runtime, withRuntime } from './runtime.js';
+
+/** Exit codes after a shutdown signal, as shells report them (128 + signal number). */
+export const SIGNAL_EXIT: Readonly<Record<string, number>> = { SIGINT: 130, SIGTERM: 143 };
+
+async function takeLocks(runtime: Runtime, families: readonly Family[]) {
+  const { config, logger, connections } = runtime;
+  const held: HeldLock[] = [];
+  const running: Family[] = [];
+  const skipped: Family[] = [];
+  for (const family of families) {
+    const lock = config.waitLock
+      ? await waitForLock(connections.redis!, family, config.lockTtlMs, config.waitTimeoutMs)
+      : await tryLock(connections.redis!, family, config.lockTtlMs);
+    if (lock) {
+      held.push(lock);
+      running.push(family);
+    } else {
+      skipped.push(family);
+      logger.info(
+        { family, waited: config.waitLock },
+        config.waitLock ? 'family skipped: its lock was not freed in time' : 'family skipped: another run holds its lock',
+      );
+    }
+  }
+  return { held, running, skipped };
+}
+
+function emptySummary(command: string, now: Date, skipped: Family[]): RefreshSummary {
+  return {
+    command,
+    now: now.toISOString(),
+    dry_run: false,
+    total_refreshed: 0,
+    successful: 0,
+    failed: 0,
+    cache_keys: [],
+    failures: [],
+    duration_ms: 0,
+    skipped,
+  };
+}
+
+/** Refreshes `families` within an open runtime; returns the exit code. */
+export async function refreshWithin(
+  runtime: Runtime,
+  command: string,
+  families: readonly Family[],
+  signal: AbortSignal,
+): Promise<number> {
+  const { config, logger, connections } = runtime;
+  const { held, running, skipped } = config.dryRun
+    ? { held: [], running: [...families], skipped: [] }
+    : await takeLocks(runtime, families);
+  let summary: RefreshSummary;
+  try {
+    summary =
+      running.length === 0
+        ? emptySummary(command, config.now, skipped)
+        : await runRefresh(
+            {
+              command,
+              families: running,
+              now: config.now,
+              ttlSeconds: config.ttlSeconds,
+              concurrency: config.concurrency,
+              dryRun: config.dryRun,
+              secrets: runtime.secrets,
+              signal,
+              gracePeriodMs: config.gracePeriodMs,
+              retry: DEFAULT_RETRY,
+            },
+            { db: connections.db, cache: connections.redis, logger, reporter: runtime.reporter },
+          );
+  } finally {
+    await Promise.all(held.map((lock) => lock.release().catch(() => undefined)));
+  }
+  if (skipped.length > 0) summary.skipped = skipped;
+  process.stdout.write(`${JSON.stringify(summary)}\n`);
+  if (signal.aborted) return SIGNAL_EXIT[String(signal.reason)] ?? EXIT.CONFIGS_FAILED;
+  return summary.failed > 0 ? EXIT.CONFIGS_FAILED : EXIT.OK;
+}
+
+export function refreshCommand(
+  command: string,
+  families: readonly Family[],
+  flags: FlagValues,
+  signal: AbortSignal,
+): Promise<number> {
+  return withRuntime(flags, { db: true, redis: flags.dryRun !== true }, async (runtime) => {
+    await runtime.checkReachable();
+    return refreshWithin(runtime, command, families, signal);
+  });
+}

@@ -1,0 +1,156 @@
+/**
+ * `stats-refresh status` (alias `cache info`): every key the batches cover, present or
+ * missing, with TTL, size, last write and compute time; each family's last run; and
+ * the `stats_service:*` keys the API wrote itself. Exit 1 when a covered key is missing.
+ */
+import type { Redis } from 'ioredis';
+import { BATCHES, FAMILIES, type Family } from '../batches.js';
+import { cachedSectionsOf, payloadKey, sectionKey } from '../config-keys.js';
+import type { FlagValues } from '../config.js';
+import { EXIT } from '../errors.js';
+import { KEY_PREFIX } from '../keys.js';
+import { type FamilyRun, KEY_META, type KeyMeta, lastRunKey } from '../metadata.js';
+import { safeUrl } from '../redact.js';
+import { withRuntime } from './runtime.js';
+
+export interface CoveredKeyStatus {
+  key: string;
+  family: Family;
+  present: boolean;
+  ttl_seconds: number | null;
+  size_bytes: number | null;
+  written_at: string | null;
+  compute_ms: number | null;
+}
+
+export interface CacheStatus {
+  redis: string;
+  covered: CoveredKeyStatus[];
+  present: number;
+  missing: number;
+  families: Record<Family, FamilyRun | null>;
+  extra_keys: Array<{ key: string; ttl_seconds: number }>;
+}
+
+/** Every key the batches write, with the first family that writes it. */
+export function coveredKeys(): Map<string, Family> {
+  const keys = new Map<string, Family>();
+  for (const family of FAMILIES) {
+    for (const config of BATCHES[family]) {
+      if (!keys.has(payloadKey(config))) keys.set(payloadKey(config), family);
+      for (const section of cachedSectionsOf(config)) {
+        const key = sectionKey(section, config.period);
+        if (!keys.has(key)) keys.set(key, family);
+      }
+    }
+  }
+  return keys;
+}
+
+async function scanKeys(redis: Redis, pattern: string): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+    keys.push(...batch);
+    cursor = next;
+  } while (cursor !== '0');
+  return keys;
+}
+
+function parseJson<T>(text: string | null | undefined): T | null {
+  if (!text) return null;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return null;
+  }
+}
+
+export async function readStatus(redis: Redis, redisUrl: string): Promise<CacheStatus> {
+  const covered = coveredKeys();
+  const pipeline = redis.pipeline();
+  for (const key of covered.keys()) pipeline.ttl(key).strlen(key);
+  pipeline.hgetall(KEY_META);
+  for (const family of FAMILIES) pipeline.get(lastRunKey(family));
+  const replies = ((await pipeline.exec()) ?? []).map(([error, value]) => {
+    if (error) throw error;
+    return value;
+  });
+  const meta = replies[covered.size * 2] as Record<string, string>;
+  const runs = replies.slice(covered.size * 2 + 1) as Array<string | null>;
+
+  const rows = [...covered].map(([key, family], index): CoveredKeyStatus => {
+    const ttl = replies[index * 2] as number;
+    const present = ttl !== -2;
+    const written = parseJson<KeyMeta>(meta[key]);
+    return {
+      key,
+      family,
+      present,
+      ttl_seconds: present ? ttl : null,
+      size_bytes: present ? (replies[index * 2 + 1] as number) : null,
+      written_at: written?.written_at ?? null,
+      compute_ms: written?.compute_ms ?? null,
+    };
+  });
+  const extras = (await scanKeys(redis, `${KEY_PREFIX}*`)).filter((key) => !covered.has(key)).sort();
+  const extraTtls = extras.length ? await Promise.all(extras.map((key) => redis.ttl(key))) : [];
+  return {
+    redis: safeUrl(redisUrl),
+    covered: rows,
+    present: rows.filter((row) => row.present).length,
+    missing: rows.filter((row) => !row.present).length,
+    families: Object.fromEntries(FAMILIES.map((family, index) => [family, parseJson<FamilyRun>(runs[index])])) as Record<
+      Family,
+      FamilyRun | null
+    >,
+    extra_keys: extras.map((key, index) => ({ key, ttl_seconds: extraTtls[index] ?? -2 })),
+  };
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n');
+}
+
+/** The human view, for a terminal. */
+export function formatStatus(status: CacheStatus): string {
+  const keyRows = status.covered.map((row) => [
+    row.present ? 'ok' : 'MISSING',
+    row.family,
+    row.ttl_seconds === null ? '-' : `${row.ttl_seconds}s`,
+    row.size_bytes === null ? '-' : `${row.size_bytes}B`,
+    row.written_at ?? '-',
+    row.compute_ms === null ? '-' : `${row.compute_ms}ms`,
+    row.key.slice(KEY_PREFIX.length),
+  ]);
+  const runRows = FAMILIES.map((family) => {
+    const run = status.families[family];
+    return run
+      ? [family, run.started_at, `${run.duration_ms}ms`, String(run.successful), String(run.failed)]
+      : [family, 'never', '-', '-', '-'];
+  });
+  return [
+    `Redis ${status.redis}: ${status.present} of ${status.covered.length} covered keys present, ${status.missing} missing`,
+    '',
+    table([['STATE', 'FAMILY', 'TTL', 'SIZE', 'WRITTEN', 'COMPUTE', 'KEY (stats_service:…)'], ...keyRows]),
+    '',
+    table([['FAMILY', 'LAST RUN', 'DURATION', 'OK', 'FAILED'], ...runRows]),
+    '',
+    status.extra_keys.length
+      ? `Other stats_service keys (written by the API itself): ${status.extra_keys.map((extra) => extra.key).join(', ')}`
+      : 'No other stats_service keys.',
+    '',
+  ].join('\n');
+}
+
+export function statusCommand(flags: FlagValues & { json?: boolean }): Promise<number> {
+  return withRuntime(flags, { db: false, redis: true }, async (runtime) => {
+    await runtime.checkReachable();
+    const status = await readStatus(runtime.connections.redis!, runtime.config.redisUrl);
+    const json = flags.json === true || !process.stdout.isTTY;
+    process.stdout.write(json ? `${JSON.stringify(status)}\n` : formatStatus(status));
+    return status.missing > 0 ? EXIT.CONFIGS_FAILED : EXIT.OK;
+  });
+}
