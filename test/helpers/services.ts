@@ -28,6 +28,8 @@ export const REDIS_DBS = {
   isolation: 4,
   dryRun: 5,
   unreachable: 6,
+  operations: 9,
+  faults: 10,
 } as const;
 
 export async function adminQuery(text: string): Promise<pg.QueryResult> {
@@ -96,4 +98,49 @@ export async function readKeys(client: Redis, pattern = '*'): Promise<Map<string
   } while (cursor !== '0');
   const values = keys.length ? await client.mget(keys) : [];
   return new Map(keys.map((key, index) => [key, values[index] ?? '']));
+}
+
+/**
+ * Makes every statement that reads `table` take `seconds` longer, once per statement:
+ * the table becomes a view over its data behind a one-off sleep. Long enough runs for
+ * tests that act while a run is in flight.
+ */
+export async function slowDown(database: TestDatabase, table: 'execution' | 'user', seconds: number): Promise<void> {
+  await database.query(`
+    CREATE OR REPLACE FUNCTION stall() RETURNS boolean LANGUAGE plpgsql VOLATILE AS
+      $$ BEGIN PERFORM pg_sleep(${seconds}); RETURN true; END $$;
+    ALTER TABLE "${table}" RENAME TO "${table}_data";
+    CREATE VIEW "${table}" AS SELECT * FROM "${table}_data" WHERE (SELECT stall());`);
+}
+
+/** A private redis-server on its own port, for tests that stop it mid-run. */
+export async function startPrivateRedis(): Promise<{ port: number; url(db?: number): string; stop(): Promise<void> }> {
+  const { spawn } = await import('node:child_process');
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    stdio: 'ignore',
+  });
+  const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, retryStrategy: () => null });
+  probe.on('error', () => undefined); // refused until the server listens
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await probe.connect();
+      await probe.ping();
+      break;
+    } catch (error) {
+      if (attempt > 50) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+  probe.disconnect();
+  return {
+    port,
+    url: (db = 0) => `redis://127.0.0.1:${port}/${db}`,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (server.exitCode !== null || server.signalCode !== null) return resolve();
+        server.once('exit', () => resolve());
+        server.kill('SIGKILL');
+      }),
+  };
 }
