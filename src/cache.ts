@@ -71,8 +71,9 @@ async function writeOnce(
  * A client that fails fast: a CLI run must not queue commands forever behind a dead
  * server. Connects lazily; call `connect()` to check reachability.
  */
-export function createRedis(url: string, onError: (error: Error) => void = () => undefined): Redis {
+export function createRedis(url: string, onError: (error: Error) => void = () => undefined): Redis & { lastError(): Error | null } {
   let connectedOnce = false;
+  let lastError: Error | null = null;
   const client = new Redis(url, {
     lazyConnect: true,
     connectTimeout: 5_000,
@@ -86,6 +87,10 @@ export function createRedis(url: string, onError: (error: Error) => void = () =>
     connectedOnce = true;
   });
   // Without a listener ioredis prints every connection error to stderr itself.
-  client.on('error', onError);
-  return client;
+  client.on('error', (error: Error) => {
+    lastError = error;
+    onError(error);
+  });
+  // connect() only says "Connection is closed."; the cause came through the error event.
+  return Object.assign(client, { lastError: () => lastError });
 }

@@ -12,7 +12,7 @@ import { redact, safeUrl } from './redact.js';
 export interface Connections {
   readonly db: Db;
   readonly pool: pg.Pool;
-  readonly redis: Redis | null;
+  readonly redis: (Redis & { lastError(): Error | null }) | null;
   close(): Promise<void>;
 }
 
@@ -34,10 +34,13 @@ export function openConnections(
     pool,
     redis,
     async close() {
-      if (redis) {
-        await redis.quit().catch(() => redis.disconnect());
-      }
+      // QUIT lets pending replies arrive; a client that never connected has nothing to close
+      // (disconnect() would hold the process for ioredis's 2 s socket timer).
+      if (redis?.status === 'ready') await redis.quit().catch(() => redis.disconnect());
+      else if (redis && redis.status !== 'end' && redis.status !== 'wait') redis.disconnect();
       await db.destroy().catch(() => undefined);
+      // Kysely ends the pool only if it ever queried through it; the reachability check may be all there was.
+      if (!pool.ended) await pool.end().catch(() => undefined);
     },
   };
 }
@@ -80,8 +83,9 @@ async function checkRedis(connections: Connections, config: Config, secrets: rea
     if (connections.redis.status !== 'ready') await connections.redis.connect();
     await connections.redis.ping();
   } catch (error) {
+    const cause = connections.redis.lastError() ?? error;
     throw new UnreachableError(
-      `Redis at ${safeUrl(config.redisUrl)} is unreachable (${reason(error, secrets)}); check REDIS_URL or --redis-url`,
+      `Redis at ${safeUrl(config.redisUrl)} is unreachable (${reason(cause, secrets)}); check REDIS_URL or --redis-url`,
     );
   }
 }

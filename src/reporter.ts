@@ -2,7 +2,6 @@
  * Reporting failed configs to Rollbar, when a token is configured. Messages are
  * redacted before they leave the process, and the run waits for delivery.
  */
-import Rollbar from 'rollbar';
 import { redact } from './redact.js';
 
 export interface FailureReporter {
@@ -20,7 +19,9 @@ export interface RollbarOptions {
   readonly secrets: readonly string[];
 }
 
-export function createRollbarReporter(options: RollbarOptions): FailureReporter {
+/** Loads the Rollbar client only when a token is set: it is a third of the CLI's start-up time. */
+export async function createRollbarReporter(options: RollbarOptions): Promise<FailureReporter> {
+  const { default: Rollbar } = await import('rollbar');
   const rollbar = new Rollbar({
     accessToken: options.accessToken,
     environment: options.environment,

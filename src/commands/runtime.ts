@@ -24,12 +24,12 @@ export interface RuntimeNeeds {
   readonly redis: boolean;
 }
 
-export function openRuntime(flags: FlagValues, needs: RuntimeNeeds): Runtime {
+export async function openRuntime(flags: FlagValues, needs: RuntimeNeeds): Promise<Runtime> {
   const config = loadConfig(flags, process.env);
   const secrets = secretsOf(config);
   const logger = createLogger(config.logLevel);
   const reporter = config.rollbarToken
-    ? createRollbarReporter({
+    ? await createRollbarReporter({
         accessToken: config.rollbarToken,
         environment: config.environment,
         ...(config.rollbarEndpoint ? { endpoint: config.rollbarEndpoint } : {}),
@@ -61,7 +61,7 @@ export async function withRuntime<T>(
   needs: RuntimeNeeds,
   body: (runtime: Runtime) => Promise<T>,
 ): Promise<T> {
-  const runtime = openRuntime(flags, needs);
+  const runtime = await openRuntime(flags, needs);
   try {
     return await body(runtime);
   } catch (error) {

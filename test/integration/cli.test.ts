@@ -67,6 +67,7 @@ describe('exit 0: everything written', () => {
     const finished = run.logs.find((log) => log.msg === 'refresh finished')!;
     expect(finished).toMatchObject({ level: 'info', successful: 26, failed: 0, keys: 41 });
     expect(finished.duration_ms).toBeTypeOf('number');
+    expect(messages).not.toContain('forced exit: handles still open 5 s after the end');
   });
 
   it('never logs payloads or the emails in them, even at debug level', async () => {

@@ -1,0 +1,195 @@
+/**
+ * On-call commands on the real services: status (and its `cache info` alias), clear,
+ * and warmup.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { FAMILIES } from '../../src/batches.js';
+import { type CacheStatus, coveredKeys, formatStatus } from '../../src/commands/status.js';
+import { runCli, startCli, summaryOf } from '../helpers/cli.js';
+import {
+  GOLDEN_NOW,
+  REDIS_DBS,
+  databaseFromTemplate,
+  goldenTemplate,
+  readKeys,
+  redisDatabase,
+  redisUrl,
+  startPrivateRedis,
+  type TestDatabase,
+} from '../helpers/services.js';
+
+let database: TestDatabase;
+let redis: Awaited<ReturnType<typeof redisDatabase>>;
+let env: Record<string, string>;
+const API_OWN_KEY = 'stats_service:get_dashboard_stats:include=summary_period=last_day';
+
+beforeAll(async () => {
+  database = await databaseFromTemplate(goldenTemplate(), 'ops');
+  redis = await redisDatabase(REDIS_DBS.operations);
+  env = { DATABASE_URL: database.url, REDIS_URL: redisUrl(REDIS_DBS.operations) };
+});
+
+afterAll(async () => {
+  await redis?.close();
+  await database?.drop();
+});
+
+beforeEach(async () => {
+  await redis.flushdb();
+});
+
+function statusOf(stdout: string): CacheStatus {
+  return JSON.parse(stdout) as CacheStatus;
+}
+
+describe('status', () => {
+  it('covers the 41 keys of the batches', () => {
+    expect(coveredKeys().size).toBe(41);
+  });
+
+  it('after a refresh: every covered key present with TTL, size, write time and compute time; exit 0', async () => {
+    expect((await runCli(['all', '--now', GOLDEN_NOW], env)).code).toBe(0);
+    await redis.set(API_OWN_KEY, '{}', 'EX', 100);
+    const run = await runCli(['status', '--json'], env);
+    expect(run.code).toBe(0);
+    const status = statusOf(run.stdout);
+    expect(status).toMatchObject({ present: 41, missing: 0 });
+    for (const row of status.covered) {
+      expect(row.present, row.key).toBe(true);
+      expect(row.ttl_seconds).toBeGreaterThan(250);
+      expect(row.size_bytes).toBeGreaterThan(10);
+      expect(Date.parse(row.written_at!)).not.toBeNaN();
+      expect(row.compute_ms).toBeGreaterThanOrEqual(0);
+    }
+    for (const family of FAMILIES) {
+      expect(status.families[family]).toMatchObject({ family, successful: expect.any(Number), failed: 0 });
+      expect(status.families[family]!.now).toBe('2026-06-15T12:34:56.000Z');
+    }
+    expect(status.extra_keys).toEqual([{ key: API_OWN_KEY, ttl_seconds: expect.any(Number) }]);
+  });
+
+  it('exits 1 and names what is missing, so it can serve as a check', async () => {
+    expect((await runCli(['users', '--now', GOLDEN_NOW], env)).code).toBe(0);
+    const run = await runCli(['cache', 'info', '--json'], env);
+    expect(run.code).toBe(1);
+    const status = statusOf(run.stdout);
+    expect(status).toMatchObject({ present: 11, missing: 30 });
+    expect(status.families.users).not.toBeNull();
+    expect(status.families.dashboard).toBeNull();
+    const missing = status.covered.filter((row) => !row.present).map((row) => row.key);
+    expect(missing).toContain('stats_service:_get_summary_stats:period=all');
+    expect(missing.every((key) => !key.includes('get_user_stats'))).toBe(true);
+  });
+
+  it('prints a readable table for a terminal', () => {
+    const text = formatStatus({
+      redis: 'redis://127.0.0.1:6379/0',
+      covered: [
+        { key: 'stats_service:a', family: 'users', present: true, ttl_seconds: 290, size_bytes: 12, written_at: 'w', compute_ms: 5 },
+        { key: 'stats_service:b', family: 'dashboard', present: false, ttl_seconds: null, size_bytes: null, written_at: null, compute_ms: null },
+      ],
+      present: 1,
+      missing: 1,
+      families: { dashboard: null, executions: null, users: null },
+      extra_keys: [],
+    });
+    expect(text).toMatch(/1 of 2 covered keys present, 1 missing/);
+    expect(text).toMatch(/MISSING\s+dashboard/);
+    expect(text).toMatch(/ok\s+users\s+290s\s+12B/);
+  });
+
+  it('Redis unreachable: exit 3', async () => {
+    const run = await runCli(['status'], { REDIS_URL: 'redis://127.0.0.1:1/0' });
+    expect(run.code).toBe(3);
+  });
+});
+
+describe('clear', () => {
+  beforeEach(async () => {
+    expect((await runCli(['all', '--now', GOLDEN_NOW], env)).code).toBe(0);
+  });
+
+  it('--dry-run lists what `summary` matches and deletes nothing', async () => {
+    const run = await runCli(['clear', 'summary', '--dry-run'], env);
+    expect(run.code).toBe(0);
+    const summary = JSON.parse(run.stdout) as { matched: number; deleted: number; keys: string[]; match: string };
+    expect(summary.match).toBe('stats_service:*summary*');
+    const expected = [...(await readKeys(redis, 'stats_service:*')).keys()].filter((key) => key.includes('summary')).sort();
+    expect(summary.keys).toEqual(expected);
+    expect(summary).toMatchObject({ matched: expected.length, deleted: 0 });
+    expect((await readKeys(redis, 'stats_service:*')).size).toBe(41);
+  });
+
+  it('deletes the keys the API would and leaves everything else, metadata included', async () => {
+    const before = [...(await readKeys(redis, 'stats_service:*')).keys()];
+    const run = await runCli(['clear', 'geographic'], env);
+    expect(run.code).toBe(0);
+    const left = [...(await readKeys(redis, 'stats_service:*')).keys()];
+    expect(left.sort()).toEqual(before.filter((key) => !key.includes('geographic')).sort());
+    // 5 section keys and the 7 dashboard payloads that include the section.
+    expect(JSON.parse(run.stdout).deleted).toBe(12);
+    expect((await readKeys(redis, 'stats_refresh:*')).size).toBeGreaterThan(0);
+  });
+
+  it('without a pattern clears every stats_service key', async () => {
+    const run = await runCli(['cache', 'clear'], env);
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ match: 'stats_service:*', deleted: 41 });
+    expect((await readKeys(redis, 'stats_service:*')).size).toBe(0);
+  });
+
+  it('refuses a pattern the API refuses, unless --any-pattern', async () => {
+    const refused = await runCli(['clear', 'period=all'], env);
+    expect(refused.code).toBe(2);
+    expect(refused.messages).toEqual([expect.stringMatching(/not one the API accepts.*--any-pattern/)]);
+    expect((await readKeys(redis, 'stats_service:*')).size).toBe(41);
+
+    const matching = [...(await readKeys(redis, 'stats_service:*period=all*')).keys()];
+    const forced = await runCli(['clear', 'period=all', '--any-pattern'], env);
+    expect(forced.code).toBe(0);
+    expect(JSON.parse(forced.stdout).deleted).toBe(matching.length);
+    expect(matching.length).toBe(10);
+    expect((await readKeys(redis, 'stats_service:*')).size).toBe(41 - 10);
+  });
+});
+
+describe('warmup', () => {
+  it('refreshes every family when the services answer', async () => {
+    const run = await runCli(['warmup', '--now', GOLDEN_NOW], env);
+    expect(run.code).toBe(0);
+    expect(summaryOf(run)).toMatchObject({ command: 'warmup', successful: 26, failed: 0 });
+    expect((await readKeys(redis, 'stats_service:*')).size).toBe(41);
+  });
+
+  it('waits for a Redis that starts late, logging each attempt', async () => {
+    const late = await startPrivateRedis();
+    await late.stop();
+    const run = startCli(['warmup', '--now', GOLDEN_NOW, '--wait-timeout', '30'], { ...env, REDIS_URL: late.url(0) });
+    await run.waitForLog('waiting for services');
+    // Take the same port again now that the first attempts failed.
+    const { spawn } = await import('node:child_process');
+    const server = spawn('redis-server', ['--port', String(late.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+      stdio: 'ignore',
+    });
+    try {
+      const done = await run.done;
+      expect(done.code).toBe(0);
+      const attempts = done.logs.filter((log) => log.msg === 'waiting for services');
+      expect(attempts.length).toBeGreaterThanOrEqual(1);
+      expect(attempts[0]).toMatchObject({ attempt: 1, retry_in_ms: expect.any(Number) });
+      expect(done.logs.some((log) => log.msg === 'services ready')).toBe(true);
+      expect(summaryOf(done)).toMatchObject({ successful: 26 });
+    } finally {
+      server.kill('SIGKILL');
+    }
+  });
+
+  it('gives up after --wait-timeout with a clear message (exit 3)', async () => {
+    const started = Date.now();
+    const run = await runCli(['warmup', '--wait-timeout', '2'], { ...env, REDIS_URL: 'redis://127.0.0.1:1/0' });
+    expect(run.code).toBe(3);
+        expect(run.messages).toEqual([expect.stringMatching(/gave up after \d+ attempts in 2 s: Redis at .* is unreachable/)]);
+    expect(run.logs.filter((log) => log.msg === 'waiting for services').length).toBeGreaterThanOrEqual(2);
+    expect(run.logs.some((log) => String(log.msg).startsWith('forced exit'))).toBe(false);
+  });
+});
