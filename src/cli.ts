@@ -92,8 +92,9 @@ function buildProgram(signal: AbortSignal, setExit: (code: number) => void): Com
   runOptions(
     program
       .command('warmup')
-      .description('wait (up to --wait-timeout) for PostgreSQL and Redis, then refresh all families; for init containers'),
-  ).action(async (flags: FlagValues) => setExit(await warmupCommand(flags, signal)));
+      .description('wait (up to --wait-timeout) for PostgreSQL and Redis, then refresh all families; for init containers')
+      .option('--best-effort', 'exit 0 even when it gave up or configs failed (logged): never hold back the API'),
+  ).action(async (flags: FlagValues & { bestEffort?: boolean }) => setExit(await warmupCommand(flags, signal)));
 
   const status = (flags: FlagValues & { json?: boolean }) => statusCommand(flags).then(setExit);
   connectionOptions(

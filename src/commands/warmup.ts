@@ -4,7 +4,7 @@
  */
 import { FAMILIES } from '../batches.js';
 import type { FlagValues } from '../config.js';
-import { UnreachableError } from '../errors.js';
+import { EXIT, UnreachableError } from '../errors.js';
 import { redact } from '../redact.js';
 import { backoffDelay } from '../retry.js';
 import { refreshWithin } from './refresh.js';
@@ -35,10 +35,22 @@ export async function waitForServices(runtime: Runtime, signal: AbortSignal): Pr
   }
 }
 
-export function warmupCommand(flags: FlagValues, signal: AbortSignal): Promise<number> {
+export function warmupCommand(flags: FlagValues & { bestEffort?: boolean }, signal: AbortSignal): Promise<number> {
   return withRuntime(flags, { db: true, redis: flags.dryRun !== true }, async (runtime) => {
-    await waitForServices(runtime, signal);
-    return refreshWithin(runtime, 'warmup', FAMILIES, signal);
+    try {
+      await waitForServices(runtime, signal);
+      const code = await refreshWithin(runtime, 'warmup', FAMILIES, signal);
+      if (code !== EXIT.OK && flags.bestEffort && !signal.aborted) {
+        runtime.logger.warn({ exit_code: code }, 'warmup incomplete; exiting 0 (--best-effort)');
+        return EXIT.OK;
+      }
+      return code;
+    } catch (error) {
+      // An init container must not hold the API back because its cache could not be warmed.
+      if (!flags.bestEffort || !(error instanceof UnreachableError)) throw error;
+      runtime.logger.warn({ err: redact(error.message, runtime.secrets) }, 'warmup gave up; exiting 0 (--best-effort)');
+      return EXIT.OK;
+    }
   });
 }
 

@@ -28,9 +28,12 @@ export const REDIS_DBS = {
   isolation: 4,
   dryRun: 5,
   unreachable: 6,
+  leastPrivilege: 7,
+  rollbar: 8,
   operations: 9,
   faults: 10,
 } as const;
+// Also taken, outside vitest: 13 by scripts/smoke.sh, 14 by scripts/image-check.sh, 15 by the benchmark.
 
 export async function adminQuery(text: string): Promise<pg.QueryResult> {
   const client = new pg.Client({ connectionString: ADMIN_URL });

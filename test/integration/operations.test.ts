@@ -192,4 +192,10 @@ describe('warmup', () => {
     expect(run.logs.filter((log) => log.msg === 'waiting for services').length).toBeGreaterThanOrEqual(2);
     expect(run.logs.some((log) => String(log.msg).startsWith('forced exit'))).toBe(false);
   });
+
+  it('--best-effort (for init containers) logs that it gave up and exits 0', async () => {
+    const run = await runCli(['warmup', '--wait-timeout', '1', '--best-effort'], { ...env, REDIS_URL: 'redis://127.0.0.1:1/0' });
+    expect(run.code).toBe(0);
+    expect(run.logs.some((log) => log.msg === 'warmup gave up; exiting 0 (--best-effort)' && log.level === 'warn')).toBe(true);
+  });
 });

@@ -1,0 +1,36 @@
+# syntax=docker/dockerfile:1
+#
+# stats-refresh image: `docker run IMAGE refresh all` (or warmup, status, clear, ...).
+#
+# Both stages use the same base, pinned by exact version tag: Node 20.20.2, the version CI
+# runs the tests on. Where the build has registry access, also pin the digest (append
+# @sha256:… to both FROM lines) so a rebuilt tag can never change the image silently:
+#   docker buildx imagetools inspect node:20.20.2-bookworm-slim
+# test/deploy/dockerfile.test.ts checks that every FROM names an exact version.
+
+# ---- build: dev dependencies + TypeScript -> dist/ ---------------------------------
+FROM node:20.20.2-bookworm-slim AS build
+WORKDIR /app
+# Only the lock decides what is installed; no lifecycle scripts are needed to compile.
+COPY package.json package-lock.json ./
+RUN --mount=type=cache,target=/root/.npm npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+# ---- runtime: production dependencies + compiled output only -------------------------
+FROM node:20.20.2-bookworm-slim AS runtime
+LABEL org.opencontainers.image.title="stats-refresh" \
+      org.opencontainers.image.description="Keeps the Trends.Earth API's admin statistics cache warm" \
+      org.opencontainers.image.licenses="MIT"
+ENV NODE_ENV=production
+WORKDIR /app
+COPY package.json package-lock.json ./
+# npm's cache is a BuildKit cache mount: shared between builds, never in the layer.
+RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+COPY --from=build /app/dist ./dist
+# Everything above is owned by root and read-only to the process: the base image's
+# `node` user, by number so Kubernetes' runAsNonRoot can verify it without /etc/passwd.
+USER 1000:1000
+ENTRYPOINT ["node", "/app/dist/cli.js"]
+CMD ["--help"]
