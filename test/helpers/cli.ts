@@ -3,6 +3,7 @@
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import type { RefreshSummary } from '../../src/refresh.js';
 
 export const CLI_PATH = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 
@@ -22,10 +23,7 @@ export function runCli(args: readonly string[], env: Record<string, string | und
 }
 
 /** The one JSON summary a run prints on stdout. */
-export function summaryOf(run: CliRun): Record<string, unknown> & {
-  cache_keys: string[];
-  failures: Array<{ config: string; error: string }>;
-} {
+export function summaryOf(run: CliRun): RefreshSummary {
   const lines = run.stdout.trim().split('\n');
   if (lines.length !== 1) throw new Error(`expected one summary line on stdout, got ${lines.length}: ${run.stdout}`);
   return JSON.parse(lines[0]!);

@@ -2,8 +2,8 @@
  * The built binary end to end: exit codes, the summary on stdout, logs on stderr,
  * one-line errors, and what reaches Redis in each case.
  */
-import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { GOLDEN_EMAILS, GOLDEN_KEYS, goldenValue } from '../helpers/golden.js';
 import { runCli, summaryOf } from '../helpers/cli.js';
 import {
   GOLDEN_NOW,
@@ -16,12 +16,7 @@ import {
   type TestDatabase,
 } from '../helpers/services.js';
 
-const expected = JSON.parse(
-  readFileSync(new URL('../fixtures/golden/expected.json', import.meta.url), 'utf8'),
-) as Record<string, { raw: string }>;
-const emails = [...readFileSync(new URL('../fixtures/golden/expected.json', import.meta.url), 'utf8').matchAll(
-  /[\w.+-]+@[\w-]+(?:\.[\w-]+)+/g,
-)].map((match) => match[0]);
+const emails = GOLDEN_EMAILS;
 
 /** A port nothing listens on. */
 const DEAD_PORT = 1;
@@ -89,7 +84,7 @@ describe('exit 0: everything written', () => {
     expect(summary).toMatchObject({ command: `refresh ${family}`, total_refreshed: configs, successful: configs });
     const written = await readKeys(redis, 'stats_service:*');
     expect(written.size).toBe(keys);
-    for (const [key, value] of written) expect(JSON.parse(value), key).toStrictEqual(JSON.parse(expected[key]!.raw));
+    for (const [key, value] of written) expect(JSON.parse(value), key).toStrictEqual(goldenValue(key));
   });
 
   it('honours --ttl over STATS_CACHE_TTL', async () => {
@@ -105,7 +100,7 @@ describe('exit 0: everything written', () => {
     await redis.set(key, '{"stale": true}', 'EX', 300);
     const run = await runCli(['refresh', 'dashboard', '--now', GOLDEN_NOW], env);
     expect(run.code).toBe(0);
-    expect(JSON.parse((await redis.get(key))!)).toStrictEqual(JSON.parse(expected[key]!.raw));
+    expect(JSON.parse((await redis.get(key))!)).toStrictEqual(goldenValue(key));
   });
 });
 
@@ -118,9 +113,9 @@ describe('--dry-run', () => {
     expect(run.code).toBe(0);
     const summary = summaryOf(run) as ReturnType<typeof summaryOf> & { payloads: Record<string, unknown> };
     expect(summary.dry_run).toBe(true);
-    expect(Object.keys(summary.payloads).sort()).toEqual(Object.keys(expected).sort());
+    expect(Object.keys(summary.payloads).sort()).toEqual([...GOLDEN_KEYS]);
     for (const [key, payload] of Object.entries(summary.payloads)) {
-      expect(payload, key).toStrictEqual(JSON.parse(expected[key]!.raw));
+      expect(payload, key).toStrictEqual(goldenValue(key));
     }
     expect((await readKeys(redis)).size).toBe(0);
   });

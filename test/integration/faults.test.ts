@@ -3,8 +3,8 @@
  * summary, and that no key holds a wrong value (a key is either absent, untouched, or
  * exactly the API's entry).
  */
-import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { goldenValue } from '../helpers/golden.js';
 import { runCli, startCli, summaryOf } from '../helpers/cli.js';
 import {
   GOLDEN_NOW,
@@ -20,9 +20,6 @@ import {
   type TestDatabase,
 } from '../helpers/services.js';
 
-const expected = JSON.parse(
-  readFileSync(new URL('../fixtures/golden/expected.json', import.meta.url), 'utf8'),
-) as Record<string, { raw: string }>;
 
 const PASSWORD = 'hunter2secret';
 const LOCK_KEY = 'stats_refresh:lock:dashboard';
@@ -35,7 +32,7 @@ const REDIS = redisUrl(REDIS_DBS.faults);
 /** Every stats_service key present holds exactly the API's value. */
 async function expectOnlyCorrectValues(): Promise<number> {
   const written = await readKeys(redis, 'stats_service:*');
-  for (const [key, value] of written) expect(JSON.parse(value), key).toStrictEqual(JSON.parse(expected[key]!.raw));
+  for (const [key, value] of written) expect(JSON.parse(value), key).toStrictEqual(goldenValue(key));
   return written.size;
 }
 

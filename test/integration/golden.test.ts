@@ -3,8 +3,8 @@
  * API stored for it at GOLDEN_NOW. `refresh all` must write the same key set and,
  * key by key, the same values (parsed JSON: numbers by value, strings stay strings).
  */
-import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GOLDEN_EXPECTED, GOLDEN_KEYS, goldenValue } from '../helpers/golden.js';
 import { runCli, summaryOf } from '../helpers/cli.js';
 import {
   GOLDEN_NOW,
@@ -17,9 +17,6 @@ import {
   type TestDatabase,
 } from '../helpers/services.js';
 
-const expected = JSON.parse(
-  readFileSync(new URL('../fixtures/golden/expected.json', import.meta.url), 'utf8'),
-) as Record<string, { raw: string; ttl: number }>;
 
 interface Scenario {
   readonly name: string;
@@ -68,13 +65,13 @@ describe.each(scenarios)('refresh all on the golden database $name', (scenario) 
   });
 
   it('writes exactly the 41 keys the API stored', () => {
-    expect([...written.keys()].sort()).toEqual(Object.keys(expected).sort());
-    expect([...summary.cache_keys].sort()).toEqual(Object.keys(expected).sort());
+    expect([...written.keys()].sort()).toEqual([...GOLDEN_KEYS]);
+    expect([...summary.cache_keys].sort()).toEqual([...GOLDEN_KEYS]);
     expect(summary).toMatchObject({ total_refreshed: 26, successful: 26, failed: 0, failures: [] });
   });
 
-  it.each(Object.keys(expected).sort())('%s equals the API entry', (key) => {
-    expect(JSON.parse(written.get(key) ?? 'null')).toStrictEqual(JSON.parse(expected[key]!.raw));
+  it.each([...GOLDEN_KEYS])('%s equals the API entry', (key) => {
+    expect(JSON.parse(written.get(key) ?? 'null')).toStrictEqual(goldenValue(key));
   });
 
   it('sets the default 5-minute expiry on every key', async () => {
@@ -88,7 +85,7 @@ describe.each(scenarios)('refresh all on the golden database $name', (scenario) 
   it('writes entries byte-for-byte as the API does wherever the API order is defined', () => {
     // Dict keys inside time_series follow PostgreSQL's hash order in the API; everything else must match exactly.
     const unordered = (key: string) => key.includes('get_execution_stats');
-    const mismatched = Object.keys(expected).filter((key) => !unordered(key) && written.get(key) !== expected[key]!.raw);
+    const mismatched = GOLDEN_KEYS.filter((key) => !unordered(key) && written.get(key) !== GOLDEN_EXPECTED[key]!.raw);
     expect(mismatched).toEqual([]);
   });
 });
