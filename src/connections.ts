@@ -82,6 +82,10 @@ async function checkRedis(connections: Connections, config: Config, secrets: rea
   try {
     if (connections.redis.status !== 'ready') await connections.redis.connect();
     await connections.redis.ping();
+    // ioredis only emits an error when the SELECT it sends on connect is refused, then
+    // carries on in database 0: select again here so a refusal stops the command.
+    const db = connections.redis.options.db ?? 0;
+    if (db !== 0) await connections.redis.select(db);
   } catch (error) {
     const cause = connections.redis.lastError() ?? error;
     throw new UnreachableError(

@@ -34,7 +34,7 @@ export interface MetaClient {
   pipeline(): {
     hset(key: string, values: Record<string, string>): unknown;
     set(key: string, value: string): unknown;
-    exec(): Promise<unknown>;
+    exec(): Promise<Array<[Error | null, unknown]> | null>;
   };
 }
 
@@ -49,5 +49,6 @@ export async function writeRunMetadata(
     pipeline.hset(KEY_META, Object.fromEntries([...keys].map(([key, meta]) => [key, JSON.stringify(meta)])));
   }
   for (const run of runs) pipeline.set(lastRunKey(run.family), JSON.stringify(run));
-  await pipeline.exec();
+  const failed = ((await pipeline.exec()) ?? []).find(([error]) => error);
+  if (failed) throw failed[0];
 }

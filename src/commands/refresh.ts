@@ -7,6 +7,7 @@ import type { FlagValues } from '../config.js';
 import { EXIT } from '../errors.js';
 import { type HeldLock, tryLock, waitForLock } from '../lock.js';
 import { type RefreshSummary, runRefresh } from '../refresh.js';
+import { redact } from '../redact.js';
 import { DEFAULT_RETRY } from '../retry.js';
 import { type Runtime, withRuntime } from './runtime.js';
 
@@ -83,7 +84,14 @@ export async function refreshWithin(
             { db: connections.db, cache: connections.redis, logger, reporter: runtime.reporter },
           );
   } finally {
-    await Promise.all(held.map((lock) => lock.release().catch(() => undefined)));
+    await Promise.all(
+      held.map((lock) =>
+        lock.release().catch((error: unknown) =>
+          // Harmless but worth knowing: the lock lapses on its own after --lock-ttl.
+          logger.warn({ lock: lock.key, err: redact((error as Error).message, runtime.secrets) }, 'lock not released'),
+        ),
+      ),
+    );
   }
   if (skipped.length > 0) summary.skipped = skipped;
   process.stdout.write(`${JSON.stringify(summary)}\n`);

@@ -34,6 +34,7 @@ export async function openRuntime(flags: FlagValues, needs: RuntimeNeeds): Promi
         environment: config.environment,
         ...(config.rollbarEndpoint ? { endpoint: config.rollbarEndpoint } : {}),
         secrets,
+        onFlushTimeout: () => logger.warn('rollbar: reports not confirmed within 10 s; exiting anyway'),
       })
     : noReporter;
   const connections = openConnections(config, {
