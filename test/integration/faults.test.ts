@@ -55,7 +55,11 @@ afterEach(async () => {
 
 describe('overlapping runs of one family', () => {
   it('the second run skips the family (exit 0) while the first computes and writes', async () => {
-    const first = startCli(['refresh', 'dashboard', '--now', GOLDEN_NOW], { DATABASE_URL: slowUrl, REDIS_URL: REDIS });
+    // One statement at a time: the first run holds its lock for several seconds.
+    const first = startCli(['refresh', 'dashboard', '--now', GOLDEN_NOW, '--concurrency', '1'], {
+      DATABASE_URL: slowUrl,
+      REDIS_URL: REDIS,
+    });
     await first.waitForLog('refresh started');
     expect(await redis.exists(LOCK_KEY)).toBe(1);
 
@@ -85,7 +89,7 @@ describe('overlapping runs of one family', () => {
   });
 
   it('a lock whose holder was killed with SIGKILL expires and the next run proceeds', async () => {
-    const holder = startCli(['refresh', 'dashboard', '--now', GOLDEN_NOW, '--lock-ttl', '4'], {
+    const holder = startCli(['refresh', 'dashboard', '--now', GOLDEN_NOW, '--lock-ttl', '4', '--concurrency', '1'], {
       DATABASE_URL: slowUrl,
       REDIS_URL: REDIS,
     });
