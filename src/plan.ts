@@ -99,15 +99,23 @@ export function planRun(configs: readonly RefreshConfig[], now: Date): RunPlan {
 const CHAIN: readonly Granularity[] = ['quarter_hour', 'hour', 'day'];
 
 /**
+ * How a tier of a time series is bucketed: a granularity, or `week_month`, the pieces weeks
+ * and months cut each other into (a week, or its part in one month). A week_month bucket lies
+ * in one week and in one month, so both roll up from it exactly, from about 64 buckets a
+ * year where days take 365.
+ */
+export type TierBucket = Granularity | 'week_month';
+
+/**
  * The coarsest bucket that every granularity in `wanted` can be rolled up from.
  * Quarter-hours nest in hours, hours in days, days in weeks and in months; weeks and
- * months do not nest in each other, so wanting both takes days.
+ * months do not nest in each other, so wanting both takes their common pieces.
  */
-export function commonRefinement(wanted: Iterable<Granularity>): Granularity {
+export function commonRefinement(wanted: Iterable<Granularity>): TierBucket {
   const set = new Set(wanted);
   const finest = CHAIN.find((granularity) => set.has(granularity));
   if (finest) return finest;
-  if (set.has('week') && set.has('month')) return 'day';
+  if (set.has('week') && set.has('month')) return 'week_month';
   if (set.has('week')) return 'week';
   return 'month';
 }
@@ -115,7 +123,7 @@ export function commonRefinement(wanted: Iterable<Granularity>): Granularity {
 export interface SeriesTier {
   /** Events at or after this naive UTC instant belong to the tier (null: everything older). */
   readonly from: string | null;
-  readonly bucket: Granularity;
+  readonly bucket: TierBucket;
 }
 
 /**

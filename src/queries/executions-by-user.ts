@@ -1,7 +1,11 @@
 /**
  * One scan of `execution` grouped by user: the top users of every period, their
- * favourite tasks (one more grouped look-up for just those users, no N+1), and the
- * users family's activity counts.
+ * favourite tasks and finished counts (one more grouped look-up for just those users,
+ * no N+1), and the users family's activity counts.
+ *
+ * The per-user scan is the run's largest hash table (one entry per user), so it keeps
+ * only what every user needs: the last start and the runs per period. Finished counts,
+ * favourite scripts and emails are looked up for the top users alone.
  */
 import { sql, type RawBuilder } from 'kysely';
 import type { Db } from '../db.js';
@@ -32,66 +36,84 @@ export interface UserScanResult {
   readonly neverExecuted: number;
 }
 
+/**
+ * Runs count executions joined to their script; `script_id IS NOT NULL` is that join,
+ * as the API's foreign key execution.script_id → script.id guarantees.
+ */
 function perUserCte(plan: RunPlan): RawBuilder<unknown> {
-  const started = sql.ref('e.start_date');
-  const counts = plan.topUsers.flatMap((period) => {
-    const inPeriod = sql`s.id IS NOT NULL AND ${sinceCutoff(started, plan.cutoffs[period])}`;
-    return [
-      sql`count(*) FILTER (WHERE ${inPeriod})`.as(alias('runs', period)),
-      sql`count(*) FILTER (WHERE ${inPeriod} AND e.status = 'FINISHED')`.as(alias('finished', period)),
-    ];
-  });
+  const runs = plan.topUsers.map((period) =>
+    sql`count(*) FILTER (WHERE script_id IS NOT NULL AND ${sinceCutoff(sql.ref('start_date'), plan.cutoffs[period])})`.as(
+      alias('runs', period),
+    ),
+  );
   return sql`per_user AS MATERIALIZED (
-    SELECT e.user_id, max(e.start_date) AS last_start${sql.join([sql``, ...counts])}
-    FROM execution e LEFT JOIN script s ON s.id = e.script_id
-    WHERE e.user_id IS NOT NULL
-    GROUP BY e.user_id)`;
+    SELECT user_id, max(start_date) AS last_start${sql.join([sql``, ...runs])}
+    FROM execution
+    WHERE user_id IS NOT NULL
+    GROUP BY user_id)`;
 }
 
 function topUsersCtes(plan: RunPlan): RawBuilder<unknown>[] {
   if (plan.topUsers.length === 0) return [];
   const perPeriod = plan.topUsers.map((period) => {
     const runs = sql.ref(alias('runs', period));
-    return sql`(SELECT ${sql.lit(period)} AS period, p.user_id, u.email, ${runs} AS runs,
-        ${sql.ref(alias('finished', period))} AS finished
-      FROM per_user p JOIN "user" u ON u.id = p.user_id
-      WHERE ${runs} > 0 ORDER BY ${runs} DESC LIMIT ${sql.lit(TOP_USERS_LIMIT)})`;
+    return sql`(SELECT ${sql.lit(period)} AS period, user_id, ${runs} AS runs
+      FROM per_user WHERE ${runs} > 0 ORDER BY ${runs} DESC, user_id LIMIT ${sql.lit(TOP_USERS_LIMIT)})`;
   });
+  const finished = plan.topUsers.map((period) =>
+    sql`count(*) FILTER (WHERE e.status = 'FINISHED' AND ${sinceCutoff(sql.ref('e.start_date'), plan.cutoffs[period])})`.as(
+      alias('finished', period),
+    ),
+  );
   return [
     sql`top AS (${sql.join(perPeriod, sql` UNION ALL `)})`,
+    // Every execution of the top users with a script, by script: favourites (all time) and finished counts.
+    sql`top_scripts AS (
+      SELECT e.user_id, e.script_id, count(*) AS n${sql.join([sql``, ...finished])}
+      FROM execution e
+      WHERE e.user_id IN (SELECT user_id FROM top) AND e.script_id IS NOT NULL
+      GROUP BY e.user_id, e.script_id)`,
     sql`favorite AS (
-      SELECT user_id, script_id, row_number() OVER (PARTITION BY user_id ORDER BY n DESC) AS rank
-      FROM (SELECT e.user_id, e.script_id, count(*) AS n
-            FROM execution e JOIN script s ON s.id = e.script_id
-            WHERE e.user_id IN (SELECT user_id FROM top)
-            GROUP BY e.user_id, e.script_id) counted)`,
+      SELECT user_id, script_id, row_number() OVER (PARTITION BY user_id ORDER BY n DESC, script_id) AS rank
+      FROM top_scripts)`,
   ];
 }
 
 function topUsersColumn(plan: RunPlan): RawBuilder<unknown> {
   if (plan.topUsers.length === 0) return sql`NULL::json AS top`;
+  const finishedOf = sql`CASE t.period ${sql.join(
+    plan.topUsers.map(
+      (period) =>
+        sql`WHEN ${sql.lit(period)} THEN (SELECT sum(${sql.ref(alias('finished', period))}) FROM top_scripts s WHERE s.user_id = t.user_id)`,
+    ),
+    sql` `,
+  )} END`;
   return sql`(SELECT json_agg(json_build_object(
-      'period', t.period, 'user_id', t.user_id::text, 'email', t.email, 'runs', t.runs, 'finished', t.finished,
+      'period', t.period, 'user_id', t.user_id::text, 'email', u.email, 'runs', t.runs,
+      'finished', coalesce(${finishedOf}, 0),
       'favorites', (SELECT coalesce(json_agg(f.script_id::text ORDER BY f.rank), '[]'::json)
                     FROM favorite f WHERE f.user_id = t.user_id AND f.rank <= ${sql.lit(FAVORITE_TASKS_LIMIT)})))
-    FROM top t) AS top`;
+    FROM top t JOIN "user" u ON u.id = t.user_id) AS top`;
 }
 
 function activityColumns(plan: RunPlan): RawBuilder<unknown>[] {
   if (plan.activity.length === 0) return [sql`NULL::json AS activity`, sql`NULL::bigint AS never_executed`];
-  const lastStart = sql.ref('p.last_start');
-  const fields = plan.activity.flatMap((period) => {
-    const active = sinceCutoff(lastStart, plan.cutoffs[period]);
-    return [
-      sql.lit(alias('active', period)),
-      sql`count(*) FILTER (WHERE ${active})`,
-      sql.lit(alias('countries', period)),
-      sql`count(DISTINCT u.country) FILTER (WHERE ${active} AND u.country IS NOT NULL AND u.country <> '')`,
-    ];
-  });
+  const counted = (name: string) =>
+    plan.activity.map((period) =>
+      sql`count(*) FILTER (WHERE ${sinceCutoff(sql.ref('last_start'), plan.cutoffs[period])})`.as(alias(name, period)),
+    );
+  const fields = plan.activity.flatMap((period) =>
+    ['active', 'countries'].flatMap((name) => [sql.lit(alias(name, period)), sql.ref(alias(name, period))]),
+  );
+  // A country is active in a period when its most recently active user is: one row per country.
   return [
     sql`(SELECT json_build_object(${sql.join(fields)})
-      FROM per_user p LEFT JOIN "user" u ON u.id = p.user_id) AS activity`,
+      FROM (SELECT ${sql.join(counted('active'))} FROM per_user) users,
+           (SELECT ${sql.join(counted('countries'))}
+            FROM (SELECT max(p.last_start) AS last_start
+                  FROM per_user p JOIN "user" u ON u.id = p.user_id
+                  WHERE u.country IS NOT NULL AND u.country <> ''
+                  GROUP BY u.country) by_country) countries) AS activity`,
     sql`(SELECT count(*) FROM "user") - (SELECT count(*) FROM per_user) AS never_executed`,
   ];
 }
@@ -120,12 +142,14 @@ export async function loadUserScan(db: Db, plan: RunPlan): Promise<UserScanResul
       userId: user.user_id,
       email: user.email,
       runs: user.runs,
-      finished: user.finished,
+      finished: Number(user.finished),
       favoriteScriptIds: user.favorites,
     });
   }
-  // json_agg keeps no order across the union: restore each period's ranking.
-  for (const users of topUsers.values()) users.sort((a, b) => b.runs - a.runs);
+  // json_agg keeps no order across the union: restore each period's ranking (ties by user id).
+  for (const users of topUsers.values()) {
+    users.sort((a, b) => b.runs - a.runs || (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0));
+  }
 
   return {
     topUsers,

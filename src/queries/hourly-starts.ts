@@ -1,12 +1,19 @@
 /**
  * Executions per hour of start_date over the trends' longest window (365 days), with
  * a count for each window the trends need. Days and months are rolled up from the
- * hours, so hourly, daily and monthly series for every period come from one scan.
+ * hours, so hourly, daily and monthly series for every period come from one statement.
+ *
+ * Time from the earliest window start to the end of the current hour is cut at every hour
+ * and every window start, and each piece is counted with a range scan of the start_date
+ * index: no row is read, hashed or formatted, and a piece lies in one hour and inside or
+ * outside each window. Executions starting after the current hour (clock skew) are grouped
+ * the ordinary way; there are normally none.
  */
 import { sql } from 'kysely';
 import type { Db } from '../db.js';
 import type { RunPlan } from '../plan.js';
-import { alias, isoSeconds, sinceCutoff } from './filters.js';
+import { toSqlTimestamp } from '../time.js';
+import { alias, isoSeconds, timestampParam } from './filters.js';
 
 export interface HourRow {
   /** `YYYY-MM-DDTHH:00:00` */
@@ -28,19 +35,35 @@ export function trendWindows(plan: RunPlan): Map<string, string> {
   return windows;
 }
 
+const HOUR_MS = 60 * 60 * 1000;
+
 export async function loadHourlyStarts(db: Db, plan: RunPlan): Promise<HourRow[]> {
   const windows = trendWindows(plan);
-  const start = sql.ref('start_date');
-  const earliest = [...windows.values()].sort()[0]!;
-  const rows = await db
-    .selectFrom('execution')
-    .select(isoSeconds(sql`date_trunc('hour', start_date)`).as('hour'))
-    .select([...windows].map(([name, from]) => sql`count(*) FILTER (WHERE ${sinceCutoff(start, from)})`.as(alias('n', name))))
-    .where(sinceCutoff(start, earliest))
-    .groupBy(sql`1`)
-    .execute();
+  const starts = [...new Set(windows.values())];
+  const earliest = [...starts].sort()[0]!;
+  // The end of the hour holding `now`; every window starts before it.
+  const end = toSqlTimestamp(new Date(Math.floor(plan.now.getTime() / HOUR_MS) * HOUR_MS + HOUR_MS));
+  const counts = [...windows].map(
+    ([name, from]) => sql`coalesce(sum(n) FILTER (WHERE lo >= ${timestampParam(from)}), 0)::int8`.as(alias('n', name)),
+  );
+  const { rows } = await sql<Record<string, unknown> & { hour: string }>`
+    SELECT ${isoSeconds(sql`date_trunc('hour', lo)`)} AS hour, ${sql.join(counts)}
+    FROM (
+      SELECT lo, (SELECT count(*) FROM execution WHERE start_date >= lo AND start_date < hi) AS n
+      FROM (SELECT lo, lead(lo) OVER (ORDER BY lo) AS hi
+            FROM (SELECT generate_series(date_trunc('hour', ${timestampParam(earliest)}) + interval '1 hour',
+                                         ${timestampParam(end)}, interval '1 hour') AS lo
+                  UNION
+                  SELECT unnest(${starts}::timestamp[])) bounds) pieces
+      WHERE hi IS NOT NULL
+      UNION ALL
+      SELECT date_trunc('hour', start_date), count(*) FROM execution WHERE start_date >= ${timestampParam(end)} GROUP BY 1
+    ) counted
+    GROUP BY date_trunc('hour', lo)
+    HAVING sum(n) > 0`.execute(db);
+  const columns = [...windows.keys()].map((name) => [name, alias('n', name)] as const);
   return rows.map((row) => ({
-    hour: row.hour as string,
-    counts: new Map([...windows.keys()].map((name) => [name, Number((row as Record<string, unknown>)[alias('n', name)] ?? 0)])),
+    hour: row.hour,
+    counts: new Map(columns.map(([name, column]) => [name, Number(row[column])])),
   }));
 }

@@ -6,8 +6,8 @@ import { sql, type AliasedRawBuilder, type RawBuilder } from 'kysely';
 import type { Granularity } from '../batches.js';
 import type { Db } from '../db.js';
 import type { RunPlan, SeriesNeed } from '../plan.js';
-import type { Period } from '../time.js';
-import { alias, isoDay, isoSeconds, sinceCutoff } from './filters.js';
+import { byLookBack, type Period } from '../time.js';
+import { alias, bucketOf, isoDay, isoSeconds, sinceCutoff } from './filters.js';
 
 const CREATED = sql.ref('created_at');
 
@@ -62,39 +62,47 @@ export async function loadCountries(db: Db, plan: RunPlan): Promise<CountryRow[]
 }
 
 /** Registration buckets are text: days as `YYYY-MM-DD`, hours and quarter-hours with the time. */
-function registrationBucket(groupBy: Granularity): RawBuilder<string | null> {
-  switch (groupBy) {
-    case 'quarter_hour':
-      return isoSeconds(sql`date_bin('15 minutes', created_at, timestamp '2000-01-01')`);
-    case 'hour':
-      return isoSeconds(sql`date_trunc('hour', created_at)`);
-    case 'day':
-    case 'week':
-    case 'month':
-      return isoDay(sql`date_trunc(${sql.lit(groupBy)}, created_at)`);
-  }
+function formatBucket(groupBy: Granularity, bucket: RawBuilder<unknown>): RawBuilder<string | null> {
+  return groupBy === 'quarter_hour' || groupBy === 'hour' ? isoSeconds(bucket) : isoDay(bucket);
 }
 
 export interface RegistrationRow {
   readonly groupBy: Granularity;
   readonly bucket: string | null;
+  /** Only the periods that want this granularity. */
   readonly byPeriod: Map<Period, number>;
 }
 
-/** New users per bucket for every (period, granularity) requested, in one statement. */
+/**
+ * New users per bucket for every (period, granularity) requested, in one statement: one
+ * branch per granularity, reading only the users of the longest period that wants it (the
+ * created_at index finds them) and counting only for the periods that want it. Groups are
+ * keyed by timestamp and formatted once each.
+ */
 export async function loadRegistrations(db: Db, plan: RunPlan): Promise<RegistrationRow[]> {
   const granularities = [...new Set(plan.registration.map((need: SeriesNeed) => need.groupBy))];
-  const periods = [...new Set(plan.registration.map((need) => need.period))];
+  const periodsOf = new Map(
+    granularities.map((groupBy) => [
+      groupBy,
+      [...new Set(plan.registration.filter((need) => need.groupBy === groupBy).map((need) => need.period))].sort(byLookBack),
+    ]),
+  );
+  const allPeriods = [...new Set(plan.registration.map((need) => need.period))].sort(byLookBack);
+  // UNION ALL wants the same columns in every branch: a period a granularity is not wanted for is NULL.
   const branches = granularities.map((groupBy) => {
-    const bucket = registrationBucket(groupBy);
-    return sql`SELECT ${sql.lit(groupBy)} AS group_by, ${bucket} AS bucket, ${sql.join(
-      countsSince(periods, plan),
-    )} FROM "user" GROUP BY 2`;
+    const periods = periodsOf.get(groupBy)!;
+    const oldest = plan.cutoffs[periods.at(-1)!];
+    const columns = allPeriods.map((period) =>
+      periods.includes(period) ? sql.ref(alias('users', period)) : sql`NULL::int8`.as(alias('users', period)),
+    );
+    return sql`SELECT ${sql.lit(groupBy)} AS group_by, ${formatBucket(groupBy, sql.ref('bucket'))} AS bucket, ${sql.join(columns)}
+      FROM (SELECT ${bucketOf(CREATED, groupBy)} AS bucket, ${sql.join(countsSince(periods, plan))}
+            FROM "user" WHERE ${sinceCutoff(CREATED, oldest)} GROUP BY 1) ${sql.ref(`by_${groupBy}`)}`;
   });
+  if (branches.length === 0) return [];
   const { rows } = await sql<Record<string, unknown>>`${sql.join(branches, sql` UNION ALL `)}`.execute(db);
-  return rows.map((row) => ({
-    groupBy: row.group_by as Granularity,
-    bucket: (row.bucket as string | null) ?? null,
-    byPeriod: countsByPeriod(row, periods),
-  }));
+  return rows.map((row) => {
+    const groupBy = row.group_by as Granularity;
+    return { groupBy, bucket: (row.bucket as string | null) ?? null, byPeriod: countsByPeriod(row, periodsOf.get(groupBy)!) };
+  });
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BATCHES, configsFor, type Granularity } from '../../src/batches.js';
-import { commonRefinement, planRun, type SeriesNeed, seriesTiers } from '../../src/plan.js';
+import { commonRefinement, planRun, type SeriesNeed, seriesTiers, type TierBucket } from '../../src/plan.js';
 import { PERIODS, type Period } from '../../src/time.js';
 
 const NOW = new Date('2026-06-15T12:34:56Z');
@@ -13,20 +13,23 @@ const CUTOFFS = {
 } as const;
 const ALL_PERIODS = ['last_day', 'last_week', 'last_month', 'last_year', 'all'];
 
-/** Independent nesting relation: can a series bucketed by `fine` be rolled up into `coarse` buckets? */
-function rollsUpInto(fine: Granularity, coarse: Granularity): boolean {
-  const rank: Record<Granularity, number> = { quarter_hour: 0, hour: 1, day: 2, week: 3, month: 3 };
+/**
+ * Independent nesting relation: can a series bucketed by `fine` be rolled up into `coarse` buckets?
+ * week_month pieces (a week, or its part in one month) nest in weeks and in months, and days in them.
+ */
+function rollsUpInto(fine: TierBucket, coarse: TierBucket): boolean {
+  const rank: Record<TierBucket, number> = { quarter_hour: 0, hour: 1, day: 2, week_month: 3, week: 4, month: 4 };
   if (fine === coarse) return true;
   if ((fine === 'week' && coarse === 'month') || (fine === 'month' && coarse === 'week')) return false;
   return rank[fine] < rank[coarse];
 }
 
 describe('commonRefinement', () => {
-  const cases: Array<[Granularity[], Granularity]> = [
+  const cases: Array<[Granularity[], TierBucket]> = [
     [['quarter_hour', 'day'], 'quarter_hour'],
     [['week'], 'week'],
     [['month'], 'month'],
-    [['week', 'month'], 'day'],
+    [['week', 'month'], 'week_month'],
     [['hour', 'month'], 'hour'],
     [['day'], 'day'],
     [['hour'], 'hour'],
@@ -34,7 +37,7 @@ describe('commonRefinement', () => {
     [['day', 'week'], 'day'],
     [['day', 'month'], 'day'],
     [['hour', 'week'], 'hour'],
-    [['month', 'week', 'month'], 'day'],
+    [['month', 'week', 'month'], 'week_month'],
     [['month', 'week', 'hour', 'quarter_hour', 'day'], 'quarter_hour'],
   ];
   it.each(cases)('%j → %s', (wanted, expected) => {
@@ -42,7 +45,7 @@ describe('commonRefinement', () => {
   });
 
   it('accepts any iterable', () => {
-    expect(commonRefinement(new Set<Granularity>(['week', 'month']))).toBe('day');
+    expect(commonRefinement(new Set<Granularity>(['week', 'month']))).toBe('week_month');
     function* gen(): Generator<Granularity> {
       yield 'month';
       yield 'hour';
@@ -52,11 +55,12 @@ describe('commonRefinement', () => {
 
   it('returns a bucket every wanted granularity rolls up from, and the coarsest such', () => {
     const all: Granularity[] = ['quarter_hour', 'hour', 'day', 'week', 'month'];
+    const buckets: TierBucket[] = [...all, 'week_month'];
     for (let mask = 1; mask < 1 << all.length; mask++) {
       const wanted = all.filter((_, i) => mask & (1 << i));
       const result = commonRefinement(wanted);
       expect(wanted.every((g) => rollsUpInto(result, g)), `${wanted} → ${result}`).toBe(true);
-      const candidates = all.filter((c) => wanted.every((g) => rollsUpInto(c, g)));
+      const candidates = buckets.filter((c) => wanted.every((g) => rollsUpInto(c, g)));
       // No candidate is strictly coarser than the result.
       expect(candidates.every((c) => rollsUpInto(c, result)), `${wanted} → ${result}`).toBe(true);
     }
@@ -165,7 +169,8 @@ describe('seriesTiers', () => {
       { from: '2026-06-14 12:34:56.000', bucket: 'quarter_hour' },
       { from: '2026-06-08 12:34:56.000', bucket: 'hour' },
       { from: '2026-05-16 12:34:56.000', bucket: 'day' },
-      { from: '2025-06-15 12:34:56.000', bucket: 'day' },
+      // Only last_year's weekly and monthly series and all's monthly one reach back here.
+      { from: '2025-06-15 12:34:56.000', bucket: 'week_month' },
       { from: null, bucket: 'month' },
     ]);
   });
@@ -176,7 +181,7 @@ describe('seriesTiers', () => {
       { from: '2026-06-14 12:34:56.000', bucket: 'quarter_hour' },
       { from: '2026-06-08 12:34:56.000', bucket: 'hour' },
       { from: '2026-05-16 12:34:56.000', bucket: 'day' },
-      { from: '2025-06-15 12:34:56.000', bucket: 'day' },
+      { from: '2025-06-15 12:34:56.000', bucket: 'week_month' },
       { from: null, bucket: 'month' },
     ]);
   });

@@ -1,0 +1,588 @@
+/**
+ * Benchmark of `stats-refresh refresh <family>` on a deterministic database.
+ *
+ *   npm run bench -- [--database-url URL] [--users N] [--scripts N] [--executions N] [--runs N]
+ *                    [--family all|dashboard|executions|users] [--concurrency N] [--scale] [--json]
+ *                    [--cli PATH]
+ *
+ * Seeds the bench database with tools/seed-lib.ts when it is missing or its row counts differ,
+ * runs the built CLI once as a warm-up and then `--runs` times (and, for `all`, every family on
+ * its own as many times), and prints wall time, statements (cross-checked on the server), peak
+ * RSS, CPU time and the time of every config and query. It reports; it asserts nothing.
+ * See bench/README-section.md.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { createDatabase, DEFAULT_SEED, databaseName, seedDatabase, withDatabase } from '../tools/seed-lib.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+/** The fixed instant the database is seeded for and every run computes at. */
+const NOW = '2026-06-15T12:34:56Z';
+const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/stats_refresh_bench';
+const DEFAULT_REDIS = 'redis://127.0.0.1:6379/15';
+/** The bench writes to (and flushes) this Redis logical database only. */
+const REDIS_DB = 15;
+const FAMILIES = ['all', 'dashboard', 'executions', 'users'] as const;
+type Family = (typeof FAMILIES)[number];
+const SCALE_EXECUTIONS = [250_000, 1_000_000, 4_000_000];
+
+interface Options {
+  /** The CLI to run (default dist/cli.js), e.g. another build to compare with. */
+  cli: string;
+  databaseUrl: string;
+  redisUrl: string;
+  users: number;
+  scripts: number;
+  executions: number;
+  runs: number;
+  family: Family;
+  concurrency: number | null;
+  scale: boolean;
+  json: boolean;
+}
+
+class UsageError extends Error {}
+
+function count(flag: string, value: string | undefined, fallback: number, min = 0): number {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value) || Number(value) < min || !Number.isSafeInteger(Number(value))) {
+    throw new UsageError(`--${flag} must be an integer >= ${min}, got ${JSON.stringify(value)}`);
+  }
+  return Number(value);
+}
+
+/** The Redis URL from the environment, always pointed at the bench's logical database. */
+function benchRedisUrl(fromEnv: string | undefined): string {
+  const url = new URL(fromEnv || DEFAULT_REDIS);
+  url.pathname = `/${REDIS_DB}`;
+  return url.toString();
+}
+
+function parseCli(argv: string[]): Options {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        'database-url': { type: 'string' },
+        cli: { type: 'string' },
+        users: { type: 'string' },
+        scripts: { type: 'string' },
+        executions: { type: 'string' },
+        runs: { type: 'string' },
+        family: { type: 'string' },
+        concurrency: { type: 'string' },
+        scale: { type: 'boolean' },
+        json: { type: 'boolean' },
+      },
+    }));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const family = (values.family ?? 'all') as Family;
+  if (!FAMILIES.includes(family)) throw new UsageError(`--family must be one of ${FAMILIES.join(', ')}`);
+  const databaseUrl = values['database-url'] ?? process.env.BENCH_DATABASE_URL ?? DEFAULT_URL;
+  const name = databaseName(databaseUrl);
+  if (!name || ['postgres', 'template0', 'template1'].includes(name)) {
+    throw new UsageError(`--database-url must name the bench's own database, got ${JSON.stringify(name)}`);
+  }
+  return {
+    cli: values.cli ? path.resolve(values.cli) : CLI,
+    databaseUrl,
+    redisUrl: benchRedisUrl(process.env.REDIS_URL),
+    users: count('users', values.users, 100_000),
+    scripts: count('scripts', values.scripts, 500),
+    executions: count('executions', values.executions, 1_000_000),
+    runs: count('runs', values.runs, 5, 1),
+    family,
+    concurrency: values.concurrency === undefined ? null : count('concurrency', values.concurrency, 3, 1),
+    scale: values.scale ?? false,
+    json: values.json ?? false,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output: the table goes to stdout, or to stderr when --json owns stdout.
+// ---------------------------------------------------------------------------------------------
+
+let out: (line?: string) => void = (line = '') => process.stdout.write(`${line}\n`);
+const note = (line: string) => process.stderr.write(`bench: ${line}\n`);
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+const ms = (value: number) => `${Math.round(value)} ms`;
+
+function table(header: string[], rows: string[][]): void {
+  const widths = header.map((cell, index) => Math.max(cell.length, ...rows.map((row) => row[index]!.length)));
+  const line = (cells: string[]) =>
+    cells.map((cell, index) => (index === 0 ? cell.padEnd(widths[index]!) : cell.padStart(widths[index]!))).join('  ');
+  out(line(header));
+  out(widths.map((width) => '-'.repeat(width)).join('  '));
+  for (const row of rows) out(line(row));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Database: seeded once, recreated only when its row counts differ.
+// ---------------------------------------------------------------------------------------------
+
+interface Sizes {
+  users: number;
+  scripts: number;
+  executions: number;
+}
+
+/** Row counts of the bench database, or null when it or its tables (or the seed's first row) are missing. */
+async function existingSizes(url: string): Promise<Sizes | null> {
+  const client = new pg.Client({ connectionString: url });
+  try {
+    await client.connect();
+  } catch (error) {
+    if ((error as { code?: string }).code === '3D000') return null; // no such database
+    throw error;
+  }
+  try {
+    const { rows } = await client.query<{ users: string; scripts: string; executions: string; seeded: boolean }>(
+      `SELECT (SELECT count(*) FROM "user") AS users, (SELECT count(*) FROM script) AS scripts,
+              (SELECT count(*) FROM execution) AS executions,
+              (SELECT count(*) = 0 FROM execution) OR EXISTS (
+                SELECT 1 FROM execution WHERE id = md5('execution:' || $1::text || ':1')::uuid) AS seeded`,
+      [String(DEFAULT_SEED)],
+    );
+    const row = rows[0]!;
+    if (!row.seeded) return null;
+    return { users: Number(row.users), scripts: Number(row.scripts), executions: Number(row.executions) };
+  } catch (error) {
+    if ((error as { code?: string }).code === '42P01') return null; // no such table
+    throw error;
+  } finally {
+    await client.end();
+  }
+}
+
+async function ensureDatabase(url: string, sizes: Sizes): Promise<void> {
+  const found = await existingSizes(url);
+  if (found && found.users === sizes.users && found.scripts === sizes.scripts && found.executions === sizes.executions) {
+    return;
+  }
+  const name = databaseName(url);
+  note(
+    `${found ? `recreating ${name} (it holds ${JSON.stringify(found)})` : `creating ${name}`}: ` +
+      `${sizes.users} users, ${sizes.scripts} scripts, ${sizes.executions} executions, seed ${DEFAULT_SEED}, now ${NOW}`,
+  );
+  const databaseUrl = await createDatabase(withDatabase(url, 'postgres'), name);
+  const seeded = await seedDatabase({ databaseUrl, ...sizes, now: new Date(NOW), seed: DEFAULT_SEED });
+  note(`seeded ${name} in ${(seeded.ms / 1000).toFixed(1)} s`);
+}
+
+interface ServerCounters {
+  /** xact_commit + xact_rollback: one per statement run outside a transaction block, and one per server process start. */
+  transactions: number;
+  /** Sessions established (client connections; parallel workers are not sessions). */
+  sessions: number;
+}
+
+/** What pg_stat_database holds for `name` now, read over a connection to another database. */
+async function serverCounters(adminUrl: string, name: string): Promise<ServerCounters> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ transactions: string; sessions: string }>(
+      'SELECT xact_commit + xact_rollback AS transactions, sessions FROM pg_stat_database WHERE datname = $1',
+      [name],
+    );
+    return { transactions: Number(rows[0]?.transactions ?? 0), sessions: Number(rows[0]?.sessions ?? 0) };
+  } finally {
+    await client.end();
+  }
+}
+
+/** The counters once the server processes of a finished run have exited and flushed their statistics. */
+async function settledCounters(adminUrl: string, name: string): Promise<ServerCounters> {
+  let previous = await serverCounters(adminUrl, name);
+  for (let attempt = 0; attempt < 20; attempt++) {
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    const current = await serverCounters(adminUrl, name);
+    if (current.transactions === previous.transactions && current.sessions === previous.sessions && attempt >= 2) {
+      return current;
+    }
+    previous = current;
+  }
+  return previous;
+}
+
+async function adminQuery(adminUrl: string, text: string): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    await client.query(text);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Counts the statements of one run on the server side: every statement outside a transaction
+ * block is one transaction in pg_stat_database, and so is every server process start (a session,
+ * or a parallel worker). Parallel workers are switched off for this one run (ALTER DATABASE ...
+ * SET max_parallel_workers = 0, reset afterwards; plans are unchanged, the leader does the work),
+ * so statements = transactions - sessions.
+ */
+async function serverStatementCount(options: Options, url: string, family: Family): Promise<{ logged: number; server: number }> {
+  const name = databaseName(url);
+  const adminUrl = withDatabase(url, 'postgres');
+  await adminQuery(adminUrl, `ALTER DATABASE "${name}" SET max_parallel_workers = 0`);
+  try {
+    const before = await settledCounters(adminUrl, name);
+    const run = await runCli(options, url, family);
+    if (run.error) note(`${family} statement count run failed: ${run.error}`);
+    const after = await settledCounters(adminUrl, name);
+    return { logged: run.statements, server: after.transactions - before.transactions - (after.sessions - before.sessions) };
+  } finally {
+    await adminQuery(adminUrl, `ALTER DATABASE "${name}" RESET max_parallel_workers`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPU time, robust to other load on the machine: sampled from /proc (Linux, PostgreSQL on this
+// machine, permission to read its processes). Processes that exit between two samples lose
+// their last few milliseconds, so the figures are slight underestimates.
+// ---------------------------------------------------------------------------------------------
+
+const SAMPLE_MS = 20;
+
+/** CPU time (ms) a process has used so far, or null when it is gone or unreadable. */
+function processCpuMs(pid: number | string): number | null {
+  try {
+    return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
+  } catch {
+    return null;
+  }
+}
+
+function commandLine(pid: string): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Follows the CPU time of a child process and of the PostgreSQL processes serving database
+ * `name` (backends, and parallel workers of those backends) until stopped.
+ */
+function startCpuSampler(childPid: number, name: string) {
+  const seen = new Map<string, number>();
+  const backends = new Set<string>();
+  let child = 0;
+  const sample = () => {
+    child = processCpuMs(childPid) ?? child;
+    let pids: string[];
+    try {
+      pids = readdirSync('/proc').filter((entry) => /^\d+$/.test(entry));
+    } catch {
+      return;
+    }
+    for (const pid of pids) {
+      if (!seen.has(pid)) {
+        const line = commandLine(pid);
+        if (!line.startsWith('postgres: ')) continue;
+        const worker = /parallel worker for PID (\d+)/.exec(line);
+        if (!(line.includes(` ${name} `) || (worker && backends.has(worker[1]!)))) continue;
+        if (!worker) backends.add(pid);
+      }
+      const cpu = processCpuMs(pid);
+      if (cpu !== null) seen.set(pid, cpu);
+    }
+  };
+  const baseline = new Map<string, number>();
+  sample();
+  for (const [pid, cpu] of seen) baseline.set(pid, cpu); // processes already running (none, normally)
+  const timer = setInterval(sample, SAMPLE_MS);
+  return {
+    stop(): { serverCpuMs: number; cliCpuMs: number } {
+      clearInterval(timer);
+      sample();
+      let server = 0;
+      for (const [pid, cpu] of seen) server += cpu - (baseline.get(pid) ?? 0);
+      return { serverCpuMs: server, cliCpuMs: child };
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Runs
+// ---------------------------------------------------------------------------------------------
+
+interface Run {
+  family: Family;
+  exitCode: number | null;
+  /** Spawn to exit, as a scheduler sees it (includes Node.js start-up and module loading). */
+  wallMs: number;
+  /** The CLI's own `duration_ms`: planning, queries, payloads and the Redis write. */
+  durationMs: number;
+  rssMb: number;
+  /** CPU time of the PostgreSQL processes serving the run, and of the CLI process (sampled). */
+  serverCpuMs: number;
+  cliCpuMs: number;
+  /** `query done` / `query failed` lines, plus the reachability `SELECT 1`. */
+  statements: number;
+  queries: Map<string, number>;
+  configs: Map<string, number>;
+  error: string | null;
+}
+
+function runCli(options: Options, url: string, family: Family): Promise<Run> {
+  const args = [options.cli, 'refresh', family, '--now', NOW, '--log-level', 'debug', '--database-url', url, '--redis-url', options.redisUrl];
+  if (options.concurrency !== null) args.push('--concurrency', String(options.concurrency));
+  const started = performance.now();
+  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const sampler = startCpuSampler(child.pid!, databaseName(url));
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk) => (stdout += chunk));
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (exitCode) => {
+      const wallMs = performance.now() - started;
+      const cpu = sampler.stop();
+      const run: Run = {
+        family, exitCode, wallMs, durationMs: NaN, rssMb: NaN, ...cpu, statements: 1,
+        queries: new Map(), configs: new Map(), error: null,
+      };
+      const messages: string[] = [];
+      for (const line of stderr.split('\n').filter(Boolean)) {
+        let log: Record<string, unknown>;
+        try {
+          log = JSON.parse(line) as Record<string, unknown>;
+        } catch {
+          messages.push(line);
+          continue;
+        }
+        if (log.msg === 'query done' || log.msg === 'query failed') {
+          run.statements++;
+          run.queries.set(String(log.query), Number(log.ms));
+        } else if (log.msg === 'config built') {
+          run.configs.set(String(log.config), Number(log.ms));
+        } else if (log.msg === 'refresh finished') {
+          run.rssMb = Number(log.max_rss_mb);
+          run.durationMs = Number(log.duration_ms);
+        } else if (log.level === 'error' || log.level === 'fatal') {
+          messages.push(String(log.err ?? log.msg));
+        }
+      }
+      if (exitCode !== 0) run.error = `exit ${exitCode}: ${messages[0] ?? stdout.trim().slice(0, 300)}`;
+      resolve(run);
+    });
+  });
+}
+
+interface FamilyResult {
+  family: Family;
+  runs: Run[];
+}
+
+async function measure(options: Options, url: string, family: Family, runs: number): Promise<FamilyResult> {
+  const result: FamilyResult = { family, runs: [] };
+  for (let index = 0; index < runs; index++) {
+    const run = await runCli(options, url, family);
+    if (run.error) note(`${family} run ${index + 1} failed: ${run.error}`);
+    result.runs.push(run);
+  }
+  return result;
+}
+
+function summarize(result: FamilyResult) {
+  const ok = result.runs.filter((run) => run.exitCode === 0);
+  const walls = ok.map((run) => run.wallMs);
+  const durations = ok.map((run) => run.durationMs);
+  const names = (pick: (run: Run) => Map<string, number>) =>
+    [...new Set(ok.flatMap((run) => [...pick(run).keys()]))].map((name) => ({
+      name,
+      medianMs: median(ok.map((run) => pick(run).get(name)).filter((value): value is number => value !== undefined)),
+    }));
+  return {
+    family: result.family,
+    runs: result.runs.length,
+    failed: result.runs.length - ok.length,
+    wall_ms: { median: ok.length ? median(walls) : NaN, min: Math.min(...walls), max: Math.max(...walls), all: walls },
+    duration_ms: { median: ok.length ? median(durations) : NaN, min: Math.min(...durations), max: Math.max(...durations), all: durations },
+    statements_per_run: [...new Set(ok.map((run) => run.statements))],
+    peak_rss_mb: { median: ok.length ? median(ok.map((run) => run.rssMb)) : NaN, max: Math.max(...ok.map((run) => run.rssMb)) },
+    server_cpu_ms: { median: ok.length ? median(ok.map((run) => run.serverCpuMs)) : NaN },
+    cli_cpu_ms: { median: ok.length ? median(ok.map((run) => run.cliCpuMs)) : NaN },
+    queries: names((run) => run.queries).sort((a, b) => b.medianMs - a.medianMs),
+    configs: names((run) => run.configs).sort((a, b) => a.medianMs - b.medianMs),
+  };
+}
+
+type Summary = ReturnType<typeof summarize>;
+
+function printFamilies(summaries: Summary[]): void {
+  table(
+    ['family', 'runs', 'wall median', 'min', 'max', 'run median', 'min', 'max', 'statements/run', 'peak RSS MiB (median/max)',
+      'CPU: PostgreSQL', 'CLI'],
+    summaries.map((s) => [
+      s.family,
+      s.failed ? `${s.runs} (${s.failed} failed)` : String(s.runs),
+      ms(s.wall_ms.median), ms(s.wall_ms.min), ms(s.wall_ms.max),
+      ms(s.duration_ms.median), ms(s.duration_ms.min), ms(s.duration_ms.max),
+      s.statements_per_run.join(' / '),
+      `${s.peak_rss_mb.median} / ${s.peak_rss_mb.max}`,
+      ms(s.server_cpu_ms.median), ms(s.cli_cpu_ms.median),
+    ]),
+  );
+  out();
+  out('wall = spawn to exit of `node dist/cli.js` (Node.js start-up and module loading included);');
+  out('run  = the CLI\'s own duration_ms (plan, queries, payloads, Redis write; start-up excluded).');
+  out('statements/run = `query done`/`query failed` debug lines + the one reachability `SELECT 1`.');
+  out('CPU = median CPU time per run of the PostgreSQL processes serving it and of the CLI process, sampled');
+  out(`      every ${SAMPLE_MS} ms from /proc (not affected by other load on the machine; 0 when /proc is not readable).`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+// ---------------------------------------------------------------------------------------------
+
+function ensureBuilt(cli: string): void {
+  if (cli !== CLI) {
+    if (!existsSync(cli)) throw new Error(`--cli ${cli} not found`);
+    return;
+  }
+  if (existsSync(CLI)) return;
+  note('dist/cli.js is missing: running npm run build');
+  // stdout may carry --json: the build's output goes to stderr.
+  const build = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: ['ignore', 2, 2] });
+  if (build.status !== 0) throw new Error('npm run build failed');
+}
+
+async function flushRedis(url: string): Promise<void> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await redis.connect();
+    await redis.flushdb();
+  } finally {
+    redis.disconnect();
+  }
+}
+
+function scaledUrl(base: string, sizes: Sizes): string {
+  return withDatabase(base, `${databaseName(base)}_u${sizes.users}_s${sizes.scripts}_e${sizes.executions}`);
+}
+
+async function benchmark(options: Options, url: string, sizes: Sizes, withFamilies: boolean) {
+  await ensureDatabase(url, sizes);
+  const families: Family[] = options.family === 'all' && withFamilies ? [...FAMILIES] : [options.family];
+  const summaries: Summary[] = [];
+  const crossCheck: Record<string, { logged: number; server: number }> = {};
+  for (const family of families) {
+    const warmUp = await runCli(options, url, family); // caches, first connections
+    if (warmUp.error) note(`${family} warm-up failed: ${warmUp.error}`);
+    crossCheck[family] = await serverStatementCount(options, url, family).catch((error: unknown) => {
+      note(`${family}: no server-side statement count (${(error as Error).message})`);
+      return { logged: NaN, server: NaN };
+    });
+    summaries.push(summarize(await measure(options, url, family, options.runs)));
+  }
+  return { database: databaseName(url), sizes, summaries, crossCheck };
+}
+
+async function main(argv: string[]): Promise<number> {
+  const options = parseCli(argv);
+  if (options.json) out = (line = '') => process.stderr.write(`${line}\n`);
+  ensureBuilt(options.cli);
+
+  const machine = { cpus: cpus().length, loadavg: loadavg().map((value) => Number(value.toFixed(2))) };
+  const sizes: Sizes = { users: options.users, scripts: options.scripts, executions: options.executions };
+  const base = await benchmark(options, options.databaseUrl, sizes, true);
+  const failed = base.summaries.some((s) => s.failed > 0);
+
+  out(`stats-refresh benchmark: ${base.database} (${options.users} users, ${options.scripts} scripts, ` +
+    `${options.executions} executions, seed ${DEFAULT_SEED}), --now ${NOW}`);
+  out(`CLI ${options.cli.startsWith(ROOT) ? path.relative(ROOT, options.cli) : options.cli}; ${options.runs} runs after 1 warm-up; concurrency ${options.concurrency ?? 'CLI default'}; ` +
+    `${machine.cpus} CPUs, load average at start ${machine.loadavg.join(' ')}`);
+  out();
+  printFamilies(base.summaries);
+  out('cross-check, one extra run per family: statements the server executed = pg_stat_database');
+  out('(xact_commit + xact_rollback) - sessions, parallel workers off for that run:');
+  out(`  ${Object.entries(base.crossCheck).map(([family, c]) => `${family}: ${c.server} (logged ${c.logged})`).join(', ')}`);
+
+  const first = base.summaries[0]!;
+  out();
+  out(`queries of \`refresh ${first.family}\` (median ms each; they overlap, up to the concurrency):`);
+  table(['query', 'median'], first.queries.map((q) => [q.name, ms(q.medianMs)]));
+  out();
+  out(`configs of \`refresh ${first.family}\` (median ms since the run started when each was built):`);
+  table(['config', 'built at'], first.configs.map((c) => [c.name, ms(c.medianMs)]));
+
+  const scale: Array<{ executions: number; database: string; summary: Summary }> = [];
+  if (options.scale) {
+    for (const executions of SCALE_EXECUTIONS) {
+      const sizes = { users: options.users, scripts: options.scripts, executions };
+      const url = executions === options.executions ? options.databaseUrl : scaledUrl(options.databaseUrl, sizes);
+      const result = executions === options.executions ? base : await benchmark(options, url, sizes, false);
+      scale.push({ executions, database: result.database, summary: result.summaries[0]! });
+    }
+    out();
+    out(`scale (\`refresh ${options.family}\`; users ${options.users} and scripts ${options.scripts} fixed, executions vary):`);
+    table(
+      ['executions', 'database', 'wall median', 'run median', 'run ms per 1M executions', 'statements', 'peak RSS MiB'],
+      scale.map(({ executions, database, summary }) => [
+        String(executions), database, ms(summary.wall_ms.median), ms(summary.duration_ms.median),
+        ms(summary.duration_ms.median / (executions / 1e6)), summary.statements_per_run.join(' / '), String(summary.peak_rss_mb.max),
+      ]),
+    );
+    const [smallest, , largest] = scale;
+    if (smallest && largest) {
+      const slope = (largest.summary.duration_ms.median - smallest.summary.duration_ms.median) /
+        ((largest.executions - smallest.executions) / 1e6);
+      out(`growth: ${ms(slope)} of run time per additional 1M executions (between ${smallest.executions} and ` +
+        `${largest.executions}); fixed part about ${ms(smallest.summary.duration_ms.median - slope * (smallest.executions / 1e6))}`);
+    }
+  }
+
+  await flushRedis(options.redisUrl);
+  out();
+  out(`flushed ${options.redisUrl.replace(/\/\/[^@/]*@/, '//***@')} (the bench's Redis database)`);
+
+  if (options.json) {
+    process.stdout.write(
+      `${JSON.stringify({
+        now: NOW, seed: DEFAULT_SEED, machine, concurrency: options.concurrency, runs: options.runs,
+        database: base.database, sizes: base.sizes, families: base.summaries, statement_cross_check: base.crossCheck,
+        scale: options.scale ? scale.map(({ executions, database, summary }) => ({ executions, database, ...summary })) : null,
+      })}\n`,
+    );
+  }
+  return failed ? 1 : 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (error instanceof UsageError) {
+      process.stderr.write(`bench: ${error.message}\nusage: npm run bench -- [--database-url URL] [--users N] [--scripts N] ` +
+        `[--executions N] [--runs N] [--family all|dashboard|executions|users] [--concurrency N] [--scale] [--json] [--cli PATH]\n`);
+      process.exitCode = 2;
+      return;
+    }
+    process.stderr.write(`bench: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  },
+);
