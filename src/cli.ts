@@ -37,7 +37,7 @@ function runOptions(command: Command): Command {
   return connectionOptions(command)
     .option('--database-url <url>', 'PostgreSQL URL of the API database, read only (env DATABASE_URL)')
     .option('--ttl <seconds>', 'expiry of every written key (env STATS_CACHE_TTL, default 300)')
-    .option('--concurrency <n>', 'SQL statements run in parallel (env STATS_REFRESH_CONCURRENCY, default 3)')
+    .option('--concurrency <n>', 'SQL statements run in parallel (env STATS_REFRESH_CONCURRENCY, default 2)')
     .option('--now <instant>', 'compute as of this ISO-8601 instant with zone, e.g. 2026-06-15T12:34:56Z (default: now)')
     .option('--dry-run', 'compute and print the payloads in the summary; write nothing, no Redis needed')
     .option('--statement-timeout <seconds>', 'limit on every SQL statement (default 60); a timeout fails its configs only')

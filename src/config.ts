@@ -11,8 +11,8 @@ export const DEFAULTS = Object.freeze({
   redisUrl: 'redis://127.0.0.1:6379/0',
   ttlSeconds: 300,
   logLevel: 'info' as LogLevel,
-  // Two cores per pod: a third query would only queue on the database.
-  concurrency: 3,
+  // Measured on two cores: a third statement at once only adds contention (bench/).
+  concurrency: 2,
   environment: 'production',
   statementTimeoutSeconds: 60,
   // Renewed every third of its life while the run goes on; only a dead holder lets it lapse.

@@ -26,7 +26,7 @@ describe('loadConfig defaults', () => {
       redisUrl: 'redis://127.0.0.1:6379/0',
       ttlSeconds: 300,
       logLevel: 'info',
-      concurrency: 3,
+      concurrency: 2,
       now: NOW,
       dryRun: false,
       rollbarToken: null,
@@ -46,7 +46,7 @@ describe('loadConfig defaults', () => {
       redisUrl: 'redis://127.0.0.1:6379/0',
       ttlSeconds: 300,
       logLevel: 'info',
-      concurrency: 3,
+      concurrency: 2,
       environment: 'production',
       statementTimeoutSeconds: 60,
       lockTtlSeconds: 60,
@@ -78,7 +78,7 @@ describe('loadConfig defaults', () => {
     expect(config.redisUrl).toBe(DEFAULTS.redisUrl);
     expect(config.ttlSeconds).toBe(300);
     expect(config.logLevel).toBe('info');
-    expect(config.concurrency).toBe(3);
+    expect(config.concurrency).toBe(2);
   });
 });
 
