@@ -6,12 +6,12 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_PATH } from '../helpers/cli.js';
+import { CONFIGS_READING_COUNTRY, GOLDEN_EMAILS } from '../helpers/golden.js';
 import {
   GOLDEN_NOW,
   goldenTemplate,
@@ -28,34 +28,8 @@ const TOKEN_HEADER = 'x-rollbar-access-token';
 /** How long the endpoint takes to answer each item. */
 const RESPONSE_DELAY_MS = 500;
 
-const expectedText = readFileSync(new URL('../fixtures/golden/expected.json', import.meta.url), 'utf8');
-const emails = [...new Set([...expectedText.matchAll(/[\w.+-]+@[\w-]+(?:\.[\w-]+)+/g)].map((match) => match[0]))];
 const EMAIL_LIKE = /[\w.+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:org|com|edu|net|example)\b/i;
 
-/** The 7 dashboard configs with geographic, the 6 users configs and the 8 executions configs. */
-const CONFIGS_NEEDING_COUNTRY = [
-  'dashboard/all[geographic,summary,tasks,trends]',
-  'dashboard/all[geographic]',
-  'dashboard/last_day[geographic,summary,tasks,trends]',
-  'dashboard/last_month[geographic,summary,tasks,trends]',
-  'dashboard/last_week[geographic,summary,tasks,trends]',
-  'dashboard/last_year[geographic,summary,tasks,trends]',
-  'dashboard/last_year[geographic,trends]',
-  'executions/all/month',
-  'executions/last_day/quarter_hour',
-  'executions/last_month/day',
-  'executions/last_month/day/status=FAILED',
-  'executions/last_week/day',
-  'executions/last_week/hour',
-  'executions/last_year/month',
-  'executions/last_year/week',
-  'users/all/month',
-  'users/last_day/quarter_hour',
-  'users/last_month/day',
-  'users/last_week/hour',
-  'users/last_year/month',
-  'users/last_year/week',
-].sort();
 
 interface ReceivedRequest {
   readonly method: string;
@@ -242,7 +216,7 @@ describe('21 configs failing, reported to Rollbar', () => {
     expect(run.code, run.stderr).toBe(1);
     const summary = summaryOf(run);
     expect(summary.failed).toBe(21);
-    expect(summary.failures.map((failure) => failure.config).sort()).toEqual(CONFIGS_NEEDING_COUNTRY);
+    expect(summary.failures.map((failure) => failure.config).sort()).toEqual(CONFIGS_READING_COUNTRY);
   });
 
   it('sends exactly one error item per failed config, naming it', () => {
@@ -256,7 +230,7 @@ describe('21 configs failing, reported to Rollbar', () => {
       expect(data.body.message?.body).toMatch(/country/);
       return config;
     });
-    expect(configs.sort()).toEqual(CONFIGS_NEEDING_COUNTRY);
+    expect(configs.sort()).toEqual(CONFIGS_READING_COUNTRY);
   });
 
   it('delivers every item, and has it answered, before the process exits', () => {
@@ -274,12 +248,12 @@ describe('21 configs failing, reported to Rollbar', () => {
   });
 
   it('carries neither the database password nor any email address', () => {
-    expect(emails.length).toBeGreaterThan(5);
+    expect(GOLDEN_EMAILS.length).toBeGreaterThan(5);
     for (const request of requests) {
       const text = `${request.url}\n${JSON.stringify(request.headers)}\n${request.body}`;
       expect(text).not.toContain(PASSWORD);
       expect(text).not.toMatch(EMAIL_LIKE);
-      for (const email of emails) expect(text).not.toContain(email);
+      for (const email of GOLDEN_EMAILS) expect(text).not.toContain(email);
     }
   });
 
