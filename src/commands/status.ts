@@ -95,7 +95,9 @@ export async function readStatus(redis: Redis, redisUrl: string): Promise<CacheS
     };
   });
   const extras = (await scanKeys(redis, `${KEY_PREFIX}*`)).filter((key) => !covered.has(key)).sort();
-  const extraTtls = extras.length ? await Promise.all(extras.map((key) => redis.ttl(key))) : [];
+  const ttlPipeline = redis.pipeline();
+  for (const key of extras) ttlPipeline.ttl(key);
+  const extraTtls = extras.length ? ((await ttlPipeline.exec()) ?? []).map(([, ttl]) => ttl as number) : [];
   return {
     redis: safeUrl(redisUrl),
     covered: rows,

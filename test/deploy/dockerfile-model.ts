@@ -196,3 +196,15 @@ export function isIgnored(rules: readonly IgnoreRule[], path: string): boolean {
 export function readDockerignore(root = PROJECT_ROOT): IgnoreRule[] {
   return parseDockerignore(readFileSync(`${root}/.dockerignore`, 'utf8'));
 }
+
+/** `path` as the container sees it from `dir` (its WORKDIR): absolute, `.` and `..` resolved. */
+export function containerPath(dir: string, path: string): string {
+  const joined = path.startsWith('/') ? path : `${dir.replace(/\/$/, '')}/${path}`;
+  const parts: string[] = [];
+  for (const part of joined.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') parts.pop();
+    else parts.push(part);
+  }
+  return `/${parts.join('/')}`;
+}

@@ -15,6 +15,7 @@ import {
   type DockerStage,
   type ParsedDockerfile,
   PROJECT_ROOT,
+  containerPath,
   finalStage,
   instructionsOf,
   isIgnored,
@@ -38,16 +39,6 @@ function stageDir(stage: DockerStage): string {
   return workdirs.at(-1)?.args[0] ?? '/';
 }
 
-function resolveIn(dir: string, path: string): string {
-  const joined = path.startsWith('/') ? path : `${dir.replace(/\/$/, '')}/${path}`;
-  const parts: string[] = [];
-  for (const part of joined.split('/')) {
-    if (part === '' || part === '.') continue;
-    if (part === '..') parts.pop();
-    else parts.push(part);
-  }
-  return `/${parts.join('/')}`;
-}
 
 function minimumNode(engines: string): [number, number] {
   const match = /^>=\s*(\d+)\.(\d+)/.exec(engines);
@@ -118,8 +109,8 @@ function entrypointProblems(parsed: ParsedDockerfile): string[] {
   const script = rest.filter((arg) => !arg.startsWith('-'));
   const bin = PACKAGE.bin['stats-refresh'];
   if (!bin) return ['package.json has no bin stats-refresh'];
-  const expected = resolveIn(stageDir(stage), bin);
-  if (script.length !== 1 || resolveIn(stageDir(stage), script[0]!) !== expected) {
+  const expected = containerPath(stageDir(stage), bin);
+  if (script.length !== 1 || containerPath(stageDir(stage), script[0]!) !== expected) {
     problems.push(`ENTRYPOINT script is ${script.join(' ')}, expected the CLI ${expected} (package.json bin)`);
   }
   return problems;
@@ -163,7 +154,7 @@ function runtimeCopyProblems(parsed: ParsedDockerfile): string[] {
       problems.push(`line ${copy.line}: COPY --from=${from} is not a stage of this Dockerfile`);
       continue;
     }
-    for (const path of sources) fromStages.push(resolveIn(stageDir(source), path).slice(stageDir(source).length).replace(/^\//, ''));
+    for (const path of sources) fromStages.push(containerPath(stageDir(source), path).slice(stageDir(source).length).replace(/^\//, ''));
   }
   const allowedContext = new Set(['package.json', 'package-lock.json']);
   for (const path of fromContext) {

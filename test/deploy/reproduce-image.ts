@@ -21,20 +21,10 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type DockerStage, PROJECT_ROOT, isIgnored, readDockerfile, readDockerignore } from './dockerfile-model.js';
+import { type DockerStage, PROJECT_ROOT, containerPath, isIgnored, readDockerfile, readDockerignore } from './dockerfile-model.js';
 
 class Unreproducible extends Error {}
 
-function containerPath(dir: string, path: string): string {
-  const joined = path.startsWith('/') ? path : `${dir.replace(/\/$/, '')}/${path}`;
-  const parts: string[] = [];
-  for (const part of joined.split('/')) {
-    if (part === '' || part === '.') continue;
-    if (part === '..') parts.pop();
-    else parts.push(part);
-  }
-  return `/${parts.join('/')}`;
-}
 
 interface StageState {
   readonly name: string;
