@@ -4,14 +4,14 @@
  * outcomes into exit codes. No logic of its own.
  */
 import { Command, CommanderError } from 'commander';
-import { FAMILIES, parseFamilies } from './batches.js';
+import { FAMILIES, parseFamilies } from './requests/batches.js';
 import { clearCommand } from './commands/clear.js';
 import { SIGNAL_EXIT, refreshCommand } from './commands/refresh.js';
 import { statusCommand } from './commands/status.js';
 import { warmupCommand } from './commands/warmup.js';
 import type { FlagValues } from './config.js';
 import { EXIT, UsageError, exitCodeOf } from './errors.js';
-import { redact } from './redact.js';
+import { redact } from './lib/redact.js';
 
 const FOOTER = `
 Exit codes:

@@ -3,8 +3,8 @@
  * validated and frozen. Every error names the flag or variable to fix.
  */
 import { UsageError } from './errors.js';
-import { LOG_LEVELS, type LogLevel } from './logger.js';
-import { parseInstant } from './time.js';
+import { LOG_LEVELS, type LogLevel } from './io/logger.js';
+import { parseInstant } from './lib/time.js';
 
 export const DEFAULTS = Object.freeze({
   databaseUrl: 'postgres://postgres@127.0.0.1:5432/postgres',

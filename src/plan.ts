@@ -2,8 +2,8 @@
  * Planning a run: the requested configs are expanded into the distinct sections and
  * periods they need, so each query runs once per run and covers every period at once.
  */
-import type { Granularity, RefreshConfig } from './batches.js';
-import { byLookBack, type Period, periodCutoff, toSqlTimestamp, HOURLY_WINDOW_MS, MONTHLY_WINDOW_MS } from './time.js';
+import type { Granularity, RefreshConfig } from './requests/batches.js';
+import { byLookBack, type Period, periodCutoff, toSqlTimestamp, HOURLY_WINDOW_MS, MONTHLY_WINDOW_MS } from './lib/time.js';
 
 export interface SeriesNeed {
   readonly period: Period;

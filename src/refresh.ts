@@ -3,22 +3,22 @@
  * from shared sources, and writes each payload whole to the key the API reads.
  */
 import pLimit from 'p-limit';
-import { type Family, configsFor, type RefreshConfig } from './batches.js';
-import { type CacheClient, type CacheEntry, writeEntries } from './cache.js';
-import { type CachedSection, cachedSectionsOf, configLabel, payloadKey, sectionKey } from './config-keys.js';
-import type { Db } from './db.js';
-import type { Logger } from './logger.js';
-import { type FamilyRun, type KeyMeta, type MetaClient, writeRunMetadata } from './metadata.js';
+import { type Family, configsFor, type RefreshConfig } from './requests/batches.js';
+import { type CacheClient, type CacheEntry, writeEntries } from './io/cache.js';
+import { type CachedSection, cachedSectionsOf, configLabel, payloadKey, sectionKey } from './requests/config-keys.js';
+import type { Db } from './io/db.js';
+import type { Logger } from './io/logger.js';
+import { type FamilyRun, type KeyMeta, type MetaClient, writeRunMetadata } from './io/metadata.js';
 import { planRun } from './plan.js';
-import { pyJson } from './pyjson.js';
-import { redact } from './redact.js';
-import type { FailureReporter } from './reporter.js';
-import { DEFAULT_RETRY, type RetryPolicy } from './retry.js';
+import { pyJson } from './lib/pyjson.js';
+import { redact } from './lib/redact.js';
+import type { FailureReporter } from './io/reporter.js';
+import { DEFAULT_RETRY, type RetryPolicy } from './lib/retry.js';
 import { Sources } from './sources.js';
 import { dashboardPayload, dashboardSection } from './stats/dashboard.js';
 import { executionsPayload } from './stats/executions.js';
 import { usersPayload } from './stats/users.js';
-import type { Period } from './time.js';
+import type { Period } from './lib/time.js';
 
 export interface RefreshOptions {
   readonly command: string;

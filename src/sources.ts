@@ -4,7 +4,7 @@
  * the configs built on it.
  */
 import type { LimitFunction } from 'p-limit';
-import type { Db } from './db.js';
+import type { Db } from './io/db.js';
 import type { RunPlan } from './plan.js';
 import { loadExecutionsByScript } from './queries/executions-by-script.js';
 import { loadUserScan } from './queries/executions-by-user.js';
@@ -12,8 +12,8 @@ import { loadTimeline } from './queries/execution-timeline.js';
 import { loadHourlyStarts } from './queries/hourly-starts.js';
 import { loadScripts } from './queries/scripts.js';
 import { loadCountries, loadRegistrations, loadUserTotals } from './queries/users.js';
-import { type RetryPolicy, withRetry } from './retry.js';
-import { taskName } from './slug.js';
+import { type RetryPolicy, withRetry } from './lib/retry.js';
+import { taskName } from './lib/slug.js';
 
 const NO_RETRY: RetryPolicy = { attempts: 1, baseDelayMs: 0, maxDelayMs: 0 };
 

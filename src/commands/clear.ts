@@ -4,7 +4,7 @@
  */
 import type { FlagValues } from '../config.js';
 import { EXIT, UsageError } from '../errors.js';
-import { KEY_PREFIX } from '../keys.js';
+import { KEY_PREFIX } from '../requests/keys.js';
 import { withRuntime } from './runtime.js';
 
 /** The patterns the API's endpoint accepts. */

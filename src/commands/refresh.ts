@@ -2,13 +2,13 @@
  * `stats-refresh refresh <family>`: takes each family's lock, runs the core for the
  * families it got, prints the summary and returns the exit code.
  */
-import type { Family } from '../batches.js';
+import type { Family } from '../requests/batches.js';
 import type { FlagValues } from '../config.js';
 import { EXIT } from '../errors.js';
-import { type HeldLock, tryLock, waitForLock } from '../lock.js';
+import { type HeldLock, tryLock, waitForLock } from '../io/lock.js';
 import { type RefreshSummary, runRefresh } from '../refresh.js';
-import { redact } from '../redact.js';
-import { DEFAULT_RETRY } from '../retry.js';
+import { redact } from '../lib/redact.js';
+import { DEFAULT_RETRY } from '../lib/retry.js';
 import { type Runtime, withRuntime } from './runtime.js';
 
 /** Exit codes after a shutdown signal, as shells report them (128 + signal number). */

@@ -3,10 +3,10 @@
  * reporter and the connections; torn down last-in-first-out.
  */
 import { type Config, type FlagValues, loadConfig, secretsOf } from '../config.js';
-import { type Connections, checkReachable, openConnections } from '../connections.js';
-import { type Logger, createLogger } from '../logger.js';
-import { redact } from '../redact.js';
-import { type FailureReporter, createRollbarReporter, noReporter } from '../reporter.js';
+import { type Connections, checkReachable, openConnections } from '../io/connections.js';
+import { type Logger, createLogger } from '../io/logger.js';
+import { redact } from '../lib/redact.js';
+import { type FailureReporter, createRollbarReporter, noReporter } from '../io/reporter.js';
 
 export interface Runtime {
   readonly config: Config;

@@ -4,13 +4,13 @@
  * the `stats_service:*` keys the API wrote itself. Exit 1 when a covered key is missing.
  */
 import type { Redis } from 'ioredis';
-import { BATCHES, FAMILIES, type Family } from '../batches.js';
-import { cachedSectionsOf, payloadKey, sectionKey } from '../config-keys.js';
+import { BATCHES, FAMILIES, type Family } from '../requests/batches.js';
+import { cachedSectionsOf, payloadKey, sectionKey } from '../requests/config-keys.js';
 import type { FlagValues } from '../config.js';
 import { EXIT } from '../errors.js';
-import { KEY_PREFIX } from '../keys.js';
-import { type FamilyRun, KEY_META, type KeyMeta, lastRunKey } from '../metadata.js';
-import { safeUrl } from '../redact.js';
+import { KEY_PREFIX } from '../requests/keys.js';
+import { type FamilyRun, KEY_META, type KeyMeta, lastRunKey } from '../io/metadata.js';
+import { safeUrl } from '../lib/redact.js';
 import { withRuntime } from './runtime.js';
 
 export interface CoveredKeyStatus {

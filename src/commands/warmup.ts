@@ -2,11 +2,11 @@
  * `stats-refresh warmup`: for the API's init container and for on-call after a
  * restart. Waits (bounded) for PostgreSQL and Redis to answer, then refreshes all.
  */
-import { FAMILIES } from '../batches.js';
+import { FAMILIES } from '../requests/batches.js';
 import type { FlagValues } from '../config.js';
 import { EXIT, UnreachableError } from '../errors.js';
-import { redact } from '../redact.js';
-import { backoffDelay } from '../retry.js';
+import { redact } from '../lib/redact.js';
+import { backoffDelay } from '../lib/retry.js';
 import { refreshWithin } from './refresh.js';
 import type { Runtime } from './runtime.js';
 import { withRuntime } from './runtime.js';

@@ -6,7 +6,7 @@
  * the result small: the script-to-task mapping is sent along as two arrays.
  */
 import { sql, type RawBuilder } from 'kysely';
-import type { Db } from '../db.js';
+import type { Db } from '../io/db.js';
 import { seriesTiers, type RunPlan, type SeriesTier } from '../plan.js';
 import { bucketOf, isoSeconds, tierOf, timestampParam } from './filters.js';
 

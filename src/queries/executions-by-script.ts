@@ -8,9 +8,9 @@
  * groups instead of testing every row against every period.
  */
 import { sql } from 'kysely';
-import type { Db } from '../db.js';
+import type { Db } from '../io/db.js';
 import type { RunPlan } from '../plan.js';
-import { byLookBack, type Period } from '../time.js';
+import { byLookBack, type Period } from '../lib/time.js';
 import { tierOf, timestampParam } from './filters.js';
 
 export interface ScriptPeriodCounts {

@@ -8,9 +8,9 @@
  * favourite scripts and emails are looked up for the top users alone.
  */
 import { sql, type RawBuilder } from 'kysely';
-import type { Db } from '../db.js';
+import type { Db } from '../io/db.js';
 import type { RunPlan } from '../plan.js';
-import type { Period } from '../time.js';
+import type { Period } from '../lib/time.js';
 import { alias, sinceCutoff } from './filters.js';
 
 export const TOP_USERS_LIMIT = 10;

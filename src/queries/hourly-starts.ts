@@ -10,9 +10,9 @@
  * the ordinary way; there are normally none.
  */
 import { sql } from 'kysely';
-import type { Db } from '../db.js';
+import type { Db } from '../io/db.js';
 import type { RunPlan } from '../plan.js';
-import { toSqlTimestamp } from '../time.js';
+import { toSqlTimestamp } from '../lib/time.js';
 import { alias, isoSeconds, timestampParam } from './filters.js';
 
 export interface HourRow {

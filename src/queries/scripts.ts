@@ -1,4 +1,4 @@
-import type { Db } from '../db.js';
+import type { Db } from '../io/db.js';
 
 /** Every script's slug by id: the small table the execution aggregates are mapped through. */
 export async function loadScripts(db: Db): Promise<Map<string, string>> {

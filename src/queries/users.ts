@@ -3,10 +3,10 @@
  * registration buckets. The table is small next to `execution`; each is one scan.
  */
 import { sql, type AliasedRawBuilder, type RawBuilder } from 'kysely';
-import type { Granularity } from '../batches.js';
-import type { Db } from '../db.js';
+import type { Granularity } from '../requests/batches.js';
+import type { Db } from '../io/db.js';
 import type { RunPlan, SeriesNeed } from '../plan.js';
-import { byLookBack, type Period } from '../time.js';
+import { byLookBack, type Period } from '../lib/time.js';
 import { alias, bucketOf, isoDay, isoSeconds, sinceCutoff } from './filters.js';
 
 const CREATED = sql.ref('created_at');

@@ -2,11 +2,11 @@
  * The dashboard family: `get_dashboard_stats` payloads and their summary, trends,
  * geographic and tasks sections.
  */
-import type { DashboardConfig, DashboardSection } from '../batches.js';
-import { PyFloat, percent1 } from '../numbers.js';
+import type { DashboardConfig, DashboardSection } from '../requests/batches.js';
+import { PyFloat, percent1 } from '../lib/numbers.js';
 import type { Sources } from '../sources.js';
-import { majorVersion, taskName } from '../slug.js';
-import type { Period } from '../time.js';
+import { majorVersion, taskName } from '../lib/slug.js';
+import type { Period } from '../lib/time.js';
 import { geographicSection } from './geographic.js';
 import { trendWindows } from '../queries/hourly-starts.js';
 

@@ -2,7 +2,7 @@
  * The executions family: `get_execution_stats` payloads (time series, top users and
  * task performance).
  */
-import type { ExecutionsConfig, Granularity } from '../batches.js';
+import type { ExecutionsConfig, Granularity } from '../requests/batches.js';
 import {
   PyFloat,
   decimalToTenths,
@@ -10,10 +10,10 @@ import {
   isDecimalZero,
   percent1,
   weightedMeanTenths,
-} from '../numbers.js';
-import { byLookBack, type Period, weekStart } from '../time.js';
+} from '../lib/numbers.js';
+import { byLookBack, type Period, weekStart } from '../lib/time.js';
 import type { Sources } from '../sources.js';
-import { parseSlug, taskName } from '../slug.js';
+import { parseSlug, taskName } from '../lib/slug.js';
 
 /** Rolls a `YYYY-MM-DDTHH:MM:SS` bucket up to a coarser granularity. */
 export function rollUp(bucket: string, granularity: Granularity): string {

@@ -1,5 +1,5 @@
 import type { Sources } from '../sources.js';
-import type { Period } from '../time.js';
+import type { Period } from '../lib/time.js';
 
 export interface GeographicSection {
   /** Country → users, most users first. */

@@ -2,7 +2,7 @@
  * The users family: `get_user_stats` payloads (registration trends, geographic
  * distribution and activity).
  */
-import type { UsersConfig } from '../batches.js';
+import type { UsersConfig } from '../requests/batches.js';
 import type { Sources } from '../sources.js';
 import { dashboardSection } from './dashboard.js';
 

@@ -24,7 +24,7 @@ import type { ICronJob } from 'kubernetes-models/batch/v1/CronJob';
 import type { IContainer } from 'kubernetes-models/v1/Container';
 import type { IPodSpec } from 'kubernetes-models/v1/PodSpec';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FAMILIES } from '../../src/batches.js';
+import { FAMILIES } from '../../src/requests/batches.js';
 import { PROJECT_ROOT, finalStage, instructionsOf, readDockerfile } from './dockerfile-model.js';
 import { kindOf, unknownFieldErrors, validateSchema } from './k8s-schema.js';
 import {

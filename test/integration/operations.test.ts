@@ -3,7 +3,7 @@
  * and warmup.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { FAMILIES } from '../../src/batches.js';
+import { FAMILIES } from '../../src/requests/batches.js';
 import { type CacheStatus, coveredKeys, formatStatus } from '../../src/commands/status.js';
 import { runCli, startCli, summaryOf } from '../helpers/cli.js';
 import {

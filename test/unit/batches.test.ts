@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BATCHES, configsFor, DASHBOARD_SECTIONS, FAMILIES, parseFamilies, type RefreshConfig } from '../../src/batches.js';
+import { BATCHES, configsFor, DASHBOARD_SECTIONS, FAMILIES, parseFamilies, type RefreshConfig } from '../../src/requests/batches.js';
 
 describe('FAMILIES and DASHBOARD_SECTIONS', () => {
   it('lists the three families in order', () => {

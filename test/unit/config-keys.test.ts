@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { BATCHES, configsFor, type RefreshConfig } from '../../src/batches.js';
-import { CACHED_SECTIONS, cachedSectionsOf, configLabel, payloadKey, sectionKey } from '../../src/config-keys.js';
-import { PERIODS } from '../../src/time.js';
+import { BATCHES, configsFor, type RefreshConfig } from '../../src/requests/batches.js';
+import { CACHED_SECTIONS, cachedSectionsOf, configLabel, payloadKey, sectionKey } from '../../src/requests/config-keys.js';
+import { PERIODS } from '../../src/lib/time.js';
 
 const golden = JSON.parse(
   readFileSync(new URL('../fixtures/golden/expected.json', import.meta.url), 'utf8'),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cacheKey, KEY_PREFIX, keyParamValue } from '../../src/keys.js';
+import { cacheKey, KEY_PREFIX, keyParamValue } from '../../src/requests/keys.js';
 
 describe('keyParamValue', () => {
   it('renders absent values as none', () => {

@@ -8,7 +8,7 @@ import {
   roundDecimal1,
   roundHalfEven1,
   weightedMeanTenths,
-} from '../../src/numbers.js';
+} from '../../src/lib/numbers.js';
 
 /**
  * Independent reference for Python's round(x, 1): decompose the double into

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { BATCHES, configsFor, type Granularity } from '../../src/batches.js';
+import { BATCHES, configsFor, type Granularity } from '../../src/requests/batches.js';
 import { commonRefinement, planRun, type SeriesNeed, seriesTiers, type TierBucket } from '../../src/plan.js';
-import { PERIODS, type Period } from '../../src/time.js';
+import { PERIODS, type Period } from '../../src/lib/time.js';
 
 const NOW = new Date('2026-06-15T12:34:56Z');
 const CUTOFFS = {

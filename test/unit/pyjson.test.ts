@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { PyFloat } from '../../src/numbers.js';
-import { pyFloat, pyJson, pyString } from '../../src/pyjson.js';
+import { PyFloat } from '../../src/lib/numbers.js';
+import { pyFloat, pyJson, pyString } from '../../src/lib/pyjson.js';
 
 const golden = JSON.parse(
   readFileSync(new URL('../fixtures/golden/expected.json', import.meta.url), 'utf8'),
@@ -132,7 +132,7 @@ describe('pyString', () => {
     expect(pyString('')).toBe('""');
   });
 
-  // Regression: found by review of src/pyjson.ts.
+  // Regression: found by review of src/lib/pyjson.ts.
   it('escapes DEL (U+007F) as \\u007f like Python', () => {
     expect(pyString('a\u007fb')).toBe('"a\\u007fb"');
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { redact, safeUrl } from '../../src/redact.js';
+import { redact, safeUrl } from '../../src/lib/redact.js';
 
 describe('redact: URL passwords in free text', () => {
   it('replaces a PostgreSQL password, keeping user, host and database', () => {
@@ -43,14 +43,14 @@ describe('redact: URL passwords in free text', () => {
     expect(redact('postgres://u:@h/db')).toBe('postgres://u:***@h/db');
   });
 
-  // Regression: found by review of src/redact.ts.
+  // Regression: found by review of src/lib/redact.ts.
   it('hides a password that contains a raw @ (the URL parser splits at the last @)', () => {
     const text = 'connect postgres://u:p@ssw0rd@host/db failed';
     expect(redact(text)).toBe('connect postgres://u:***@host/db failed');
     expect(redact(text, ['p@ssw0rd', 'p%40ssw0rd'])).not.toContain('ssw0rd');
   });
 
-  // Regression: found by review of src/redact.ts.
+  // Regression: found by review of src/lib/redact.ts.
   it('hides the password when the user name contains a raw @', () => {
     expect(redact('connect postgres://me@corp:s3cretpw@host/db failed')).not.toContain('s3cretpw');
   });

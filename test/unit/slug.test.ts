@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { majorVersion, parseSlug, taskName } from '../../src/slug.js';
+import { majorVersion, parseSlug, taskName } from '../../src/lib/slug.js';
 
 describe('parseSlug', () => {
   const cases: Array<[string, string, string]> = [

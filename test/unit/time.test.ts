@@ -9,7 +9,7 @@ import {
   PERIODS,
   toSqlTimestamp,
   weekStart,
-} from '../../src/time.js';
+} from '../../src/lib/time.js';
 
 // Note: every function here reads and writes instants through UTC only (toISOString,
 // getUTCDay, explicit zones), so the process time zone cannot change the results. Setting
@@ -69,7 +69,7 @@ describe('parseInstant', () => {
     expect(parseInstant('2026-06-15T12:60:00Z')).toBeNull();
   });
 
-  // Regression: found by review of src/time.ts.
+  // Regression: found by review of src/lib/time.ts.
   it('rejects a day that does not exist in its month', () => {
     expect(parseInstant('2026-02-30T00:00:00Z')).toBeNull();
     expect(parseInstant('2026-06-31T00:00:00Z')).toBeNull();

@@ -4,7 +4,7 @@
  */
 import type { DashboardSection, RefreshConfig } from './batches.js';
 import { cacheKey } from './keys.js';
-import type { Period } from './time.js';
+import type { Period } from '../lib/time.js';
 
 /** Sections the API also caches under their own key, and their method names. */
 export const CACHED_SECTIONS = {

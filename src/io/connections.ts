@@ -4,10 +4,10 @@
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { createRedis } from './cache.js';
-import type { Config } from './config.js';
+import type { Config } from '../config.js';
 import { createDb, type Db } from './db.js';
-import { UnreachableError } from './errors.js';
-import { redact, safeUrl } from './redact.js';
+import { UnreachableError } from '../errors.js';
+import { redact, safeUrl } from '../lib/redact.js';
 
 export interface Connections {
   readonly db: Db;

@@ -2,7 +2,7 @@
  * What each command refreshes, as data: the original design's configs first, then
  * the combinations the admin UI requests (see the contract's "The batches").
  */
-import type { Period } from './time.js';
+import type { Period } from '../lib/time.js';
 
 export const FAMILIES = ['dashboard', 'executions', 'users'] as const;
 export type Family = (typeof FAMILIES)[number];

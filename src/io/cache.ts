@@ -3,7 +3,7 @@
  * a whole payload or keeps its previous value; a run's entries go in one pipeline.
  */
 import { Redis } from 'ioredis';
-import { DEFAULT_RETRY, type RetryPolicy, backoffDelay, isTransient } from './retry.js';
+import { DEFAULT_RETRY, type RetryPolicy, backoffDelay, isTransient } from '../lib/retry.js';
 
 /** The subset of a Redis client the writer needs. */
 export interface CacheClient {

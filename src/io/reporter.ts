@@ -2,7 +2,7 @@
  * Reporting failed configs to Rollbar, when a token is configured. Messages are
  * redacted before they leave the process, and the run waits for delivery.
  */
-import { redact } from './redact.js';
+import { redact } from '../lib/redact.js';
 
 export interface FailureReporter {
   report(message: string, context: Record<string, string>): void;

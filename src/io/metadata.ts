@@ -3,7 +3,7 @@
  * clearing never see it: when each key was last written and how long it took to
  * compute, and each family's last run.
  */
-import type { Family } from './batches.js';
+import type { Family } from '../requests/batches.js';
 
 export const META_PREFIX = 'stats_refresh:';
 /** Hash: cache key → JSON {written_at, compute_ms, ttl_seconds}. */
