@@ -1,0 +1,100 @@
+/**
+ * Time as PostgreSQL's binary protocol carries it: `timestamp without time zone` is an int8
+ * of microseconds since 2000-01-01 00:00, read here as a Number (exact below 2^53 µs, about
+ * 285 years either side of 2000). Buckets are computed on integers, never with a Date per
+ * row, and formatted only once each, as the API's `isoformat()` would print them.
+ */
+
+export const MICROS_PER_MINUTE = 60_000_000;
+export const MINUTES_PER_DAY = 1440;
+/** 2000-01-01T00:00:00Z in Unix milliseconds: PostgreSQL's epoch. */
+const PG_EPOCH_MS = 946_684_800_000;
+/** 2000-01-03, the first Monday after PostgreSQL's epoch, in days since it: weeks start there. */
+const FIRST_MONDAY = 2;
+
+/** Microseconds since 2000-01-01 of an instant (millisecond precision, as a Date holds it). */
+export function microsOf(instant: Date): number {
+  return (instant.getTime() - PG_EPOCH_MS) * 1000;
+}
+
+/** floor(a / b) for integers, exact even where the float quotient rounds up to the next integer. */
+export function floorDiv(a: number, b: number): number {
+  const q = Math.floor(a / b);
+  const r = a - q * b;
+  return r < 0 ? q - 1 : r >= b ? q + 1 : q;
+}
+
+/** Whole minutes since 2000-01-01 of a timestamp in microseconds (bigint for ones beyond 2^53). */
+export function minuteOf(micros: number | bigint): number {
+  if (typeof micros === 'bigint') {
+    const q = micros / 60_000_000n;
+    return Number(micros % 60_000_000n < 0n ? q - 1n : q);
+  }
+  return floorDiv(micros, MICROS_PER_MINUTE);
+}
+
+/** The civil date of a day count since 2000-01-01 (proleptic Gregorian, as PostgreSQL's). */
+export function civilOf(days: number): { year: number; month: number; day: number } {
+  // Days since 0000-03-01, in 400-year eras of 146,097 days (H. Hinnant's civil_from_days).
+  const z = days + 730_425;
+  const era = Math.floor(z / 146_097);
+  const dayOfEra = z - era * 146_097;
+  const yearOfEra = Math.floor((dayOfEra - Math.floor(dayOfEra / 1460) + Math.floor(dayOfEra / 36_524) - Math.floor(dayOfEra / 146_096)) / 365);
+  const dayOfYear = dayOfEra - (365 * yearOfEra + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100));
+  const shiftedMonth = Math.floor((5 * dayOfYear + 2) / 153);
+  const day = dayOfYear - Math.floor((153 * shiftedMonth + 2) / 5) + 1;
+  const month = shiftedMonth < 10 ? shiftedMonth + 3 : shiftedMonth - 9;
+  return { year: yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day };
+}
+
+/** Days since 2000-01-01 of a civil date (the inverse of civilOf). */
+export function daysOf(year: number, month: number, day: number): number {
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yearOfEra = y - era * 400;
+  const dayOfYear = Math.floor((153 * (month > 2 ? month - 3 : month + 9) + 2) / 5) + day - 1;
+  const dayOfEra = yearOfEra * 365 + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100) + dayOfYear;
+  return era * 146_097 + dayOfEra - 730_425;
+}
+
+/** Time buckets, finest first; `week_month` is a week cut at month boundaries (see plan.ts). */
+export type BucketKind = 'quarter_hour' | 'hour' | 'day' | 'week' | 'month' | 'week_month';
+
+/** The first minute of the month holding `day` (days since 2000-01-01). */
+function monthStartMinute(day: number): number {
+  const { year, month } = civilOf(day);
+  return daysOf(year, month, 1) * MINUTES_PER_DAY;
+}
+
+/** The first minute of the bucket holding `minute` (minutes since 2000-01-01). */
+export function bucketStart(minute: number, kind: BucketKind): number {
+  switch (kind) {
+    case 'quarter_hour':
+      return floorDiv(minute, 15) * 15;
+    case 'hour':
+      return floorDiv(minute, 60) * 60;
+    case 'day':
+      return floorDiv(minute, MINUTES_PER_DAY) * MINUTES_PER_DAY;
+    case 'week':
+      return (floorDiv(floorDiv(minute, MINUTES_PER_DAY) - FIRST_MONDAY, 7) * 7 + FIRST_MONDAY) * MINUTES_PER_DAY;
+    case 'month':
+      return monthStartMinute(floorDiv(minute, MINUTES_PER_DAY));
+    case 'week_month':
+      return Math.max(bucketStart(minute, 'week'), bucketStart(minute, 'month'));
+  }
+}
+
+const pad = (value: number, width: number) => String(value).padStart(width, '0');
+
+/** `YYYY-MM-DDTHH:MM:SS` of a minute since 2000-01-01, as Python's isoformat() of a whole minute. */
+export function isoMinute(minute: number): string {
+  const days = floorDiv(minute, MINUTES_PER_DAY);
+  const inDay = minute - days * MINUTES_PER_DAY;
+  return `${isoDayOf(days)}T${pad(Math.floor(inDay / 60), 2)}:${pad(inDay % 60, 2)}:00`;
+}
+
+/** `YYYY-MM-DD` of a day since 2000-01-01. */
+export function isoDayOf(days: number): string {
+  const { year, month, day } = civilOf(days);
+  return `${pad(year, 4)}-${pad(month, 2)}-${pad(day, 2)}`;
+}
