@@ -7,6 +7,7 @@ import { type Family, configsFor, type RefreshConfig } from './requests/batches.
 import { type CacheClient, type CacheEntry, writeEntries } from './io/cache.js';
 import { type CachedSection, cachedSectionsOf, configLabel, payloadKey, sectionKey } from './requests/config-keys.js';
 import type { Db } from './io/db.js';
+import type { CopyPool } from './pass/copy.js';
 import type { Logger } from './io/logger.js';
 import { type FamilyRun, type KeyMeta, type MetaClient, writeRunMetadata } from './io/metadata.js';
 import { planRun } from './plan.js';
@@ -38,6 +39,8 @@ export interface RefreshOptions {
 
 export interface RefreshDeps {
   readonly db: Db;
+  /** The same pool as `db`'s, for the COPY passes. */
+  readonly pool: CopyPool;
   /** Absent on a dry run. */
   readonly cache: (CacheClient & MetaClient) | null;
   readonly logger: Logger;
@@ -154,8 +157,12 @@ export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Pr
   const secrets = options.secrets ?? [];
   const configs = configsFor(options.families);
   const plan = planRun(configs, options.now);
-  const sources = new Sources(deps.db, plan, pLimit(options.concurrency), {
-    observe: (query, ms, error) => logger.debug({ query, ms: Math.round(ms) }, error ? 'query failed' : 'query done'),
+  let bytesReceived = 0;
+  const sources = new Sources(deps.db, deps.pool, plan, pLimit(options.concurrency), {
+    observe: (query, ms, error, bytes) => {
+      bytesReceived += bytes ?? 0;
+      logger.debug({ query, ms: Math.round(ms), ...(bytes === undefined ? {} : { bytes }) }, error ? 'query failed' : 'query done');
+    },
     onRetry: (query, attempt, delayMs, error) =>
       logger.warn({ query, attempt, delay_ms: delayMs, err: messageOf(error, secrets) }, 'query retried'),
     retry: options.retry ?? DEFAULT_RETRY,
@@ -192,6 +199,8 @@ export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Pr
     options.gracePeriodMs ?? 0,
   );
   const interrupted = options.signal?.aborted ? String(options.signal.reason ?? 'aborted') : undefined;
+  // Grace is over: stop the statements still running on the server before the connections close.
+  if (interrupted && settled.includes(undefined)) await sources.cancel();
 
   const entries = new Map<string, TimedEntry>();
   const ownEntries = new Map<RefreshConfig, TimedEntry[]>();
@@ -250,6 +259,7 @@ export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Pr
       failed: summary.failed,
       keys: summary.cache_keys.length,
       duration_ms: summary.duration_ms,
+      db_bytes: bytesReceived,
       max_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
       ...(interrupted ? { interrupted } : {}),
     },

@@ -1,48 +1,64 @@
 /**
- * The data a run reads, each loaded at most once per run and only when the plan needs
- * it. Loads run in parallel, bounded by the run's concurrency; a failed load fails only
- * the configs built on it.
+ * The data a run reads, each loaded at most once per run and only when the plan needs it:
+ * the script table (a small query), the `"user"` table and the `execution` table (one
+ * binary COPY pass each), and the top users' details (one small look-up after the pass).
+ * Loads run in parallel, bounded by the run's concurrency; a failed load fails only the
+ * configs built on it, and a retried load starts over (nothing half-folded is kept).
  */
 import type { LimitFunction } from 'p-limit';
 import type { Db } from './io/db.js';
-import type { RunPlan } from './plan.js';
-import { loadExecutionsByScript } from './queries/executions-by-script.js';
-import { loadUserScan } from './queries/executions-by-user.js';
-import { loadTimeline } from './queries/execution-timeline.js';
-import { loadHourlyStarts } from './queries/hourly-starts.js';
-import { loadScripts } from './queries/scripts.js';
-import { loadCountries, loadRegistrations, loadUserTotals } from './queries/users.js';
 import { type RetryPolicy, withRetry } from './lib/retry.js';
-import { taskName } from './lib/slug.js';
+import type { CopyPool } from './pass/copy.js';
+import { type ExecutionPass, readsExecutions, runExecutionPass } from './pass/execution-pass.js';
+import { loadScripts, type ScriptCatalog } from './pass/scripts.js';
+import { loadUserDetails, type UserDetails } from './pass/top-users.js';
+import { loadUserTable, type UserColumns, type UserTable } from './pass/user-table.js';
+import type { RunPlan } from './plan.js';
 
 const NO_RETRY: RetryPolicy = { attempts: 1, baseDelayMs: 0, maxDelayMs: 0 };
 
+/** The most users any top list shows. */
+export const TOP_USERS_LIMIT = 10;
+
 export interface SourceOptions {
   /** Called after every statement, for metrics and debug logs. */
-  readonly observe?: (name: string, ms: number, error?: unknown) => void;
+  readonly observe?: (name: string, ms: number, error?: unknown, bytes?: number) => void;
   readonly onRetry?: (name: string, attempt: number, delayMs: number, error: unknown) => void;
   readonly retry?: RetryPolicy;
-  /** Once aborted, no new statement starts; those in flight finish. */
+  /** Once aborted, no new statement starts; those in flight finish (or are cancelled by `cancel()`). */
   readonly signal?: AbortSignal;
+}
+
+/** The user-table columns a plan reads. */
+export function userColumns(plan: RunPlan): UserColumns {
+  return {
+    id: plan.activity.length > 0,
+    country: plan.geographic.length > 0 || plan.activity.length > 0 || plan.registration.length > 0,
+    createdAt: plan.summary.length > 0 || plan.geographic.length > 0 || plan.registration.length > 0,
+  };
 }
 
 export class Sources {
   private readonly cache = new Map<string, Promise<unknown>>();
+  private readonly inFlight = new Set<Promise<unknown>>();
+  /** Aborted by cancel(): stops the COPY statements on the server. */
+  private readonly cancelled = new AbortController();
 
   constructor(
     private readonly db: Db,
+    private readonly pool: CopyPool,
     readonly plan: RunPlan,
     private readonly limit: LimitFunction,
     private readonly options: SourceOptions = {},
   ) {}
 
-  private async timed<T>(name: string, query: () => Promise<T>): Promise<T> {
+  private async timed<T>(name: string, query: () => Promise<T>, bytesOf: (result: T) => number | undefined): Promise<T> {
     const { signal, observe } = this.options;
     if (signal?.aborted) throw new Error(`not started: shutting down (${String(signal.reason)})`);
     const started = performance.now();
     try {
       const result = await query();
-      observe?.(name, performance.now() - started);
+      observe?.(name, performance.now() - started, undefined, bytesOf(result));
       return result;
     } catch (error) {
       observe?.(name, performance.now() - started, error);
@@ -50,22 +66,24 @@ export class Sources {
     }
   }
 
-  private load<T>(name: string, query: () => Promise<T>): Promise<T> {
+  private load<T>(name: string, query: () => Promise<T>, bytesOf: (result: T) => number | undefined = () => undefined): Promise<T> {
     let pending = this.cache.get(name) as Promise<T> | undefined;
     if (!pending) {
       const { retry = NO_RETRY, onRetry, signal } = this.options;
       pending = this.limit(() =>
         withRetry(
-          () => this.timed(name, query),
+          () => this.timed(name, query, bytesOf),
           retry,
           (attempt, delayMs, error) => onRetry?.(name, attempt, delayMs, error),
-          () => !signal?.aborted,
+          () => !signal?.aborted && !this.cancelled.signal.aborted,
         ),
       ).catch((error: unknown) => {
         throw new Error(`query ${name} failed: ${(error as Error).message}`, { cause: error });
       });
       // Failures surface through the configs that await it; never as an unhandled rejection.
-      pending.catch(() => undefined);
+      const settled = pending.catch(() => undefined);
+      this.inFlight.add(settled);
+      void settled.then(() => this.inFlight.delete(settled));
       this.cache.set(name, pending);
     }
     return pending;
@@ -82,38 +100,52 @@ export class Sources {
     return pending;
   }
 
-  scripts() {
-    return this.load('scripts', () => loadScripts(this.db));
+  /**
+   * Cancels the statements still running (on the server) and waits, at most `waitMs`, for
+   * them to stop: for a shutdown whose grace period is over.
+   */
+  async cancel(waitMs = 5_000): Promise<void> {
+    this.cancelled.abort();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(this.inFlight),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, waitMs);
+      }),
+    ]);
+    clearTimeout(timer);
   }
 
-  executionsByScript() {
-    return this.load('executions_by_script', () => loadExecutionsByScript(this.db, this.plan));
+  scripts(): Promise<ScriptCatalog> {
+    return this.load('scripts', () => loadScripts(this.db, this.plan.taskTypes));
   }
 
-  userTotals() {
-    return this.load('user_totals', () => loadUserTotals(this.db, this.plan, this.plan.summary));
+  userTable(): Promise<UserTable> {
+    return this.load(
+      'user_table',
+      () => loadUserTable(this.db, this.pool, userColumns(this.plan), this.cancelled.signal),
+      (table) => table.bytes,
+    );
   }
 
-  hourlyStarts() {
-    return this.load('hourly_starts', () => loadHourlyStarts(this.db, this.plan));
+  /** The pass over `execution`; waits for the scripts outside the concurrency limit, so a full pool cannot deadlock. */
+  async executions(): Promise<ExecutionPass> {
+    if (!readsExecutions(this.plan)) throw new Error('the plan reads no executions');
+    const catalog = await this.scripts();
+    return this.load(
+      'execution_pass',
+      () => runExecutionPass(this.db, this.pool, this.plan, catalog, this.cancelled.signal),
+      (pass) => pass.bytes,
+    );
   }
 
-  countries() {
-    return this.load('countries', () => loadCountries(this.db, this.plan));
-  }
-
-  registrations() {
-    return this.load('registrations', () => loadRegistrations(this.db, this.plan));
-  }
-
-  userScan() {
-    return this.load('executions_by_user', () => loadUserScan(this.db, this.plan));
-  }
-
-  /** Waits for the scripts outside the concurrency limit, so a full pool cannot deadlock. */
-  async timeline() {
-    const scripts = await this.scripts();
-    const taskOfScript = new Map([...scripts].map(([id, slug]) => [id, taskName(slug)]));
-    return this.load('execution_timeline', () => loadTimeline(this.db, this.plan, taskOfScript));
+  /** Email and all-time executions per script of every user ranked in some top list. */
+  async userDetails(): Promise<Map<string, UserDetails>> {
+    const pass = await this.executions();
+    const ids = new Set<string>();
+    this.plan.topUsers.forEach((_, need) => {
+      for (const ranked of pass.users!.top(need, TOP_USERS_LIMIT)) ids.add(pass.users!.dictionary.text(ranked.user));
+    });
+    return this.load('top_user_details', () => loadUserDetails(this.db, [...ids]));
   }
 }

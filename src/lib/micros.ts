@@ -47,41 +47,65 @@ export function civilOf(days: number): { year: number; month: number; day: numbe
   return { year: yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day };
 }
 
-/** Days since 2000-01-01 of a civil date (the inverse of civilOf). */
-export function daysOf(year: number, month: number, day: number): number {
-  const y = month <= 2 ? year - 1 : year;
-  const era = Math.floor(y / 400);
-  const yearOfEra = y - era * 400;
-  const dayOfYear = Math.floor((153 * (month > 2 ? month - 3 : month + 9) + 2) / 5) + day - 1;
-  const dayOfEra = yearOfEra * 365 + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100) + dayOfYear;
-  return era * 146_097 + dayOfEra - 730_425;
-}
-
 /** Time buckets, finest first; `week_month` is a week cut at month boundaries (see plan.ts). */
 export type BucketKind = 'quarter_hour' | 'hour' | 'day' | 'week' | 'month' | 'week_month';
 
-/** The first minute of the month holding `day` (days since 2000-01-01). */
-function monthStartMinute(day: number): number {
-  const { year, month } = civilOf(day);
-  return daysOf(year, month, 1) * MINUTES_PER_DAY;
+/** The first day of the month holding `day` (days since 2000-01-01), without allocating. */
+export function monthStartDay(day: number): number {
+  // civilOf's arithmetic, keeping only the day of the month.
+  const z = day + 730_425;
+  const dayOfEra = z - Math.floor(z / 146_097) * 146_097;
+  const yearOfEra = Math.floor((dayOfEra - Math.floor(dayOfEra / 1460) + Math.floor(dayOfEra / 36_524) - Math.floor(dayOfEra / 146_096)) / 365);
+  const dayOfYear = dayOfEra - (365 * yearOfEra + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100));
+  const shiftedMonth = Math.floor((5 * dayOfYear + 2) / 153);
+  return day - (dayOfYear - Math.floor((153 * shiftedMonth + 2) / 5));
+}
+
+const weekStartDay = (day: number) => floorDiv(day - FIRST_MONDAY, 7) * 7 + FIRST_MONDAY;
+
+/** `compute` memoised per day in a small direct-mapped table: rows cluster on few days, the arithmetic is not free. */
+function perDay(compute: (day: number) => number): (day: number) => number {
+  const size = 4096;
+  const days = new Int32Array(size).fill(-0x80000000);
+  const values = new Int32Array(size);
+  return (day) => {
+    const slot = day & (size - 1);
+    if (days[slot] === day) return values[slot]!;
+    const value = compute(day);
+    days[slot] = day;
+    values[slot] = value;
+    return value;
+  };
+}
+
+/** A function from a minute (since 2000-01-01) to the first minute of its bucket. */
+export type BucketFunction = (minute: number) => number;
+
+/** The bucket function of a kind, chosen once so the per-row code does not switch on it. */
+export function bucketFunction(kind: BucketKind): BucketFunction {
+  switch (kind) {
+    case 'quarter_hour':
+      return (minute) => floorDiv(minute, 15) * 15;
+    case 'hour':
+      return (minute) => floorDiv(minute, 60) * 60;
+    case 'day':
+      return (minute) => floorDiv(minute, MINUTES_PER_DAY) * MINUTES_PER_DAY;
+    case 'week':
+      return (minute) => weekStartDay(floorDiv(minute, MINUTES_PER_DAY)) * MINUTES_PER_DAY;
+    case 'month': {
+      const monthOf = perDay(monthStartDay);
+      return (minute) => monthOf(floorDiv(minute, MINUTES_PER_DAY)) * MINUTES_PER_DAY;
+    }
+    case 'week_month': {
+      const pieceOf = perDay((day) => Math.max(weekStartDay(day), monthStartDay(day)));
+      return (minute) => pieceOf(floorDiv(minute, MINUTES_PER_DAY)) * MINUTES_PER_DAY;
+    }
+  }
 }
 
 /** The first minute of the bucket holding `minute` (minutes since 2000-01-01). */
 export function bucketStart(minute: number, kind: BucketKind): number {
-  switch (kind) {
-    case 'quarter_hour':
-      return floorDiv(minute, 15) * 15;
-    case 'hour':
-      return floorDiv(minute, 60) * 60;
-    case 'day':
-      return floorDiv(minute, MINUTES_PER_DAY) * MINUTES_PER_DAY;
-    case 'week':
-      return (floorDiv(floorDiv(minute, MINUTES_PER_DAY) - FIRST_MONDAY, 7) * 7 + FIRST_MONDAY) * MINUTES_PER_DAY;
-    case 'month':
-      return monthStartMinute(floorDiv(minute, MINUTES_PER_DAY));
-    case 'week_month':
-      return Math.max(bucketStart(minute, 'week'), bucketStart(minute, 'month'));
-  }
+  return bucketFunction(kind)(minute);
 }
 
 const pad = (value: number, width: number) => String(value).padStart(width, '0');

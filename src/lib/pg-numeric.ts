@@ -105,8 +105,11 @@ const SCALE_STEPS: ReadonlyArray<readonly [limit: number, scale: number]> = [
   [61e14, 12],
   [Number.MAX_SAFE_INTEGER + 1, 8],
 ];
+const STEP_LIMITS = Float64Array.from(SCALE_STEPS, ([limit]) => limit);
+const STEP_SCALES = Int32Array.from(SCALE_STEPS, ([, scale]) => scale);
 const FAST_SCALES = [24, 20, 16, 12, 8] as const;
-const SCALE_SLOT: Readonly<Record<number, number>> = { 24: 0, 20: 1, 16: 2, 12: 3, 8: 4 };
+/** The remainder counters' slot of each step of SCALE_STEPS (step 0 is zero, which adds nothing). */
+const SLOT_OF_STEP = [-1, 0, 1, 2, 3, 4];
 
 /**
  * A duration of 6u + v microseconds divided at scale r (m = r - 7 ≥ 1) is, in 10^-r units,
@@ -122,31 +125,50 @@ const REMAINDER_UNITS: readonly bigint[] = FAST_SCALES.flatMap((scale) => {
 });
 const WHOLE_UNITS = pow10(SUM_SCALE - 7); // a u counts 10^17 units
 
-/** Σ exact(µs/10^6/60) rounded per row as PostgreSQL rounds it, plus the count and the sum's scale. */
-export class DurationSum {
-  /** Rows folded (PostgreSQL's avg() divides by this). */
-  count = 0;
-  /** Σ ±u of the fast path; moved into `overflow` before it can lose precision. */
-  private wholes = 0;
-  /** Σ ±1 per (remainder, scale) class, index slot·6 + v. */
-  private readonly remainders = new Float64Array(FAST_SCALES.length * 6);
-  /** Exact 10^-24 units carried over from `wholes` and from rows too long for the fast path. */
-  private overflow = 0n;
-  /** The display scale of the sum: the largest scale of any row's quotient (-1 when empty). */
-  private scale = -1;
+/** Per cell: row count, the sum's display scale + 1 (0: empty), Σ ±u, then the 30 remainder counters. */
+const COUNT = 0;
+const SCALE_PLUS_ONE = 1;
+const WHOLES = 2;
+const REMAINDERS = 3;
+const STRIDE = REMAINDERS + FAST_SCALES.length * 6;
+const WHOLES_LIMIT = 2 ** 52;
 
-  /** Adds one duration of `micros` microseconds (a safe integer; larger ones go through addExact). */
-  add(micros: number): void {
-    this.count++;
+/** The sum of some cells of a DurationTable, and PostgreSQL's avg() of it. */
+export interface DurationTotal {
+  readonly count: number;
+  /** The exact sum of the rounded per-row quotients, at its display scale. */
+  readonly sum: Numeric;
+  /** avg() as PostgreSQL prints it; null for no rows. */
+  readonly averageText: string | null;
+}
+
+/**
+ * Σ exact(µs / 10^6 / 60), each row rounded as PostgreSQL rounds it, per cell (a script and
+ * tier, say). Cells are flat in one array, so a row touches two cache lines, not an object.
+ */
+export class DurationTable {
+  private cells: Float64Array;
+  /** Exact 10^-24 units per cell: `wholes` carried over, and rows too long for the fast path. */
+  private readonly overflow = new Map<number, bigint>();
+
+  constructor(cells = 16) {
+    this.cells = new Float64Array(STRIDE * cells);
+  }
+
+  /** Adds one duration of `micros` microseconds to `cell` (beyond ±2^53 it takes the exact path). */
+  add(cell: number, micros: number): void {
     const magnitude = micros < 0 ? -micros : micros;
     if (magnitude > Number.MAX_SAFE_INTEGER) {
-      this.addExactQuotient(BigInt(micros));
+      this.addExact(cell, BigInt(micros));
       return;
     }
+    const at = this.at(cell);
+    const cells = this.cells;
+    cells[at + COUNT]!++;
     let step = 0;
-    while (magnitude >= SCALE_STEPS[step]![0]) step++;
-    const scale = SCALE_STEPS[step]![1];
-    if (scale > this.scale) this.scale = scale;
+    while (magnitude >= STEP_LIMITS[step]!) step++;
+    const scale = STEP_SCALES[step]!;
+    if (scale + 1 > cells[at + SCALE_PLUS_ONE]!) cells[at + SCALE_PLUS_ONE] = scale + 1;
     if (magnitude === 0) return;
     const sign = micros < 0 ? -1 : 1;
     let u = Math.floor(magnitude / 6);
@@ -159,49 +181,68 @@ export class DurationSum {
       u++;
       v -= 6;
     }
-    this.remainders[SCALE_SLOT[scale]! * 6 + v]! += sign;
-    this.wholes += sign * u;
-    if (this.wholes > 2 ** 52 || this.wholes < -(2 ** 52)) {
-      this.overflow += BigInt(this.wholes) * WHOLE_UNITS;
-      this.wholes = 0;
+    cells[at + REMAINDERS + SLOT_OF_STEP[step]! * 6 + v]! += sign;
+    const wholes = cells[at + WHOLES]! + sign * u;
+    if (wholes > WHOLES_LIMIT || wholes < -WHOLES_LIMIT) {
+      this.carry(cell, BigInt(wholes) * WHOLE_UNITS);
+      cells[at + WHOLES] = 0;
+    } else {
+      cells[at + WHOLES] = wholes;
     }
   }
 
   /** Adds one duration given exactly (any int8), through the general division. */
-  addExact(micros: bigint): void {
-    this.count++;
-    this.addExactQuotient(micros);
-  }
-
-  private addExactQuotient(micros: bigint): void {
+  addExact(cell: number, micros: bigint): void {
+    const at = this.at(cell);
+    this.cells[at + COUNT]!++;
     const quotient = numericDivide({ units: micros, scale: EPOCH_SCALE }, SIXTY);
-    if (quotient.scale > this.scale) this.scale = quotient.scale;
-    this.overflow += quotient.units * pow10(SUM_SCALE - quotient.scale);
+    if (quotient.scale + 1 > this.cells[at + SCALE_PLUS_ONE]!) this.cells[at + SCALE_PLUS_ONE] = quotient.scale + 1;
+    this.carry(cell, quotient.units * pow10(SUM_SCALE - quotient.scale));
   }
 
-  /** Adds another sum into this one (periods are sums of tiers). */
-  merge(other: DurationSum): void {
-    this.count += other.count;
-    this.wholes += other.wholes;
-    this.overflow += other.overflow;
-    for (let index = 0; index < this.remainders.length; index++) this.remainders[index]! += other.remainders[index]!;
-    if (other.scale > this.scale) this.scale = other.scale;
+  /** Rows in `cell`. */
+  count(cell: number): number {
+    const at = STRIDE * cell;
+    return at < this.cells.length ? this.cells[at + COUNT]! : 0;
   }
 
-  /** The exact sum, at its display scale. */
-  sum(): Numeric {
-    let units = this.overflow + BigInt(this.wholes) * WHOLE_UNITS;
-    this.remainders.forEach((count, index) => {
-      if (count !== 0) units += BigInt(count) * REMAINDER_UNITS[index]!;
-    });
-    const scale = Math.max(this.scale, 0);
-    // Every term has at most `scale` decimals, so this division is exact.
-    return { units: units / pow10(SUM_SCALE - scale), scale };
+  /** The sum of `cells` (a period is the sum of its tiers), exactly. */
+  total(cells: Iterable<number>): DurationTotal {
+    let count = 0;
+    let scale = -1;
+    let units = 0n;
+    for (const cell of cells) {
+      const at = STRIDE * cell;
+      if (at >= this.cells.length || this.cells[at + COUNT] === 0) continue;
+      count += this.cells[at + COUNT]!;
+      scale = Math.max(scale, this.cells[at + SCALE_PLUS_ONE]! - 1);
+      units += (this.overflow.get(cell) ?? 0n) + BigInt(this.cells[at + WHOLES]!) * WHOLE_UNITS;
+      for (let index = 0; index < FAST_SCALES.length * 6; index++) {
+        const counter = this.cells[at + REMAINDERS + index]!;
+        if (counter !== 0) units += BigInt(counter) * REMAINDER_UNITS[index]!;
+      }
+    }
+    const displayScale = Math.max(scale, 0);
+    // Every term has at most `displayScale` decimals, so this division is exact.
+    const sum = { units: units / pow10(SUM_SCALE - displayScale), scale: displayScale };
+    const averageText = count === 0 ? null : formatNumeric(numericDivide(sum, { units: BigInt(count), scale: 0 }));
+    return { count, sum, averageText };
   }
 
-  /** avg() as PostgreSQL prints it, or null for no rows. */
-  averageText(): string | null {
-    if (this.count === 0) return null;
-    return formatNumeric(numericDivide(this.sum(), { units: BigInt(this.count), scale: 0 }));
+  private carry(cell: number, units: bigint): void {
+    this.overflow.set(cell, (this.overflow.get(cell) ?? 0n) + units);
+  }
+
+  /** The offset of `cell`, growing the table to hold it. */
+  private at(cell: number): number {
+    const at = STRIDE * cell;
+    if (at + STRIDE > this.cells.length) {
+      let size = this.cells.length * 2;
+      while (at + STRIDE > size) size *= 2;
+      const grown = new Float64Array(size);
+      grown.set(this.cells);
+      this.cells = grown;
+    }
+    return at;
   }
 }

@@ -1,8 +1,7 @@
 /**
- * Periods, cutoffs and time buckets. Timestamps in the API's tables are
- * `timestamp without time zone` holding UTC, so every instant we send to
- * PostgreSQL is a naive UTC string and every bucket comes back as text: the
- * process and session time zones never take part.
+ * Periods, cutoffs and instants. Timestamps in the API's tables are
+ * `timestamp without time zone` holding UTC; the pass reads them as microseconds
+ * (src/lib/micros.ts), so the process and session time zones never take part.
  */
 
 export const PERIODS = ['last_day', 'last_week', 'last_month', 'last_year', 'all'] as const;
@@ -22,11 +21,6 @@ export const MONTHLY_WINDOW_MS = 365 * DAY_MS;
 
 export function isPeriod(value: string): value is Period {
   return (PERIODS as readonly string[]).includes(value);
-}
-
-/** Formats an instant as the naive UTC text PostgreSQL compares with its `timestamp` columns. */
-export function toSqlTimestamp(instant: Date): string {
-  return instant.toISOString().replace('T', ' ').replace('Z', '');
 }
 
 /** The period's cutoff instant, or null for `all`. */
@@ -59,11 +53,4 @@ export function parseInstant(text: string): Date | null {
   if (!match || !isCalendarDay(Number(match[1]), Number(match[2]), Number(match[3]))) return null;
   const date = new Date(trimmed.replace(' ', 'T'));
   return Number.isNaN(date.getTime()) ? null : date;
-}
-
-/** The Monday that starts the ISO week of a `YYYY-MM-DD` day (PostgreSQL's `date_trunc('week')`). */
-export function weekStart(day: string): string {
-  const date = new Date(`${day}T00:00:00Z`);
-  const sinceMonday = (date.getUTCDay() + 6) % 7;
-  return new Date(date.getTime() - sinceMonday * DAY_MS).toISOString().slice(0, 10);
 }

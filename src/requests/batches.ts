@@ -25,12 +25,16 @@ export interface ExecutionsConfig {
   readonly groupBy: Granularity;
   /** Restricts the time series (only) to one status. */
   readonly status: string | null;
+  /** Restricts the time series and top users to scripts whose slug is LIKE `%taskType%`. */
+  readonly taskType: string | null;
 }
 
 export interface UsersConfig {
   readonly family: 'users';
   readonly period: Period;
   readonly groupBy: Granularity;
+  /** Restricts the registration trends (only) to users of this country. */
+  readonly country: string | null;
 }
 
 export type RefreshConfig = DashboardConfig | ExecutionsConfig | UsersConfig;
@@ -47,8 +51,9 @@ const executions = (period: Period, groupBy: Granularity, status: string | null 
   period,
   groupBy,
   status,
+  taskType: null,
 });
-const users = (period: Period, groupBy: Granularity): UsersConfig => ({ family: 'users', period, groupBy });
+const users = (period: Period, groupBy: Granularity): UsersConfig => ({ family: 'users', period, groupBy, country: null });
 
 /** The default batch of every family, in the contract's order. */
 export const BATCHES: Readonly<Record<Family, readonly RefreshConfig[]>> = {

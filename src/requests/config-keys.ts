@@ -24,11 +24,11 @@ export function payloadKey(config: RefreshConfig): string {
       return cacheKey('get_execution_stats', {
         period: config.period,
         group_by: config.groupBy,
-        task_type: null,
+        task_type: config.taskType,
         status: config.status,
       });
     case 'users':
-      return cacheKey('get_user_stats', { period: config.period, group_by: config.groupBy, country: null });
+      return cacheKey('get_user_stats', { period: config.period, group_by: config.groupBy, country: config.country });
   }
 }
 
@@ -55,8 +55,11 @@ export function configLabel(config: RefreshConfig): string {
     case 'dashboard':
       return `dashboard/${config.period}[${[...config.include].sort().join(',')}]`;
     case 'executions':
-      return `executions/${config.period}/${config.groupBy}${config.status ? `/status=${config.status}` : ''}`;
+      return (
+        `executions/${config.period}/${config.groupBy}` +
+        `${config.status ? `/status=${config.status}` : ''}${config.taskType ? `/task_type=${config.taskType}` : ''}`
+      );
     case 'users':
-      return `users/${config.period}/${config.groupBy}`;
+      return `users/${config.period}/${config.groupBy}${config.country ? `/country=${config.country}` : ''}`;
   }
 }

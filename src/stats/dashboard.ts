@@ -4,22 +4,31 @@
  */
 import type { DashboardConfig, DashboardSection } from '../requests/batches.js';
 import { PyFloat, percent1 } from '../lib/numbers.js';
+import type { UserTable } from '../pass/user-table.js';
 import type { Sources } from '../sources.js';
 import { majorVersion, taskName } from '../lib/slug.js';
 import type { Period } from '../lib/time.js';
+import { trendWindows } from '../pass/execution-pass.js';
 import { geographicSection } from './geographic.js';
-import { trendWindows } from '../queries/hourly-starts.js';
 
 const TOP_TASKS = 10;
 const TOP_VERSIONS = 10;
 
+/** Users created in the period (all users for `all`, NULL created_at included). */
+export function usersInPeriod(table: UserTable, cutoff: number | null): number {
+  if (cutoff === null) return table.count;
+  let users = 0;
+  for (let row = 0; row < table.count; row++) if (table.createdAt[row]! >= cutoff) users++;
+  return users;
+}
+
 export async function summarySection(sources: Sources, period: Period) {
-  const [byScript, totals] = await Promise.all([sources.executionsByScript(), sources.userTotals()]);
+  const [pass, table, catalog] = await Promise.all([sources.executions(), sources.userTable(), sources.scripts()]);
   let total = 0;
   let finished = 0;
   let failed = 0;
   let cancelled = 0;
-  for (const row of byScript) {
+  for (const row of pass.scriptTotals!) {
     const counts = row.byPeriod.get(period);
     if (!counts) continue;
     total += counts.total;
@@ -30,8 +39,8 @@ export async function summarySection(sources: Sources, period: Period) {
   return {
     total_executions: total,
     total_jobs: total,
-    total_users: totals.usersByPeriod.get(period) ?? 0,
-    total_scripts: totals.scripts,
+    total_users: usersInPeriod(table, sources.plan.cutoffs[period]),
+    total_scripts: catalog.ids.length,
     total_executions_finished: finished,
     total_executions_failed: failed,
     total_executions_cancelled: cancelled,
@@ -43,9 +52,9 @@ function sumInto(target: Map<string, number>, key: string, count: number): void 
 }
 
 export async function trendsSection(sources: Sources, period: Period) {
-  const hours = await sources.hourlyStarts();
+  const hours = (await sources.executions()).hours!;
   const windowOf = trendWindows(sources.plan);
-  const ascending = [...hours].sort((a, b) => (a.hour < b.hour ? -1 : 1));
+  const ascending = hours; // the pass emits hours in order
   const trends: Record<string, unknown> = {};
   if (period === 'last_day' || period === 'all') {
     trends.hourly_jobs = ascending
@@ -64,14 +73,13 @@ export async function trendsSection(sources: Sources, period: Period) {
 }
 
 export async function tasksSection(sources: Sources, period: Period) {
-  const [byScript, scripts] = await Promise.all([sources.executionsByScript(), sources.scripts()]);
+  const pass = await sources.executions();
   const byTask = new Map<string, { count: number; finished: number }>();
   const byVersion = new Map<string, number>();
   let joined = 0;
-  for (const row of byScript) {
-    const slug = row.scriptId === null ? undefined : scripts.get(row.scriptId);
-    const counts = row.byPeriod.get(period);
-    if (slug === undefined || !counts || counts.total === 0) continue;
+  for (const { slug, byPeriod } of pass.scriptTotals!) {
+    const counts = byPeriod.get(period);
+    if (slug === null || !counts || counts.total === 0) continue;
     const task = byTask.get(taskName(slug)) ?? { count: 0, finished: 0 };
     task.count += counts.total;
     task.finished += counts.finished;

@@ -2,7 +2,7 @@
  * The executions family: `get_execution_stats` payloads (time series, top users and
  * task performance).
  */
-import type { ExecutionsConfig, Granularity } from '../requests/batches.js';
+import type { ExecutionsConfig } from '../requests/batches.js';
 import {
   PyFloat,
   decimalToTenths,
@@ -11,25 +11,11 @@ import {
   percent1,
   weightedMeanTenths,
 } from '../lib/numbers.js';
-import { byLookBack, type Period, weekStart } from '../lib/time.js';
-import type { Sources } from '../sources.js';
+import { bucketFunction, isoMinute } from '../lib/micros.js';
+import { byLookBack, type Period } from '../lib/time.js';
+import type { UserDetails } from '../pass/top-users.js';
+import { type Sources, TOP_USERS_LIMIT } from '../sources.js';
 import { parseSlug, taskName } from '../lib/slug.js';
-
-/** Rolls a `YYYY-MM-DDTHH:MM:SS` bucket up to a coarser granularity. */
-export function rollUp(bucket: string, granularity: Granularity): string {
-  switch (granularity) {
-    case 'quarter_hour':
-      return bucket;
-    case 'hour':
-      return `${bucket.slice(0, 13)}:00:00`;
-    case 'day':
-      return `${bucket.slice(0, 10)}T00:00:00`;
-    case 'week':
-      return `${weekStart(bucket.slice(0, 10))}T00:00:00`;
-    case 'month':
-      return `${bucket.slice(0, 7)}-01T00:00:00`;
-  }
-}
 
 interface SeriesPoint {
   timestamp: string | null;
@@ -42,37 +28,63 @@ function add(map: Map<string, number>, key: string, count: number): void {
   map.set(key, (map.get(key) ?? 0) + count);
 }
 
+/** The filter index of a task_type (0: none), as the pass numbers them. */
+function filterIndex(sources: Sources, taskType: string | null): number {
+  return taskType === null ? 0 : 1 + sources.plan.taskTypes.indexOf(taskType);
+}
+
 export async function timeSeries(sources: Sources, config: ExecutionsConfig): Promise<SeriesPoint[]> {
-  const { rows } = await sources.timeline();
+  const pass = await sources.executions();
   const periods = [...new Set(sources.plan.timeSeries.map((need) => need.period))].sort(byLookBack);
   const lastTier = periods.indexOf(config.period);
-  const points = new Map<string | null, SeriesPoint>();
-  for (const row of rows) {
-    if (row.tier > lastTier) continue;
+  const filter = filterIndex(sources, config.taskType);
+  const rollUp = bucketFunction(config.groupBy);
+  const points = new Map<number | null, SeriesPoint>();
+  for (const row of pass.timeline!) {
+    if (row.tier > lastTier || !row.scriptClass.matches[filter]) continue;
     if (config.status !== null && row.status !== config.status) continue;
-    const timestamp = row.bucket === null ? null : rollUp(row.bucket, config.groupBy);
-    let point = points.get(timestamp);
+    const minute = row.bucket === null ? null : rollUp(row.bucket);
+    let point = points.get(minute);
     if (!point) {
-      point = { timestamp, total: 0, by_status: new Map(), by_task: new Map() };
-      points.set(timestamp, point);
+      point = { timestamp: minute === null ? null : isoMinute(minute), total: 0, by_status: new Map(), by_task: new Map() };
+      points.set(minute, point);
     }
     point.total += row.count;
     add(point.by_status, row.status ?? 'UNKNOWN', row.count);
-    add(point.by_task, row.task, row.count);
+    add(point.by_task, row.scriptClass.task, row.count);
   }
   // The API sorts on the text, with a missing timestamp as "" (first).
   return [...points.values()].sort((a, b) => ((a.timestamp ?? '') < (b.timestamp ?? '') ? -1 : 1));
 }
 
-export async function topUsers(sources: Sources, period: Period) {
-  const [scan, scripts] = await Promise.all([sources.userScan(), sources.scripts()]);
-  return (scan.topUsers.get(period) ?? []).map((user) => ({
-    user_id: user.userId,
-    email: user.email,
-    execution_count: user.runs,
-    success_rate: new PyFloat(percent1(user.finished, user.runs)),
-    favorite_tasks: user.favoriteScriptIds.map((id) => taskName(scripts.get(id))),
-  }));
+const FAVORITE_TASKS = 3;
+
+/** A user's most executed scripts over all time, as task names; ties by script id. */
+function favoriteTasks(details: UserDetails, slugOf: ReadonlyMap<string, string>): string[] {
+  return details.scripts
+    .filter((script) => slugOf.has(script.scriptId))
+    .sort((a, b) => b.count - a.count || (a.scriptId < b.scriptId ? -1 : a.scriptId > b.scriptId ? 1 : 0))
+    .slice(0, FAVORITE_TASKS)
+    .map((script) => taskName(slugOf.get(script.scriptId)));
+}
+
+export async function topUsers(sources: Sources, config: ExecutionsConfig) {
+  const [pass, details, catalog] = await Promise.all([sources.executions(), sources.userDetails(), sources.scripts()]);
+  const need = sources.plan.topUsers.findIndex((n) => n.period === config.period && n.taskType === config.taskType);
+  const slugOf = new Map(catalog.ids.map((id, index) => [id, catalog.slugs[index]!]));
+  const users = pass.users!;
+  return users
+    .top(need, TOP_USERS_LIMIT)
+    .map((ranked) => ({ ranked, id: users.dictionary.text(ranked.user) }))
+    // The API joins "user": a user id without a row there is not listed.
+    .filter(({ id }) => details.has(id))
+    .map(({ ranked, id }) => ({
+      user_id: id,
+      email: details.get(id)!.email,
+      execution_count: ranked.runs,
+      success_rate: new PyFloat(percent1(ranked.finished, ranked.runs)),
+      favorite_tasks: favoriteTasks(details.get(id)!, slugOf),
+    }));
 }
 
 /** A version's average as the API stores it: an exact zero is the integer 0, else one-decimal text. */
@@ -104,12 +116,11 @@ function taskAverageJson(versions: readonly VersionPerformance[]): PyFloat | str
 }
 
 export async function taskPerformance(sources: Sources, period: Period) {
-  const [byScript, scripts] = await Promise.all([sources.executionsByScript(), sources.scripts()]);
+  const pass = await sources.executions();
   const byTask = new Map<string, VersionPerformance[]>();
-  for (const row of byScript) {
-    const slug = row.scriptId === null ? undefined : scripts.get(row.scriptId);
-    const counts = row.byPeriod.get(period);
-    if (slug === undefined || !counts || counts.timed === 0) continue;
+  for (const { slug, byPeriod } of pass.scriptTotals!) {
+    const counts = byPeriod.get(period);
+    if (slug === null || !counts || counts.timed === 0) continue;
     const { task, version } = parseSlug(slug);
     const versions = byTask.get(task) ?? [];
     versions.push({ version, total: counts.timed, finished: counts.timedFinished, avg: storedAverage(counts.timedAvgMinutes) });
@@ -141,7 +152,7 @@ export async function taskPerformance(sources: Sources, period: Period) {
 export async function executionsPayload(config: ExecutionsConfig, sources: Sources) {
   const [series, users, performance] = await Promise.all([
     timeSeries(sources, config),
-    topUsers(sources, config.period),
+    topUsers(sources, config),
     taskPerformance(sources, config.period),
   ]);
   return { time_series: series, top_users: users, task_performance: performance };

@@ -1,11 +1,11 @@
 /**
  * One config failing does not stop the others: a database without `"user".country`
- * breaks every query that reads it (the geographic section, and the per-user scan that
- * serves both the users' activity and the executions' top users), so exactly the configs
- * built on those queries fail; the rest are written.
+ * breaks the pass over `"user"` (it reads the country), so exactly the configs built on
+ * that pass fail (the summary's user count, the geographic section, the users family);
+ * the pass over `execution` and everything built only on it are written.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GOLDEN_KEYS, goldenValue, CONFIGS_READING_COUNTRY } from '../helpers/golden.js';
+import { GOLDEN_KEYS, goldenValue, CONFIGS_ON_USER_TABLE } from '../helpers/golden.js';
 import { runCli, summaryOf, type CliRun } from '../helpers/cli.js';
 import {
   GOLDEN_NOW,
@@ -19,9 +19,9 @@ import {
 } from '../helpers/services.js';
 
 
-/** Keys built on a query that reads users' countries. */
-const needsCountry = (key: string) =>
-  key.includes('geographic') || key.includes('get_user_stats') || key.includes('get_execution_stats');
+/** Keys built on the pass over "user": summaries, geographic sections, user stats, and dashboards holding them. */
+const needsUserTable = (key: string) =>
+  key.includes('summary') || key.includes('geographic') || key.includes('get_user_stats');
 // Section keys are written whenever their own section computed, even if a config including them failed.
 
 const PREVIOUS = '{"previous": true}';
@@ -52,23 +52,23 @@ describe('a config failing while the others are written (exit 1)', () => {
   it('exits 1 and lists each failed config with its error', () => {
     expect(run.code).toBe(1);
     const summary = summaryOf(run);
-    // The 7 dashboard configs with geographic, the 6 users configs and the 8 executions configs.
+    // The 10 dashboard configs with summary or geographic, and the 6 users configs.
     const failedConfigs = summary.failures.map((failure) => failure.config).sort();
-    expect(failedConfigs).toEqual(CONFIGS_READING_COUNTRY);
-    expect(summary).toMatchObject({ total_refreshed: 26, successful: 5, failed: 21 });
-    for (const failure of summary.failures) expect(failure.error).toMatch(/column "?(u\.)?country"? does not exist/);
+    expect(failedConfigs).toEqual(CONFIGS_ON_USER_TABLE);
+    expect(summary).toMatchObject({ total_refreshed: 26, successful: 10, failed: 16 });
+    for (const failure of summary.failures) expect(failure.error).toMatch(/query user_table failed: column "?country"? does not exist/);
   });
 
   it('logs one error line per failed config', () => {
     const errors = run.logs.filter((log) => log.msg === 'config failed');
-    expect(errors).toHaveLength(21);
+    expect(errors).toHaveLength(16);
     for (const log of errors) expect(log).toMatchObject({ level: 'error' });
   });
 
   it('writes every other key with the API value and leaves the failed ones as they were', () => {
     const summary = summaryOf(run);
     for (const key of GOLDEN_KEYS) {
-      if (needsCountry(key)) {
+      if (needsUserTable(key)) {
         expect(written.get(key), key).toBe(PREVIOUS);
         expect(summary.cache_keys).not.toContain(key);
       } else {

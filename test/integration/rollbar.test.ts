@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_PATH } from '../helpers/cli.js';
-import { CONFIGS_READING_COUNTRY, GOLDEN_EMAILS } from '../helpers/golden.js';
+import { CONFIGS_ON_USER_TABLE, GOLDEN_EMAILS } from '../helpers/golden.js';
 import {
   GOLDEN_NOW,
   goldenTemplate,
@@ -201,7 +201,7 @@ afterAll(async () => {
   await intact?.drop();
 });
 
-describe('21 configs failing, reported to Rollbar', () => {
+describe('16 configs failing, reported to Rollbar', () => {
   let run: TimedRun;
   let requests: ReceivedRequest[];
 
@@ -212,15 +212,15 @@ describe('21 configs failing, reported to Rollbar', () => {
     requests = [...rollbar.requests];
   });
 
-  it('exits 1 with the 21 failures in the summary', () => {
+  it('exits 1 with the 16 failures in the summary', () => {
     expect(run.code, run.stderr).toBe(1);
     const summary = summaryOf(run);
-    expect(summary.failed).toBe(21);
-    expect(summary.failures.map((failure) => failure.config).sort()).toEqual(CONFIGS_READING_COUNTRY);
+    expect(summary.failed).toBe(16);
+    expect(summary.failures.map((failure) => failure.config).sort()).toEqual(CONFIGS_ON_USER_TABLE);
   });
 
   it('sends exactly one error item per failed config, naming it', () => {
-    expect(requests).toHaveLength(21);
+    expect(requests).toHaveLength(16);
     const configs = requests.map((request) => {
       expect(request.method).toBe('POST');
       const { data } = itemOf(request);
@@ -230,7 +230,7 @@ describe('21 configs failing, reported to Rollbar', () => {
       expect(data.body.message?.body).toMatch(/country/);
       return config;
     });
-    expect(configs.sort()).toEqual(CONFIGS_READING_COUNTRY);
+    expect(configs.sort()).toEqual(CONFIGS_ON_USER_TABLE);
   });
 
   it('delivers every item, and has it answered, before the process exits', () => {
@@ -282,7 +282,7 @@ describe('secrets given as flags', () => {
     const { DATABASE_URL, ...env } = rollbarEnv(broken);
     const run = await runTimed(['refresh', 'all', '--now', GOLDEN_NOW, '--database-url', DATABASE_URL!], env);
     expect(run.code, run.stderr).toBe(1);
-    expect(rollbar.requests).toHaveLength(21);
+    expect(rollbar.requests).toHaveLength(16);
     for (const request of rollbar.requests) expect(request.body).not.toContain(PASSWORD);
     expect(run.stdout + run.stderr).not.toContain(PASSWORD);
   });
@@ -298,6 +298,6 @@ describe('an endpoint that never answers', () => {
     rollbar.reset();
     expect(run.exitedAt, `still running after ${elapsed} ms; stderr:\n${run.stderr.slice(-500)}`).not.toBeNull();
     expect(run.code).toBe(1);
-    expect(summaryOf(run).failed).toBe(21);
+    expect(summaryOf(run).failed).toBe(16);
   }, 40_000);
 });

@@ -43,25 +43,25 @@ describe('BATCHES', () => {
 
   it('holds the executions configs in the contract order', () => {
     expect(BATCHES.executions).toEqual([
-      { family: 'executions', period: 'last_month', groupBy: 'day', status: null },
-      { family: 'executions', period: 'last_week', groupBy: 'day', status: null },
-      { family: 'executions', period: 'last_year', groupBy: 'month', status: null },
-      { family: 'executions', period: 'last_month', groupBy: 'day', status: 'FAILED' },
-      { family: 'executions', period: 'last_day', groupBy: 'quarter_hour', status: null },
-      { family: 'executions', period: 'last_week', groupBy: 'hour', status: null },
-      { family: 'executions', period: 'last_year', groupBy: 'week', status: null },
-      { family: 'executions', period: 'all', groupBy: 'month', status: null },
+      { family: 'executions', period: 'last_month', groupBy: 'day', status: null, taskType: null },
+      { family: 'executions', period: 'last_week', groupBy: 'day', status: null, taskType: null },
+      { family: 'executions', period: 'last_year', groupBy: 'month', status: null, taskType: null },
+      { family: 'executions', period: 'last_month', groupBy: 'day', status: 'FAILED', taskType: null },
+      { family: 'executions', period: 'last_day', groupBy: 'quarter_hour', status: null, taskType: null },
+      { family: 'executions', period: 'last_week', groupBy: 'hour', status: null, taskType: null },
+      { family: 'executions', period: 'last_year', groupBy: 'week', status: null, taskType: null },
+      { family: 'executions', period: 'all', groupBy: 'month', status: null, taskType: null },
     ]);
   });
 
   it('holds the users configs in the contract order', () => {
     expect(BATCHES.users).toEqual([
-      { family: 'users', period: 'last_year', groupBy: 'month' },
-      { family: 'users', period: 'last_month', groupBy: 'day' },
-      { family: 'users', period: 'all', groupBy: 'month' },
-      { family: 'users', period: 'last_day', groupBy: 'quarter_hour' },
-      { family: 'users', period: 'last_week', groupBy: 'hour' },
-      { family: 'users', period: 'last_year', groupBy: 'week' },
+      { family: 'users', period: 'last_year', groupBy: 'month', country: null },
+      { family: 'users', period: 'last_month', groupBy: 'day', country: null },
+      { family: 'users', period: 'all', groupBy: 'month', country: null },
+      { family: 'users', period: 'last_day', groupBy: 'quarter_hour', country: null },
+      { family: 'users', period: 'last_week', groupBy: 'hour', country: null },
+      { family: 'users', period: 'last_year', groupBy: 'week', country: null },
     ]);
   });
 });

@@ -22,22 +22,22 @@ describe('payloadKey', () => {
   });
 
   it('names an executions payload with status none when unrestricted', () => {
-    expect(payloadKey({ family: 'executions', period: 'last_month', groupBy: 'day', status: null })).toBe(
+    expect(payloadKey({ family: 'executions', period: 'last_month', groupBy: 'day', status: null, taskType: null })).toBe(
       'stats_service:get_execution_stats:group_by=day_period=last_month_status=none_task_type=none',
     );
   });
 
   it('names an executions payload restricted to a status', () => {
-    expect(payloadKey({ family: 'executions', period: 'last_month', groupBy: 'day', status: 'FAILED' })).toBe(
+    expect(payloadKey({ family: 'executions', period: 'last_month', groupBy: 'day', status: 'FAILED', taskType: null })).toBe(
       'stats_service:get_execution_stats:group_by=day_period=last_month_status=FAILED_task_type=none',
     );
   });
 
   it('names a users payload with country none', () => {
-    expect(payloadKey({ family: 'users', period: 'last_year', groupBy: 'month' })).toBe(
+    expect(payloadKey({ family: 'users', period: 'last_year', groupBy: 'month', country: null })).toBe(
       'stats_service:get_user_stats:country=none_group_by=month_period=last_year',
     );
-    expect(payloadKey({ family: 'users', period: 'last_day', groupBy: 'quarter_hour' })).toBe(
+    expect(payloadKey({ family: 'users', period: 'last_day', groupBy: 'quarter_hour', country: null })).toBe(
       'stats_service:get_user_stats:country=none_group_by=quarter_hour_period=last_day',
     );
   });
@@ -117,8 +117,8 @@ describe('cachedSectionsOf', () => {
   });
 
   it('returns geographic for users and nothing for executions', () => {
-    expect(cachedSectionsOf({ family: 'users', period: 'all', groupBy: 'month' })).toEqual(['geographic']);
-    expect(cachedSectionsOf({ family: 'executions', period: 'all', groupBy: 'month', status: null })).toEqual([]);
+    expect(cachedSectionsOf({ family: 'users', period: 'all', groupBy: 'month', country: null })).toEqual(['geographic']);
+    expect(cachedSectionsOf({ family: 'executions', period: 'all', groupBy: 'month', status: null, taskType: null })).toEqual([]);
   });
 });
 
@@ -133,16 +133,16 @@ describe('configLabel', () => {
   });
 
   it('labels executions configs, with the status only when there is one', () => {
-    expect(configLabel({ family: 'executions', period: 'last_month', groupBy: 'day', status: null })).toBe(
+    expect(configLabel({ family: 'executions', period: 'last_month', groupBy: 'day', status: null, taskType: null })).toBe(
       'executions/last_month/day',
     );
-    expect(configLabel({ family: 'executions', period: 'last_month', groupBy: 'day', status: 'FAILED' })).toBe(
+    expect(configLabel({ family: 'executions', period: 'last_month', groupBy: 'day', status: 'FAILED', taskType: null })).toBe(
       'executions/last_month/day/status=FAILED',
     );
   });
 
   it('labels users configs', () => {
-    expect(configLabel({ family: 'users', period: 'last_week', groupBy: 'hour' })).toBe('users/last_week/hour');
+    expect(configLabel({ family: 'users', period: 'last_week', groupBy: 'hour', country: null })).toBe('users/last_week/hour');
   });
 
   it('gives every batch config a distinct label', () => {

@@ -4,11 +4,13 @@ import { commonRefinement, planRun, type SeriesNeed, seriesTiers, type TierBucke
 import { PERIODS, type Period } from '../../src/lib/time.js';
 
 const NOW = new Date('2026-06-15T12:34:56Z');
+/** Microseconds since 2000-01-01 of an ISO instant, computed independently of src/lib/micros.ts. */
+const micros = (iso: string) => (Date.parse(iso) - Date.parse('2000-01-01T00:00:00Z')) * 1000;
 const CUTOFFS = {
-  last_day: '2026-06-14 12:34:56.000',
-  last_week: '2026-06-08 12:34:56.000',
-  last_month: '2026-05-16 12:34:56.000',
-  last_year: '2025-06-15 12:34:56.000',
+  last_day: micros('2026-06-14T12:34:56Z'),
+  last_week: micros('2026-06-08T12:34:56Z'),
+  last_month: micros('2026-05-16T12:34:56Z'),
+  last_year: micros('2025-06-15T12:34:56Z'),
   all: null,
 } as const;
 const ALL_PERIODS = ['last_day', 'last_week', 'last_month', 'last_year', 'all'];
@@ -68,12 +70,12 @@ describe('commonRefinement', () => {
 });
 
 describe('planRun', () => {
-  it('computes the naive UTC cutoffs and windows from now', () => {
+  it('computes the cutoffs and windows from now, in microseconds since 2000', () => {
     const plan = planRun([], NOW);
     expect(plan.now).toBe(NOW);
     expect(plan.cutoffs).toEqual(CUTOFFS);
-    expect(plan.hourlyWindowStart).toBe('2026-06-12 12:34:56.000');
-    expect(plan.monthlyWindowStart).toBe('2025-06-15 12:34:56.000');
+    expect(plan.hourlyWindowStart).toBe(micros('2026-06-12T12:34:56Z'));
+    expect(plan.monthlyWindowStart).toBe(micros('2025-06-15T12:34:56Z'));
   });
 
   it('needs nothing for no configs', () => {
@@ -119,8 +121,9 @@ describe('planRun', () => {
       { period: 'last_year', groupBy: 'week' },
       { period: 'all', groupBy: 'month' },
     ]);
-    expect(plan.topUsers).toEqual(ALL_PERIODS);
+    expect(plan.topUsers).toEqual(ALL_PERIODS.map((period) => ({ period, taskType: null })));
     expect(plan.performance).toEqual(ALL_PERIODS);
+    expect(plan.taskTypes).toEqual([]);
     expect(plan.summary).toEqual([]);
     expect(plan.geographic).toEqual([]);
     expect(plan.registration).toEqual([]);
@@ -166,11 +169,11 @@ describe('seriesTiers', () => {
   it('splits the executions series into 5 tiers, newest first', () => {
     const plan = planRun(configsFor(['executions']), NOW);
     expect(seriesTiers(plan.timeSeries, plan.cutoffs)).toEqual([
-      { from: '2026-06-14 12:34:56.000', bucket: 'quarter_hour' },
-      { from: '2026-06-08 12:34:56.000', bucket: 'hour' },
-      { from: '2026-05-16 12:34:56.000', bucket: 'day' },
+      { from: CUTOFFS.last_day, bucket: 'quarter_hour' },
+      { from: CUTOFFS.last_week, bucket: 'hour' },
+      { from: CUTOFFS.last_month, bucket: 'day' },
       // Only last_year's weekly and monthly series and all's monthly one reach back here.
-      { from: '2025-06-15 12:34:56.000', bucket: 'week_month' },
+      { from: CUTOFFS.last_year, bucket: 'week_month' },
       { from: null, bucket: 'month' },
     ]);
   });
@@ -178,17 +181,17 @@ describe('seriesTiers', () => {
   it('splits the users registration series into 5 tiers', () => {
     const plan = planRun(configsFor(['users']), NOW);
     expect(seriesTiers(plan.registration, plan.cutoffs)).toEqual([
-      { from: '2026-06-14 12:34:56.000', bucket: 'quarter_hour' },
-      { from: '2026-06-08 12:34:56.000', bucket: 'hour' },
-      { from: '2026-05-16 12:34:56.000', bucket: 'day' },
-      { from: '2025-06-15 12:34:56.000', bucket: 'week_month' },
+      { from: CUTOFFS.last_day, bucket: 'quarter_hour' },
+      { from: CUTOFFS.last_week, bucket: 'hour' },
+      { from: CUTOFFS.last_month, bucket: 'day' },
+      { from: CUTOFFS.last_year, bucket: 'week_month' },
       { from: null, bucket: 'month' },
     ]);
   });
 
   it('has one tier per requested period only', () => {
     expect(seriesTiers([{ period: 'last_week', groupBy: 'day' }], CUTOFFS)).toEqual([
-      { from: '2026-06-08 12:34:56.000', bucket: 'day' },
+      { from: CUTOFFS.last_week, bucket: 'day' },
     ]);
     expect(seriesTiers([{ period: 'all', groupBy: 'month' }], CUTOFFS)).toEqual([{ from: null, bucket: 'month' }]);
     expect(
@@ -200,8 +203,8 @@ describe('seriesTiers', () => {
         CUTOFFS,
       ),
     ).toEqual([
-      { from: '2026-06-14 12:34:56.000', bucket: 'hour' },
-      { from: '2025-06-15 12:34:56.000', bucket: 'week' },
+      { from: CUTOFFS.last_day, bucket: 'hour' },
+      { from: CUTOFFS.last_year, bucket: 'week' },
     ]);
     expect(seriesTiers([], CUTOFFS)).toEqual([]);
   });

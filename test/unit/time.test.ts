@@ -7,8 +7,6 @@ import {
   parseInstant,
   periodCutoff,
   PERIODS,
-  toSqlTimestamp,
-  weekStart,
 } from '../../src/lib/time.js';
 
 // Note: every function here reads and writes instants through UTC only (toISOString,
@@ -110,30 +108,6 @@ describe('windows', () => {
   it('are 72 hours and 365 days', () => {
     expect(HOURLY_WINDOW_MS).toBe(72 * 3600 * 1000);
     expect(MONTHLY_WINDOW_MS).toBe(365 * DAY);
-  });
-});
-
-describe('toSqlTimestamp', () => {
-  it('formats an instant as naive UTC text with milliseconds', () => {
-    expect(toSqlTimestamp(new Date('2026-06-15T12:34:56Z'))).toBe('2026-06-15 12:34:56.000');
-    expect(toSqlTimestamp(new Date('2026-06-15T12:34:56.789+02:00'))).toBe('2026-06-15 10:34:56.789');
-    expect(toSqlTimestamp(new Date(0))).toBe('1970-01-01 00:00:00.000');
-  });
-});
-
-describe('weekStart', () => {
-  it('returns the Monday of the ISO week', () => {
-    expect(weekStart('2026-06-15')).toBe('2026-06-15'); // Monday
-    expect(weekStart('2026-06-16')).toBe('2026-06-15');
-    expect(weekStart('2026-06-20')).toBe('2026-06-15'); // Saturday
-    expect(weekStart('2026-06-21')).toBe('2026-06-15'); // Sunday
-    expect(weekStart('2026-06-22')).toBe('2026-06-22');
-  });
-
-  it('crosses month and year boundaries', () => {
-    expect(weekStart('2026-01-01')).toBe('2025-12-29');
-    expect(weekStart('2026-03-01')).toBe('2026-02-23');
-    expect(weekStart('2024-03-01')).toBe('2024-02-26'); // leap year
   });
 });
 

@@ -1,0 +1,115 @@
+/**
+ * Executions per script and start tier: the dashboard's summary and tasks and the
+ * executions' task performance (counts, and the exact average duration) all read it.
+ * A period is the sum of its tiers, added up once per script instead of once per row.
+ */
+import { DurationTable } from '../../lib/pg-numeric.js';
+import type { Period } from '../../lib/time.js';
+import { type ExecutionRow, type Fold, StatusKind, type StatusKinds } from '../rows.js';
+
+export interface ScriptPeriodCounts {
+  total: number;
+  finished: number;
+  failed: number;
+  cancelled: number;
+  /** Executions with both dates, for task performance. */
+  timed: number;
+  timedFinished: number;
+  /** PostgreSQL's exact average duration in minutes of the timed executions (numeric text). */
+  timedAvgMinutes: string | null;
+}
+
+export interface ScriptTotals {
+  /** The script's slug; null for executions without a script or whose script is not in `script`. */
+  readonly slug: string | null;
+  /** Only the periods the script has executions in. */
+  readonly byPeriod: Map<Period, ScriptPeriodCounts>;
+}
+
+const COUNTERS = 6;
+const [TOTAL, FINISHED, FAILED, CANCELLED, TIMED, TIMED_FINISHED] = [0, 1, 2, 3, 4, 5] as const;
+
+export class ScriptTierFold implements Fold<ScriptTotals[]> {
+  /** COUNTERS per (script + 1, tier) cell; script -1 (NULL) is slot 0. */
+  private counts: Float64Array;
+  private readonly durations = new DurationTable(1024);
+
+  constructor(
+    private readonly tiers: number,
+    private readonly kinds: StatusKinds,
+    /** slug by script index, undefined beyond the script table; read at result time. */
+    private readonly slugOf: (script: number) => string | undefined,
+    private readonly scriptsSeen: () => number,
+    /** The periods to report, each with the last tier it includes. */
+    private readonly periods: ReadonlyArray<readonly [Period, number]>,
+    private readonly withDurations: boolean,
+  ) {
+    this.counts = new Float64Array(COUNTERS * tiers * 1024);
+  }
+
+  add(row: ExecutionRow): void {
+    const cell = (row.script + 1) * this.tiers + row.startTier;
+    if ((cell + 1) * COUNTERS > this.counts.length) this.grow(cell);
+    const at = cell * COUNTERS;
+    const counts = this.counts;
+    counts[at + TOTAL]!++;
+    const kind = this.kinds.known(row.status);
+    if (kind === StatusKind.Finished) counts[at + FINISHED]!++;
+    else if (kind === StatusKind.Failed) counts[at + FAILED]!++;
+    else if (kind === StatusKind.Cancelled) counts[at + CANCELLED]!++;
+    if (!this.withDurations || row.start !== row.start || row.end !== row.end) return; // NaN: a date is NULL
+    counts[at + TIMED]!++;
+    if (kind === StatusKind.Finished) counts[at + TIMED_FINISHED]!++;
+    if (row.startExact === null && row.endExact === null) {
+      const micros = row.end - row.start;
+      if (micros !== micros || !Number.isFinite(micros)) throw new Error('cannot subtract infinite timestamps (execution.end_date - start_date)');
+      this.durations.add(cell, micros);
+    } else {
+      this.durations.addExact(cell, (row.endExact ?? BigInt(row.end)) - (row.startExact ?? BigInt(row.start)));
+    }
+  }
+
+  private grow(cell: number): void {
+    let size = this.counts.length * 2;
+    while ((cell + 1) * COUNTERS > size) size *= 2;
+    const grown = new Float64Array(size);
+    grown.set(this.counts);
+    this.counts = grown;
+  }
+
+  result(): ScriptTotals[] {
+    const totals: ScriptTotals[] = [];
+    const scripts = this.scriptsSeen();
+    for (let script = -1; script < scripts; script++) {
+      const byPeriod = new Map<Period, ScriptPeriodCounts>();
+      for (const [period, lastTier] of this.periods) {
+        const counts = this.sumTiers(script, lastTier);
+        if (counts) byPeriod.set(period, counts);
+      }
+      if (byPeriod.size > 0) totals.push({ slug: script < 0 ? null : (this.slugOf(script) ?? null), byPeriod });
+    }
+    return totals;
+  }
+
+  private sumTiers(script: number, lastTier: number): ScriptPeriodCounts | null {
+    const sums = new Float64Array(COUNTERS);
+    const cells: number[] = [];
+    for (let tier = 0; tier <= lastTier; tier++) {
+      const cell = (script + 1) * this.tiers + tier;
+      const at = cell * COUNTERS;
+      if (at >= this.counts.length) break;
+      for (let counter = 0; counter < COUNTERS; counter++) sums[counter]! += this.counts[at + counter]!;
+      cells.push(cell);
+    }
+    if (sums[TOTAL] === 0) return null;
+    return {
+      total: sums[TOTAL]!,
+      finished: sums[FINISHED]!,
+      failed: sums[FAILED]!,
+      cancelled: sums[CANCELLED]!,
+      timed: sums[TIMED]!,
+      timedFinished: sums[TIMED_FINISHED]!,
+      timedAvgMinutes: sums[TIMED]! > 0 ? this.durations.total(cells).averageText : null,
+    };
+  }
+}

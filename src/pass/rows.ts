@@ -1,0 +1,78 @@
+/**
+ * What the pass hands its folds: one execution row at a time, decoded into a reused
+ * object of numbers (microseconds, dictionary indexes), and the fold interface.
+ */
+import type { StatusDictionary } from './dictionary.js';
+
+export interface ExecutionRow {
+  /** start_date and end_date in µs since 2000-01-01; NaN for NULL. */
+  start: number;
+  end: number;
+  /** The exact values when beyond ±2^53 µs (about 285 years from 2000), else null. */
+  startExact: bigint | null;
+  endExact: bigint | null;
+  /** Status dictionary index (0 for NULL). */
+  status: number;
+  /** Script dictionary index (-1 for NULL). */
+  script: number;
+  /** User dictionary index (-1 for NULL). */
+  user: number;
+  /** The start tier (see startCuts in plan.ts). */
+  startTier: number;
+}
+
+/** A consumer of the pass: folds each row into what it keeps, holding no row. */
+export interface Fold<Result> {
+  add(row: ExecutionRow): void;
+  result(): Result;
+}
+
+/** How a status counts: the three the API counts apart, and completion for the event time. */
+export const enum StatusKind {
+  Other = 0,
+  Finished = 1,
+  Failed = 2,
+  Cancelled = 3,
+}
+
+const KINDS: Readonly<Record<string, StatusKind>> = {
+  FINISHED: StatusKind.Finished,
+  FAILED: StatusKind.Failed,
+  CANCELLED: StatusKind.Cancelled,
+};
+
+/** The API's statuses, registered first so their indexes are stable. */
+export const KNOWN_STATUSES = ['PENDING', 'READY', 'RUNNING', 'FINISHED', 'FAILED', 'CANCELLED'] as const;
+
+/** Kinds by status index, growing with the dictionary. */
+export class StatusKinds {
+  private kinds = new Uint8Array(16);
+
+  constructor(private readonly statuses: StatusDictionary) {
+    for (const name of KNOWN_STATUSES) this.kindOf(statuses.indexOfText(name));
+  }
+
+  kindOf(status: number): StatusKind {
+    if (status >= this.kinds.length) {
+      const grown = new Uint8Array(Math.max(this.kinds.length * 2, status + 1));
+      grown.set(this.kinds);
+      this.kinds = grown;
+    }
+    const name = this.statuses.names[status];
+    const kind = name ? (KINDS[name] ?? StatusKind.Other) : StatusKind.Other;
+    this.kinds[status] = kind;
+    return kind;
+  }
+
+  /** The kind of an index seen before (kindOf registers new ones). */
+  known(status: number): StatusKind {
+    return status < this.kinds.length ? (this.kinds[status] as StatusKind) : this.kindOf(status);
+  }
+}
+
+/** The index of the first cut (newest first) at or before `micros`, or cuts.length (older, or NULL). */
+export function tierOf(cuts: readonly number[], micros: number): number {
+  let tier = 0;
+  while (tier < cuts.length && !(micros >= cuts[tier]!)) tier++;
+  return tier;
+}

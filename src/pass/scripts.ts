@@ -1,0 +1,78 @@
+/**
+ * The script table, small and read first: slugs by id, and which `task_type` filters
+ * match each slug. PostgreSQL evaluates the API's own `slug LIKE '%<task_type>%'`, so `_`,
+ * `%` and `\` mean exactly what they mean to the API.
+ */
+import { sql } from 'kysely';
+import type { Db } from '../io/db.js';
+import { taskName } from '../lib/slug.js';
+import { UuidDictionary } from './dictionary.js';
+import type { ScriptClass } from './folds/timeline.js';
+
+export interface ScriptCatalog {
+  /** Rows of `script`, in the order read. */
+  readonly ids: readonly string[];
+  readonly slugs: readonly string[];
+  /** `matches[f][i]`: does filter f + 1 (plan.taskTypes[f]) match script i. */
+  readonly matches: ReadonlyArray<readonly boolean[]>;
+}
+
+/** The API's LIKE pattern for a task_type filter. */
+export function taskTypePattern(taskType: string): string {
+  return `%${taskType}%`;
+}
+
+export async function loadScripts(db: Db, taskTypes: readonly string[]): Promise<ScriptCatalog> {
+  const rows = await db
+    .selectFrom('script')
+    .select(['id', 'slug'])
+    .select(taskTypes.map((taskType, index) => sql<boolean | null>`slug LIKE ${taskTypePattern(taskType)}`.as(`m${index}`)))
+    .execute();
+  const record = (row: object) => row as Record<string, unknown>;
+  return {
+    ids: rows.map((row) => row.id),
+    slugs: rows.map((row) => row.slug),
+    matches: taskTypes.map((_, index) => rows.map((row) => record(row)[`m${index}`] === true)),
+  };
+}
+
+/** The pass's view of the scripts: a dictionary seeded with the catalog, classes and filter needs. */
+export class ScriptIndex {
+  readonly dictionary = new UuidDictionary();
+  readonly classes: ScriptClass[] = [];
+  private readonly classByScript: Int32Array;
+
+  constructor(readonly catalog: ScriptCatalog) {
+    const byKey = new Map<string, number>();
+    this.classByScript = new Int32Array(catalog.ids.length);
+    catalog.ids.forEach((id, script) => {
+      this.dictionary.indexOfText(id, true);
+      const matches = [true, ...catalog.matches.map((column) => column[script]!)];
+      const task = taskName(catalog.slugs[script]);
+      const key = JSON.stringify([task, matches]);
+      let scriptClass = byKey.get(key);
+      if (scriptClass === undefined) {
+        scriptClass = this.classes.length;
+        this.classes.push({ task, matches });
+        byKey.set(key, scriptClass);
+      }
+      this.classByScript[script] = scriptClass;
+    });
+  }
+
+  /** The slug of a script index; undefined for ids the pass met that `script` does not hold. */
+  slugOf(script: number): string | undefined {
+    return this.catalog.slugs[script];
+  }
+
+  /** The class of a script index, or -1 when the script is not in `script` (the API's join drops it). */
+  classOf(script: number): number {
+    return script < this.classByScript.length ? this.classByScript[script]! : -1;
+  }
+
+  /** Whether filter `filter` (0: none) matches script index `script`. */
+  matches(script: number, filter: number): boolean {
+    const scriptClass = this.classOf(script);
+    return scriptClass >= 0 && this.classes[scriptClass]!.matches[filter] === true;
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * The `"user"` table, streamed once by binary COPY into columns (it is bounded by the
+ * number of users): created_at for the periods, the country, and the id for joining the
+ * executions' users. Every user section is computed from these columns.
+ */
+import type { Db } from '../io/db.js';
+import { BinaryCopyParser } from './copy-parser.js';
+import { type CopyPool, copyInto } from './copy.js';
+import { UuidDictionary } from './dictionary.js';
+
+/** Which columns a run needs. */
+export interface UserColumns {
+  readonly id: boolean;
+  readonly country: boolean;
+  readonly createdAt: boolean;
+}
+
+export interface UserTable {
+  /** Users in the table. */
+  readonly count: number;
+  /** created_at in µs since 2000-01-01 (NaN for NULL), by row; empty when not read. */
+  readonly createdAt: Float64Array;
+  /** Index into `countries` by row (-1 for NULL); empty when not read. */
+  readonly country: Int32Array;
+  readonly countries: readonly string[];
+  /** Row of each user id, when ids were read. */
+  readonly ids: UuidDictionary;
+  readonly bytes: number;
+}
+
+/** The `COPY (SELECT …) TO STDOUT` of the columns wanted, built and compiled with Kysely. */
+export function userCopySql(db: Db, columns: UserColumns): { sql: string; fields: string[] } {
+  const fields = [
+    ...(columns.id ? ['id' as const] : []),
+    ...(columns.country ? ['country' as const] : []),
+    ...(columns.createdAt ? ['created_at' as const] : []),
+  ];
+  // COPY needs at least one column; a constant keeps the row count when none is wanted.
+  const query = fields.length > 0 ? db.selectFrom('user').select(fields) : db.selectFrom('user').select((eb) => eb.lit(1).as('one'));
+  const compiled = query.compile();
+  if (compiled.parameters.length > 0) throw new Error('a COPY statement cannot take parameters');
+  return { sql: `COPY (${compiled.sql}) TO STDOUT (FORMAT binary)`, fields: fields.length > 0 ? fields : ['one'] };
+}
+
+export async function loadUserTable(db: Db, pool: CopyPool, columns: UserColumns, signal?: AbortSignal): Promise<UserTable> {
+  const { sql, fields } = userCopySql(db, columns);
+  const idField = fields.indexOf('id');
+  const countryField = fields.indexOf('country');
+  const createdField = fields.indexOf('created_at');
+  const ids = new UuidDictionary();
+  const countryIndex = new Map<string, number>();
+  const countries: string[] = [];
+  let createdAt = new Float64Array(createdField >= 0 ? 1024 : 0);
+  let country = new Int32Array(countryField >= 0 ? 1024 : 0);
+  let count = 0;
+  const parser = new BinaryCopyParser(fields.length, (tuple) => {
+    const row = count++;
+    if (createdField >= 0) {
+      if (row >= createdAt.length) createdAt = widen(createdAt, new Float64Array(createdAt.length * 2));
+      // Beyond ±2^53 µs (285 years from 2000) the Number is within 64 µs: it orders right against cutoffs.
+      createdAt[row] = tuple.int8(createdField);
+    }
+    if (countryField >= 0) {
+      if (row >= country.length) country = widen(country, new Int32Array(country.length * 2));
+      const name = tuple.text(countryField);
+      let index = -1;
+      if (name !== null) {
+        index = countryIndex.get(name) ?? -1;
+        if (index < 0) {
+          index = countries.length;
+          countries.push(name);
+          countryIndex.set(name, index);
+        }
+      }
+      country[row] = index;
+    }
+    if (idField >= 0) ids.indexOf(tuple, idField);
+  });
+  const { bytes } = await copyInto(pool, sql, parser, signal);
+  return { count, createdAt, country, countries, ids, bytes };
+}
+
+function widen<T extends Float64Array | Int32Array>(array: T, grown: T): T {
+  grown.set(array);
+  return grown;
+}
