@@ -8,26 +8,26 @@
 #   docker buildx imagetools inspect node:20.20.2-bookworm-slim
 # test/deploy/dockerfile.test.ts checks that every FROM names an exact version.
 
-# ---- build: dev dependencies + TypeScript -> dist/ ---------------------------------
+# ---- build: dev dependencies, type check, esbuild bundle -> dist/ -----------------
 FROM node:20.20.2-bookworm-slim AS build
 WORKDIR /app
 # Only the lock decides what is installed; no lifecycle scripts are needed to compile.
 COPY package.json package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
+COPY tools/build.mjs ./tools/
 COPY src ./src
 RUN npm run build
 
-# ---- runtime: production dependencies + compiled output only -------------------------
+# ---- runtime: the bundle only (it holds every dependency) ----------------------------
 FROM node:20.20.2-bookworm-slim AS runtime
 LABEL org.opencontainers.image.title="stats-refresh" \
       org.opencontainers.image.description="Keeps the Trends.Earth API's admin statistics cache warm" \
       org.opencontainers.image.licenses="MIT"
 ENV NODE_ENV=production
 WORKDIR /app
-COPY package.json package-lock.json ./
-# npm's cache is a BuildKit cache mount: shared between builds, never in the layer.
-RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+# package.json says the bundle is an ES module; no node_modules: nothing is installed here.
+COPY package.json ./
 COPY --from=build /app/dist ./dist
 # Everything above is owned by root and read-only to the process: the base image's
 # `node` user, by number so Kubernetes' runAsNonRoot can verify it without /etc/passwd.

@@ -13,6 +13,9 @@ import type { FlagValues } from './config.js';
 import { EXIT, UsageError, exitCodeOf } from './errors.js';
 import { redact } from './lib/redact.js';
 
+/** package.json's version, put in by the bundler (tools/build.mjs). */
+declare const STATS_REFRESH_VERSION: string;
+
 const FOOTER = `
 Exit codes:
   0  done (for refresh: every config written, or the family skipped because another run holds it)
@@ -68,7 +71,7 @@ function buildProgram(signal: AbortSignal, setExit: (code: number) => void): Com
       "Keeps the Trends.Earth API's admin statistics cache warm: computes the /stats payloads on\n" +
         'PostgreSQL and writes them to the exact Redis keys the API reads.',
     )
-    .version(process.env.npm_package_version ?? '0.1.0', '-V, --version')
+    .version(STATS_REFRESH_VERSION, '-V, --version')
     .showSuggestionAfterError(true)
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(`${oneLine(text)}\n`) })

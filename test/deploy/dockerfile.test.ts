@@ -1,8 +1,8 @@
 /**
  * The Dockerfile's rules, checked on its parse tree (no Docker engine here):
  * multi-stage, every FROM pinned to an exact Node 20 version, a non-root numeric USER,
- * the CLI as exec-form ENTRYPOINT, a production-only `npm ci` from the lock, only
- * package files and dist/ in the runtime stage, NODE_ENV=production, and a .dockerignore
+ * the CLI as exec-form ENTRYPOINT, nothing installed in the runtime stage (the bundle
+ * holds every dependency), only package.json and dist/ in it, NODE_ENV=production, and a .dockerignore
  * that keeps dependencies, history, tests, builds and secrets out of the context.
  *
  * Each rule is a function returning problems, run on the real files and on broken
@@ -119,16 +119,9 @@ function entrypointProblems(parsed: ParsedDockerfile): string[] {
 function runtimeInstallProblems(parsed: ParsedDockerfile): string[] {
   const stage = finalStage(parsed);
   const problems: string[] = [];
-  const runs = instructionsOf(stage, 'RUN');
-  const installs = runs.filter((run) => /\bnpm\s+(?:ci|install|i|add)\b/.test(run.content));
-  if (installs.length !== 1) problems.push(`final stage has ${installs.length} npm installs, expected one npm ci`);
-  for (const run of installs) {
-    if (!/\bnpm\s+ci\b/.test(run.content)) problems.push(`line ${run.line}: uses npm install, not npm ci from the lock`);
-    if (!/(?:^|\s)--omit[= ]dev\b/.test(run.content)) problems.push(`line ${run.line}: npm ci without --omit=dev`);
-    const lockCopied = stage.instructions
-      .slice(0, stage.instructions.indexOf(run))
-      .some((copy) => copy.keyword === 'COPY' && copy.args.slice(0, -1).includes('package-lock.json'));
-    if (!lockCopied) problems.push(`line ${run.line}: npm ci runs before package-lock.json is copied`);
+  // dist/ is one bundle with its dependencies inside: installing packages would only add weight.
+  for (const run of instructionsOf(stage, 'RUN')) {
+    if (/\bnpm\s+(?:ci|install|i|add)\b/.test(run.content)) problems.push(`line ${run.line}: the final stage installs packages; the bundle needs none`);
   }
   if (instructionsOf(stage, 'ADD').length > 0) problems.push('final stage uses ADD; use COPY');
   const env = Object.assign({}, ...instructionsOf(stage, 'ENV').map((instruction) => instruction.env)) as Record<string, string>;
@@ -136,7 +129,7 @@ function runtimeInstallProblems(parsed: ParsedDockerfile): string[] {
   return problems;
 }
 
-/** What the final stage copies in: package files from the context, dist from the build stage. */
+/** What the final stage copies in: package.json from the context, dist from the build stage. */
 function runtimeCopyProblems(parsed: ParsedDockerfile): string[] {
   const stage = finalStage(parsed);
   const problems: string[] = [];
@@ -156,9 +149,9 @@ function runtimeCopyProblems(parsed: ParsedDockerfile): string[] {
     }
     for (const path of sources) fromStages.push(containerPath(stageDir(source), path).slice(stageDir(source).length).replace(/^\//, ''));
   }
-  const allowedContext = new Set(['package.json', 'package-lock.json']);
+  const allowedContext = new Set(['package.json']);
   for (const path of fromContext) {
-    if (!allowedContext.has(path.replace(/^\.\//, ''))) problems.push(`final stage copies ${path} from the context (only package files)`);
+    if (!allowedContext.has(path.replace(/^\.\//, ''))) problems.push(`final stage copies ${path} from the context (only package.json)`);
   }
   for (const path of fromStages) {
     if (path.replace(/\/$/, '') !== 'dist') problems.push(`final stage copies ${path} from a stage (only dist)`);
@@ -178,7 +171,7 @@ function buildStageProblems(parsed: ParsedDockerfile): string[] {
   if (!install) problems.push('build stage does not npm ci');
   else if (/--omit[= ]dev|--production/.test(install.content)) problems.push('build stage omits dev dependencies (TypeScript is one)');
   const copied = instructionsOf(build, 'COPY').flatMap((copy) => copy.args.slice(0, -1).map((path) => path.replace(/^\.\//, '').replace(/\/$/, '')));
-  for (const needed of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src']) {
+  for (const needed of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'tools/build.mjs', 'src']) {
     if (!copied.includes(needed)) problems.push(`build stage does not copy ${needed}`);
   }
   if (copied.includes('.')) problems.push('build stage copies the whole context (COPY . .)');
@@ -221,11 +214,11 @@ describe('Dockerfile', () => {
     expect(instructionsOf(finalStage(parsed), 'ENTRYPOINT').at(-1)?.exec).toEqual(['node', '/app/dist/cli.js']);
   });
 
-  it('installs production dependencies only, from the lock, with NODE_ENV=production', () => {
+  it('installs nothing in the runtime stage (the bundle holds its dependencies), with NODE_ENV=production', () => {
     expect(runtimeInstallProblems(parsed)).toEqual([]);
   });
 
-  it('copies only package.json, package-lock.json and dist into the runtime stage', () => {
+  it('copies only package.json and dist into the runtime stage', () => {
     expect(runtimeCopyProblems(parsed)).toEqual([]);
   });
 
@@ -242,8 +235,9 @@ describe('Dockerfile', () => {
     ['no user', (text: string) => text.replace('USER 1000:1000\n', ''), /run as root/],
     ['a shell-form entrypoint', (text: string) => text.replace(/ENTRYPOINT .*/, 'ENTRYPOINT node /app/dist/cli.js'), /shell form/],
     ['another entrypoint', (text: string) => text.replace('"/app/dist/cli.js"', '"/app/dist/refresh.js"'), /expected the CLI/],
-    ['npm install', (text: string) => text.replace('npm ci --omit=dev', 'npm install --omit=dev'), /npm install, not npm ci/],
-    ['dev dependencies', (text: string) => text.replace(' --omit=dev', ''), /without --omit=dev/],
+    ['an install in the runtime', (text: string) => text.replace('COPY package.json ./\n', 'COPY package.json package-lock.json ./\nRUN npm ci --omit=dev\n'), /installs packages; the bundle needs none/],
+    ['the lock in the runtime', (text: string) => text.replace('COPY package.json ./\n', 'COPY package.json package-lock.json ./\n'), /copies package-lock.json from the context/],
+    ['no build script in the build stage', (text: string) => text.replace('COPY tools/build.mjs ./tools/\n', ''), /does not copy tools\/build.mjs/],
     ['no NODE_ENV', (text: string) => text.replace('ENV NODE_ENV=production\n', ''), /NODE_ENV is unset/],
     ['the whole context', (text: string) => text.replace('COPY --from=build /app/dist ./dist', 'COPY --from=build /app/dist ./dist\nCOPY . .'), /copies \. from the context|after USER/],
     ['sources in the runtime', (text: string) => text.replace('COPY --from=build /app/dist ./dist', 'COPY --from=build /app/dist ./dist\nCOPY --from=build /app/src ./src'), /copies src from a stage/],
@@ -283,7 +277,7 @@ describe('.dockerignore', () => {
         .filter((copy) => copy.flags.from === undefined)
         .flatMap((copy) => copy.args.slice(0, -1)),
     );
-    expect(copied).toEqual(expect.arrayContaining(['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'src']));
+    expect(copied).toEqual(expect.arrayContaining(['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'tools/build.mjs', 'src']));
     for (const path of [...copied, 'src/cli.ts', 'src/commands/status.ts']) {
       expect(isIgnored(rules, path), path).toBe(false);
     }
