@@ -116,6 +116,35 @@ export async function slowDown(database: TestDatabase, table: 'execution' | 'use
     CREATE VIEW "${table}" AS SELECT * FROM "${table}_data" WHERE (SELECT stall());`);
 }
 
+/**
+ * Makes reading `table` take about `seconds` in all, spread over its rows: the table becomes a
+ * view in which one row in a hundred (by id) waits, so a COPY of it streams slowly and can be
+ * caught mid-way (pg_stat_progress_copy shows its progress).
+ */
+export async function slowRows(database: TestDatabase, table: 'execution' | 'user', seconds: number): Promise<void> {
+  const { rows } = await database.query(`SELECT count(*)::int AS n FROM "${table}" WHERE hashtext(id::text) % 100 = 0`);
+  const perRow = seconds / Math.max(1, rows[0].n as number);
+  await database.query(`
+    CREATE OR REPLACE FUNCTION stall_row() RETURNS boolean LANGUAGE plpgsql VOLATILE AS
+      $$ BEGIN PERFORM pg_sleep(${perRow}); RETURN true; END $$;
+    ALTER TABLE "${table}" RENAME TO "${table}_data";
+    CREATE VIEW "${table}" AS SELECT * FROM "${table}_data" WHERE hashtext(id::text) % 100 <> 0 OR stall_row();`);
+}
+
+/** Waits until a COPY of this database's has sent at least one row; returns its backend's pid. */
+export async function copyInProgress(database: TestDatabase, timeoutMs = 20_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { rows } = await adminQuery(
+      `SELECT p.pid FROM pg_stat_progress_copy p JOIN pg_stat_activity a USING (pid)
+       WHERE p.datname = '${database.name}' AND p.tuples_processed > 0 AND a.application_name = 'stats-refresh'`,
+    );
+    if (rows.length > 0) return rows[0].pid as number;
+    if (Date.now() > deadline) throw new Error(`no COPY in progress on ${database.name} within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 /** A private redis-server on its own port, for tests that stop it mid-run. */
 export async function startPrivateRedis(): Promise<{ port: number; url(db?: number): string; stop(): Promise<void> }> {
   const { spawn } = await import('node:child_process');
