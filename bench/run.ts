@@ -7,9 +7,11 @@
  *
  * Seeds the bench database with tools/seed-lib.ts when it is missing or its row counts differ,
  * runs the built CLI once as a warm-up and then `--runs` times (and, for `all`, every family on
- * its own as many times), and prints wall time, statements (cross-checked on the server), peak
- * RSS, CPU time and the time of every config and query. It reports; it asserts nothing.
- * See bench/README-section.md.
+ * its own as many times), and prints, per family: the CPU of the PostgreSQL processes serving
+ * the run (the figure that matters: the API shares that database), bytes received from
+ * PostgreSQL, wall time, statements (cross-checked on the server), peak RSS and the CLI's CPU;
+ * then the database CPU per hour of the default schedules. It reports; it asserts nothing.
+ * See docs/performance.md.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -335,6 +337,8 @@ interface Run {
   /** The CLI's own `duration_ms`: planning, queries, payloads and the Redis write. */
   durationMs: number;
   rssMb: number;
+  /** Bytes the CLI received from PostgreSQL (its sockets' bytesRead), from its `refresh finished` log. */
+  dbBytes: number;
   /** CPU time of the PostgreSQL processes serving the run, and of the CLI process (sampled). */
   serverCpuMs: number;
   cliCpuMs: number;
@@ -361,7 +365,7 @@ function runCli(options: Options, url: string, family: Family): Promise<Run> {
       const wallMs = performance.now() - started;
       const cpu = sampler.stop();
       const run: Run = {
-        family, exitCode, wallMs, durationMs: NaN, rssMb: NaN, ...cpu, statements: 1,
+        family, exitCode, wallMs, durationMs: NaN, rssMb: NaN, dbBytes: NaN, ...cpu, statements: 1,
         queries: new Map(), configs: new Map(), error: null,
       };
       const messages: string[] = [];
@@ -381,6 +385,7 @@ function runCli(options: Options, url: string, family: Family): Promise<Run> {
         } else if (log.msg === 'refresh finished') {
           run.rssMb = Number(log.max_rss_mb);
           run.durationMs = Number(log.duration_ms);
+          run.dbBytes = Number(log.db_bytes);
         } else if (log.level === 'error' || log.level === 'fatal') {
           messages.push(String(log.err ?? log.msg));
         }
@@ -406,6 +411,10 @@ async function measure(options: Options, url: string, family: Family, runs: numb
   return result;
 }
 
+function spread(values: readonly number[]) {
+  return { median: values.length ? median(values) : NaN, min: Math.min(...values), max: Math.max(...values), all: values };
+}
+
 function summarize(result: FamilyResult) {
   const ok = result.runs.filter((run) => run.exitCode === 0);
   const walls = ok.map((run) => run.wallMs);
@@ -423,8 +432,9 @@ function summarize(result: FamilyResult) {
     duration_ms: { median: ok.length ? median(durations) : NaN, min: Math.min(...durations), max: Math.max(...durations), all: durations },
     statements_per_run: [...new Set(ok.map((run) => run.statements))],
     peak_rss_mb: { median: ok.length ? median(ok.map((run) => run.rssMb)) : NaN, max: Math.max(...ok.map((run) => run.rssMb)) },
-    server_cpu_ms: { median: ok.length ? median(ok.map((run) => run.serverCpuMs)) : NaN },
-    cli_cpu_ms: { median: ok.length ? median(ok.map((run) => run.cliCpuMs)) : NaN },
+    server_cpu_ms: spread(ok.map((run) => run.serverCpuMs)),
+    cli_cpu_ms: spread(ok.map((run) => run.cliCpuMs)),
+    db_bytes: ok.length ? median(ok.map((run) => run.dbBytes)) : NaN,
     queries: names((run) => run.queries).sort((a, b) => b.medianMs - a.medianMs),
     configs: names((run) => run.configs).sort((a, b) => a.medianMs - b.medianMs),
   };
@@ -432,26 +442,47 @@ function summarize(result: FamilyResult) {
 
 type Summary = ReturnType<typeof summarize>;
 
-function printFamilies(summaries: Summary[]): void {
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+
+function printFamilies(summaries: Summary[], executions: number): void {
   table(
-    ['family', 'runs', 'wall median', 'min', 'max', 'run median', 'min', 'max', 'statements/run', 'peak RSS MiB (median/max)',
-      'CPU: PostgreSQL', 'CLI'],
+    ['family', 'runs', 'PostgreSQL CPU median', 'min', 'max', 'bytes from PostgreSQL', 'per execution', 'wall median', 'min', 'max',
+      'run median', 'statements/run', 'peak RSS MiB (median/max)', 'CLI CPU'],
     summaries.map((s) => [
       s.family,
       s.failed ? `${s.runs} (${s.failed} failed)` : String(s.runs),
+      ms(s.server_cpu_ms.median), ms(s.server_cpu_ms.min), ms(s.server_cpu_ms.max),
+      mib(s.db_bytes), `${(s.db_bytes / Math.max(1, executions)).toFixed(1)} B`,
       ms(s.wall_ms.median), ms(s.wall_ms.min), ms(s.wall_ms.max),
-      ms(s.duration_ms.median), ms(s.duration_ms.min), ms(s.duration_ms.max),
+      ms(s.duration_ms.median),
       s.statements_per_run.join(' / '),
       `${s.peak_rss_mb.median} / ${s.peak_rss_mb.max}`,
-      ms(s.server_cpu_ms.median), ms(s.cli_cpu_ms.median),
+      ms(s.cli_cpu_ms.median),
     ]),
   );
   out();
+  out('PostgreSQL CPU = CPU time per run of the PostgreSQL processes serving it (connection start-up included),');
+  out(`      sampled every ${SAMPLE_MS} ms from /proc (little affected by other load; 0 when /proc is not readable).`);
+  out('bytes from PostgreSQL = what the CLI\'s sockets read (COPY framing and every other reply included).');
   out('wall = spawn to exit of `node dist/cli.js` (Node.js start-up and module loading included);');
-  out('run  = the CLI\'s own duration_ms (plan, queries, payloads, Redis write; start-up excluded).');
+  out('run  = the CLI\'s own duration_ms (plan, passes, payloads, Redis write; start-up excluded).');
   out('statements/run = `query done`/`query failed` debug lines + the one reachability `SELECT 1`.');
-  out('CPU = median CPU time per run of the PostgreSQL processes serving it and of the CLI process, sampled');
-  out(`      every ${SAMPLE_MS} ms from /proc (not affected by other load on the machine; 0 when /proc is not readable).`);
+}
+
+/** Runs per hour of the default schedules (the CronJobs' and `schedule`'s): every 4, 5 and 6 minutes. */
+const RUNS_PER_HOUR: Readonly<Record<Exclude<Family, 'all'>, number>> = { dashboard: 15, executions: 12, users: 10 };
+
+/** Database CPU per hour: each family on its own schedule, against one `refresh all` every 4 minutes. */
+function printHourly(summaries: Summary[]): void {
+  const cpu = (family: Family) => summaries.find((s) => s.family === family)?.server_cpu_ms.median ?? NaN;
+  const rows = (Object.keys(RUNS_PER_HOUR) as Array<keyof typeof RUNS_PER_HOUR>).map((family) => [
+    family, String(RUNS_PER_HOUR[family]), ms(cpu(family)), `${((cpu(family) * RUNS_PER_HOUR[family]) / 1000).toFixed(1)} s`,
+  ]);
+  const families = rows.reduce((sum, [family]) => sum + cpu(family as Family) * RUNS_PER_HOUR[family as keyof typeof RUNS_PER_HOUR], 0);
+  rows.push(['three schedules', '37', '', `${(families / 1000).toFixed(1)} s`]);
+  rows.push(['refresh all every 4 min', '15', ms(cpu('all')), `${((cpu('all') * 15) / 1000).toFixed(1)} s`]);
+  out('PostgreSQL CPU per hour of the default schedules (median CPU per run × runs per hour):');
+  table(['runs', 'per hour', 'CPU per run', 'CPU per hour'], rows);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -516,7 +547,11 @@ async function main(argv: string[]): Promise<number> {
   out(`CLI ${options.cli.startsWith(ROOT) ? path.relative(ROOT, options.cli) : options.cli}; ${options.runs} runs after 1 warm-up; concurrency ${options.concurrency ?? 'CLI default'}; ` +
     `${machine.cpus} CPUs, load average at start ${machine.loadavg.join(' ')}`);
   out();
-  printFamilies(base.summaries);
+  printFamilies(base.summaries, options.executions);
+  if (base.summaries.length === FAMILIES.length) {
+    out();
+    printHourly(base.summaries);
+  }
   out('cross-check, one extra run per family: statements the server executed = pg_stat_database');
   out('(xact_commit + xact_rollback) - sessions, parallel workers off for that run:');
   out(`  ${Object.entries(base.crossCheck).map(([family, c]) => `${family}: ${c.server} (logged ${c.logged})`).join(', ')}`);
@@ -540,18 +575,23 @@ async function main(argv: string[]): Promise<number> {
     out();
     out(`scale (\`refresh ${options.family}\`; users ${options.users} and scripts ${options.scripts} fixed, executions vary):`);
     table(
-      ['executions', 'database', 'wall median', 'run median', 'run ms per 1M executions', 'statements', 'peak RSS MiB'],
+      ['executions', 'database', 'PostgreSQL CPU median', 'per 1M executions', 'wall median', 'run median', 'run per 1M',
+        'bytes from PostgreSQL', 'statements', 'peak RSS MiB'],
       scale.map(({ executions, database, summary }) => [
-        String(executions), database, ms(summary.wall_ms.median), ms(summary.duration_ms.median),
-        ms(summary.duration_ms.median / (executions / 1e6)), summary.statements_per_run.join(' / '), String(summary.peak_rss_mb.max),
+        String(executions), database, ms(summary.server_cpu_ms.median), ms(summary.server_cpu_ms.median / (executions / 1e6)),
+        ms(summary.wall_ms.median), ms(summary.duration_ms.median), ms(summary.duration_ms.median / (executions / 1e6)),
+        mib(summary.db_bytes), summary.statements_per_run.join(' / '), String(summary.peak_rss_mb.max),
       ]),
     );
     const [smallest, , largest] = scale;
     if (smallest && largest) {
-      const slope = (largest.summary.duration_ms.median - smallest.summary.duration_ms.median) /
-        ((largest.executions - smallest.executions) / 1e6);
-      out(`growth: ${ms(slope)} of run time per additional 1M executions (between ${smallest.executions} and ` +
-        `${largest.executions}); fixed part about ${ms(smallest.summary.duration_ms.median - slope * (smallest.executions / 1e6))}`);
+      const growth = (pick: (summary: Summary) => number) => {
+        const slope = (pick(largest.summary) - pick(smallest.summary)) / ((largest.executions - smallest.executions) / 1e6);
+        return `${ms(slope)} per additional 1M executions (fixed part about ${ms(pick(smallest.summary) - slope * (smallest.executions / 1e6))})`;
+      };
+      out(`growth between ${smallest.executions} and ${largest.executions} executions:`);
+      out(`  PostgreSQL CPU ${growth((summary) => summary.server_cpu_ms.median)}`);
+      out(`  run time       ${growth((summary) => summary.duration_ms.median)}`);
     }
   }
 

@@ -41,6 +41,8 @@ export interface RefreshDeps {
   readonly db: Db;
   /** The same pool as `db`'s, for the COPY passes. */
   readonly pool: CopyPool;
+  /** Bytes received from PostgreSQL so far (the run logs its own share). */
+  readonly dbBytesReceived?: () => number;
   /** Absent on a dry run. */
   readonly cache: (CacheClient & MetaClient) | null;
   readonly logger: Logger;
@@ -157,10 +159,9 @@ export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Pr
   const secrets = options.secrets ?? [];
   const configs = configsFor(options.families);
   const plan = planRun(configs, options.now);
-  let bytesReceived = 0;
+  const bytesBefore = deps.dbBytesReceived?.() ?? 0;
   const sources = new Sources(deps.db, deps.pool, plan, pLimit(options.concurrency), {
     observe: (query, ms, error, bytes) => {
-      bytesReceived += bytes ?? 0;
       logger.debug({ query, ms: Math.round(ms), ...(bytes === undefined ? {} : { bytes }) }, error ? 'query failed' : 'query done');
     },
     onRetry: (query, attempt, delayMs, error) =>
@@ -259,7 +260,7 @@ export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Pr
       failed: summary.failed,
       keys: summary.cache_keys.length,
       duration_ms: summary.duration_ms,
-      db_bytes: bytesReceived,
+      ...(deps.dbBytesReceived ? { db_bytes: deps.dbBytesReceived() - bytesBefore } : {}),
       max_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
       ...(interrupted ? { interrupted } : {}),
     },

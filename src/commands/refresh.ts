@@ -81,7 +81,7 @@ export async function refreshWithin(
               gracePeriodMs: config.gracePeriodMs,
               retry: DEFAULT_RETRY,
             },
-            { db: connections.db, pool: connections.pool, cache: connections.redis, logger, reporter: runtime.reporter },
+            { db: connections.db, pool: connections.pool, dbBytesReceived: connections.dbBytesReceived, cache: connections.redis, logger, reporter: runtime.reporter },
           );
   } finally {
     await Promise.all(

@@ -12,6 +12,8 @@ import { redact, safeUrl } from '../lib/redact.js';
 export interface Connections {
   readonly db: Db;
   readonly pool: pg.Pool;
+  /** Bytes received from PostgreSQL so far, over every connection the pool opened. */
+  dbBytesReceived(): number;
   readonly redis: (Redis & { lastError(): Error | null }) | null;
   close(): Promise<void>;
 }
@@ -29,10 +31,13 @@ export function openConnections(
     statementTimeoutMs: config.statementTimeoutMs,
   });
   const redis = options.needRedis ? createRedis(config.redisUrl, options.onRedisError) : null;
+  const sockets: Array<{ readonly bytesRead: number }> = [];
+  pool.on('connect', (client) => sockets.push((client as unknown as { connection: { stream: { bytesRead: number } } }).connection.stream));
   return {
     db,
     pool,
     redis,
+    dbBytesReceived: () => sockets.reduce((sum, socket) => sum + socket.bytesRead, 0),
     async close() {
       // QUIT lets pending replies arrive; a client that never connected has nothing to close
       // (disconnect() would hold the process for ioredis's 2 s socket timer).
