@@ -4,13 +4,13 @@
  * outcomes into exit codes. No logic of its own.
  */
 import { Command, CommanderError } from 'commander';
-import { FAMILIES, parseFamilies } from './requests/batches.js';
+import { FAMILIES } from './requests/batches.js';
 import { clearCommand } from './commands/clear.js';
 import { SIGNAL_EXIT, refreshCommand } from './commands/refresh.js';
 import { statusCommand } from './commands/status.js';
 import { warmupCommand } from './commands/warmup.js';
 import type { FlagValues } from './config.js';
-import { EXIT, UsageError, exitCodeOf } from './errors.js';
+import { EXIT, exitCodeOf } from './errors.js';
 import { redact } from './lib/redact.js';
 
 /** package.json's version, put in by the bundler (tools/build.mjs). */
@@ -27,7 +27,8 @@ Exit codes:
 
 Environment: DATABASE_URL, REDIS_URL, STATS_CACHE_TTL, LOG_LEVEL, STATS_REFRESH_CONCURRENCY,
 STATS_REFRESH_STATEMENT_TIMEOUT, STATS_REFRESH_LOCK_TTL, STATS_REFRESH_WAIT_TIMEOUT,
-STATS_REFRESH_GRACE_PERIOD, ROLLBAR_ACCESS_TOKEN (optional), ROLLBAR_ENVIRONMENT.
+STATS_REFRESH_GRACE_PERIOD, STATS_REFRESH_BATCH_FILE, STATS_REFRESH_LEARN (off to disable),
+STATS_REFRESH_LEARN_WINDOW, STATS_REFRESH_LEARN_MAX, ROLLBAR_ACCESS_TOKEN (optional), ROLLBAR_ENVIRONMENT.
 Flags override the environment.`;
 
 function connectionOptions(command: Command): Command {
@@ -48,21 +49,27 @@ function runOptions(command: Command): Command {
     .option('--lock-ttl <seconds>', 'life of a family lock, renewed while the run lasts (default 60)')
     .option('--wait-timeout <seconds>', 'how long warmup waits for the services, and --wait-lock for a lock (default 120)')
     .option('--grace-period <seconds>', 'after SIGTERM/SIGINT, how long in-flight work may finish (default 20)')
+    .option('--no-learn', 'do not refresh the learned requests (the ones the API computed itself) with the families')
+    .option('--learn-window <duration>', 'how long a learned request stays after the API last wrote it, e.g. 24h, 90m, 7d (default 24h)')
+    .option('--learn-max <n>', 'learned requests refreshed per family at most, most recently seen first (default 50)')
     .addHelpText('after', FOOTER);
 }
+
+/** The refresh commands also read targets from a file. */
+function targetOptions(command: Command): Command {
+  return runOptions(
+    command.option('--batch-file <file>', 'read more targets from FILE, one a line, # comments (env STATS_REFRESH_BATCH_FILE)'),
+  );
+}
+
+const TARGETS_HELP =
+  `${[...FAMILIES, 'all'].join(', ')} (a family's batch and its learned requests), or a request in the API's syntax, ` +
+  "with or without its path: 'executions?period=last_week&group_by=hour&status=FAILED', '/stats/users?country=Kenya'";
 
 /** Commander's messages (and its "Did you mean" hints) as our single error line. */
 function oneLine(text: string): string {
   const lines = text.replace(/^error: /, '').split('\n').map((line) => line.trim());
   return `stats-refresh: ${lines.filter(Boolean).join(' ')}`;
-}
-
-function familiesOf(name: string) {
-  const families = parseFamilies(name);
-  if (!families) {
-    throw new UsageError(`unknown family ${JSON.stringify(name)}; expected one of ${[...FAMILIES, 'all'].join(', ')}`);
-  }
-  return families;
 }
 
 function buildProgram(signal: AbortSignal, setExit: (code: number) => void): Command {
@@ -77,18 +84,18 @@ function buildProgram(signal: AbortSignal, setExit: (code: number) => void): Com
     .configureOutput({ outputError: (text, write) => write(`${oneLine(text)}\n`) })
     .addHelpText('after', FOOTER);
 
-  runOptions(
+  targetOptions(
     program
       .command('refresh')
-      .argument('<family>', `what to refresh: ${[...FAMILIES, 'all'].join(', ')}`)
-      .description('compute every config of a family (or all) and write it to the keys the API reads'),
-  ).action(async (family: string, flags: FlagValues) =>
-    setExit(await refreshCommand(`refresh ${family}`, familiesOf(family), flags, signal)),
+      .argument('[targets...]', TARGETS_HELP)
+      .description('compute each target and write it to the keys the API reads'),
+  ).action(async (targets: string[], flags: FlagValues) =>
+    setExit(await refreshCommand(['refresh', ...targets].join(' '), targets, flags, signal)),
   );
 
   for (const family of ['all', ...FAMILIES]) {
-    runOptions(program.command(family).description(`shorthand for \`refresh ${family}\``)).action(
-      async (flags: FlagValues) => setExit(await refreshCommand(`refresh ${family}`, familiesOf(family), flags, signal)),
+    targetOptions(program.command(family).description(`shorthand for \`refresh ${family}\``)).action(
+      async (flags: FlagValues) => setExit(await refreshCommand(`refresh ${family}`, [family], flags, signal)),
     );
   }
 
@@ -143,6 +150,11 @@ function installSignalHandlers(controller: AbortController): void {
 
 async function main(argv: string[]): Promise<number> {
   let exitCode: number = EXIT.OK;
+  // `stats-refresh --help | head` closes stdout early: that is not an error worth a stack trace.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(exitCode);
+    throw error;
+  });
   const controller = new AbortController();
   installSignalHandlers(controller);
   const program = buildProgram(controller.signal, (code) => {

@@ -20,6 +20,9 @@ export const DEFAULTS = Object.freeze({
   waitTimeoutSeconds: 120,
   // Kubernetes kills 30 s after SIGTERM by default: finish in-flight work well before that.
   gracePeriodSeconds: 20,
+  // A request the API computed stays warm for a day after it was last asked for.
+  learnWindowMs: 24 * 3600 * 1000,
+  learnMax: 50,
 });
 
 export interface Config {
@@ -39,6 +42,14 @@ export interface Config {
   readonly waitLock: boolean;
   readonly waitTimeoutMs: number;
   readonly gracePeriodMs: number;
+  /** A file of targets (one a line), or null. */
+  readonly batchFile: string | null;
+  /** Where `batchFile` came from, for messages (--batch-file or STATS_REFRESH_BATCH_FILE). */
+  readonly batchFileSource: string;
+  /** Learned coverage: refresh the requests the API computed itself (see io/learned.ts). */
+  readonly learn: boolean;
+  readonly learnWindowMs: number;
+  readonly learnMax: number;
 }
 
 /** Flags as commander hands them over: strings, or booleans for switches. */
@@ -55,6 +66,11 @@ export interface FlagValues {
   waitLock?: boolean;
   waitTimeout?: string;
   gracePeriod?: string;
+  batchFile?: string;
+  /** false with --no-learn. */
+  learn?: boolean;
+  learnWindow?: string;
+  learnMax?: string;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -105,6 +121,19 @@ function parseLogLevel(source: Source | undefined): LogLevel {
   return level as LogLevel;
 }
 
+const DURATION_UNITS: Readonly<Record<string, number>> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** A duration such as `90m`, `24h` or `2d` (a bare number is hours), in milliseconds. */
+function parseDuration(source: Source | undefined, fallbackMs: number): number {
+  if (!source) return fallbackMs;
+  const match = /^(\d+)([smhd]?)$/.exec(source.value.trim());
+  const ms = match ? Number(match[1]) * DURATION_UNITS[match[2] || 'h']! : Number.NaN;
+  if (!(ms > 0) || ms > 366 * DURATION_UNITS.d!) {
+    throw new UsageError(`${source.name} must be a duration such as 90m, 24h or 7d (at most 366d), got ${JSON.stringify(source.value)}`);
+  }
+  return ms;
+}
+
 function parseNow(flag: string | undefined, clock: () => Date): Date {
   if (flag === undefined) return clock();
   const instant = parseInstant(flag);
@@ -114,6 +143,10 @@ function parseNow(flag: string | undefined, clock: () => Date): Date {
     );
   }
   return instant;
+}
+
+function batchFileOf(source: Source | undefined): { batchFile: string | null; batchFileSource: string } {
+  return { batchFile: source?.value.trim() || null, batchFileSource: source?.name ?? '--batch-file' };
 }
 
 /** Builds the frozen configuration; throws UsageError naming the offending flag or variable. */
@@ -151,6 +184,10 @@ export function loadConfig(flags: FlagValues, env: Env, clock: () => Date = () =
     gracePeriodMs:
       1000 *
       parseInteger(pick(flags.gracePeriod, '--grace-period', env, 'STATS_REFRESH_GRACE_PERIOD'), DEFAULTS.gracePeriodSeconds, 0, 3600),
+    ...batchFileOf(pick(flags.batchFile, '--batch-file', env, 'STATS_REFRESH_BATCH_FILE')),
+    learn: flags.learn !== false && env.STATS_REFRESH_LEARN?.trim().toLowerCase() !== 'off',
+    learnWindowMs: parseDuration(pick(flags.learnWindow, '--learn-window', env, 'STATS_REFRESH_LEARN_WINDOW'), DEFAULTS.learnWindowMs),
+    learnMax: parseInteger(pick(flags.learnMax, '--learn-max', env, 'STATS_REFRESH_LEARN_MAX'), DEFAULTS.learnMax, 0, 1000),
   });
 }
 

@@ -14,7 +14,7 @@ export const EXIT = Object.freeze({
 /** Bad flags, environment or arguments: nothing was attempted. */
 export class UsageError extends Error {
   readonly exitCode = EXIT.USAGE;
-  override readonly name = 'UsageError';
+  override readonly name: string = 'UsageError';
 }
 
 /** PostgreSQL or Redis did not answer at start: nothing was written. */

@@ -1,9 +1,9 @@
 /**
- * The refresher's core: plans a run, computes every config of the requested families
- * from shared sources, and writes each payload whole to the key the API reads.
+ * The refresher's core: plans a run, computes every config from shared sources, and
+ * writes each payload whole to the key the API reads.
  */
 import pLimit from 'p-limit';
-import { type Family, configsFor, type RefreshConfig } from './requests/batches.js';
+import type { Family, RefreshConfig } from './requests/batches.js';
 import { type CacheClient, type CacheEntry, writeEntries } from './io/cache.js';
 import { type CachedSection, cachedSectionsOf, configLabel, payloadKey, sectionKey } from './requests/config-keys.js';
 import type { Db } from './io/db.js';
@@ -23,6 +23,9 @@ import type { Period } from './lib/time.js';
 
 export interface RefreshOptions {
   readonly command: string;
+  /** What to compute: batch configs, requests, learned requests (a key's first config wins). */
+  readonly configs: readonly RefreshConfig[];
+  /** The families whose batch this run is: their last run is recorded. */
   readonly families: readonly Family[];
   readonly now: Date;
   readonly ttlSeconds: number;
@@ -69,6 +72,8 @@ export interface RefreshSummary {
   interrupted?: string;
   /** Families not run because another run held their lock. */
   skipped?: Family[];
+  /** Learned requests refreshed along with the families' batches (see io/learned.ts). */
+  learned?: number;
   /** Dry run only: every entry that would be written, by key. */
   payloads?: Record<string, unknown>;
 }
@@ -150,6 +155,12 @@ async function settleWithinGrace<T>(
   return [...outcomes];
 }
 
+/** One config per payload key, the first of each (a request may repeat a batch config). */
+function distinctByKey(configs: readonly RefreshConfig[]): RefreshConfig[] {
+  const keys = new Set<string>();
+  return configs.filter((config) => !keys.has(payloadKey(config)) && Boolean(keys.add(payloadKey(config))));
+}
+
 /** Runs one refresh. Never throws for a failing config: failures are in the summary. */
 export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Promise<RefreshSummary> {
   const startedAt = new Date();
@@ -157,7 +168,7 @@ export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Pr
   const elapsed = () => Math.round(performance.now() - started);
   const { logger, reporter } = deps;
   const secrets = options.secrets ?? [];
-  const configs = configsFor(options.families);
+  const configs = distinctByKey(options.configs);
   const plan = planRun(configs, options.now);
   const bytesBefore = deps.dbBytesReceived?.() ?? 0;
   const sources = new Sources(deps.db, deps.pool, plan, pLimit(options.concurrency), {

@@ -1,18 +1,52 @@
 /**
- * `stats-refresh refresh <family>`: takes each family's lock, runs the core for the
- * families it got, prints the summary and returns the exit code.
+ * `stats-refresh refresh [target...]`: resolves the targets (families, `all`, requests in
+ * the API's syntax, and a batch file's lines), takes the lock of each family it refreshes,
+ * adds the families' learned requests, runs the core, prints the summary and returns the
+ * exit code. Requests alone take no lock: they are not a family's run.
  */
-import type { Family } from '../requests/batches.js';
 import type { FlagValues } from '../config.js';
-import { EXIT } from '../errors.js';
+import { EXIT, UsageError } from '../errors.js';
+import { learnRequests } from '../io/learned.js';
 import { type HeldLock, tryLock, waitForLock } from '../io/lock.js';
-import { type RefreshSummary, runRefresh } from '../refresh.js';
 import { redact } from '../lib/redact.js';
 import { DEFAULT_RETRY } from '../lib/retry.js';
+import { type RefreshSummary, runRefresh } from '../refresh.js';
+import { readBatchFile } from '../requests/batch-file.js';
+import { configsFor, FAMILIES, type Family, type RefreshConfig } from '../requests/batches.js';
+import { payloadKey } from '../requests/config-keys.js';
+import { parseTarget, type Target } from '../requests/request.js';
 import { type Runtime, withRuntime } from './runtime.js';
 
 /** Exit codes after a shutdown signal, as shells report them (128 + signal number). */
 export const SIGNAL_EXIT: Readonly<Record<string, number>> = { SIGINT: 130, SIGTERM: 143 };
+
+/** What a run refreshes: whole families (their batches, locked, with learned requests) and requests. */
+export interface RefreshTargets {
+  readonly families: readonly Family[];
+  readonly requests: readonly RefreshConfig[];
+  /** Parameters the requests hold that the API does not read, for a warning. */
+  readonly ignored: ReadonlyArray<{ readonly target: string; readonly parameters: readonly string[] }>;
+}
+
+/** Resolves command-line targets and a batch file's lines; throws UsageError (exit 2) on any bad one. */
+export function resolveTargets(args: readonly string[], batchFile: { path: string; source: string } | null): RefreshTargets {
+  const parsed: Array<Target & { ignored?: readonly string[] }> = args.map((arg) => parseTarget(arg));
+  if (batchFile) parsed.push(...readBatchFile(batchFile.path, batchFile.source).map(({ target }) => target));
+  if (parsed.length === 0) {
+    throw new UsageError(
+      `nothing to refresh: give ${FAMILIES.join(', ')} or all, a request such as 'executions?period=last_week', or --batch-file`,
+    );
+  }
+  const families = new Set<Family>();
+  const requests: RefreshConfig[] = [];
+  const ignored: Array<{ target: string; parameters: readonly string[] }> = [];
+  for (const target of parsed) {
+    if (target.kind === 'families') target.families.forEach((family) => families.add(family));
+    else requests.push(target.config);
+    if (target.kind === 'request' && target.ignored?.length) ignored.push({ target: target.text, parameters: target.ignored });
+  }
+  return { families: FAMILIES.filter((family) => families.has(family)), requests, ignored };
+}
 
 async function takeLocks(runtime: Runtime, families: readonly Family[]) {
   const { config, logger, connections } = runtime;
@@ -52,25 +86,46 @@ function emptySummary(command: string, now: Date, skipped: Family[]): RefreshSum
   };
 }
 
-/** Refreshes `families` within an open runtime; returns the exit code. */
+/** The learned requests of the families run; a failure to learn is a warning, never a failed run. */
+async function learnedConfigs(runtime: Runtime, families: readonly Family[], otherConfigs: readonly RefreshConfig[]) {
+  const { config, connections, logger } = runtime;
+  if (!config.learn || config.dryRun || families.length === 0 || config.learnMax === 0) return [];
+  try {
+    const known = new Set(otherConfigs.map(payloadKey));
+    const learned = await learnRequests(connections.redis!, families, known, config.now, { windowMs: config.learnWindowMs, max: config.learnMax }, logger);
+    return learned.map((request) => request.config);
+  } catch (error) {
+    logger.warn({ err: redact((error as Error).message, runtime.secrets) }, 'learned requests not read; refreshing without them');
+    return [];
+  }
+}
+
+/** Refreshes `targets` within an open runtime; returns the exit code. */
 export async function refreshWithin(
   runtime: Runtime,
   command: string,
-  families: readonly Family[],
+  targets: RefreshTargets,
   signal: AbortSignal,
 ): Promise<number> {
   const { config, logger, connections } = runtime;
+  for (const { target, parameters } of targets.ignored) {
+    logger.warn({ target, parameters }, 'parameters ignored: the API does not read them either');
+  }
   const { held, running, skipped } = config.dryRun
-    ? { held: [], running: [...families], skipped: [] }
-    : await takeLocks(runtime, families);
+    ? { held: [], running: [...targets.families], skipped: [] }
+    : await takeLocks(runtime, targets.families);
   let summary: RefreshSummary;
   try {
+    const batch = [...configsFor(running), ...targets.requests];
+    const learned = await learnedConfigs(runtime, running, batch);
+    const configs = [...batch, ...learned];
     summary =
-      running.length === 0
+      configs.length === 0
         ? emptySummary(command, config.now, skipped)
         : await runRefresh(
             {
               command,
+              configs,
               families: running,
               now: config.now,
               ttlSeconds: config.ttlSeconds,
@@ -81,8 +136,16 @@ export async function refreshWithin(
               gracePeriodMs: config.gracePeriodMs,
               retry: DEFAULT_RETRY,
             },
-            { db: connections.db, pool: connections.pool, dbBytesReceived: connections.dbBytesReceived, cache: connections.redis, logger, reporter: runtime.reporter },
+            {
+              db: connections.db,
+              pool: connections.pool,
+              dbBytesReceived: connections.dbBytesReceived,
+              cache: connections.redis,
+              logger,
+              reporter: runtime.reporter,
+            },
           );
+    if (learned.length > 0) summary.learned = learned.length;
   } finally {
     await Promise.all(
       held.map((lock) =>
@@ -99,14 +162,12 @@ export async function refreshWithin(
   return summary.failed > 0 ? EXIT.CONFIGS_FAILED : EXIT.OK;
 }
 
-export function refreshCommand(
-  command: string,
-  families: readonly Family[],
-  flags: FlagValues,
-  signal: AbortSignal,
-): Promise<number> {
+export function refreshCommand(command: string, args: readonly string[], flags: FlagValues, signal: AbortSignal): Promise<number> {
   return withRuntime(flags, { db: true, redis: flags.dryRun !== true }, async (runtime) => {
+    const { batchFile, batchFileSource } = runtime.config;
+    // Every target is checked before anything connects: a bad one is exit 2 with nothing attempted.
+    const targets = resolveTargets(args, batchFile ? { path: batchFile, source: batchFileSource } : null);
     await runtime.checkReachable();
-    return refreshWithin(runtime, command, families, signal);
+    return refreshWithin(runtime, command, targets, signal);
   });
 }

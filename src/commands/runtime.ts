@@ -3,6 +3,7 @@
  * reporter and the connections; torn down last-in-first-out.
  */
 import { type Config, type FlagValues, loadConfig, secretsOf } from '../config.js';
+import { UsageError } from '../errors.js';
 import { type Connections, checkReachable, openConnections } from '../io/connections.js';
 import { type Logger, createLogger } from '../io/logger.js';
 import { redact } from '../lib/redact.js';
@@ -66,7 +67,10 @@ export async function withRuntime<T>(
   try {
     return await body(runtime);
   } catch (error) {
-    runtime.logger.error({ err: redact((error as Error).message, runtime.secrets).split('\n')[0] }, 'command aborted');
+    // A usage error is its own one-line message; anything else is also logged.
+    if (!(error instanceof UsageError)) {
+      runtime.logger.error({ err: redact((error as Error).message, runtime.secrets).split('\n')[0] }, 'command aborted');
+    }
     throw error;
   } finally {
     await runtime.close();

@@ -39,7 +39,7 @@ export function warmupCommand(flags: FlagValues & { bestEffort?: boolean }, sign
   return withRuntime(flags, { db: true, redis: flags.dryRun !== true }, async (runtime) => {
     try {
       await waitForServices(runtime, signal);
-      const code = await refreshWithin(runtime, 'warmup', FAMILIES, signal);
+      const code = await refreshWithin(runtime, 'warmup', { families: FAMILIES, requests: [], ignored: [] }, signal);
       if (code !== EXIT.OK && flags.bestEffort && !signal.aborted) {
         runtime.logger.warn({ exit_code: code }, 'warmup incomplete; exiting 0 (--best-effort)');
         return EXIT.OK;

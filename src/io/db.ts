@@ -35,14 +35,16 @@ export interface Database {
 export type Db = Kysely<Database>;
 
 const INT8_OID = 20;
+const BOOL_OID = 16;
 
 /**
- * Counts (int8) become numbers; numerics and timestamps stay text. Without this,
+ * Counts (int8) become numbers and booleans become booleans; numerics and timestamps stay text. Without this,
  * node-postgres would read `timestamp without time zone` in the process's local zone.
  */
 const types = {
   getTypeParser(oid: number, format?: 'text' | 'binary') {
     if (oid === INT8_OID) return (value: string) => Number(value);
+    if (oid === BOOL_OID) return (value: string) => value === 't';
     if (format === 'binary') return pg.types.getTypeParser(oid, 'binary');
     return (value: string) => value;
   },

@@ -46,7 +46,7 @@ export class TimelineFold implements Fold<TimelineRow[]> {
   private lastBucket: Bucket | null = null;
 
   constructor(
-    private readonly tiers: readonly SeriesTier[],
+    tiers: readonly SeriesTier[],
     private readonly kinds: StatusKinds,
     /** Class index by script index (-1: no script, or not in `script`: left out, as the API's join does). */
     private readonly classOf: (script: number) => number,

@@ -1,0 +1,39 @@
+/**
+ * Batch files: one target a line (a family, `all`, or a request in the API's syntax);
+ * blank lines and everything after `#` are ignored. A bad line names the file and line.
+ */
+import { readFileSync } from 'node:fs';
+import { UsageError } from '../errors.js';
+import { parseTarget, type Target } from './request.js';
+
+export interface FileTarget {
+  readonly target: Target & { ignored?: readonly string[] };
+  readonly line: number;
+}
+
+/** The targets of a batch file's text; `name` is how errors refer to the file. */
+export function parseBatchFile(text: string, name: string): FileTarget[] {
+  const targets: FileTarget[] = [];
+  text.split(/\r?\n/).forEach((raw, index) => {
+    const line = raw.replace(/#.*$/, '').trim();
+    if (line === '') return;
+    try {
+      targets.push({ target: parseTarget(line), line: index + 1 });
+    } catch (error) {
+      if (!(error instanceof UsageError)) throw error;
+      throw new UsageError(`${name}:${index + 1}: ${error.message}`);
+    }
+  });
+  return targets;
+}
+
+/** Reads and parses a batch file; `source` names the flag or variable that gave its path. */
+export function readBatchFile(path: string, source: string): FileTarget[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new UsageError(`${source}: cannot read batch file ${JSON.stringify(path)} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  return parseBatchFile(text, path);
+}
