@@ -23,7 +23,9 @@ describe('loadConfig defaults', () => {
   it('uses the defaults with no flags and no environment', () => {
     expect(loadConfig({}, {}, clock)).toEqual({
       databaseUrl: 'postgres://postgres@127.0.0.1:5432/postgres',
+      databaseTls: { mode: 'disable', rootCert: null, negotiation: null },
       redisUrl: 'redis://127.0.0.1:6379/0',
+      redisTlsCa: null,
       ttlSeconds: 300,
       logLevel: 'info',
       concurrency: 2,
@@ -101,7 +103,9 @@ describe('loadConfig precedence', () => {
   it('lets the environment override the defaults', () => {
     expect(loadConfig({}, env, clock)).toEqual({
       databaseUrl: 'postgresql://env@db.example:5433/stats',
+      databaseTls: { mode: 'disable', rootCert: null, negotiation: null },
       redisUrl: 'rediss://env.example:6380/2',
+      redisTlsCa: null,
       ttlSeconds: 600,
       logLevel: 'debug',
       concurrency: 5,
