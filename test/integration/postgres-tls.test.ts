@@ -137,6 +137,19 @@ describe('sslmode as libpq documents it', () => {
     expectConnected(await dryRun(server.url(DATABASE, 'sslmode=require')));
   });
 
+  it("Node's own warnings (here about NODE_TLS_REJECT_UNAUTHORIZED=0) come out as JSON log lines", async () => {
+    const run = await runCli(['refresh', 'dashboard', '--dry-run', '--now', GOLDEN_NOW], {
+      DATABASE_URL: server.url(DATABASE, 'sslmode=require'),
+      LOG_LEVEL: 'warn',
+      NODE_TLS_REJECT_UNAUTHORIZED: '0',
+    });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.messages, run.stderr).toEqual([]);
+    expect(run.logs).toContainEqual(
+      expect.objectContaining({ level: 'warn', warning: 'Warning', msg: expect.stringMatching(/NODE_TLS_REJECT_UNAUTHORIZED/) }),
+    );
+  });
+
   it('require with sslrootcert verifies the chain like verify-ca: the wrong CA is exit 3', async () => {
     expectUnreachable(
       await dryRun(server.url(DATABASE, `sslmode=require&sslrootcert=${certs.otherCaFile}`, '127.0.0.2')),
