@@ -42,9 +42,6 @@ export interface PostgresTls {
   readonly negotiation: 'postgres' | 'direct' | null;
 }
 
-/** No TLS: what a URL without sslmode means (libpq would try `prefer`, which we refuse). */
-export const NO_TLS: PostgresTls = Object.freeze({ mode: 'disable', rootCert: null, negotiation: null });
-
 function parseMode(value: string | null, setting: string): SslMode | null {
   if (value === null) return null;
   if ((SSL_MODES as readonly string[]).includes(value)) return value as SslMode;
@@ -73,7 +70,7 @@ function parseNegotiation(value: string | null, mode: SslMode, setting: string):
  * file once. Throws UsageError naming `setting` for anything unknown, unsupported or
  * unreadable.
  */
-export function parsePostgresTls(url: string, setting: string, readCa = readCertificateFile): PostgresTls {
+export function parsePostgresTls(url: string, setting: string): PostgresTls {
   const params = new URL(url).searchParams;
   for (const [name, why] of Object.entries(REFUSED_PARAMETERS)) {
     if (params.has(name)) throw new UsageError(`${setting}: ${name}= ${why}`);
@@ -83,6 +80,7 @@ export function parsePostgresTls(url: string, setting: string, readCa = readCert
   if (given === null && rootCertPath !== null) {
     throw new UsageError(`${setting}: sslrootcert is set without sslmode; add sslmode=verify-full (or verify-ca)`);
   }
+  // No sslmode: no TLS, as before (libpq would try `prefer`, which we refuse).
   const mode = given ?? 'disable';
   const negotiation = parseNegotiation(params.get('sslnegotiation'), mode, setting);
   if (mode === 'disable') return Object.freeze({ mode, rootCert: null, negotiation });
@@ -96,7 +94,7 @@ export function parsePostgresTls(url: string, setting: string, readCa = readCert
       `${setting}: sslmode=verify-ca needs sslrootcert=<CA file> (any certificate a public CA issued would pass a chain-only check)`,
     );
   }
-  const rootCert = rootCertPath === null ? null : readCa(rootCertPath, `${setting} sslrootcert`);
+  const rootCert = rootCertPath === null ? null : readCertificateFile(rootCertPath, `${setting} sslrootcert`);
   return Object.freeze({ mode, rootCert, negotiation });
 }
 

@@ -3,9 +3,8 @@
  * and removed afterwards: a CA and a server certificate made with openssl, a PostgreSQL
  * cluster that accepts TLS connections only, and a redis-server with no plaintext port.
  */
-import { execFileSync } from 'node:child_process';
-import { spawn } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, appendFileSync, existsSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { appendFileSync, chmodSync, chownSync, copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, summaryOf, type CliRun } from '../helpers/cli.js';
-import { CONFIGS_READING_COUNTRY, GOLDEN_KEYS } from '../helpers/golden.js';
+import { GOLDEN_KEYS } from '../helpers/golden.js';
 import { GOLDEN_NOW, databaseFromTemplate, goldenTemplate, readKeys, type TestDatabase } from '../helpers/services.js';
 import { type TestCertificates, type TlsRedis, makeCertificates, startTlsRedis } from '../helpers/tls.js';
 
@@ -90,6 +90,7 @@ beforeAll(async () => {
     databaseFromTemplate(goldenTemplate(), 'secret_files_broken'),
     rollbar.start(),
   ]);
+  // Some configs fail on it, so there are failures to report.
   await broken.query('ALTER TABLE "user" DROP COLUMN country');
   redis = await server.client();
 });
@@ -145,9 +146,10 @@ describe('secrets read from files', () => {
       ROLLBAR_ENDPOINT: endpoint,
     });
     expect(run.code, run.stderr).toBe(1);
-    expect(summaryOf(run).failures.map((failure) => failure.config).sort()).toEqual([...CONFIGS_READING_COUNTRY]);
-    expect(rollbar.tokens.length).toBeGreaterThanOrEqual(CONFIGS_READING_COUNTRY.length);
-    expect(new Set(rollbar.tokens)).toEqual(new Set([TOKEN]));
+    // One item per failed config (which ones fail is the Rollbar test's business), each with the token.
+    const { failed } = summaryOf(run);
+    expect(failed).toBeGreaterThan(0);
+    expect(rollbar.tokens).toEqual(Array.from({ length: failed }, () => TOKEN));
   });
 
   it('a flag wins over a _FILE variable, whose file is then not read', async () => {
