@@ -2,14 +2,15 @@
 #
 # stats-refresh image: `docker run IMAGE refresh all` (or warmup, status, clear, ...).
 #
-# Both stages use the same base, pinned by exact version tag: Node 20.20.2, the version CI
-# runs the tests on. Where the build has registry access, also pin the digest (append
-# @sha256:… to both FROM lines) so a rebuilt tag can never change the image silently:
-#   docker buildx imagetools inspect node:20.20.2-bookworm-slim
+# Both stages use the same base, pinned by exact version tag: Node 24.22.3, the current LTS
+# line (Node 20 reached its end of life on 2026-04-30), the version .ci/run runs the whole
+# suite on (NODE24_VERSION there). Where the build has registry access, also pin the digest
+# (append @sha256:… to both FROM lines) so a rebuilt tag can never change the image silently:
+#   docker buildx imagetools inspect node:24.22.3-bookworm-slim
 # test/deploy/dockerfile.test.ts checks that every FROM names an exact version.
 
 # ---- build: dev dependencies, type check, esbuild bundle -> dist/ -----------------
-FROM node:20.20.2-bookworm-slim AS build
+FROM node:24.22.3-bookworm-slim AS build
 WORKDIR /app
 # Only the lock decides what is installed; no lifecycle scripts are needed to compile.
 COPY package.json package-lock.json ./
@@ -20,7 +21,7 @@ COPY src ./src
 RUN npm run build
 
 # ---- runtime: the bundle only (it holds every dependency) ----------------------------
-FROM node:20.20.2-bookworm-slim AS runtime
+FROM node:24.22.3-bookworm-slim AS runtime
 LABEL org.opencontainers.image.title="stats-refresh" \
       org.opencontainers.image.description="Keeps the Trends.Earth API's admin statistics cache warm" \
       org.opencontainers.image.licenses="MIT"

@@ -10,7 +10,8 @@
 # 2. Checks the runtime folder holds only those files: no node_modules, so the bundle
 #    must carry every dependency it loads (step 3 proves it does).
 # 3. Runs the entrypoint as the image would (its ENV, its WORKDIR, its numeric USER when
-#    this runs as root, an otherwise empty environment): `--help`, then a real
+#    this runs as root, an otherwise empty environment, the node the stages were built
+#    with as /usr/local/bin/node): `--help`, then a real
 #    `refresh all` against a freshly seeded database and Redis db 14.
 # 4. Drops the database, flushes Redis db 14 and removes the folders, whatever happened.
 #
@@ -58,7 +59,12 @@ mapfile -t IMAGE_ENV < <(field env | grep -v "^$" || true)
 say "final stage '$(field stage)': workdir $APP, user ${IMAGE_USER:-root}, entrypoint ${ENTRYPOINT[*]}"
 if [ "$NODE_VERSION" != "$BASE_VERSION" ]; then
   say "warning: this machine runs Node $NODE_VERSION, the image's base is $BASE_VERSION"
+  say "  (.ci/run runs this check with the base's version first on PATH)"
 fi
+# The base image's node is /usr/local/bin/node: put the one the stages were built with
+# there in the reproduced root, so the entrypoint runs on it too (readable by USER).
+mkdir -p "$ROOT/usr/local/bin"
+cp "$(command -v node)" "$ROOT/usr/local/bin/node"
 
 # ---- 2. what is in the runtime stage ----------------------------------------------------
 actual="$(cd "$APP" && ls -A | sort | tr '\n' ' ')"
@@ -83,14 +89,14 @@ if [ "$(id -u)" -eq 0 ] && [[ "$IMAGE_USER" =~ ^([0-9]+)(:([0-9]+))?$ ]] && comm
 fi
 
 run_image() { # args...: the image's entrypoint with these arguments, in an empty environment
-  (cd "$APP" && env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/nonexistent "${IMAGE_ENV[@]}" "${RUN_ENV[@]}" \
+  (cd "$APP" && env -i PATH="$ROOT/usr/local/bin:/usr/local/bin:/usr/bin:/bin" HOME=/nonexistent "${IMAGE_ENV[@]}" "${RUN_ENV[@]}" \
     "${AS_USER[@]}" "${ENTRYPOINT[@]}" "$@")
 }
 
 RUN_ENV=()
 help="$(run_image --help)" || fail "--help exited $?"
 grep -q 'refresh' <<<"$help" || fail "--help does not describe the refresh command"
-say "--help: ok"
+say "--help: ok, on Node $("$ROOT/usr/local/bin/node" --version)"
 
 say "seeding ${DB_NAME}"
 node --import tsx tools/seed.ts --create --database-url "$DB_URL" --users 300 --scripts 40 --executions 5000 >/dev/null

@@ -25,15 +25,18 @@ Exit codes:
   3  PostgreSQL or Redis unreachable (nothing written); for warmup: gave up waiting
   130, 143  stopped by SIGINT or SIGTERM (finished configs written, the summary printed)
 
-Environment: DATABASE_URL, REDIS_URL, STATS_CACHE_TTL, LOG_LEVEL, STATS_REFRESH_CONCURRENCY,
-STATS_REFRESH_STATEMENT_TIMEOUT, STATS_REFRESH_LOCK_TTL, STATS_REFRESH_WAIT_TIMEOUT,
-STATS_REFRESH_GRACE_PERIOD, STATS_REFRESH_BATCH_FILE, STATS_REFRESH_LEARN (off to disable),
-STATS_REFRESH_LEARN_WINDOW, STATS_REFRESH_LEARN_MAX, ROLLBAR_ACCESS_TOKEN (optional), ROLLBAR_ENVIRONMENT.
-Flags override the environment.`;
+Environment: DATABASE_URL, REDIS_URL, REDIS_TLS_CA_FILE, STATS_CACHE_TTL, LOG_LEVEL,
+STATS_REFRESH_CONCURRENCY, STATS_REFRESH_STATEMENT_TIMEOUT, STATS_REFRESH_LOCK_TTL,
+STATS_REFRESH_WAIT_TIMEOUT, STATS_REFRESH_GRACE_PERIOD, STATS_REFRESH_BATCH_FILE,
+STATS_REFRESH_LEARN (off to disable), STATS_REFRESH_LEARN_WINDOW, STATS_REFRESH_LEARN_MAX,
+ROLLBAR_ACCESS_TOKEN (optional), ROLLBAR_ENVIRONMENT. DATABASE_URL_FILE, REDIS_URL_FILE,
+ROLLBAR_ACCESS_TOKEN_FILE: read the value from a file instead (Docker secrets). Flags override
+the environment. TLS: sslmode=verify-full&sslrootcert=<CA file> in DATABASE_URL; rediss:// for Redis.`;
 
 function connectionOptions(command: Command): Command {
   return command
     .option('--redis-url <url>', 'Redis URL of the API cache (env REDIS_URL)')
+    .option('--redis-tls-ca-file <file>', "CA certificate(s) of a rediss:// server, PEM (env REDIS_TLS_CA_FILE; default: Node's CAs)")
     .option('--log-level <level>', 'log level on stderr: fatal, error, warn, info, debug, trace, silent (env LOG_LEVEL)');
 }
 
@@ -135,6 +138,19 @@ function buildProgram(signal: AbortSignal, setExit: (code: number) => void): Com
   return program;
 }
 
+/**
+ * Node prints process warnings (a library's deprecation notice, say) as raw text on
+ * stderr; turn each into a log line like every other message.
+ */
+function logWarningsAsJson(): void {
+  process.removeAllListeners('warning');
+  process.on('warning', (warning) => {
+    process.stderr.write(
+      `${JSON.stringify({ level: 'warn', time: new Date().toISOString(), pid: process.pid, name: 'stats-refresh', warning: warning.name, code: (warning as { code?: string }).code, msg: redact(warning.message).split('\n')[0] })}\n`,
+    );
+  });
+}
+
 /** First SIGTERM/SIGINT: stop starting work and finish gracefully. Second: exit at once. */
 function installSignalHandlers(controller: AbortController): void {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
@@ -156,6 +172,7 @@ async function main(argv: string[]): Promise<number> {
     throw error;
   });
   const controller = new AbortController();
+  logWarningsAsJson();
   installSignalHandlers(controller);
   const program = buildProgram(controller.signal, (code) => {
     exitCode = code;

@@ -3,7 +3,9 @@
  * validated and frozen. Every error names the flag or variable to fix.
  */
 import { UsageError } from './errors.js';
+import { type CertificateFile, readCertificateFile, readSecretFile } from './io/files.js';
 import { LOG_LEVELS, type LogLevel } from './io/logger.js';
+import { type PostgresTls, parsePostgresTls } from './io/tls.js';
 import { parseInstant } from './lib/time.js';
 
 export const DEFAULTS = Object.freeze({
@@ -26,8 +28,13 @@ export const DEFAULTS = Object.freeze({
 });
 
 export interface Config {
+  /** As given, TLS parameters included (messages show it, password hidden). */
   readonly databaseUrl: string;
+  /** DATABASE_URL's sslmode and sslrootcert, with the CA file already read. */
+  readonly databaseTls: PostgresTls;
   readonly redisUrl: string;
+  /** The CA that signed the Redis server's certificate, for rediss:// URLs; null: Node's bundled CAs. */
+  readonly redisTlsCa: CertificateFile | null;
   readonly ttlSeconds: number;
   readonly logLevel: LogLevel;
   readonly concurrency: number;
@@ -56,6 +63,7 @@ export interface Config {
 export interface FlagValues {
   databaseUrl?: string;
   redisUrl?: string;
+  redisTlsCaFile?: string;
   ttl?: string;
   logLevel?: string;
   concurrency?: string;
@@ -86,6 +94,28 @@ function pick(flag: string | undefined, flagName: string, env: Env, variable: st
   const fromEnv = env[variable];
   if (fromEnv !== undefined && fromEnv !== '') return { value: fromEnv, name: variable };
   return undefined;
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === '' ? undefined : value;
+}
+
+/**
+ * A secret that may come from a flag, `variable`, or a file named by `variable_FILE` (the
+ * convention of Docker Swarm and the official database images). Setting both variables is
+ * a usage error, even when a flag is given; the flag still wins over either, and then the
+ * file is not read.
+ */
+function pickSecret(flag: string | undefined, flagName: string | null, env: Env, variable: string): Source | undefined {
+  const fileVariable = `${variable}_FILE`;
+  const direct = nonEmpty(env[variable]);
+  const path = nonEmpty(env[fileVariable]);
+  if (direct !== undefined && path !== undefined) {
+    throw new UsageError(`${variable} and ${fileVariable} are both set; set only one of them`);
+  }
+  if (flag !== undefined && flagName !== null) return { value: flag, name: flagName };
+  if (path !== undefined) return { value: readSecretFile(path, fileVariable), name: fileVariable };
+  return direct === undefined ? undefined : { value: direct, name: variable };
 }
 
 function parseUrl(source: Source | undefined, fallback: string, schemes: readonly string[], what: string): string {
@@ -149,22 +179,38 @@ function batchFileOf(source: Source | undefined): { batchFile: string | null; ba
   return { batchFile: source?.value.trim() || null, batchFileSource: source?.name ?? '--batch-file' };
 }
 
+/** The PostgreSQL URL and its TLS settings (sslrootcert read now, once). */
+function parseDatabase(flags: FlagValues, env: Env): Pick<Config, 'databaseUrl' | 'databaseTls'> {
+  const source = pickSecret(flags.databaseUrl, '--database-url', env, 'DATABASE_URL');
+  const databaseUrl = parseUrl(source, DEFAULTS.databaseUrl, ['postgres:', 'postgresql:'], 'PostgreSQL');
+  return { databaseUrl, databaseTls: parsePostgresTls(databaseUrl, source?.name ?? 'DATABASE_URL') };
+}
+
+/** The Redis URL and, for rediss://, the CA file (read now, once). A CA without TLS is a mistake, not a no-op. */
+function parseRedis(flags: FlagValues, env: Env): Pick<Config, 'redisUrl' | 'redisTlsCa'> {
+  const source = pickSecret(flags.redisUrl, '--redis-url', env, 'REDIS_URL');
+  const redisUrl = parseUrl(source, DEFAULTS.redisUrl, ['redis:', 'rediss:'], 'Redis');
+  const caFile = pick(flags.redisTlsCaFile, '--redis-tls-ca-file', env, 'REDIS_TLS_CA_FILE');
+  if (!caFile) return { redisUrl, redisTlsCa: null };
+  if (new URL(redisUrl).protocol !== 'rediss:') {
+    throw new UsageError(
+      `${caFile.name} is set but ${source?.name ?? 'REDIS_URL'} is not a rediss:// URL, so it would not be used; use rediss:// for TLS`,
+    );
+  }
+  return { redisUrl, redisTlsCa: readCertificateFile(caFile.value, caFile.name) };
+}
+
 /** Builds the frozen configuration; throws UsageError naming the offending flag or variable. */
 export function loadConfig(flags: FlagValues, env: Env, clock: () => Date = () => new Date()): Config {
   return Object.freeze({
-    databaseUrl: parseUrl(
-      pick(flags.databaseUrl, '--database-url', env, 'DATABASE_URL'),
-      DEFAULTS.databaseUrl,
-      ['postgres:', 'postgresql:'],
-      'PostgreSQL',
-    ),
-    redisUrl: parseUrl(pick(flags.redisUrl, '--redis-url', env, 'REDIS_URL'), DEFAULTS.redisUrl, ['redis:', 'rediss:'], 'Redis'),
+    ...parseDatabase(flags, env),
+    ...parseRedis(flags, env),
     ttlSeconds: parseInteger(pick(flags.ttl, '--ttl', env, 'STATS_CACHE_TTL'), DEFAULTS.ttlSeconds, 1, 7 * 24 * 3600),
     logLevel: parseLogLevel(pick(flags.logLevel, '--log-level', env, 'LOG_LEVEL')),
     concurrency: parseInteger(pick(flags.concurrency, '--concurrency', env, 'STATS_REFRESH_CONCURRENCY'), DEFAULTS.concurrency, 1, 32),
     now: parseNow(flags.now, clock),
     dryRun: flags.dryRun === true,
-    rollbarToken: env.ROLLBAR_ACCESS_TOKEN?.trim() || null,
+    rollbarToken: pickSecret(undefined, null, env, 'ROLLBAR_ACCESS_TOKEN')?.value.trim() || null,
     rollbarEndpoint: env.ROLLBAR_ENDPOINT?.trim() || null,
     environment: env.ROLLBAR_ENVIRONMENT?.trim() || DEFAULTS.environment,
     statementTimeoutMs:
@@ -191,7 +237,10 @@ export function loadConfig(flags: FlagValues, env: Env, clock: () => Date = () =
   });
 }
 
-/** Secrets that must never be printed: URL passwords and the Rollbar token. */
+/**
+ * Secrets that must never be printed: URL passwords and the Rollbar token, wherever they
+ * came from (flag, variable or _FILE). A URL's host and user stay printable on purpose.
+ */
 export function secretsOf(config: Config): string[] {
   const secrets: string[] = [];
   for (const url of [config.databaseUrl, config.redisUrl]) {

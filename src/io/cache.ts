@@ -4,6 +4,8 @@
  */
 import { Redis } from 'ioredis';
 import { DEFAULT_RETRY, type RetryPolicy, backoffDelay, isTransient } from '../lib/retry.js';
+import type { CertificateFile } from './files.js';
+import { redisTlsOption } from './tls.js';
 
 /** The subset of a Redis client the writer needs. */
 export interface CacheClient {
@@ -67,14 +69,26 @@ async function writeOnce(
   return failures;
 }
 
+export interface RedisOptions {
+  /** For rediss:// URLs: the CA of the server's certificate; null or absent: Node's bundled CAs. */
+  readonly tlsCa?: CertificateFile | null;
+  /** Every connection error, as it happens. */
+  readonly onError?: (error: Error) => void;
+}
+
 /**
  * A client that fails fast: a CLI run must not queue commands forever behind a dead
- * server. Connects lazily; call `connect()` to check reachability.
+ * server. Connects lazily; call `connect()` to check reachability. A rediss:// URL always
+ * checks the server's certificate and name: every command (writes, locks, metadata,
+ * status, clear) goes through this one client.
  */
-export function createRedis(url: string, onError: (error: Error) => void = () => undefined): Redis & { lastError(): Error | null } {
+export function createRedis(url: string, options: RedisOptions = {}): Redis & { lastError(): Error | null } {
+  const onError = options.onError ?? (() => undefined);
   let connectedOnce = false;
   let lastError: Error | null = null;
+  const tls = redisTlsOption(url, options.tlsCa ?? null);
   const client = new Redis(url, {
+    ...(tls ? { tls } : {}),
     lazyConnect: true,
     connectTimeout: 5_000,
     maxRetriesPerRequest: 1,

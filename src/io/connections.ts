@@ -5,37 +5,49 @@ import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { createRedis } from './cache.js';
 import type { Config } from '../config.js';
-import { createDb, type Db } from './db.js';
+import { type PgConnectionOptions, createDb, type Db, pgConnectionConfig } from './db.js';
 import { UnreachableError } from '../errors.js';
 import { redact, safeUrl } from '../lib/redact.js';
+import { describeTlsFailure } from './tls.js';
 
 export interface Connections {
   readonly db: Db;
   readonly pool: pg.Pool;
   /** Bytes received from PostgreSQL so far, over every connection the pool opened. */
   dbBytesReceived(): number;
+  /** The pool's own connection settings (TLS included): `new pg.Client(pgConfig)` opens one more like it. */
+  readonly pgConfig: pg.ClientConfig;
   readonly redis: (Redis & { lastError(): Error | null }) | null;
   close(): Promise<void>;
 }
 
 export const APPLICATION_NAME = 'stats-refresh';
 
+/** How this run connects to PostgreSQL, for the pool and for any extra client. */
+export function pgOptionsOf(config: Config): PgConnectionOptions {
+  return {
+    url: config.databaseUrl,
+    tls: config.databaseTls,
+    applicationName: APPLICATION_NAME,
+    statementTimeoutMs: config.statementTimeoutMs,
+  };
+}
+
 export function openConnections(
   config: Config,
   options: { needRedis: boolean; onRedisError?: (error: Error) => void },
 ): Connections {
-  const { db, pool } = createDb({
-    url: config.databaseUrl,
-    poolSize: config.concurrency,
-    applicationName: APPLICATION_NAME,
-    statementTimeoutMs: config.statementTimeoutMs,
-  });
-  const redis = options.needRedis ? createRedis(config.redisUrl, options.onRedisError) : null;
+  const pgOptions = pgOptionsOf(config);
+  const { db, pool } = createDb({ ...pgOptions, poolSize: config.concurrency });
+  const redis = options.needRedis
+    ? createRedis(config.redisUrl, { tlsCa: config.redisTlsCa, ...(options.onRedisError ? { onError: options.onRedisError } : {}) })
+    : null;
   const sockets: Array<{ readonly bytesRead: number }> = [];
   pool.on('connect', (client) => sockets.push((client as unknown as { connection: { stream: { bytesRead: number } } }).connection.stream));
   return {
     db,
     pool,
+    pgConfig: pgConnectionConfig(pgOptions),
     redis,
     dbBytesReceived: () => sockets.reduce((sum, socket) => sum + socket.bytesRead, 0),
     async close() {
@@ -54,6 +66,51 @@ function reason(error: unknown, secrets: readonly string[]): string {
   const err = error as { code?: string; message?: string };
   const message = redact(err.message || String(error), secrets).split('\n')[0];
   return err.code && !message?.includes(err.code) ? `${err.code}: ${message}` : message ?? 'unknown error';
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).hostname.replace(/^\[(.*)\]$/, '$1') || 'localhost';
+  } catch {
+    return 'the server';
+  }
+}
+
+/** Why PostgreSQL refused, with the TLS setting to change when TLS is the cause. */
+function postgresReason(error: unknown, config: Config, secrets: readonly string[]): string {
+  const tls = describeTlsFailure(error, {
+    host: hostOf(config.databaseUrl),
+    trust: 'set sslrootcert=<CA file> in DATABASE_URL',
+    skipName: 'use sslmode=verify-ca',
+  });
+  if (tls) return redact(tls, secrets);
+  const { message } = error as { message?: string };
+  if (message === 'The server does not support SSL connections') {
+    return `the server does not offer TLS but sslmode=${config.databaseTls.mode} requires it; enable ssl on the server, or use sslmode=disable`;
+  }
+  const text = reason(error, secrets);
+  // pg_hba.conf has only hostssl lines for us: say which setting turns TLS on.
+  if (config.databaseTls.mode === 'disable' && /no encryption/.test(text)) {
+    return `${text}; the server requires TLS: add sslmode=verify-full&sslrootcert=<CA file> to DATABASE_URL`;
+  }
+  return text;
+}
+
+function redisReason(error: unknown, config: Config, secrets: readonly string[]): string {
+  const tls = describeTlsFailure(error, {
+    host: hostOf(config.redisUrl),
+    trust: "set REDIS_TLS_CA_FILE or --redis-tls-ca-file to the server's CA file",
+  });
+  if (tls) return redact(tls, secrets);
+  const text = reason(error, secrets);
+  // A TLS-only port resets a plaintext client; a plaintext port never answers a TLS hello.
+  const { code } = error as { code?: string };
+  const secure = new URL(config.redisUrl).protocol === 'rediss:';
+  if (!secure && code === 'ECONNRESET') return `${text}; if the server only speaks TLS, use a rediss:// URL`;
+  if (secure && (code === 'ETIMEDOUT' || code === 'ECONNRESET' || code === 'EPROTO')) {
+    return `${text}; if this port does not speak TLS, use a redis:// URL`;
+  }
+  return text;
 }
 
 /** Fails with UnreachableError, naming the setting to fix, unless the services needed answer. */
@@ -77,7 +134,7 @@ async function checkPostgres(connections: Connections, config: Config, secrets: 
     }
   } catch (error) {
     throw new UnreachableError(
-      `PostgreSQL at ${safeUrl(config.databaseUrl)} is unreachable (${reason(error, secrets)}); check DATABASE_URL or --database-url`,
+      `PostgreSQL at ${safeUrl(config.databaseUrl)} is unreachable (${postgresReason(error, config, secrets)}); check DATABASE_URL or --database-url`,
     );
   }
 }
@@ -94,7 +151,7 @@ async function checkRedis(connections: Connections, config: Config, secrets: rea
   } catch (error) {
     const cause = connections.redis.lastError() ?? error;
     throw new UnreachableError(
-      `Redis at ${safeUrl(config.redisUrl)} is unreachable (${reason(cause, secrets)}); check REDIS_URL or --redis-url`,
+      `Redis at ${safeUrl(config.redisUrl)} is unreachable (${redisReason(cause, config, secrets)}); check REDIS_URL or --redis-url`,
     );
   }
 }

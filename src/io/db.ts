@@ -3,6 +3,7 @@
  */
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
+import { type PostgresTls, pgSslOption, withoutTlsParameters } from './tls.js';
 
 /** Columns we read from `"user"`; the API owns the schema. */
 export interface UserTable {
@@ -50,11 +51,17 @@ const types = {
   },
 };
 
-export interface DbOptions {
+/** What every connection to the API database is opened with. */
+export interface PgConnectionOptions {
+  /** DATABASE_URL as given; its TLS parameters are read from `tls`, not from here. */
   readonly url: string;
-  readonly poolSize: number;
+  readonly tls: PostgresTls;
   readonly applicationName: string;
   readonly statementTimeoutMs?: number;
+}
+
+export interface DbOptions extends PgConnectionOptions {
+  readonly poolSize: number;
 }
 
 /**
@@ -84,16 +91,27 @@ export function withSessionOptions(url: string): string {
   return parsed.toString();
 }
 
-/** Opens a pool; nothing connects until the first query. */
-export function createDb(options: DbOptions): { db: Db; pool: pg.Pool } {
-  const pool = new pg.Pool({
-    connectionString: withSessionOptions(options.url),
-    max: options.poolSize,
+/**
+ * The complete node-postgres configuration of a connection: URL, TLS, session settings,
+ * type parsers. The pool uses it; `new pg.Client(pgConnectionConfig(options))` opens one
+ * more connection with the very same TLS checks. TLS is set only through `ssl`: the URL
+ * handed over has no sslmode left for node-postgres to interpret its own way.
+ */
+export function pgConnectionConfig(options: PgConnectionOptions): pg.ClientConfig {
+  return {
+    connectionString: withSessionOptions(withoutTlsParameters(options.url)),
+    ssl: pgSslOption(options.tls),
+    ...(options.tls.negotiation ? { sslnegotiation: options.tls.negotiation } : {}),
     application_name: options.applicationName,
     types: types as pg.CustomTypesConfig,
     connectionTimeoutMillis: 10_000,
     ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
-  });
+  };
+}
+
+/** Opens a pool; nothing connects until the first query. */
+export function createDb(options: DbOptions): { db: Db; pool: pg.Pool } {
+  const pool = new pg.Pool({ ...pgConnectionConfig(options), max: options.poolSize });
   // An idle client losing its server is reported on the query that needs it, not as a crash.
   pool.on('error', () => undefined);
   return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), pool };

@@ -1,6 +1,7 @@
 /**
  * The Dockerfile's rules, checked on its parse tree (no Docker engine here):
- * multi-stage, every FROM pinned to an exact Node 20 version, a non-root numeric USER,
+ * multi-stage, every FROM pinned to an exact Node 24 (current LTS) version, the one CI
+ * runs the suite on, within package.json's engines; a non-root numeric USER,
  * the CLI as exec-form ENTRYPOINT, nothing installed in the runtime stage (the bundle
  * holds every dependency), only package.json and dist/ in it, NODE_ENV=production, and a .dockerignore
  * that keeps dependencies, history, tests, builds and secrets out of the context.
@@ -33,6 +34,10 @@ const PACKAGE = JSON.parse(readFileSync(`${PROJECT_ROOT}/package.json`, 'utf8'))
 /** An exact Node release (major.minor.patch) on a named Debian variant: no floating tags. */
 const EXACT_NODE_TAG = /^(?<major>\d+)\.(?<minor>\d+)\.(?<patch>\d+)-(?:bookworm|bookworm-slim|trixie|trixie-slim)$/;
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
+/** The image's Node.js major: the current LTS line (20 reached its end of life on 2026-04-30). */
+const IMAGE_NODE_MAJOR = 24;
+/** The exact Node.js version .ci/run runs the whole suite on a second time. */
+const CI_NODE_VERSION = /^NODE24_VERSION=(\d+\.\d+\.\d+)$/m.exec(readFileSync(`${PROJECT_ROOT}/.ci/run`, 'utf8'))?.[1];
 
 function stageDir(stage: DockerStage): string {
   const workdirs = instructionsOf(stage, 'WORKDIR');
@@ -62,13 +67,15 @@ function fromProblems(parsed: ParsedDockerfile): string[] {
     if (stage.imageName !== 'node') problems.push(`${where}: base is ${stage.image}, expected the official node image`);
     const tag = stage.tag ? EXACT_NODE_TAG.exec(stage.tag) : null;
     if (!tag?.groups) {
-      problems.push(`${where}: ${stage.image} is not pinned to an exact version tag (e.g. 20.20.2-bookworm-slim)`);
+      problems.push(`${where}: ${stage.image} is not pinned to an exact version tag (e.g. 24.22.3-bookworm-slim)`);
       continue;
     }
     const major = Number(tag.groups.major);
     const minor = Number(tag.groups.minor);
-    if (major !== 20) problems.push(`${where}: Node ${major}, the project targets Node 20`);
-    if (major === minMajor && minor < minMinor) {
+    if (major !== IMAGE_NODE_MAJOR) problems.push(`${where}: Node ${major}, the image runs Node ${IMAGE_NODE_MAJOR} (current LTS)`);
+    const version = `${major}.${minor}.${tag.groups.patch}`;
+    if (version !== CI_NODE_VERSION) problems.push(`${where}: Node ${version}, but CI tests on ${CI_NODE_VERSION ?? '(no NODE24_VERSION in .ci/run)'}`);
+    if (major < minMajor || (major === minMajor && minor < minMinor)) {
       problems.push(`${where}: Node ${stage.tag} is older than engines.node ${PACKAGE.engines.node}`);
     }
     if (stage.digest !== null && !DIGEST.test(stage.digest)) problems.push(`${where}: malformed digest ${stage.digest}`);
@@ -197,7 +204,7 @@ describe('Dockerfile', () => {
     expect(parsed.stages.map((stage) => stage.name)).toEqual(['build', 'runtime']);
   });
 
-  it('is multi-stage with every FROM pinned to the same exact Node 20 version (a digest, if any, well formed)', () => {
+  it('is multi-stage with every FROM pinned to the same exact Node 24 version, the one CI tests on (a digest, if any, well formed)', () => {
     expect(fromProblems(parsed)).toEqual([]);
     for (const stage of parsed.stages) {
       expect(stage.tag).toMatch(EXACT_NODE_TAG);
@@ -228,7 +235,9 @@ describe('Dockerfile', () => {
 
   it.each([
     ['a single stage', (text: string) => text.slice(text.indexOf('\nFROM ', text.indexOf(' AS build')) + 1), /not multi-stage/],
-    ['a floating tag', (text: string) => text.replaceAll(/node:20\.20\.2-bookworm-slim(@sha256:[0-9a-f]+)?/g, 'node:20-bookworm-slim'), /not pinned to an exact version/],
+    ['a floating tag', (text: string) => text.replaceAll(/node:\d+\.\d+\.\d+-bookworm-slim(@sha256:[0-9a-f]+)?/g, 'node:24-bookworm-slim'), /not pinned to an exact version/],
+    ['Node 20 (end of life)', (text: string) => text.replaceAll(/node:\d+\.\d+\.\d+-bookworm-slim/g, 'node:20.20.2-bookworm-slim'), /Node 20, the image runs Node 24/],
+    ['a Node 24 other than the one CI tests on', (text: string) => text.replaceAll(/node:\d+\.\d+\.\d+-bookworm-slim/g, 'node:24.0.0-bookworm-slim'), /Node 24\.0\.0, but CI tests on/],
     ['latest', (text: string) => text.replace(/node:[^ ]+ AS build/, 'node:latest AS build'), /not pinned/],
     ['a named user', (text: string) => text.replace('USER 1000:1000', 'USER node'), /not numeric/],
     ['root', (text: string) => text.replace('USER 1000:1000', 'USER 0'), /uid 0/],

@@ -2,6 +2,9 @@
  * The built binary end to end: exit codes, the summary on stdout, logs on stderr,
  * one-line errors, and what reaches Redis in each case.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { GOLDEN_EMAILS, GOLDEN_KEYS, goldenValue } from '../helpers/golden.js';
 import { runCli, summaryOf } from '../helpers/cli.js';
@@ -21,6 +24,10 @@ const emails = GOLDEN_EMAILS;
 /** A port nothing listens on. */
 const DEAD_PORT = 1;
 
+/** A batch file whose second line the API would refuse. */
+const BAD_BATCH = path.join(mkdtempSync(path.join(tmpdir(), 'cli-batch-')), 'batch.txt');
+writeFileSync(BAD_BATCH, '# extra requests\nexecutions?period=last_decade\n');
+
 let database: TestDatabase;
 let redis: Awaited<ReturnType<typeof redisDatabase>>;
 let env: Record<string, string>;
@@ -32,6 +39,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  rmSync(path.dirname(BAD_BATCH), { recursive: true, force: true });
   await redis?.close();
   await database?.drop();
 });
@@ -123,10 +131,12 @@ describe('--dry-run', () => {
 
 describe('exit 2: bad usage or configuration, one line, nothing attempted', () => {
   const cases: Array<[string, string[], Record<string, string>, RegExp]> = [
-    ['an unknown family', ['refresh', 'everything'], {}, /unknown family "everything"/],
+    ['an unknown family', ['refresh', 'everything'], {}, /unknown target "everything"; expected dashboard, executions, users, all or a request/],
+    ['a request the API refuses', ['refresh', 'executions?group_by=15min'], {}, /^stats-refresh: Invalid group_by\. Must be one of: quarter_hour, hour, day, week, month$/],
+    ['a bad line in a batch file', ['refresh', '--batch-file', BAD_BATCH], {}, /batch\.txt:2: Invalid period\. Must be one of: last_day, last_week, last_month, last_year, all$/],
     ['an unknown command', ['refesh', 'all'], {}, /unknown command 'refesh'/],
     ['an unknown flag', ['refresh', 'all', '--tll', '5'], {}, /unknown option '--tll'/],
-    ['a missing family', ['refresh'], {}, /missing required argument 'family'/],
+    ['nothing to refresh', ['refresh'], {}, /nothing to refresh: give dashboard, executions, users or all, a request/],
     ['a bad --ttl', ['refresh', 'all', '--ttl', 'soon'], {}, /--ttl must be a whole number/],
     ['a bad STATS_CACHE_TTL', ['refresh', 'all'], { STATS_CACHE_TTL: '-5' }, /STATS_CACHE_TTL must be a whole number/],
     ['a bad --concurrency', ['all', '--concurrency', '0'], {}, /--concurrency must be a whole number/],

@@ -23,7 +23,9 @@ describe('loadConfig defaults', () => {
   it('uses the defaults with no flags and no environment', () => {
     expect(loadConfig({}, {}, clock)).toEqual({
       databaseUrl: 'postgres://postgres@127.0.0.1:5432/postgres',
+      databaseTls: { mode: 'disable', rootCert: null, negotiation: null },
       redisUrl: 'redis://127.0.0.1:6379/0',
+      redisTlsCa: null,
       ttlSeconds: 300,
       logLevel: 'info',
       concurrency: 2,
@@ -37,6 +39,11 @@ describe('loadConfig defaults', () => {
       waitLock: false,
       waitTimeoutMs: 120_000,
       gracePeriodMs: 20_000,
+      batchFile: null,
+      batchFileSource: '--batch-file',
+      learn: true,
+      learnWindowMs: 86_400_000,
+      learnMax: 50,
     });
   });
 
@@ -52,6 +59,8 @@ describe('loadConfig defaults', () => {
       lockTtlSeconds: 60,
       waitTimeoutSeconds: 120,
       gracePeriodSeconds: 20,
+      learnWindowMs: 86_400_000,
+      learnMax: 50,
     });
   });
 
@@ -96,12 +105,17 @@ describe('loadConfig precedence', () => {
     STATS_REFRESH_LOCK_TTL: '90',
     STATS_REFRESH_WAIT_TIMEOUT: '10',
     STATS_REFRESH_GRACE_PERIOD: '0',
+    STATS_REFRESH_BATCH_FILE: '/config/requests.txt',
+    STATS_REFRESH_LEARN_WINDOW: '90m',
+    STATS_REFRESH_LEARN_MAX: '7',
   };
 
   it('lets the environment override the defaults', () => {
     expect(loadConfig({}, env, clock)).toEqual({
       databaseUrl: 'postgresql://env@db.example:5433/stats',
+      databaseTls: { mode: 'disable', rootCert: null, negotiation: null },
       redisUrl: 'rediss://env.example:6380/2',
+      redisTlsCa: null,
       ttlSeconds: 600,
       logLevel: 'debug',
       concurrency: 5,
@@ -115,6 +129,11 @@ describe('loadConfig precedence', () => {
       waitLock: false,
       waitTimeoutMs: 10_000,
       gracePeriodMs: 0,
+      batchFile: '/config/requests.txt',
+      batchFileSource: 'STATS_REFRESH_BATCH_FILE',
+      learn: true,
+      learnWindowMs: 90 * 60_000,
+      learnMax: 7,
     });
   });
 
@@ -133,6 +152,10 @@ describe('loadConfig precedence', () => {
         waitLock: true,
         waitTimeout: '11',
         gracePeriod: '13',
+        batchFile: 'mine.txt',
+        learn: false,
+        learnWindow: '2d',
+        learnMax: '0',
       },
       env,
       clock,
@@ -143,6 +166,11 @@ describe('loadConfig precedence', () => {
       waitLock: true,
       waitTimeoutMs: 11_000,
       gracePeriodMs: 13_000,
+      batchFile: 'mine.txt',
+      batchFileSource: '--batch-file',
+      learn: false,
+      learnWindowMs: 2 * 86_400_000,
+      learnMax: 0,
     });
     expect(config.databaseUrl).toBe('postgres://flag@db2/x');
     expect(config.redisUrl).toBe('redis://flag:6379/1');
@@ -151,6 +179,15 @@ describe('loadConfig precedence', () => {
     expect(config.concurrency).toBe(1);
     expect(config.now.toISOString()).toBe('2026-01-02T03:04:05.000Z');
     expect(config.dryRun).toBe(true);
+  });
+
+  it('reads learn windows as durations (a bare number is hours) and refuses others', () => {
+    expect(loadConfig({ learnWindow: '36' }, {}, clock).learnWindowMs).toBe(36 * 3_600_000);
+    expect(loadConfig({ learnWindow: '45s' }, {}, clock).learnWindowMs).toBe(45_000);
+    for (const bad of ['0h', '1w', '-1h', 'soon', '367d']) {
+      expect(() => loadConfig({ learnWindow: bad }, {}, clock), bad).toThrow(/--learn-window must be a duration such as 90m, 24h or 7d/);
+    }
+    expect(loadConfig({}, { STATS_REFRESH_LEARN: 'off' }, clock).learn).toBe(false);
   });
 
   it('ignores an environment value that a flag overrides', () => {

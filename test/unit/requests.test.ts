@@ -10,7 +10,8 @@ import { familyOfKey, parsePayloadKey, splitParameters } from '../../src/request
 import { normalizeUserGroupBy, parseRequest, parseTarget, pyStrip, RequestError } from '../../src/requests/request.js';
 import { PERIODS } from '../../src/lib/time.js';
 
-const config = (text: string) => parseRequest(text).config;
+/** The config a request makes, any family's fields readable (the test knows which family it asked). */
+const config = (text: string) => parseRequest(text).config as RefreshConfig & Record<string, unknown>;
 const refused = (text: string) => {
   try {
     parseRequest(text);
