@@ -41,7 +41,7 @@ function connectionOptions(command: Command): Command {
 }
 
 function runOptions(command: Command): Command {
-  return connectionOptions(command)
+  return learnOptions(connectionOptions(command))
     .option('--database-url <url>', 'PostgreSQL URL of the API database, read only (env DATABASE_URL)')
     .option('--ttl <seconds>', 'expiry of every written key (env STATS_CACHE_TTL, default 300)')
     .option('--concurrency <n>', 'SQL statements run in parallel (env STATS_REFRESH_CONCURRENCY, default 2)')
@@ -52,10 +52,15 @@ function runOptions(command: Command): Command {
     .option('--lock-ttl <seconds>', 'life of a family lock, renewed while the run lasts (default 60)')
     .option('--wait-timeout <seconds>', 'how long warmup waits for the services, and --wait-lock for a lock (default 120)')
     .option('--grace-period <seconds>', 'after SIGTERM/SIGINT, how long in-flight work may finish (default 20)')
-    .option('--no-learn', 'do not refresh the learned requests (the ones the API computed itself) with the families')
-    .option('--learn-window <duration>', 'how long a learned request stays after the API last wrote it, e.g. 24h, 90m, 7d (default 24h)')
-    .option('--learn-max <n>', 'learned requests refreshed per family at most, most recently seen first (default 50)')
     .addHelpText('after', FOOTER);
+}
+
+/** Learned coverage: refresh commands learn and refresh, status shows. */
+function learnOptions(command: Command): Command {
+  return command
+    .option('--no-learn', 'leave out the learned requests (the ones the API computed itself)')
+    .option('--learn-window <duration>', 'how long a learned request stays after the API last wrote it, e.g. 24h, 90m, 7d (default 24h)')
+    .option('--learn-max <n>', 'learned requests per family at most, most recently seen first (default 50)');
 }
 
 /** The refresh commands also read targets from a file. */
@@ -110,14 +115,18 @@ function buildProgram(signal: AbortSignal, setExit: (code: number) => void): Com
   ).action(async (flags: FlagValues & { bestEffort?: boolean }) => setExit(await warmupCommand(flags, signal)));
 
   const status = (flags: FlagValues & { json?: boolean }) => statusCommand(flags).then(setExit);
-  connectionOptions(
+  const statusOptions = (command: Command) =>
+    learnOptions(connectionOptions(command.option('--json', 'print JSON (the default when stdout is not a terminal)'))).option(
+      '--now <instant>',
+      'judge the learned requests as of this ISO-8601 instant (default: now), as a refresh with --now does',
+    );
+  statusOptions(
     program
       .command('status')
-      .description('show every covered key (present, TTL, size, last write), each family’s last run, and other stats keys')
-      .option('--json', 'print JSON (the default when stdout is not a terminal)'),
+      .description('show every covered key (present, TTL, size, last write), each family’s last run, the learned requests and other stats keys'),
   ).action(status);
 
-  const clear = (pattern: string | undefined, flags: FlagValues & { anyPattern?: boolean }) =>
+  const clear = (pattern: string | undefined, flags: FlagValues & { anyPattern?: boolean; learned?: boolean }) =>
     clearCommand(pattern, flags).then(setExit);
   const clearHelp = 'delete stats_service:*<pattern>* (all stats keys without a pattern), like DELETE /stats/cache';
   const addClear = (command: Command) =>
@@ -126,14 +135,13 @@ function buildProgram(signal: AbortSignal, setExit: (code: number) => void): Com
         .argument('[pattern]', 'summary, trends, geographic, tasks, executions, users or activity')
         .description(clearHelp)
         .option('--dry-run', 'list the keys that would be deleted; delete nothing')
-        .option('--any-pattern', 'accept a pattern the API would refuse'),
+        .option('--any-pattern', 'accept a pattern the API would refuse')
+        .option('--learned', 'also forget the learned requests (kept otherwise)'),
     ).action(clear);
   addClear(program.command('clear'));
 
   const cache = program.command('cache').description('cache commands under the API’s names: `cache info`, `cache clear`');
-  connectionOptions(
-    cache.command('info').description('alias of `status`').option('--json', 'print JSON (the default when stdout is not a terminal)'),
-  ).action(status);
+  statusOptions(cache.command('info').description('alias of `status`')).action(status);
   addClear(cache.command('clear'));
   return program;
 }

@@ -1,10 +1,12 @@
 /**
  * `stats-refresh clear [pattern]`: what the API's `DELETE /stats/cache?pattern=` does,
- * SCAN `stats_service:*<pattern>*` and delete in batches (never KEYS).
+ * SCAN `stats_service:*<pattern>*` and delete in batches (never KEYS). `--learned` also
+ * forgets the learned requests.
  */
 import type { FlagValues } from '../config.js';
 import { EXIT, UsageError } from '../errors.js';
 import { KEY_PREFIX } from '../requests/keys.js';
+import { LEARNED_KEY } from '../io/learned.js';
 import { withRuntime } from './runtime.js';
 
 /** The patterns the API's endpoint accepts. */
@@ -24,7 +26,7 @@ export function clearMatch(pattern: string | undefined, anyPattern: boolean): st
 
 export function clearCommand(
   pattern: string | undefined,
-  flags: FlagValues & { anyPattern?: boolean },
+  flags: FlagValues & { anyPattern?: boolean; learned?: boolean },
 ): Promise<number> {
   const match = clearMatch(pattern, flags.anyPattern === true);
   return withRuntime({ ...flags, dryRun: false }, { db: false, redis: true }, async (runtime) => {
@@ -39,13 +41,17 @@ export function clearCommand(
       matched.push(...keys);
       if (!flags.dryRun && keys.length > 0) deleted += await redis.del(...keys);
     } while (cursor !== '0');
-    runtime.logger.info({ match, matched: matched.length, deleted, dry_run: flags.dryRun === true }, 'cache cleared');
+    // The learned list is kept unless asked for: clearing the cache does not mean admins stopped asking.
+    const forgetLearned = flags.learned === true;
+    const learnedForgotten = forgetLearned && !flags.dryRun ? (await redis.del(LEARNED_KEY)) > 0 : false;
+    runtime.logger.info({ match, matched: matched.length, deleted, learned: forgetLearned, dry_run: flags.dryRun === true }, 'cache cleared');
     const summary = {
       command: 'clear',
       match,
       dry_run: flags.dryRun === true,
       matched: matched.length,
       deleted,
+      ...(forgetLearned ? { learned_forgotten: learnedForgotten } : {}),
       ...(flags.dryRun ? { keys: matched.sort() } : {}),
     };
     process.stdout.write(`${JSON.stringify(summary)}\n`);

@@ -1,7 +1,8 @@
 /**
- * `stats-refresh status` (alias `cache info`): every key the batches cover, present or
- * missing, with TTL, size, last write and compute time; each family's last run; and
- * the `stats_service:*` keys the API wrote itself. Exit 1 when a covered key is missing.
+ * `stats-refresh status` (alias `cache info`): every key the batches and the learned
+ * requests cover, present or missing, with TTL, size, last write and compute time; each
+ * family's last run; the learned requests; and the other `stats_service:*` keys (the API's
+ * own). Exit 1 when a covered key is missing.
  */
 import type { Redis } from 'ioredis';
 import { BATCHES, FAMILIES, type Family } from '../requests/batches.js';
@@ -9,6 +10,7 @@ import { cachedSectionsOf, payloadKey, sectionKey } from '../requests/config-key
 import type { FlagValues } from '../config.js';
 import { EXIT } from '../errors.js';
 import { KEY_PREFIX } from '../requests/keys.js';
+import { activeLearned, LEARNED_KEY, type LearnedRequest, type LearnOptions } from '../io/learned.js';
 import { type FamilyRun, KEY_META, type KeyMeta, lastRunKey } from '../io/metadata.js';
 import { safeUrl } from '../lib/redact.js';
 import { withRuntime } from './runtime.js';
@@ -16,6 +18,8 @@ import { withRuntime } from './runtime.js';
 export interface CoveredKeyStatus {
   key: string;
   family: Family;
+  /** A learned request's key rather than a batch's. */
+  learned: boolean;
   present: boolean;
   ttl_seconds: number | null;
   size_bytes: number | null;
@@ -29,11 +33,13 @@ export interface CacheStatus {
   present: number;
   missing: number;
   families: Record<Family, FamilyRun | null>;
+  /** The learned requests refreshed with their families now (see io/learned.ts). */
+  learned: Array<Omit<LearnedRequest, 'config'>>;
   extra_keys: Array<{ key: string; ttl_seconds: number }>;
 }
 
-/** Every key the batches write, with the first family that writes it. */
-export function coveredKeys(): Map<string, Family> {
+/** Every key the batches write, then those of the learned requests, with the first family that writes each. */
+export function coveredKeys(learned: readonly LearnedRequest[] = []): Map<string, Family> {
   const keys = new Map<string, Family>();
   for (const family of FAMILIES) {
     for (const config of BATCHES[family]) {
@@ -44,6 +50,7 @@ export function coveredKeys(): Map<string, Family> {
       }
     }
   }
+  for (const request of learned) if (!keys.has(request.key)) keys.set(request.key, request.family);
   return keys;
 }
 
@@ -67,8 +74,11 @@ function parseJson<T>(text: string | null | undefined): T | null {
   }
 }
 
-export async function readStatus(redis: Redis, redisUrl: string): Promise<CacheStatus> {
-  const covered = coveredKeys();
+/** The cache as `now` sees it; `learn` says which learned requests are still refreshed. */
+export async function readStatus(redis: Redis, redisUrl: string, now: Date, learn: LearnOptions): Promise<CacheStatus> {
+  const { active } = activeLearned(await redis.hgetall(LEARNED_KEY), FAMILIES, now, learn);
+  const learnedKeys = new Set(active.map((request) => request.key));
+  const covered = coveredKeys(active);
   const pipeline = redis.pipeline();
   for (const key of covered.keys()) pipeline.ttl(key).strlen(key);
   pipeline.hgetall(KEY_META);
@@ -87,6 +97,7 @@ export async function readStatus(redis: Redis, redisUrl: string): Promise<CacheS
     return {
       key,
       family,
+      learned: learnedKeys.has(key),
       present,
       ttl_seconds: present ? ttl : null,
       size_bytes: present ? (replies[index * 2 + 1] as number) : null,
@@ -107,6 +118,7 @@ export async function readStatus(redis: Redis, redisUrl: string): Promise<CacheS
       Family,
       FamilyRun | null
     >,
+    learned: active.map(({ config: _config, ...request }) => request),
     extra_keys: extras.map((key, index) => ({ key, ttl_seconds: extraTtls[index] ?? -2 })),
   };
 }
@@ -120,7 +132,7 @@ function table(rows: string[][]): string {
 export function formatStatus(status: CacheStatus): string {
   const keyRows = status.covered.map((row) => [
     row.present ? 'ok' : 'MISSING',
-    row.family,
+    row.learned ? `${row.family} (learned)` : row.family,
     row.ttl_seconds === null ? '-' : `${row.ttl_seconds}s`,
     row.size_bytes === null ? '-' : `${row.size_bytes}B`,
     row.written_at ?? '-',
@@ -140,6 +152,13 @@ export function formatStatus(status: CacheStatus): string {
     '',
     table([['FAMILY', 'LAST RUN', 'DURATION', 'OK', 'FAILED'], ...runRows]),
     '',
+    status.learned.length
+      ? table([
+          ['LEARNED', 'FIRST SEEN', 'LAST SEEN', 'LAPSES', 'KEY (stats_service:…)'],
+          ...status.learned.map((request) => [request.family, request.first_seen, request.last_seen, request.lapses_at, request.key.slice(KEY_PREFIX.length)]),
+        ])
+      : 'No learned requests.',
+    '',
     status.extra_keys.length
       ? `Other stats_service keys (written by the API itself): ${status.extra_keys.map((extra) => extra.key).join(', ')}`
       : 'No other stats_service keys.',
@@ -150,7 +169,11 @@ export function formatStatus(status: CacheStatus): string {
 export function statusCommand(flags: FlagValues & { json?: boolean }): Promise<number> {
   return withRuntime(flags, { db: false, redis: true }, async (runtime) => {
     await runtime.checkReachable();
-    const status = await readStatus(runtime.connections.redis!, runtime.config.redisUrl);
+    const { config } = runtime;
+    const status = await readStatus(runtime.connections.redis!, config.redisUrl, config.now, {
+      windowMs: config.learnWindowMs,
+      max: config.learn ? config.learnMax : 0,
+    });
     const json = flags.json === true || !process.stdout.isTTY;
     process.stdout.write(json ? `${JSON.stringify(status)}\n` : formatStatus(status));
     return status.missing > 0 ? EXIT.CONFIGS_FAILED : EXIT.OK;

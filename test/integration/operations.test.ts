@@ -85,17 +85,21 @@ describe('status', () => {
     const text = formatStatus({
       redis: 'redis://127.0.0.1:6379/0',
       covered: [
-        { key: 'stats_service:a', family: 'users', present: true, ttl_seconds: 290, size_bytes: 12, written_at: 'w', compute_ms: 5 },
-        { key: 'stats_service:b', family: 'dashboard', present: false, ttl_seconds: null, size_bytes: null, written_at: null, compute_ms: null },
+        { key: 'stats_service:a', family: 'users', learned: false, present: true, ttl_seconds: 290, size_bytes: 12, written_at: 'w', compute_ms: 5 },
+        { key: 'stats_service:b', family: 'dashboard', learned: false, present: false, ttl_seconds: null, size_bytes: null, written_at: null, compute_ms: null },
+        { key: 'stats_service:c', family: 'executions', learned: true, present: true, ttl_seconds: 100, size_bytes: 9, written_at: 'w', compute_ms: 1 },
       ],
-      present: 1,
+      present: 2,
       missing: 1,
       families: { dashboard: null, executions: null, users: null },
+      learned: [{ key: 'stats_service:c', family: 'executions', first_seen: 'f', last_seen: 'l', lapses_at: 'x' }],
       extra_keys: [],
     });
-    expect(text).toMatch(/1 of 2 covered keys present, 1 missing/);
+    expect(text).toMatch(/2 of 3 covered keys present, 1 missing/);
     expect(text).toMatch(/MISSING\s+dashboard/);
     expect(text).toMatch(/ok\s+users\s+290s\s+12B/);
+    expect(text).toMatch(/ok\s+executions \(learned\)\s+100s/);
+    expect(text).toMatch(/LEARNED\s+FIRST SEEN[^\n]*\n\s*executions\s+f\s+l\s+x\s+c/);
   });
 
   it('Redis unreachable: exit 3', async () => {
