@@ -33,6 +33,13 @@ const DEFAULT_REDIS = 'redis://127.0.0.1:6379/15';
 const REDIS_DB = 15;
 const FAMILIES = ['all', 'dashboard', 'executions', 'users'] as const;
 type Family = (typeof FAMILIES)[number];
+/** What a run refreshes: a family, or `all` plus the golden fixture's 16 requests (filters the batches lack). */
+type Variant = Family | 'all+requests';
+const REQUESTS_FILE = fileURLToPath(new URL('../test/fixtures/golden/requests.txt', import.meta.url));
+
+function refreshArgs(variant: Variant): string[] {
+  return variant === 'all+requests' ? ['refresh', 'all', '--batch-file', REQUESTS_FILE] : ['refresh', variant];
+}
 const SCALE_EXECUTIONS = [250_000, 1_000_000, 4_000_000];
 
 interface Options {
@@ -242,7 +249,7 @@ async function adminQuery(adminUrl: string, text: string): Promise<void> {
  * SET max_parallel_workers = 0, reset afterwards; plans are unchanged, the leader does the work),
  * so statements = transactions - sessions.
  */
-async function serverStatementCount(options: Options, url: string, family: Family): Promise<{ logged: number; server: number }> {
+async function serverStatementCount(options: Options, url: string, family: Variant): Promise<{ logged: number; server: number }> {
   const name = databaseName(url);
   const adminUrl = withDatabase(url, 'postgres');
   await adminQuery(adminUrl, `ALTER DATABASE "${name}" SET max_parallel_workers = 0`);
@@ -330,7 +337,7 @@ function startCpuSampler(childPid: number, name: string) {
 // ---------------------------------------------------------------------------------------------
 
 interface Run {
-  family: Family;
+  family: Variant;
   exitCode: number | null;
   /** Spawn to exit, as a scheduler sees it (includes Node.js start-up and module loading). */
   wallMs: number;
@@ -349,8 +356,8 @@ interface Run {
   error: string | null;
 }
 
-function runCli(options: Options, url: string, family: Family): Promise<Run> {
-  const args = [options.cli, 'refresh', family, '--now', NOW, '--log-level', 'debug', '--database-url', url, '--redis-url', options.redisUrl];
+function runCli(options: Options, url: string, family: Variant): Promise<Run> {
+  const args = [options.cli, ...refreshArgs(family), '--now', NOW, '--log-level', 'debug', '--database-url', url, '--redis-url', options.redisUrl];
   if (options.concurrency !== null) args.push('--concurrency', String(options.concurrency));
   const started = performance.now();
   const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -397,11 +404,11 @@ function runCli(options: Options, url: string, family: Family): Promise<Run> {
 }
 
 interface FamilyResult {
-  family: Family;
+  family: Variant;
   runs: Run[];
 }
 
-async function measure(options: Options, url: string, family: Family, runs: number): Promise<FamilyResult> {
+async function measure(options: Options, url: string, family: Variant, runs: number): Promise<FamilyResult> {
   const result: FamilyResult = { family, runs: [] };
   for (let index = 0; index < runs; index++) {
     const run = await runCli(options, url, family);
@@ -517,7 +524,7 @@ function scaledUrl(base: string, sizes: Sizes): string {
 
 async function benchmark(options: Options, url: string, sizes: Sizes, withFamilies: boolean) {
   await ensureDatabase(url, sizes);
-  const families: Family[] = options.family === 'all' && withFamilies ? [...FAMILIES] : [options.family];
+  const families: Variant[] = options.family === 'all' && withFamilies ? [...FAMILIES, 'all+requests'] : [options.family];
   const summaries: Summary[] = [];
   const crossCheck: Record<string, { logged: number; server: number }> = {};
   for (const family of families) {
@@ -548,9 +555,14 @@ async function main(argv: string[]): Promise<number> {
     `${machine.cpus} CPUs, load average at start ${machine.loadavg.join(' ')}`);
   out();
   printFamilies(base.summaries, options.executions);
-  if (base.summaries.length === FAMILIES.length) {
+  if (base.summaries.length > 1) {
     out();
     printHourly(base.summaries);
+    const cpuOf = (variant: Variant) => base.summaries.find((s) => s.family === variant)?.server_cpu_ms.median ?? NaN;
+    out();
+    out(`16 golden requests on top of \`refresh all\` (one more statement's worth of filters, no more passes): ` +
+      `PostgreSQL CPU ${ms(cpuOf('all+requests'))} against ${ms(cpuOf('all'))}, ` +
+      `${(((cpuOf('all+requests') - cpuOf('all')) / cpuOf('all')) * 100).toFixed(1)} % more`);
   }
   out('cross-check, one extra run per family: statements the server executed = pg_stat_database');
   out('(xact_commit + xact_rollback) - sessions, parallel workers off for that run:');
