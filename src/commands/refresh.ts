@@ -14,7 +14,7 @@ import { type RefreshSummary, runRefresh } from '../refresh.js';
 import { readBatchFile } from '../requests/batch-file.js';
 import { configsFor, FAMILIES, type Family, type RefreshConfig } from '../requests/batches.js';
 import { payloadKey } from '../requests/config-keys.js';
-import { parseTarget, type Target } from '../requests/request.js';
+import { type ParsedTarget, parseTarget, type Target } from '../requests/request.js';
 import { type Runtime, withRuntime } from './runtime.js';
 
 /** Exit codes after a shutdown signal, as shells report them (128 + signal number). */
@@ -28,24 +28,41 @@ export interface RefreshTargets {
   readonly ignored: ReadonlyArray<{ readonly target: string; readonly parameters: readonly string[] }>;
 }
 
-/** Resolves command-line targets and a batch file's lines; throws UsageError (exit 2) on any bad one. */
+/**
+ * Resolves command-line targets and a batch file's lines; throws UsageError (exit 2) on any
+ * bad one. When the command line names families, the file adds only targets of those
+ * families: each CronJob (or scheduled family) can mount the same file and refresh its own
+ * part of it, not everyone's.
+ */
 export function resolveTargets(args: readonly string[], batchFile: { path: string; source: string } | null): RefreshTargets {
-  const parsed: Array<Target & { ignored?: readonly string[] }> = args.map((arg) => parseTarget(arg));
-  if (batchFile) parsed.push(...readBatchFile(batchFile.path, batchFile.source).map(({ target }) => target));
+  const given = args.map((arg) => parseTarget(arg));
+  const fromFile = batchFile ? readBatchFile(batchFile.path, batchFile.source).map(({ target }) => target) : [];
+  const named = new Set(given.flatMap(familiesOf));
+  const parsed = [...given, ...(given.length === 0 ? fromFile : fromFile.flatMap((target) => restrictTo(target, named)))];
   if (parsed.length === 0) {
     throw new UsageError(
       `nothing to refresh: give ${FAMILIES.join(', ')} or all, a request such as 'executions?period=last_week', or --batch-file`,
     );
   }
-  const families = new Set<Family>();
-  const requests: RefreshConfig[] = [];
-  const ignored: Array<{ target: string; parameters: readonly string[] }> = [];
-  for (const target of parsed) {
-    if (target.kind === 'families') target.families.forEach((family) => families.add(family));
-    else requests.push(target.config);
-    if (target.kind === 'request' && target.ignored?.length) ignored.push({ target: target.text, parameters: target.ignored });
-  }
-  return { families: FAMILIES.filter((family) => families.has(family)), requests, ignored };
+  const families = new Set(parsed.flatMap((target) => (target.kind === 'families' ? target.families : [])));
+  return {
+    families: FAMILIES.filter((family) => families.has(family)),
+    requests: parsed.flatMap((target) => (target.kind === 'request' ? [target.config] : [])),
+    ignored: parsed.flatMap((target) =>
+      target.kind === 'request' && target.ignored?.length ? [{ target: target.text, parameters: target.ignored }] : [],
+    ),
+  };
+}
+
+function familiesOf(target: Target): readonly Family[] {
+  return target.kind === 'families' ? target.families : [target.config.family];
+}
+
+/** The part of a target that belongs to the named families (none, some, or all of it). */
+function restrictTo(target: ParsedTarget, named: ReadonlySet<Family>): ParsedTarget[] {
+  if (target.kind === 'request') return named.has(target.config.family) ? [target] : [];
+  const families = target.families.filter((family) => named.has(family));
+  return families.length > 0 ? [{ kind: 'families', families }] : [];
 }
 
 async function takeLocks(runtime: Runtime, families: readonly Family[]) {

@@ -4,10 +4,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { UsageError } from '../errors.js';
-import { parseTarget, type Target } from './request.js';
+import { type ParsedTarget, parseTarget } from './request.js';
 
 export interface FileTarget {
-  readonly target: Target & { ignored?: readonly string[] };
+  readonly target: ParsedTarget;
   readonly line: number;
 }
 

@@ -166,8 +166,11 @@ export function parseRequest(text: string): ParsedRequest {
   return { config: requestOf(family, get), ignored };
 }
 
+/** A target with, for a request, the parameters the API would ignore. */
+export type ParsedTarget = Target & { readonly ignored?: readonly string[] };
+
 /** A family name (or `all`) is a batch; anything with a path or a query string is a request. */
-export function parseTarget(text: string): Target & { ignored?: readonly string[] } {
+export function parseTarget(text: string): ParsedTarget {
   const trimmed = text.trim();
   const families = parseFamilies(trimmed);
   if (families) return { kind: 'families', families };

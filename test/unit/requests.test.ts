@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { resolveTargets } from '../../src/commands/refresh.js';
 import { activeLearned } from '../../src/io/learned.js';
 import { parseBatchFile, readBatchFile } from '../../src/requests/batch-file.js';
 import type { RefreshConfig } from '../../src/requests/batches.js';
@@ -270,6 +271,38 @@ describe('batch files', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'batch-'));
     writeFileSync(path.join(dir, 'ok.txt'), 'all\r\n');
     expect(readBatchFile(path.join(dir, 'ok.txt'), '--batch-file')).toHaveLength(1);
+  });
+});
+
+describe('resolving the targets of a run', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'targets-'));
+  const file = path.join(dir, 'requests.txt');
+  writeFileSync(file, 'executions?period=last_week\nusers?country=Kenya\ndashboard\n');
+  const batch = { path: file, source: '--batch-file' };
+
+  it('families from names, requests from the API syntax, first come first', () => {
+    const targets = resolveTargets(['users', 'executions?status=FAILED', 'all'], null);
+    expect(targets.families).toEqual(['dashboard', 'executions', 'users']);
+    expect(targets.requests).toEqual([{ family: 'executions', period: 'last_month', groupBy: 'day', status: 'FAILED', taskType: null }]);
+  });
+
+  it('a batch file alone gives all its targets', () => {
+    const targets = resolveTargets([], batch);
+    expect(targets.families).toEqual(['dashboard']);
+    expect(targets.requests.map((request) => request.family)).toEqual(['executions', 'users']);
+  });
+
+  it('with families named, the file adds only their part (each CronJob mounts the same file)', () => {
+    const executions = resolveTargets(['executions'], batch);
+    expect(executions.families).toEqual(['executions']);
+    expect(executions.requests.map((request) => request.family)).toEqual(['executions']);
+    const dashboard = resolveTargets(['dashboard'], batch);
+    expect(dashboard).toMatchObject({ families: ['dashboard'], requests: [] });
+  });
+
+  it('keeps what the API ignores for a warning, and refuses nothing to do', () => {
+    expect(resolveTargets(['users?colour=red'], null).ignored).toEqual([{ target: 'users?colour=red', parameters: ['colour'] }]);
+    expect(() => resolveTargets([], null)).toThrow(/^nothing to refresh/);
   });
 });
 
