@@ -103,11 +103,6 @@ export function bucketFunction(kind: BucketKind): BucketFunction {
   }
 }
 
-/** The first minute of the bucket holding `minute` (minutes since 2000-01-01). */
-export function bucketStart(minute: number, kind: BucketKind): number {
-  return bucketFunction(kind)(minute);
-}
-
 const pad = (value: number, width: number) => String(value).padStart(width, '0');
 
 /** `YYYY-MM-DDTHH:MM:SS` of a minute since 2000-01-01, as Python's isoformat() of a whole minute. */

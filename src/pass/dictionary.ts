@@ -12,11 +12,20 @@ const SLOT = 5;
 /** Open-addressing hash table from a uuid's four 32-bit words to an index (0, 1, 2, …). */
 export class UuidDictionary {
   /** Slots of SLOT int32s; words are kept signed so they stay small integers. */
-  private slots = new Int32Array(SLOT * 2048);
-  private slotMask = 2047;
+  private slots: Int32Array;
+  private slotMask: number;
   /** Four words per entry, in index order (for text, ordering and joins). */
-  private words = new Int32Array(4 * 1024);
+  private words: Int32Array;
   size = 0;
+
+  /** `expected` entries fit without growing (it grows past them as needed). */
+  constructor(expected = 1024) {
+    let capacity = 2048;
+    while (capacity < 2 * expected) capacity *= 2;
+    this.slots = new Int32Array(SLOT * capacity);
+    this.slotMask = capacity - 1;
+    this.words = new Int32Array(4 * Math.max(expected, 16));
+  }
 
   /** The index of the uuid in `field` of the tuple, adding it when new. */
   indexOf(tuple: TupleReader, field: number): number {

@@ -98,7 +98,8 @@ export async function runExecutionPass(
   const scripts = new ScriptIndex(catalog);
   const statuses = new StatusDictionary();
   const kinds = new StatusKinds(statuses);
-  const users = new UuidDictionary();
+  // Users are the many: start big enough for a typical deployment instead of doubling up to it.
+  const users = new UuidDictionary(64 * 1024);
   const cuts = startCuts(plan);
   const tierCount = cuts.length + 1;
   const lastTier = (period: keyof RunPlan['cutoffs']) => lastTierOf(cuts, plan.cutoffs[period]);

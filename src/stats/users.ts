@@ -2,7 +2,7 @@
  * The users family: `get_user_stats` payloads (registration trends, geographic
  * distribution and activity).
  */
-import { bucketStart, floorDiv, isoDayOf, isoMinute, MINUTES_PER_DAY, minuteOf } from '../lib/micros.js';
+import { bucketFunction, floorDiv, isoDayOf, isoMinute, MINUTES_PER_DAY, minuteOf } from '../lib/micros.js';
 import type { UsersConfig } from '../requests/batches.js';
 import type { Sources } from '../sources.js';
 import { dashboardSection } from './dashboard.js';
@@ -13,6 +13,7 @@ export async function registrationTrends(sources: Sources, config: UsersConfig) 
   const cutoff = sources.plan.cutoffs[config.period];
   const country = config.country === null ? -1 : table.countries.indexOf(config.country);
   if (config.country !== null && country < 0) return [];
+  const bucketOf = bucketFunction(config.groupBy);
   const perBucket = new Map<number, number>();
   let undated = 0;
   for (let row = 0; row < table.count; row++) {
@@ -23,7 +24,7 @@ export async function registrationTrends(sources: Sources, config: UsersConfig) 
       continue;
     }
     if (cutoff !== null && !(created >= cutoff)) continue;
-    const bucket = bucketStart(minuteOf(created), config.groupBy);
+    const bucket = bucketOf(minuteOf(created));
     perBucket.set(bucket, (perBucket.get(bucket) ?? 0) + 1);
   }
   // Days, weeks and months are dates; hours and quarter-hours keep their time.

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
   bucketFunction,
-  bucketStart,
   type BucketKind,
   civilOf,
   floorDiv,
@@ -137,7 +136,6 @@ describe('buckets', () => {
     for (const iso of instants) {
       const minute = Math.floor(minuteOfIso(iso));
       expect(isoMinute(bucketOf(minute)), `${iso}`).toBe(reference(iso, kind));
-      expect(bucketStart(minute, kind)).toBe(bucketOf(minute));
     }
   });
 
