@@ -144,7 +144,7 @@ export class Sources {
     const pass = await this.executions();
     const ids = new Set<string>();
     this.plan.topUsers.forEach((_, need) => {
-      for (const ranked of pass.users!.top(need, TOP_USERS_LIMIT)) ids.add(pass.users!.dictionary.text(ranked.user));
+      for (const ranked of pass.users!.top(need, TOP_USERS_LIMIT)) ids.add(pass.users!.idOf(ranked.user));
     });
     return this.load('top_user_details', () => loadUserDetails(this.db, [...ids]));
   }

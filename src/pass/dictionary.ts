@@ -40,10 +40,9 @@ export class UuidDictionary {
     return this.lookup(word(0), word(1), word(2), word(3), add);
   }
 
-  /** The index of entry `index`'s uuid in `other`, or -1 (joins two dictionaries without text). */
-  indexIn(other: UuidDictionary, index: number): number {
-    const at = 4 * index;
-    return other.lookup(this.words[at]!, this.words[at + 1]!, this.words[at + 2]!, this.words[at + 3]!, false);
+  /** The index of the uuid given by its four (signed) words, or -1. */
+  find(w0: number, w1: number, w2: number, w3: number): number {
+    return this.lookup(w0, w1, w2, w3, false);
   }
 
   /** The canonical text of entry `index`. */
@@ -116,12 +115,13 @@ export class UuidDictionary {
 
 /**
  * Statuses (short texts, a handful of them) to indexes; index 0 is NULL. Looks a status up
- * by its length and first byte, then checks every byte; collisions fall back to a map.
+ * in a table by its length and first byte, then checks every byte; collisions fall back to a map.
  */
 export class StatusDictionary {
   readonly names: Array<string | null> = [null];
   private readonly bytes: Buffer[] = [Buffer.alloc(0)];
-  private readonly byShape = new Map<number, number>();
+  /** Index + 1 by (length, first byte), for lengths below SHAPE_LENGTHS; 0 when unclaimed. */
+  private readonly byShape = new Int32Array(SHAPE_LENGTHS * 256);
   private readonly byText = new Map<string, number>();
 
   indexOf(tuple: TupleReader, field: number): number {
@@ -129,31 +129,37 @@ export class StatusDictionary {
     if (length < 0) return 0;
     const at = tuple.offsets[field]!;
     const buffer = tuple.buffer;
-    const shape = length * 256 + (length > 0 ? buffer[at]! : 0);
-    const candidate = this.byShape.get(shape);
-    if (candidate !== undefined && sameBytes(this.bytes[candidate]!, buffer, at, length)) return candidate;
-    return this.add(tuple.text(field)!, shape, candidate === undefined);
+    const shape = shapeOf(length, length > 0 ? buffer[at]! : 0);
+    const candidate = shape < 0 ? -1 : this.byShape[shape]! - 1;
+    if (candidate >= 0 && sameBytes(this.bytes[candidate]!, buffer, at, length)) return candidate;
+    return this.add(tuple.text(field)!, shape);
   }
 
   /** The index of a status given as text (added when new). */
   indexOfText(name: string): number {
-    const existing = this.byText.get(name);
-    if (existing !== undefined) return existing;
     const encoded = Buffer.from(name, 'utf8');
-    const shape = encoded.length * 256 + (encoded[0] ?? 0);
-    return this.add(name, shape, !this.byShape.has(shape));
+    return this.add(name, shapeOf(encoded.length, encoded[0] ?? 0));
   }
 
-  private add(name: string, shape: number, claimShape: boolean): number {
-    const existing = this.byText.get(name);
-    if (existing !== undefined) return existing;
-    const index = this.names.length;
-    this.names.push(name);
-    this.bytes.push(Buffer.from(name, 'utf8'));
-    this.byText.set(name, index);
-    if (claimShape) this.byShape.set(shape, index);
+  private add(name: string, shape: number): number {
+    let index = this.byText.get(name);
+    if (index === undefined) {
+      index = this.names.length;
+      this.names.push(name);
+      this.bytes.push(Buffer.from(name, 'utf8'));
+      this.byText.set(name, index);
+    }
+    // The first status of a shape keeps it; the others are found through the map.
+    if (shape >= 0 && this.byShape[shape] === 0) this.byShape[shape] = index + 1;
     return index;
   }
+}
+
+/** Statuses are short (the API's column is varchar(20)); longer ones go through the map. */
+const SHAPE_LENGTHS = 64;
+
+function shapeOf(length: number, firstByte: number): number {
+  return length < SHAPE_LENGTHS ? length * 256 + firstByte : -1;
 }
 
 /** Whether `buffer[at, at + length)` holds exactly `expected` (a loop: statuses are a few bytes). */

@@ -8,12 +8,12 @@ import { microsOf } from '../lib/micros.js';
 import { lastTierOf, type RunPlan, type SeriesTier, seriesTiers, startCuts, type TopUsersNeed } from '../plan.js';
 import { BinaryCopyParser } from './copy-parser.js';
 import { type CopyPool, copyInto } from './copy.js';
-import { StatusDictionary, UuidDictionary } from './dictionary.js';
+import { StatusDictionary } from './dictionary.js';
 import { ScriptTierFold, type ScriptTotals } from './folds/script-tiers.js';
 import { type HourRow, StartHourFold } from './folds/start-hours.js';
 import { TimelineFold, type TimelineRow } from './folds/timeline.js';
 import { type UserRuns, UserRunsFold } from './folds/user-runs.js';
-import { type ExecutionRow, StatusKinds, tierOf } from './rows.js';
+import { type ExecutionRow, RowBatch, StatusKinds } from './rows.js';
 import { type ScriptCatalog, ScriptIndex } from './scripts.js';
 
 /** The columns of `execution` a plan reads: a family alone reads only its own. */
@@ -98,8 +98,6 @@ export async function runExecutionPass(
   const scripts = new ScriptIndex(catalog);
   const statuses = new StatusDictionary();
   const kinds = new StatusKinds(statuses);
-  // Users are the many: start big enough for a typical deployment instead of doubling up to it.
-  const users = new UuidDictionary(64 * 1024);
   const cuts = startCuts(plan);
   const tierCount = cuts.length + 1;
   const lastTier = (period: keyof RunPlan['cutoffs']) => lastTierOf(cuts, plan.cutoffs[period]);
@@ -140,33 +138,46 @@ export async function runExecutionPass(
           plan.topUsers.map((need) => ({ cutoff: plan.cutoffs[need.period] })),
           (script) => needsOfScript[script] ?? noNeeds,
           kinds,
-          users,
         )
       : null;
 
   const row: ExecutionRow = { start: NaN, end: NaN, startExact: null, endExact: null, status: 0, script: -1, user: -1, startTier: 0 };
+  const batch = new RowBatch();
+  const flush = () => {
+    userFold?.resolve(batch);
+    for (let index = 0; index < batch.size; index++) {
+      batch.load(index, row, cuts);
+      // One call site per fold keeps each call monomorphic (inlined), where a loop over them would not be.
+      scriptFold?.add(row);
+      hourFold?.add(row);
+      timelineFold?.add(row);
+      userFold?.add(row);
+    }
+    batch.size = 0;
+  };
   const parser = new BinaryCopyParser(fields.length, (tuple) => {
+    const at = batch.size++;
     if (startField >= 0) {
       const start = tuple.int8(startField);
-      row.start = start;
-      row.startExact = (start > MAX_EXACT || start < -MAX_EXACT) && Number.isFinite(start) ? tuple.int8Exact(startField) : null;
+      batch.start[at] = start;
+      batch.startExact[at] = (start > MAX_EXACT || start < -MAX_EXACT) && Number.isFinite(start) ? tuple.int8Exact(startField) : null;
     }
     if (endField >= 0) {
       const end = tuple.int8(endField);
-      row.end = end;
-      row.endExact = (end > MAX_EXACT || end < -MAX_EXACT) && Number.isFinite(end) ? tuple.int8Exact(endField) : null;
+      batch.end[at] = end;
+      batch.endExact[at] = (end > MAX_EXACT || end < -MAX_EXACT) && Number.isFinite(end) ? tuple.int8Exact(endField) : null;
     }
-    if (statusField >= 0) row.status = statuses.indexOf(tuple, statusField);
-    if (scriptField >= 0) row.script = tuple.isNull(scriptField) ? -1 : scripts.dictionary.indexOf(tuple, scriptField);
-    if (userField >= 0) row.user = tuple.isNull(userField) ? -1 : users.indexOf(tuple, userField);
-    row.startTier = tierOf(cuts, row.start);
-    // One call site per fold keeps each call monomorphic (inlined), where a loop over them would not be.
-    scriptFold?.add(row);
-    hourFold?.add(row);
-    timelineFold?.add(row);
-    userFold?.add(row);
+    if (statusField >= 0) batch.status[at] = statuses.indexOf(tuple, statusField);
+    if (scriptField >= 0) batch.script[at] = tuple.isNull(scriptField) ? -1 : scripts.dictionary.indexOf(tuple, scriptField);
+    if (userField >= 0) {
+      const hasUser = !tuple.isNull(userField);
+      batch.hasUser[at] = hasUser ? 1 : 0;
+      if (hasUser) for (let word = 0; word < 4; word++) batch.userWords[4 * at + word] = tuple.word(userField, word);
+    }
+    if (batch.size === RowBatch.SIZE) flush();
   });
   const { rows, bytes } = await copyInto(pool, sql, parser, signal);
+  flush();
   return {
     scripts,
     scriptTotals: scriptFold?.result() ?? null,

@@ -15,10 +15,43 @@ export interface ExecutionRow {
   status: number;
   /** Script dictionary index (-1 for NULL). */
   script: number;
-  /** User dictionary index (-1 for NULL). */
+  /** The user's record in the user fold (-1 for NULL). */
   user: number;
   /** The start tier (see startCuts in plan.ts). */
   startTier: number;
+}
+
+/**
+ * Rows decoded a few hundred at a time, as columns, so the user look-ups of a batch can run
+ * side by side (their cache misses overlap) before the rows go to the folds one by one.
+ */
+export class RowBatch {
+  static readonly SIZE = 256;
+  size = 0;
+  /** NaN for NULL, and for a column the pass does not read. */
+  readonly start = new Float64Array(RowBatch.SIZE).fill(Number.NaN);
+  readonly end = new Float64Array(RowBatch.SIZE).fill(Number.NaN);
+  readonly startExact: Array<bigint | null> = new Array<bigint | null>(RowBatch.SIZE).fill(null);
+  readonly endExact: Array<bigint | null> = new Array<bigint | null>(RowBatch.SIZE).fill(null);
+  readonly status = new Int32Array(RowBatch.SIZE);
+  readonly script = new Int32Array(RowBatch.SIZE).fill(-1);
+  /** The user's uuid words (four per row) and whether the row has a user. */
+  readonly userWords = new Int32Array(4 * RowBatch.SIZE);
+  readonly hasUser = new Uint8Array(RowBatch.SIZE);
+  /** Filled in by the user fold: each row's user record (-1 for none). */
+  readonly user = new Int32Array(RowBatch.SIZE).fill(-1);
+
+  /** Copies row `index` into `row` (the one object the folds read). */
+  load(index: number, row: ExecutionRow, cuts: readonly number[]): void {
+    row.start = this.start[index]!;
+    row.end = this.end[index]!;
+    row.startExact = this.startExact[index]!;
+    row.endExact = this.endExact[index]!;
+    row.status = this.status[index]!;
+    row.script = this.script[index]!;
+    row.user = this.user[index]!;
+    row.startTier = tierOf(cuts, row.start);
+  }
 }
 
 /** A consumer of the pass: folds each row into what it keeps, holding no row. */

@@ -75,7 +75,7 @@ export async function topUsers(sources: Sources, config: ExecutionsConfig) {
   const users = pass.users!;
   return users
     .top(need, TOP_USERS_LIMIT)
-    .map((ranked) => ({ ranked, id: users.dictionary.text(ranked.user) }))
+    .map((ranked) => ({ ranked, id: users.idOf(ranked.user) }))
     // The API joins "user": a user id without a row there is not listed.
     .filter(({ id }) => details.has(id))
     .map(({ ranked, id }) => ({

@@ -46,9 +46,9 @@ function countriesOfExecutionUsers(sources: Sources): Promise<Int32Array> {
   return sources.memo('user_countries', async () => {
     const [pass, table] = await Promise.all([sources.executions(), sources.userTable()]);
     const users = pass.users!;
-    const countries = new Int32Array(users.dictionary.size);
+    const countries = new Int32Array(users.distinctUsers);
     for (let user = 0; user < countries.length; user++) {
-      const row = users.dictionary.indexIn(table.ids, user);
+      const row = users.indexIn(table.ids, user);
       const country = row < 0 ? -1 : table.country[row]!;
       countries[user] = country >= 0 && table.countries[country] !== '' ? country : -1;
     }

@@ -103,15 +103,12 @@ describe('UuidDictionary', () => {
     expect(sorted).toEqual([...uuids].sort());
   });
 
-  it('joins two dictionaries by uuid', () => {
-    const left = new UuidDictionary();
-    const right = new UuidDictionary();
-    const shared = randomUUID();
-    left.indexOfText(randomUUID(), true);
-    left.indexOfText(shared, true);
-    right.indexOfText(shared, true);
-    expect(left.indexIn(right, 1)).toBe(0);
-    expect(left.indexIn(right, 0)).toBe(-1);
+  it('finds a uuid by its words (signed, as the parser reads them), or gives -1', () => {
+    const dictionary = new UuidDictionary();
+    dictionary.indexOfText(randomUUID(), true);
+    dictionary.indexOfText('ffffffff-0000-0001-8000-00000000000a', true);
+    expect(dictionary.find(-1, 1, -0x80000000, 10)).toBe(1);
+    expect(dictionary.find(-1, 1, -0x80000000, 11)).toBe(-1);
   });
 });
 

@@ -3,13 +3,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import { isoMinute } from '../../src/lib/micros.js';
+import { BinaryCopyParser } from '../../src/pass/copy-parser.js';
 import { StatusDictionary, UuidDictionary } from '../../src/pass/dictionary.js';
 import { ScriptTierFold } from '../../src/pass/folds/script-tiers.js';
 import { StartHourFold } from '../../src/pass/folds/start-hours.js';
 import { type ScriptClass, TimelineFold } from '../../src/pass/folds/timeline.js';
 import { UserRunsFold } from '../../src/pass/folds/user-runs.js';
 import { type ExecutionRow, StatusKinds, tierOf } from '../../src/pass/rows.js';
-import { pgMicros } from '../helpers/copy-binary.js';
+import { binaryCopy, pgMicros } from '../helpers/copy-binary.js';
 
 const us = (iso: string) => Number(pgMicros(iso));
 const NOW = us('2026-06-15T12:34:56Z');
@@ -142,22 +143,29 @@ describe('TimelineFold', () => {
 });
 
 describe('UserRunsFold', () => {
-  const users = new UuidDictionary();
   const ids = ['00000000-0000-4000-8000-000000000003', '00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000002', 'f0000000-0000-4000-8000-000000000000'];
-  for (const id of ids) users.indexOfText(id, true);
+  /** The fold's records of `ids`, found as the pass finds them: from a COPY stream of the uuids. */
+  function recordsOf(fold: UserRunsFold): number[] {
+    const records: number[] = [];
+    const parser = new BinaryCopyParser(1, (tuple) => records.push(fold.recordOf(tuple, 0)));
+    parser.write(binaryCopy(ids.map((uuid) => [{ uuid }])));
+    parser.end();
+    return records;
+  }
 
   it('ranks users per need (period and filter), ties by user id, with finished counts', () => {
     const { kinds, row } = setup();
     // Need 0: last_week, no filter (scripts 0 and 1); need 1: all time, a filter matching script 1 only.
     const needsOfScript = (script: number) => Int32Array.from(script === 0 ? [0] : script === 1 ? [0, 1] : []);
-    const fold = new UserRunsFold([{ cutoff: NOW - 7 * DAY }, { cutoff: null }], needsOfScript, kinds, users);
-    fold.add(row({ start: NOW, status: 'FINISHED', script: 0, user: 0 }));
-    fold.add(row({ start: NOW, status: 'FAILED', script: 1, user: 0 }));
-    fold.add(row({ start: NOW, status: 'FINISHED', script: 0, user: 1 }));
-    fold.add(row({ start: NOW, status: 'FINISHED', script: 1, user: 1 }));
-    fold.add(row({ start: NOW - 30 * DAY, status: 'FINISHED', script: 1, user: 2 })); // outside last_week
-    fold.add(row({ status: 'FINISHED', script: 1, user: 2 })); // NULL start: all time only
-    fold.add(row({ start: NOW, status: 'FINISHED', script: 5, user: 3 })); // a script no need matches
+    const fold = new UserRunsFold([{ cutoff: NOW - 7 * DAY }, { cutoff: null }], needsOfScript, kinds);
+    const record = recordsOf(fold);
+    fold.add(row({ start: NOW, status: 'FINISHED', script: 0, user: record[0]! }));
+    fold.add(row({ start: NOW, status: 'FAILED', script: 1, user: record[0]! }));
+    fold.add(row({ start: NOW, status: 'FINISHED', script: 0, user: record[1]! }));
+    fold.add(row({ start: NOW, status: 'FINISHED', script: 1, user: record[1]! }));
+    fold.add(row({ start: NOW - 30 * DAY, status: 'FINISHED', script: 1, user: record[2]! })); // outside last_week
+    fold.add(row({ status: 'FINISHED', script: 1, user: record[2]! })); // NULL start: all time only
+    fold.add(row({ start: NOW, status: 'FINISHED', script: 5, user: record[3]! })); // a script no need matches
     fold.add(row({ start: NOW, script: 0, user: -1 })); // no user
     const result = fold.result();
     // Users 0 and 1 tie on 2 runs: user 1's id sorts first.
@@ -175,15 +183,32 @@ describe('UserRunsFold', () => {
 
   it('tracks activity from the latest start, NULL starts counting for all time only', () => {
     const { kinds, row } = setup();
-    const fold = new UserRunsFold([], () => new Int32Array(0), kinds, users);
-    fold.add(row({ start: NOW - 30 * DAY, user: 0 }));
-    fold.add(row({ start: NOW, user: 0 }));
-    fold.add(row({ user: 1 }));
-    fold.add(row({ start: NOW - 3 * DAY, user: 2 }));
+    const fold = new UserRunsFold([], () => new Int32Array(0), kinds);
+    const record = recordsOf(fold);
+    fold.add(row({ start: NOW - 30 * DAY, user: record[0]! }));
+    fold.add(row({ start: NOW, user: record[0]! }));
+    fold.add(row({ user: record[1]! }));
+    fold.add(row({ start: NOW - 3 * DAY, user: record[2]! }));
     const result = fold.result();
     expect(result.activeUsers(NOW - DAY)).toEqual([0]);
     expect(result.activeUsers(NOW - 7 * DAY)).toEqual([0, 2]);
     expect(result.activeUsers(null)).toEqual([0, 1, 2]);
     expect(result.distinctUsers).toBe(3);
+  });
+
+  it('keeps every record whole when its table grows, and finds each user again', () => {
+    const { kinds, row } = setup();
+    const fold = new UserRunsFold([{ cutoff: null }], () => Int32Array.from([0]), kinds, 16);
+    const uuids = Array.from({ length: 5000 }, (_, index) => `${index.toString(16).padStart(8, '0')}-0000-4000-8000-000000000000`);
+    const parser = new BinaryCopyParser(1, (tuple) => {
+      const record = fold.recordOf(tuple, 0);
+      fold.add(row({ start: NOW - (record % 7) * DAY, status: 'FINISHED', script: 0, user: record }));
+    });
+    parser.write(binaryCopy([...uuids, ...uuids].map((uuid) => [{ uuid }])));
+    parser.end();
+    const result = fold.result();
+    expect(result.distinctUsers).toBe(5000);
+    expect(uuids.every((uuid, user) => result.idOf(user) === uuid)).toBe(true);
+    expect(result.top(0, 3)).toEqual([0, 1, 2].map((user) => ({ user, runs: 2, finished: 2 })));
   });
 });

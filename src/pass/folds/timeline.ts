@@ -28,22 +28,61 @@ export interface TimelineRow {
 
 /** Counts per (status, class) of one bucket; `cells[status * classes + class]`. */
 interface Bucket {
+  /** First minute (since 2000-01-01), or null for executions without a timestamp. */
+  readonly start: number | null;
   cells: Float64Array;
 }
 
-/** Buckets are keyed by their start in quarter-hours (every bucket starts on one): small integers. */
-const QUARTER = 15;
-const NULL_BUCKET = Number.MIN_SAFE_INTEGER;
+/**
+ * Bucket starts step by at least this many minutes (from this offset): the key of a bucket,
+ * start - offset over the step, is a small integer, and keys of a tier are nearly dense.
+ */
+const KEY_STEP: Readonly<Record<SeriesTier['bucket'], readonly [step: number, offset: number]>> = {
+  quarter_hour: [15, 0],
+  hour: [60, 0],
+  day: [1440, 0],
+  week: [10_080, 2 * 1440], // weeks start on Mondays, the first on 2000-01-03
+  month: [1440, 0],
+  week_month: [1440, 0],
+};
+
+/** Bucket index by key, in a typed array that grows either way: a lookup per row, no hashing. */
+class DenseIndex {
+  private base = 0;
+  private slots = new Int32Array(0);
+
+  /** The slot for `key`, or -1. */
+  get(key: number): number {
+    const at = key - this.base;
+    return at >= 0 && at < this.slots.length ? this.slots[at]! - 1 : -1;
+  }
+
+  set(key: number, slot: number): void {
+    if (this.slots.length === 0) this.base = key;
+    let at = key - this.base;
+    if (at < 0 || at >= this.slots.length) {
+      const low = Math.min(this.base, key);
+      const high = Math.max(this.base + this.slots.length, key + 1);
+      const grown = new Int32Array(Math.max(high - low, 2 * this.slots.length));
+      grown.set(this.slots, this.base - low);
+      this.slots = grown;
+      this.base = low;
+      at = key - low;
+    }
+    this.slots[at] = slot + 1;
+  }
+}
 
 export class TimelineFold implements Fold<TimelineRow[]> {
-  private readonly buckets: Array<Map<number, Bucket>>;
-  /** Each tier's lower bound (µs; -Infinity for none) and bucket function, for the per-row loop. */
+  /** Per tier: its buckets, their index by key, and the bucket of executions without a timestamp. */
+  private readonly buckets: Bucket[][];
+  private readonly indexes: DenseIndex[];
+  private readonly undated: Array<Bucket | null>;
+  /** Each tier's lower bound (µs; -Infinity for none), bucket function and key step, for the per-row loop. */
   private readonly froms: Float64Array;
   private readonly bucketOf: BucketFunction[];
+  private readonly steps: Array<readonly [number, number]>;
   private statusCapacity = 8;
-  private lastTier = -1;
-  private lastKey = 0;
-  private lastBucket: Bucket | null = null;
 
   constructor(
     tiers: readonly SeriesTier[],
@@ -53,9 +92,12 @@ export class TimelineFold implements Fold<TimelineRow[]> {
     private readonly classes: readonly ScriptClass[],
     private readonly statusName: (status: number) => string | null,
   ) {
-    this.buckets = tiers.map(() => new Map());
+    this.buckets = tiers.map(() => []);
+    this.indexes = tiers.map(() => new DenseIndex());
+    this.undated = tiers.map(() => null);
     this.froms = Float64Array.from(tiers, (tier) => tier.from ?? Number.NEGATIVE_INFINITY);
     this.bucketOf = tiers.map((tier) => bucketFunction(tier.bucket));
+    this.steps = tiers.map((tier) => KEY_STEP[tier.bucket]);
   }
 
   add(row: ExecutionRow): void {
@@ -65,62 +107,69 @@ export class TimelineFold implements Fold<TimelineRow[]> {
     const kind = this.kinds.known(row.status);
     const useEnd = kind !== StatusKind.Other && row.end === row.end;
     const event = useEnd ? row.end : row.start;
-    const exact = useEnd ? row.endExact : row.startExact;
     const froms = this.froms;
     let tier = 0;
     // NaN (a NULL event time) passes only a tier without lower bound.
     while (tier < froms.length && !(event >= froms[tier]!) && froms[tier] !== Number.NEGATIVE_INFINITY) tier++;
     if (tier === froms.length) return; // before every requested period
-    let key: number;
-    if (event !== event) {
-      key = NULL_BUCKET;
-    } else {
-      if (!Number.isFinite(event)) throw new Error('an execution has an infinite timestamp; its time bucket has no date');
-      // An int32 key stays a small integer: no number is boxed per row.
-      key = (this.bucketOf[tier]!(minuteOf(exact ?? event)) / QUARTER) | 0;
-    }
-    let bucket: Bucket | undefined;
-    if (tier === this.lastTier && key === this.lastKey && this.lastBucket) {
-      bucket = this.lastBucket;
-    } else {
-      const map = this.buckets[tier]!;
-      bucket = map.get(key);
-      if (!bucket) {
-        bucket = { cells: new Float64Array(this.statusCapacity * this.classes.length) };
-        map.set(key, bucket);
-      }
-      this.lastTier = tier;
-      this.lastKey = key;
-      this.lastBucket = bucket;
-    }
+    const bucket = event !== event ? this.undatedBucket(tier) : this.bucketAt(tier, event, useEnd ? row.endExact : row.startExact);
     const cell = row.status * this.classes.length + scriptClass;
     if (cell >= bucket.cells.length) this.growStatuses(row.status);
     bucket.cells[cell]!++;
   }
 
+  private bucketAt(tier: number, event: number, exact: bigint | null): Bucket {
+    if (!Number.isFinite(event)) throw new Error('an execution has an infinite timestamp; its time bucket has no date');
+    const start = this.bucketOf[tier]!(minuteOf(exact ?? event));
+    const [step, offset] = this.steps[tier]!;
+    const key = (start - offset) / step;
+    const index = this.indexes[tier]!;
+    const slot = index.get(key);
+    if (slot >= 0) return this.buckets[tier]![slot]!;
+    const bucket = this.newBucket(start);
+    index.set(key, this.buckets[tier]!.push(bucket) - 1);
+    return bucket;
+  }
+
+  private undatedBucket(tier: number): Bucket {
+    let bucket = this.undated[tier];
+    if (!bucket) {
+      bucket = this.newBucket(null);
+      this.undated[tier] = bucket;
+    }
+    return bucket;
+  }
+
+  private newBucket(start: number | null): Bucket {
+    return { start, cells: new Float64Array(this.statusCapacity * this.classes.length) };
+  }
+
   /** Makes room for more statuses in every bucket (a rare event: the API has six). */
   private growStatuses(status: number): void {
     while (status >= this.statusCapacity) this.statusCapacity *= 2;
-    for (const map of this.buckets) {
-      for (const bucket of map.values()) {
-        const grown = new Float64Array(this.statusCapacity * this.classes.length);
-        grown.set(bucket.cells);
-        bucket.cells = grown;
-      }
+    for (const bucket of this.allBuckets()) {
+      const grown = new Float64Array(this.statusCapacity * this.classes.length);
+      grown.set(bucket.cells);
+      bucket.cells = grown;
     }
+  }
+
+  private *allBuckets(): Generator<Bucket> {
+    for (const tier of this.buckets) yield* tier;
+    for (const bucket of this.undated) if (bucket) yield bucket;
   }
 
   result(): TimelineRow[] {
     const rows: TimelineRow[] = [];
     const classCount = this.classes.length;
-    this.buckets.forEach((map, tier) => {
-      for (const [key, { cells }] of map) {
-        const bucket = key === NULL_BUCKET ? null : key * QUARTER;
+    this.buckets.forEach((buckets, tier) => {
+      const undated = this.undated[tier];
+      for (const { start, cells } of undated ? [...buckets, undated] : buckets) {
         for (let cell = 0; cell < cells.length; cell++) {
           const count = cells[cell]!;
           if (count === 0) continue;
           const status = Math.floor(cell / classCount);
-          rows.push({ tier, bucket, status: this.statusName(status), scriptClass: this.classes[cell % classCount]!, count });
+          rows.push({ tier, bucket: start, status: this.statusName(status), scriptClass: this.classes[cell % classCount]!, count });
         }
       }
     });

@@ -2,9 +2,15 @@
  * Per user: executions per top-users need (a period and a task_type filter) with their
  * finished count, and the last start, for the top users and the users' activity. Memory is
  * a few numbers per user and need, never per row.
+ *
+ * Users are the many (100,000 and more) and come in no order, so each row costs a cache
+ * miss. To keep it to one: the hash slots (a uuid's first word and its record's number) are
+ * small enough to stay in cache, and a user's record holds its uuid next to its counts, so
+ * checking the match and counting touch the same cache line.
  */
+import type { TupleReader } from '../copy-parser.js';
 import type { UuidDictionary } from '../dictionary.js';
-import { type ExecutionRow, type Fold, StatusKind, type StatusKinds } from '../rows.js';
+import { type ExecutionRow, type Fold, type RowBatch, StatusKind, type StatusKinds } from '../rows.js';
 
 export interface UserRunsNeed {
   /** Starts at or after this (µs) count; null: every execution, NULL start included. */
@@ -12,105 +18,213 @@ export interface UserRunsNeed {
 }
 
 export interface RankedUser {
-  /** Index in the pass's user dictionary. */
+  /** The user's number in this pass (see UserRuns). */
   readonly user: number;
   readonly runs: number;
   readonly finished: number;
 }
 
+/** What the fold knows of the users; a user is numbered 0, 1, 2, … in the order first seen. */
 export interface UserRuns {
   /** The users ranked for need `need`: most runs first, ties by user id; at most `limit`. */
   top(need: number, limit: number): RankedUser[];
-  /** Users with an execution started in the period (any script), as dictionary indexes. */
+  /** Users with an execution started in the period (any script). */
   activeUsers(cutoff: number | null): number[];
   /** Distinct users with any execution. */
   readonly distinctUsers: number;
-  readonly dictionary: UuidDictionary;
+  /** The uuid text of a user. */
+  idOf(user: number): string;
+  /** The index of a user's uuid in another dictionary (-1 when absent). */
+  indexIn(other: UuidDictionary, user: number): number;
 }
 
-/** lastStart of a user never seen, and of one seen only with NULL starts. */
-const UNSEEN = Number.NEGATIVE_INFINITY;
+/** lastStart of a user seen only with NULL starts. */
 const SEEN_WITHOUT_START = -Number.MAX_VALUE;
+// A record, in int32 units: the uuid's four words, two pads, the latest start (a float64),
+// then runs and finished (int32) per need.
+const LAST_START = 4;
+const COUNTS = 6;
+// A slot, in int32 units: the uuid's first word, then its record's number + 1 (0: empty).
+const SLOT = 2;
 
 export class UserRunsFold implements Fold<UserRuns> {
-  private capacity = 1024;
-  /**
-   * One record per user, side by side so a row touches one or two cache lines: the latest
-   * start (UNSEEN or SEEN_WITHOUT_START when there is none), then runs and finished per need.
-   */
-  private records: Float64Array;
   private readonly stride: number;
+  private slots: Int32Array;
+  private slotMask: number;
+  private i32!: Int32Array;
+  private f64!: Float64Array;
+  private size = 0;
 
   constructor(
     private readonly needs: readonly UserRunsNeed[],
     /** Needs whose filter matches each script index (the no-filter needs match every script in `script`). */
     private readonly needsOfScript: (script: number) => Int32Array,
     private readonly kinds: StatusKinds,
-    private readonly dictionary: UuidDictionary,
+    /** Users expected: the tables start that big, instead of doubling up to it. */
+    expected = 64 * 1024,
   ) {
-    this.stride = 1 + 2 * needs.length;
-    this.records = this.allocate(this.capacity);
+    // Always even, so every record's float64 stays aligned.
+    this.stride = COUNTS + 2 * needs.length;
+    let capacity = 2048;
+    while (capacity < 2 * expected) capacity *= 2;
+    this.slots = new Int32Array(SLOT * capacity);
+    this.slotMask = capacity - 1;
+    this.allocateRecords(Math.max(expected, 16));
   }
 
-  private allocate(capacity: number): Float64Array {
-    const records = new Float64Array(capacity * this.stride);
-    for (let user = 0; user < capacity; user++) records[user * this.stride] = UNSEEN;
-    return records;
+  private allocateRecords(count: number): void {
+    const records = new ArrayBuffer(count * this.stride * 4);
+    if (this.i32) new Int32Array(records).set(this.i32);
+    this.i32 = new Int32Array(records);
+    this.f64 = new Float64Array(records);
   }
 
+  /** The record (its int32 offset) of the user whose uuid is in `field`, added when new. */
+  recordOf(tuple: TupleReader, field: number): number {
+    return this.find(tuple.word(field, 0), tuple.word(field, 1), tuple.word(field, 2), tuple.word(field, 3));
+  }
+
+  /**
+   * Fills `batch.user` with each row's record. First every row's home slot and record are
+   * read, one independent load after another (their misses overlap); then each row is
+   * checked against them, with the full look-up (or an insert) only where that missed.
+   */
+  resolve(batch: RowBatch): void {
+    const { slotMask, stride } = this;
+    const { size, userWords: words, hasUser, user } = batch;
+    const slots = this.slots;
+    let touched = 0;
+    for (let row = 0; row < size; row++) {
+      if (hasUser[row] === 0) continue;
+      const w = row * 4;
+      const slot = (Math.imul(words[w]! ^ words[w + 3]!, 0x9e3779b1) ^ words[w + 1]! ^ words[w + 2]!) & slotMask;
+      const number = slots[slot * SLOT + 1]!;
+      const at = number > 0 && slots[slot * SLOT] === words[w] ? (number - 1) * stride : -1;
+      user[row] = at;
+      if (at >= 0) touched ^= this.i32[at + 1]!;
+    }
+    this.touched = touched;
+    for (let row = 0; row < size; row++) {
+      if (hasUser[row] === 0) {
+        user[row] = -1;
+        continue;
+      }
+      const w = row * 4;
+      const at = user[row]!;
+      const { i32 } = this;
+      // The home slot's record is the user's if its other words agree (records never move).
+      if (at >= 0 && i32[at + 1] === words[w + 1] && i32[at + 2] === words[w + 2] && i32[at + 3] === words[w + 3]) continue;
+      user[row] = this.find(words[w]!, words[w + 1]!, words[w + 2]!, words[w + 3]!);
+    }
+  }
+
+  /** Keeps the first loop's loads from being optimised away. */
+  private touched = 0;
+
+  private find(w0: number, w1: number, w2: number, w3: number): number {
+    const { slots, slotMask, i32, stride } = this;
+    let slot = (Math.imul(w0 ^ w3, 0x9e3779b1) ^ w1 ^ w2) & slotMask;
+    for (;;) {
+      const number = slots[slot * SLOT + 1]!;
+      if (number === 0) break;
+      if (slots[slot * SLOT] === w0) {
+        const at = (number - 1) * stride;
+        if (i32[at + 1] === w1 && i32[at + 2] === w2 && i32[at + 3] === w3) return at;
+      }
+      slot = (slot + 1) & slotMask;
+    }
+    return this.insert(slot, w0, w1, w2, w3);
+  }
+
+  private insert(slot: number, w0: number, w1: number, w2: number, w3: number): number {
+    const at = this.size * this.stride;
+    if (at + this.stride > this.i32.length) this.allocateRecords(2 * this.size);
+    const { i32 } = this;
+    i32[at] = w0;
+    i32[at + 1] = w1;
+    i32[at + 2] = w2;
+    i32[at + 3] = w3;
+    this.f64[(at + LAST_START) / 2] = Number.NEGATIVE_INFINITY;
+    this.slots[slot * SLOT] = w0;
+    this.slots[slot * SLOT + 1] = ++this.size;
+    if (2 * this.size > this.slotMask + 1) this.rehash();
+    return at;
+  }
+
+  /** Doubles the slots; records stay where they are. */
+  private rehash(): void {
+    const capacity = 2 * (this.slotMask + 1);
+    this.slots = new Int32Array(SLOT * capacity);
+    this.slotMask = capacity - 1;
+    const { i32, stride } = this;
+    for (let record = 0; record < this.size; record++) {
+      const at = record * stride;
+      let slot = (Math.imul(i32[at]! ^ i32[at + 3]!, 0x9e3779b1) ^ i32[at + 1]! ^ i32[at + 2]!) & this.slotMask;
+      while (this.slots[slot * SLOT + 1] !== 0) slot = (slot + 1) & this.slotMask;
+      this.slots[slot * SLOT] = i32[at]!;
+      this.slots[slot * SLOT + 1] = record + 1;
+    }
+  }
+
+  /** `row.user` is a record offset from recordOf (or -1). */
   add(row: ExecutionRow): void {
-    const user = row.user;
-    if (user < 0) return;
-    if (user >= this.capacity) this.grow(user);
-    const records = this.records;
-    const at = user * this.stride;
-    const last = records[at]!;
-    if (row.start > last) records[at] = row.start;
-    else if (last === UNSEEN) records[at] = SEEN_WITHOUT_START;
-    if (row.script < 0 || this.stride === 1) return;
+    const at = row.user;
+    if (at < 0) return;
+    const f64 = this.f64;
+    const last = f64[(at + LAST_START) / 2]!;
+    if (row.start > last) f64[(at + LAST_START) / 2] = row.start;
+    else if (last === Number.NEGATIVE_INFINITY) f64[(at + LAST_START) / 2] = SEEN_WITHOUT_START;
+    if (row.script < 0 || this.needs.length === 0) return;
     const needs = this.needsOfScript(row.script);
     if (needs.length === 0) return;
+    const i32 = this.i32;
     const finished = this.kinds.known(row.status) === StatusKind.Finished;
-    const finishedAt = at + 1 + this.needs.length;
+    const finishedAt = at + COUNTS + this.needs.length;
     for (let index = 0; index < needs.length; index++) {
       const need = needs[index]!;
       const cutoff = this.needs[need]!.cutoff;
       if (cutoff !== null && !(row.start >= cutoff)) continue;
-      records[at + 1 + need]!++;
-      if (finished) records[finishedAt + need]!++;
+      i32[at + COUNTS + need]!++;
+      if (finished) i32[finishedAt + need]!++;
     }
   }
 
-  private grow(user: number): void {
-    let capacity = this.capacity * 2;
-    while (capacity <= user) capacity *= 2;
-    const records = this.allocate(capacity);
-    records.set(this.records);
-    this.records = records;
-    this.capacity = capacity;
-  }
-
   result(): UserRuns {
-    const { dictionary, stride, records } = this;
-    const users = dictionary.size;
-    const half = this.needs.length;
-    const lastStart = (user: number) => records[user * stride]!;
+    const { i32, f64, stride, size } = this;
+    const needCount = this.needs.length;
+    // Users are numbered by their records, in the order first seen.
+    const lastStart = (user: number) => f64[(user * stride + LAST_START) / 2]!;
     let distinct = 0;
-    for (let user = 0; user < users; user++) if (lastStart(user) !== UNSEEN) distinct++;
+    for (let user = 0; user < size; user++) if (lastStart(user) !== Number.NEGATIVE_INFINITY) distinct++;
+    const words = (user: number) => i32.subarray(user * stride, user * stride + 4);
+    /** Orders users as their uuid text sorts: the words unsigned, in order. */
+    const compareIds = (a: number, b: number) => {
+      for (let word = 0; word < 4; word++) {
+        const difference = (i32[a * stride + word]! >>> 0) - (i32[b * stride + word]! >>> 0);
+        if (difference !== 0) return difference;
+      }
+      return 0;
+    };
     const tops = new Map<number, RankedUser[]>();
     return {
-      dictionary,
       distinctUsers: distinct,
+      idOf(user) {
+        const hex = [...words(user)].map((word) => (word >>> 0).toString(16).padStart(8, '0')).join('');
+        return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+      },
+      indexIn(other, user) {
+        const [w0, w1, w2, w3] = words(user);
+        return other.find(w0!, w1!, w2!, w3!);
+      },
       top(need, limit) {
         const key = need * 1024 + limit;
         const cached = tops.get(key);
         if (cached) return cached;
-        const runsOf = (user: number) => records[user * stride + 1 + need]!;
+        const runsOf = (user: number) => i32[user * stride + COUNTS + need]!;
         const ranked: number[] = [];
-        // Most runs first; ties by user id, so the order never depends on the dictionary's.
-        const before = (a: number, b: number) =>
-          runsOf(a) > runsOf(b) || (runsOf(a) === runsOf(b) && dictionary.compare(a, b) < 0);
-        for (let user = 0; user < users; user++) {
+        // Most runs first; ties by user id, so the order never depends on the table's.
+        const before = (a: number, b: number) => runsOf(a) > runsOf(b) || (runsOf(a) === runsOf(b) && compareIds(a, b) < 0);
+        for (let user = 0; user < size; user++) {
           if (runsOf(user) === 0) continue;
           if (ranked.length === limit && !before(user, ranked[limit - 1]!)) continue;
           let at = ranked.length === limit ? limit - 1 : ranked.length;
@@ -120,14 +234,18 @@ export class UserRunsFold implements Fold<UserRuns> {
           }
           ranked[at] = user;
         }
-        const result = ranked.map((user) => ({ user, runs: runsOf(user), finished: records[user * stride + 1 + half + need]! }));
+        const result = ranked.map((user) => ({
+          user,
+          runs: runsOf(user),
+          finished: i32[user * stride + COUNTS + needCount + need]!,
+        }));
         tops.set(key, result);
         return result;
       },
       activeUsers(cutoff) {
         const active: number[] = [];
-        for (let user = 0; user < users; user++) {
-          if (cutoff === null ? lastStart(user) !== UNSEEN : lastStart(user) >= cutoff) active.push(user);
+        for (let user = 0; user < size; user++) {
+          if (cutoff === null ? lastStart(user) !== Number.NEGATIVE_INFINITY : lastStart(user) >= cutoff) active.push(user);
         }
         return active;
       },
