@@ -213,8 +213,8 @@ export class UserRunsFold implements Fold<UserRuns> {
         return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
       },
       indexIn(other, user) {
-        const [w0, w1, w2, w3] = words(user);
-        return other.find(w0!, w1!, w2!, w3!);
+        const at = user * stride;
+        return other.find(i32[at]!, i32[at + 1]!, i32[at + 2]!, i32[at + 3]!);
       },
       top(need, limit) {
         const key = need * 1024 + limit;
