@@ -60,6 +60,8 @@ export interface RefreshSummary {
   cache_keys: string[];
   failures: ConfigFailure[];
   duration_ms: number;
+  /** SQL statements sent (retries included), as Sources reports them through `observe`. */
+  statements: number;
   /** Set when a shutdown signal cut the run short. */
   interrupted?: string;
   /** Families not run because another run held their lock. */
@@ -154,8 +156,12 @@ export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Pr
   const secrets = options.secrets ?? [];
   const configs = configsFor(options.families);
   const plan = planRun(configs, options.now);
+  let statements = 0;
   const sources = new Sources(deps.db, plan, pLimit(options.concurrency), {
-    observe: (query, ms, error) => logger.debug({ query, ms: Math.round(ms) }, error ? 'query failed' : 'query done'),
+    observe: (query, ms, error) => {
+      statements += 1;
+      logger.debug({ query, ms: Math.round(ms) }, error ? 'query failed' : 'query done');
+    },
     onRetry: (query, attempt, delayMs, error) =>
       logger.warn({ query, attempt, delay_ms: delayMs, err: messageOf(error, secrets) }, 'query retried'),
     retry: options.retry ?? DEFAULT_RETRY,
@@ -234,6 +240,7 @@ export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Pr
     cache_keys: options.dryRun ? [...entries.keys()] : [...written],
     failures,
     duration_ms: elapsed(),
+    statements,
     ...(interrupted ? { interrupted } : {}),
   };
   if (options.dryRun) {

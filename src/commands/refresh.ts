@@ -1,13 +1,16 @@
 /**
  * `stats-refresh refresh <family>`: takes each family's lock, runs the core for the
- * families it got, prints the summary and returns the exit code.
+ * families it got, prints the summary, pushes the run's metrics when a Pushgateway is
+ * configured, and returns the exit code.
  */
 import type { Family } from '../requests/batches.js';
 import type { FlagValues } from '../config.js';
 import { EXIT } from '../errors.js';
 import { type HeldLock, tryLock, waitForLock } from '../io/lock.js';
 import { type RefreshSummary, runRefresh } from '../refresh.js';
-import { redact } from '../lib/redact.js';
+import { pushOutcomes } from '../io/metrics.js';
+import { outcomesOf } from '../outcomes.js';
+import { redact, safeUrl } from '../lib/redact.js';
 import { DEFAULT_RETRY } from '../lib/retry.js';
 import { type Runtime, withRuntime } from './runtime.js';
 
@@ -48,17 +51,27 @@ function emptySummary(command: string, now: Date, skipped: Family[]): RefreshSum
     cache_keys: [],
     failures: [],
     duration_ms: 0,
+    statements: 0,
     skipped,
   };
 }
 
-/** Refreshes `families` within an open runtime; returns the exit code. */
-export async function refreshWithin(
+export interface FamiliesRun {
+  readonly code: number;
+  readonly summary: RefreshSummary;
+}
+
+/**
+ * Refreshes `families` within an open runtime, computing as of `now`; returns the exit
+ * code and the summary, printing nothing.
+ */
+export async function runFamilies(
   runtime: Runtime,
   command: string,
   families: readonly Family[],
   signal: AbortSignal,
-): Promise<number> {
+  now: Date = runtime.config.now,
+): Promise<FamiliesRun> {
   const { config, logger, connections } = runtime;
   const { held, running, skipped } = config.dryRun
     ? { held: [], running: [...families], skipped: [] }
@@ -67,12 +80,12 @@ export async function refreshWithin(
   try {
     summary =
       running.length === 0
-        ? emptySummary(command, config.now, skipped)
+        ? emptySummary(command, now, skipped)
         : await runRefresh(
             {
               command,
               families: running,
-              now: config.now,
+              now,
               ttlSeconds: config.ttlSeconds,
               concurrency: config.concurrency,
               dryRun: config.dryRun,
@@ -94,9 +107,35 @@ export async function refreshWithin(
     );
   }
   if (skipped.length > 0) summary.skipped = skipped;
+  if (signal.aborted) return { code: SIGNAL_EXIT[String(signal.reason)] ?? EXIT.CONFIGS_FAILED, summary };
+  return { code: summary.failed > 0 ? EXIT.CONFIGS_FAILED : EXIT.OK, summary };
+}
+
+/** Pushes the run's metrics, one group per family; a Pushgateway that fails is a warning only. */
+async function pushRun(runtime: Runtime, url: string, families: readonly Family[], summary: RefreshSummary): Promise<void> {
+  const errors = await pushOutcomes(url, outcomesOf(summary, families, new Date()));
+  const where = safeUrl(url);
+  for (const [family, error] of errors) {
+    runtime.logger.warn(
+      { pushgateway: where, family, err: redact(error.message, runtime.secrets).split('\n')[0] },
+      'metrics not pushed; the run itself is unaffected',
+    );
+  }
+  if (errors.size === 0) runtime.logger.debug({ pushgateway: where, families }, 'metrics pushed');
+}
+
+/** Refreshes `families` within an open runtime, prints the summary and pushes metrics; returns the exit code. */
+export async function refreshWithin(
+  runtime: Runtime,
+  command: string,
+  families: readonly Family[],
+  signal: AbortSignal,
+): Promise<number> {
+  const { code, summary } = await runFamilies(runtime, command, families, signal);
   process.stdout.write(`${JSON.stringify(summary)}\n`);
-  if (signal.aborted) return SIGNAL_EXIT[String(signal.reason)] ?? EXIT.CONFIGS_FAILED;
-  return summary.failed > 0 ? EXIT.CONFIGS_FAILED : EXIT.OK;
+  const url = runtime.config.pushgatewayUrl;
+  if (url && !runtime.config.dryRun) await pushRun(runtime, url, families, summary);
+  return code;
 }
 
 export function refreshCommand(

@@ -67,11 +67,20 @@ async function writeOnce(
   return failures;
 }
 
+/** A long-running process (schedule) keeps reconnecting, at most every 2 s, and bounds every command. */
+const LONG_RUNNING_RETRY_CAP_MS = 2_000;
+const LONG_RUNNING_COMMAND_TIMEOUT_MS = 10_000;
+
 /**
  * A client that fails fast: a CLI run must not queue commands forever behind a dead
- * server. Connects lazily; call `connect()` to check reachability.
+ * server. Connects lazily; call `connect()` to check reachability. `longRunning`: once
+ * connected, reconnect forever (Redis restarted) instead of giving up after a few tries.
  */
-export function createRedis(url: string, onError: (error: Error) => void = () => undefined): Redis & { lastError(): Error | null } {
+export function createRedis(
+  url: string,
+  onError: (error: Error) => void = () => undefined,
+  options: { longRunning?: boolean } = {},
+): Redis & { lastError(): Error | null } {
   let connectedOnce = false;
   let lastError: Error | null = null;
   const client = new Redis(url, {
@@ -79,8 +88,14 @@ export function createRedis(url: string, onError: (error: Error) => void = () =>
     connectTimeout: 5_000,
     maxRetriesPerRequest: 1,
     enableOfflineQueue: false,
-    // Unreachable at start: give up at once (exit 3). Lost mid-run: a few quick reconnects.
-    retryStrategy: (attempt) => (!connectedOnce || attempt > 3 ? null : attempt * 200),
+    // Unreachable at start: give up at once (exit 3). Lost mid-run: a few quick reconnects,
+    // or, for a long-running process, reconnects for as long as it runs.
+    retryStrategy: (attempt) => {
+      if (!connectedOnce) return null;
+      if (options.longRunning) return Math.min(attempt * 100, LONG_RUNNING_RETRY_CAP_MS);
+      return attempt > 3 ? null : attempt * 200;
+    },
+    ...(options.longRunning ? { commandTimeout: LONG_RUNNING_COMMAND_TIMEOUT_MS } : {}),
     connectionName: 'stats-refresh',
   });
   client.on('ready', () => {

@@ -7,6 +7,7 @@ import { createRedis } from './cache.js';
 import type { Config } from '../config.js';
 import { createDb, type Db } from './db.js';
 import { UnreachableError } from '../errors.js';
+import { FAMILIES } from '../requests/batches.js';
 import { redact, safeUrl } from '../lib/redact.js';
 
 export interface Connections {
@@ -18,17 +19,24 @@ export interface Connections {
 
 export const APPLICATION_NAME = 'stats-refresh';
 
+/**
+ * `longRunning` (schedule): Redis reconnects for as long as the process runs, and the pool
+ * has room for a run of every family at once (up to families × concurrency connections,
+ * what three CronJobs firing together would open).
+ */
 export function openConnections(
   config: Config,
-  options: { needRedis: boolean; onRedisError?: (error: Error) => void },
+  options: { needRedis: boolean; onRedisError?: (error: Error) => void; longRunning?: boolean },
 ): Connections {
   const { db, pool } = createDb({
     url: config.databaseUrl,
-    poolSize: config.concurrency,
+    poolSize: config.concurrency * (options.longRunning ? FAMILIES.length : 1),
     applicationName: APPLICATION_NAME,
     statementTimeoutMs: config.statementTimeoutMs,
   });
-  const redis = options.needRedis ? createRedis(config.redisUrl, options.onRedisError) : null;
+  const redis = options.needRedis
+    ? createRedis(config.redisUrl, options.onRedisError, { longRunning: options.longRunning === true })
+    : null;
   return {
     db,
     pool,
