@@ -14,13 +14,17 @@ import { type FamilyOutcome, failedOutcomes, outcomesOf } from '../outcomes.js';
 import { runFamilies } from '../commands/refresh.js';
 import type { Runtime } from '../commands/runtime.js';
 import { type HealthReport, healthOf } from './health.js';
+import { LastValues } from './last-values.js';
 import { HealBudget, missingByFamily, watchedKeys } from './self-heal.js';
+import { type Watch, watchInvalidations } from './watch.js';
 
 /** Why a run started. */
 export type RunReason = 'start' | 'cron' | 'self-heal';
 
 /** Runs in flight get the grace period, then this long for their writes and lock release. */
 const STOP_SLACK_MS = 10_000;
+/** Checks triggered by Redis's messages come at most this often. */
+const EVENT_CHECK_SPACING_MS = 100;
 
 export interface SchedulerDeps {
   readonly runtime: Runtime;
@@ -34,15 +38,18 @@ export class Scheduler {
   private readonly inFlight = new Map<Family, Promise<void>>();
   private readonly jobs: Cron[] = [];
   private readonly budget: HealBudget;
+  private readonly lastValues = new LastValues();
   private readonly lastSuccessAt: Record<Family, number | null> = { dashboard: null, executions: null, users: null };
   private startedAt = Date.now();
   private lastCheckAt = Date.now();
   private checkTimer: NodeJS.Timeout | undefined;
   private checking = false;
+  private recheck = false;
   private checkFailing = false;
+  private lastCheckStartAt = 0;
+  private watch: Watch | null = null;
   private stopping = false;
   private readonly deferredLogged = new Set<Family>();
-  private readonly onRedisReady = () => this.checkNow();
 
   constructor(private readonly deps: SchedulerDeps) {
     const { checkIntervalMs, intervalsMs } = deps.settings;
@@ -63,8 +70,11 @@ export class Scheduler {
       );
       this.jobs.push(job);
     }
-    // After a reconnect (Redis restarted), look at once instead of at the next tick.
-    this.deps.runtime.connections.redis!.on('ready', this.onRedisReady);
+    // A flush, a delete, an eviction or a reconnect (Redis restarted): look at once, not at the next tick.
+    const { runtime } = this.deps;
+    this.watch = watchInvalidations(runtime.connections.redis!, () => this.checkNow(), runtime.logger, (text) =>
+      redact(text, runtime.secrets),
+    );
     this.scheduleCheck();
   }
 
@@ -96,6 +106,9 @@ export class Scheduler {
     try {
       const { summary } = await runFamilies(runtime, command, families, own.signal, new Date());
       outcomes = outcomesOf(summary, families, new Date());
+      await this.lastValues
+        .capture(runtime.connections.redis!, summary.cache_keys)
+        .catch((error: unknown) => runtime.logger.debug({ err: redact((error as Error).message, runtime.secrets) }, 'written values not read back'));
     } catch (error) {
       // Redis gone while taking the locks, for instance: the run made nothing.
       runtime.logger.error({ reason, families, err: redact((error as Error).message, runtime.secrets).split('\n')[0] }, 'schedule run failed');
@@ -126,16 +139,23 @@ export class Scheduler {
     this.checkTimer = setTimeout(() => void this.check(), this.deps.settings.checkIntervalMs);
   }
 
+  /** A check as soon as possible: after the one running, and no sooner than EVENT_CHECK_SPACING_MS after the last. */
   private checkNow(): void {
-    if (this.stopping || this.checking) return;
+    if (this.stopping) return;
+    if (this.checking) {
+      this.recheck = true;
+      return;
+    }
     clearTimeout(this.checkTimer);
-    void this.check();
+    const wait = Math.max(0, this.lastCheckStartAt + EVENT_CHECK_SPACING_MS - Date.now());
+    this.checkTimer = setTimeout(() => void this.check(), wait);
   }
 
   /** One self-healing check: one Redis round trip, then a run for the families whose keys are missing. */
   private async check(): Promise<void> {
     if (this.checking) return;
     this.checking = true;
+    this.lastCheckStartAt = Date.now();
     const { runtime, metrics } = this.deps;
     try {
       const missing = await missingByFamily(runtime.connections.redis!, watchedKeys());
@@ -143,6 +163,7 @@ export class Scheduler {
       this.checkFailing = false;
       const now = Date.now();
       const heal: Family[] = [];
+      const lost: string[] = [];
       for (const family of FAMILIES) {
         const keys = missing.get(family) ?? [];
         metrics.setMissingKeys(family, keys.length);
@@ -157,12 +178,18 @@ export class Scheduler {
           continue;
         }
         heal.push(family);
+        lost.push(...keys);
         this.budget.healed(family, now);
         this.deferredLogged.delete(family);
         metrics.countSelfHeal(family);
         runtime.logger.warn({ family, missing: keys.length, example: keys[0] }, 'covered keys missing: refreshing the family now');
       }
-      if (heal.length > 0) this.trigger(heal, 'self-heal');
+      if (heal.length > 0) {
+        // The last values back first (one round trip), then fresh ones from the refresh.
+        const restored = await this.lastValues.restore(runtime.connections.redis!, lost).catch(() => 0);
+        if (restored > 0) runtime.logger.info({ restored, missing: lost.length }, 'restored the last written values while the refresh runs');
+        this.trigger(heal, 'self-heal');
+      }
     } catch (error) {
       if (!this.checkFailing) {
         runtime.logger.warn({ err: redact((error as Error).message, runtime.secrets).split('\n')[0] }, 'self-healing check failed; retrying every check interval');
@@ -171,7 +198,12 @@ export class Scheduler {
     } finally {
       this.lastCheckAt = Date.now();
       this.checking = false;
-      this.scheduleCheck();
+      if (this.recheck) {
+        this.recheck = false;
+        this.checkNow();
+      } else {
+        this.scheduleCheck();
+      }
     }
   }
 
@@ -193,7 +225,7 @@ export class Scheduler {
     this.stopping = true;
     clearTimeout(this.checkTimer);
     for (const job of this.jobs) job.stop();
-    this.deps.runtime.connections.redis?.off('ready', this.onRedisReady);
+    this.watch?.close();
     const runs = [...new Set(this.inFlight.values())];
     if (runs.length === 0) return;
     this.deps.runtime.logger.info({ families: [...this.inFlight.keys()] }, 'waiting for the runs in flight');
