@@ -9,7 +9,7 @@
  * runs the built CLI once as a warm-up and then `--runs` times (and, for `all`, every family on
  * its own as many times), and prints wall time, statements (cross-checked on the server), peak
  * RSS, CPU time and the time of every config and query. It reports; it asserts nothing.
- * See bench/README-section.md.
+ * See docs/performance.md.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
