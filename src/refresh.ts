@@ -135,14 +135,17 @@ async function settleWithinGrace<T>(
     return outcomes;
   }
   let timer: NodeJS.Timeout | undefined;
+  let start = () => undefined as void;
   const graceOver = new Promise<void>((resolve) => {
-    const start = () => {
+    start = () => {
       timer = setTimeout(resolve, graceMs);
     };
     if (signal.aborted) start();
     else signal.addEventListener('abort', start, { once: true });
   });
   await Promise.race([all, graceOver]);
+  // A signal after this point must not start a grace timer that holds the process.
+  signal.removeEventListener('abort', start);
   clearTimeout(timer);
   return [...outcomes];
 }

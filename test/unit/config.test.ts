@@ -37,6 +37,7 @@ describe('loadConfig defaults', () => {
       waitLock: false,
       waitTimeoutMs: 120_000,
       gracePeriodMs: 20_000,
+      pushgatewayUrl: null,
     });
   });
 
@@ -96,6 +97,7 @@ describe('loadConfig precedence', () => {
     STATS_REFRESH_LOCK_TTL: '90',
     STATS_REFRESH_WAIT_TIMEOUT: '10',
     STATS_REFRESH_GRACE_PERIOD: '0',
+    STATS_REFRESH_PUSHGATEWAY_URL: 'http://push.example:9091',
   };
 
   it('lets the environment override the defaults', () => {
@@ -115,6 +117,7 @@ describe('loadConfig precedence', () => {
       waitLock: false,
       waitTimeoutMs: 10_000,
       gracePeriodMs: 0,
+      pushgatewayUrl: 'http://push.example:9091',
     });
   });
 
@@ -268,18 +271,19 @@ describe('loadConfig never leaks a URL password in an error', () => {
 });
 
 describe('secretsOf', () => {
-  it('returns the URL passwords and the Rollbar token', () => {
+  it('returns the URL passwords (the Pushgateway\'s too) and the Rollbar token', () => {
     const config = loadConfig(
       {},
       {
         DATABASE_URL: 'postgres://u:s3cretpw@host/db',
         REDIS_URL: 'redis://:r3dispass@h:1/0',
         ROLLBAR_ACCESS_TOKEN: 'rollbar-token-abc',
+        STATS_REFRESH_PUSHGATEWAY_URL: 'https://push:pushpass1@push.example',
       },
       clock,
     );
     const secrets = secretsOf(config);
-    expect(new Set(secrets)).toEqual(new Set(['s3cretpw', 'r3dispass', 'rollbar-token-abc']));
+    expect(new Set(secrets)).toEqual(new Set(['s3cretpw', 'r3dispass', 'pushpass1', 'rollbar-token-abc']));
   });
 
   it('returns both the decoded and the encoded form of a percent-encoded password', () => {
