@@ -4,7 +4,7 @@
  * statements between families, so its duration and statement count are the run's as a
  * whole, repeated under each family it covered.
  */
-import { type Family, configsFor } from './requests/batches.js';
+import { type Family, type RefreshConfig, configsFor } from './requests/batches.js';
 import { KEY_PREFIX } from './requests/keys.js';
 import type { RefreshSummary } from './refresh.js';
 
@@ -45,8 +45,16 @@ export function familyOfKey(key: string, families: readonly Family[]): Family | 
   return families.includes('users') ? 'users' : null;
 }
 
-/** One outcome per requested family, from the summary of the run that covered them. */
-export function outcomesOf(summary: RefreshSummary, requested: readonly Family[], finishedAt: Date): FamilyOutcome[] {
+/**
+ * One outcome per requested family, from the summary of the run that covered them and the
+ * configs it ran (each counts for its own family).
+ */
+export function outcomesOf(
+  summary: RefreshSummary,
+  requested: readonly Family[],
+  configs: readonly RefreshConfig[],
+  finishedAt: Date,
+): FamilyOutcome[] {
   const skipped = new Set(summary.skipped ?? []);
   const ran = requested.filter((family) => !skipped.has(family));
   const whole = { finishedAt, durationSeconds: summary.duration_ms / 1000, statements: summary.statements };
@@ -55,7 +63,7 @@ export function outcomesOf(summary: RefreshSummary, requested: readonly Family[]
       return { family, result: 'skipped', ...whole, durationSeconds: 0, statements: 0, configsOk: 0, configsFailed: 0, keysWritten: 0 };
     }
     const failed = summary.failures.filter((failure) => failure.config.startsWith(`${family}/`)).length;
-    const total = configsFor([family]).length;
+    const total = configs.filter((config) => config.family === family).length;
     const keysWritten = summary.cache_keys.filter((key) => familyOfKey(key, ran) === family).length;
     const cutShort = summary.interrupted !== undefined;
     return {

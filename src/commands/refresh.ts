@@ -3,7 +3,7 @@
  * families it got, prints the summary, pushes the run's metrics when a Pushgateway is
  * configured, and returns the exit code.
  */
-import type { Family } from '../requests/batches.js';
+import { type Family, type RefreshConfig, configsFor } from '../requests/batches.js';
 import type { FlagValues } from '../config.js';
 import { EXIT } from '../errors.js';
 import { type HeldLock, tryLock, waitForLock } from '../io/lock.js';
@@ -59,6 +59,8 @@ function emptySummary(command: string, now: Date, skipped: Family[]): RefreshSum
 export interface FamiliesRun {
   readonly code: number;
   readonly summary: RefreshSummary;
+  /** What the run computed (none when every family was skipped). */
+  readonly configs: readonly RefreshConfig[];
 }
 
 /**
@@ -107,13 +109,14 @@ export async function runFamilies(
     );
   }
   if (skipped.length > 0) summary.skipped = skipped;
-  if (signal.aborted) return { code: SIGNAL_EXIT[String(signal.reason)] ?? EXIT.CONFIGS_FAILED, summary };
-  return { code: summary.failed > 0 ? EXIT.CONFIGS_FAILED : EXIT.OK, summary };
+  const configs = configsFor(running);
+  if (signal.aborted) return { code: SIGNAL_EXIT[String(signal.reason)] ?? EXIT.CONFIGS_FAILED, summary, configs };
+  return { code: summary.failed > 0 ? EXIT.CONFIGS_FAILED : EXIT.OK, summary, configs };
 }
 
 /** Pushes the run's metrics, one group per family; a Pushgateway that fails is a warning only. */
-async function pushRun(runtime: Runtime, url: string, families: readonly Family[], summary: RefreshSummary): Promise<void> {
-  const errors = await pushOutcomes(url, outcomesOf(summary, families, new Date()));
+async function pushRun(runtime: Runtime, url: string, families: readonly Family[], run: FamiliesRun): Promise<void> {
+  const errors = await pushOutcomes(url, outcomesOf(run.summary, families, run.configs, new Date()));
   const where = safeUrl(url);
   for (const [family, error] of errors) {
     runtime.logger.warn(
@@ -131,11 +134,11 @@ export async function refreshWithin(
   families: readonly Family[],
   signal: AbortSignal,
 ): Promise<number> {
-  const { code, summary } = await runFamilies(runtime, command, families, signal);
-  process.stdout.write(`${JSON.stringify(summary)}\n`);
+  const run = await runFamilies(runtime, command, families, signal);
+  process.stdout.write(`${JSON.stringify(run.summary)}\n`);
   const url = runtime.config.pushgatewayUrl;
-  if (url && !runtime.config.dryRun) await pushRun(runtime, url, families, summary);
-  return code;
+  if (url && !runtime.config.dryRun) await pushRun(runtime, url, families, run);
+  return run.code;
 }
 
 export function refreshCommand(

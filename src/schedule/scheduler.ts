@@ -104,8 +104,8 @@ export class Scheduler {
     const forward = () => own.abort(signal.reason);
     signal.addEventListener('abort', forward, { once: true });
     try {
-      const { summary } = await runFamilies(runtime, command, families, own.signal, new Date());
-      outcomes = outcomesOf(summary, families, new Date());
+      const { summary, configs } = await runFamilies(runtime, command, families, own.signal, new Date());
+      outcomes = outcomesOf(summary, families, configs, new Date());
       await this.lastValues
         .capture(runtime.connections.redis!, summary.cache_keys)
         .catch((error: unknown) => runtime.logger.debug({ err: redact((error as Error).message, runtime.secrets) }, 'written values not read back'));

@@ -7,6 +7,7 @@ import { SCHEDULE_DEFAULTS, loadConfig, loadScheduleConfig } from '../../src/con
 import { UsageError } from '../../src/errors.js';
 import { longestGapMs } from '../../src/lib/cron.js';
 import { familyOfKey, outcomesOf } from '../../src/outcomes.js';
+import { configsFor } from '../../src/requests/batches.js';
 import type { RefreshSummary } from '../../src/refresh.js';
 import { healthOf } from '../../src/schedule/health.js';
 import { HealBudget } from '../../src/schedule/self-heal.js';
@@ -172,6 +173,7 @@ describe('metrics attribution', () => {
         skipped: ['executions'],
       }),
       ['executions', 'users'],
+      configsFor(['users']),
       NOW,
     );
     expect(outcomes).toEqual([
@@ -180,8 +182,14 @@ describe('metrics attribution', () => {
     ]);
   });
 
+  it('counts the configs the run computed, whatever their number per family', () => {
+    const extra = { family: 'users', period: 'last_day', groupBy: 'hour' } as const;
+    const [outcome] = outcomesOf(summary({}), ['users'], [...configsFor(['users']), extra], NOW);
+    expect(outcome).toMatchObject({ result: 'ok', configsOk: 7, configsFailed: 0 });
+  });
+
   it('an interrupted run is a failed one, even without a failed config', () => {
-    const [outcome] = outcomesOf(summary({ interrupted: 'SIGTERM' }), ['dashboard'], NOW);
+    const [outcome] = outcomesOf(summary({ interrupted: 'SIGTERM' }), ['dashboard'], configsFor(['dashboard']), NOW);
     expect(outcome).toMatchObject({ result: 'failed', configsFailed: 0, configsOk: 12 });
   });
 });
