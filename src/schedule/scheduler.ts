@@ -25,6 +25,8 @@ export type RunReason = 'start' | 'cron' | 'self-heal';
 const STOP_SLACK_MS = 10_000;
 /** Checks triggered by Redis's messages come at most this often. */
 const EVENT_CHECK_SPACING_MS = 100;
+const MAX_HEAL_BASE_MS = 30_000;
+const MAX_HEAL_QUIET_MS = 60_000;
 
 export interface SchedulerDeps {
   readonly runtime: Runtime;
@@ -53,8 +55,13 @@ export class Scheduler {
 
   constructor(private readonly deps: SchedulerDeps) {
     const { checkIntervalMs, intervalsMs } = deps.settings;
-    // Scaled by the check interval: 10 s, then 20, 40 … up to the family's interval; quiet after 30 s.
-    this.budget = new HealBudget({ baseMs: 2 * checkIntervalMs, quietMs: 6 * checkIntervalMs, capMs: intervalsMs });
+    // Scaled by the check interval (5 s: waits of 10 s, 20, 40 … up to the family's interval;
+    // quiet after 30 s), within bounds that still make sense for a check every hour.
+    this.budget = new HealBudget({
+      baseMs: Math.min(2 * checkIntervalMs, MAX_HEAL_BASE_MS),
+      quietMs: Math.min(6 * checkIntervalMs, MAX_HEAL_QUIET_MS),
+      capMs: intervalsMs,
+    });
   }
 
   /** Refreshes every family once, then starts the schedules and the self-healing check. */
@@ -131,6 +138,8 @@ export class Scheduler {
       },
       'schedule run finished',
     );
+    // See at once whether the heal held (and start timing how long the keys stay).
+    if (reason === 'self-heal') this.checkNow();
   }
 
   private scheduleCheck(): void {

@@ -88,8 +88,7 @@ export class HealBudget {
     const state = this.state(family);
     if (state.lastHealAt === null || state.lastStretchMs >= this.options.quietMs) state.streak = 0;
     if (state.streak === 0 || state.lastHealAt === null) return 0;
-    const cap = Math.max(this.options.baseMs, this.options.capMs[family]);
-    const delay = Math.min(cap, this.options.baseMs * 2 ** (state.streak - 1));
+    const delay = Math.min(this.options.capMs[family], this.options.baseMs * 2 ** (state.streak - 1));
     return Math.max(0, state.lastHealAt + delay - now);
   }
 

@@ -53,7 +53,12 @@ export function watchInvalidations(main: Redis, onChange: () => void, logger: Lo
     // Changes made while we were not listening went unheard.
     onChange();
   };
-  const onMainReady = () => void track();
+  // The main connection back (Redis restarted): tracking is per connection, and a check that
+  // ran while it was down (the subscriber may come back first) failed.
+  const onMainReady = () => {
+    void track();
+    onChange();
+  };
   subscriber.on('ready', () => void onSubscriberReady());
   main.on('ready', onMainReady);
   subscriber.connect().catch(() => undefined);

@@ -91,16 +91,24 @@ describe('self-healing bound', () => {
 
   it('a loss after the keys stayed present for the quiet time is healed at once again', () => {
     const heal = budget();
+    heal.observe('dashboard', false, 0);
+    expect(heal.waitMs('dashboard', 0)).toBe(0);
+    heal.healed('dashboard', 0);
+    heal.observe('dashboard', true, 1_000);
+    heal.observe('dashboard', false, 3_000); // lost again after 2 s
+    expect(heal.waitMs('dashboard', 3_000)).toBe(7_000);
+    heal.healed('dashboard', 10_000);
+    heal.observe('dashboard', true, 11_000);
+    heal.observe('dashboard', false, 60_000); // present for 49 s: quiet
+    expect(heal.waitMs('dashboard', 60_000)).toBe(0);
+  });
+
+  it('never waits longer than the family\'s interval, whatever the base', () => {
+    const heal = budget();
     heal.observe('users', false, 0);
-    expect(heal.waitMs('users', 0)).toBe(0);
     heal.healed('users', 0);
-    heal.observe('users', true, 1_000);
-    heal.observe('users', false, 3_000); // lost again after 2 s
-    expect(heal.waitMs('users', 3_000)).toBe(7_000);
-    heal.healed('users', 10_000);
-    heal.observe('users', true, 11_000);
-    heal.observe('users', false, 60_000); // present for 49 s: quiet
-    expect(heal.waitMs('users', 60_000)).toBe(0);
+    heal.observe('users', false, 1_000);
+    expect(heal.waitMs('users', 1_000)).toBe(1_000); // users' cap here: 2 s, below the 10 s base
   });
 
   it('refreshes that fail (keys never come back) back off too; families are independent', () => {
@@ -183,7 +191,7 @@ describe('metrics attribution', () => {
   });
 
   it('counts the configs the run computed, whatever their number per family', () => {
-    const extra = { family: 'users', period: 'last_day', groupBy: 'hour' } as const;
+    const extra = { ...configsFor(['users'])[0]!, period: 'last_day' as const };
     const [outcome] = outcomesOf(summary({}), ['users'], [...configsFor(['users']), extra], NOW);
     expect(outcome).toMatchObject({ result: 'ok', configsOk: 7, configsFailed: 0 });
   });
