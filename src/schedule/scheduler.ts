@@ -138,8 +138,9 @@ export class Scheduler {
       },
       'schedule run finished',
     );
-    // See at once whether the heal held (and start timing how long the keys stay).
-    if (reason === 'self-heal') this.checkNow();
+    // Look again at once: keys lost while this run went on were skipped by the checks then
+    // (the family was running), and after a heal this starts timing how long the keys stay.
+    this.checkNow();
   }
 
   private scheduleCheck(): void {
