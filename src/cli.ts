@@ -7,10 +7,11 @@ import { Command, CommanderError } from 'commander';
 import { FAMILIES } from './requests/batches.js';
 import { clearCommand } from './commands/clear.js';
 import { SIGNAL_EXIT, refreshCommand } from './commands/refresh.js';
+import { scheduleCommand } from './commands/schedule.js';
 import { statusCommand } from './commands/status.js';
 import { warmupCommand } from './commands/warmup.js';
-import type { FlagValues } from './config.js';
-import { EXIT, exitCodeOf } from './errors.js';
+import { DEFAULTS, SCHEDULE_DEFAULTS, type FlagValues, type ScheduleFlagValues } from './config.js';
+import { EXIT, UsageError, exitCodeOf } from './errors.js';
 import { redact } from './lib/redact.js';
 
 /** package.json's version, put in by the bundler (tools/build.mjs). */
@@ -22,14 +23,18 @@ Exit codes:
   1  some configs failed (the others were written; failed keys keep their previous value);
      for status: a covered key is missing
   2  bad usage or configuration (nothing attempted)
-  3  PostgreSQL or Redis unreachable (nothing written); for warmup: gave up waiting
-  130, 143  stopped by SIGINT or SIGTERM (finished configs written, the summary printed)
+  3  PostgreSQL or Redis unreachable (nothing written); for warmup and schedule: gave up waiting
+  70  internal error (one line on stderr)
+  130, 143  stopped by SIGINT or SIGTERM (finished configs written, the summary printed);
+     schedule exits 0 once the runs in flight have finished
 
 Environment: DATABASE_URL, REDIS_URL, REDIS_TLS_CA_FILE, STATS_CACHE_TTL, LOG_LEVEL,
 STATS_REFRESH_CONCURRENCY, STATS_REFRESH_STATEMENT_TIMEOUT, STATS_REFRESH_LOCK_TTL,
 STATS_REFRESH_WAIT_TIMEOUT, STATS_REFRESH_GRACE_PERIOD, STATS_REFRESH_BATCH_FILE,
 STATS_REFRESH_LEARN (off to disable), STATS_REFRESH_LEARN_WINDOW, STATS_REFRESH_LEARN_MAX,
-ROLLBAR_ACCESS_TOKEN (optional), ROLLBAR_ENVIRONMENT. DATABASE_URL_FILE, REDIS_URL_FILE,
+STATS_REFRESH_PUSHGATEWAY_URL, ROLLBAR_ACCESS_TOKEN (optional), ROLLBAR_ENVIRONMENT; for schedule
+also STATS_REFRESH_{DASHBOARD,EXECUTIONS,USERS}_CRON, STATS_REFRESH_CHECK_INTERVAL,
+STATS_REFRESH_METRICS_PORT, STATS_REFRESH_METRICS_HOST. DATABASE_URL_FILE, REDIS_URL_FILE,
 ROLLBAR_ACCESS_TOKEN_FILE: read the value from a file instead (Docker secrets). Flags override
 the environment. TLS: sslmode=verify-full&sslrootcert=<CA file> in DATABASE_URL; rediss:// for Redis.`;
 
@@ -40,18 +45,39 @@ function connectionOptions(command: Command): Command {
     .option('--log-level <level>', 'log level on stderr: fatal, error, warn, info, debug, trace, silent (env LOG_LEVEL)');
 }
 
-function runOptions(command: Command): Command {
+/** The options every refreshing command shares (refresh, warmup, schedule). */
+function computeOptions(command: Command, ttlDefault: number): Command {
   return learnOptions(connectionOptions(command))
+    .option('--batch-file <file>', 'read more targets from FILE, one a line, # comments (env STATS_REFRESH_BATCH_FILE)')
     .option('--database-url <url>', 'PostgreSQL URL of the API database, read only (env DATABASE_URL)')
-    .option('--ttl <seconds>', 'expiry of every written key (env STATS_CACHE_TTL, default 300)')
+    .option('--ttl <seconds>', `expiry of every written key (env STATS_CACHE_TTL, default ${ttlDefault})`)
     .option('--concurrency <n>', 'SQL statements run in parallel (env STATS_REFRESH_CONCURRENCY, default 2)')
+    .option('--statement-timeout <seconds>', 'limit on every SQL statement (default 60); a timeout fails its configs only')
+    .option('--lock-ttl <seconds>', 'life of a family lock, renewed while the run lasts (default 60)')
+    .option('--grace-period <seconds>', 'after SIGTERM/SIGINT, how long in-flight work may finish (default 20)');
+}
+
+function runOptions(command: Command): Command {
+  return computeOptions(command, DEFAULTS.ttlSeconds)
     .option('--now <instant>', 'compute as of this ISO-8601 instant with zone, e.g. 2026-06-15T12:34:56Z (default: now)')
     .option('--dry-run', 'compute and print the payloads in the summary; write nothing, no Redis needed')
-    .option('--statement-timeout <seconds>', 'limit on every SQL statement (default 60); a timeout fails its configs only')
     .option('--wait-lock', "wait for another run's family lock instead of skipping the family")
-    .option('--lock-ttl <seconds>', 'life of a family lock, renewed while the run lasts (default 60)')
     .option('--wait-timeout <seconds>', 'how long warmup waits for the services, and --wait-lock for a lock (default 120)')
-    .option('--grace-period <seconds>', 'after SIGTERM/SIGINT, how long in-flight work may finish (default 20)')
+    .option('--pushgateway-url <url>', 'push the run\'s metrics to this Prometheus Pushgateway (env STATS_REFRESH_PUSHGATEWAY_URL)')
+    .addHelpText('after', FOOTER);
+}
+
+function scheduleOptions(command: Command): Command {
+  const cron = (family: string) =>
+    `cron expression of ${family} runs, UTC, 5 fields or 6 with seconds (env STATS_REFRESH_${family.toUpperCase()}_CRON, default "${SCHEDULE_DEFAULTS.schedules[family as keyof typeof SCHEDULE_DEFAULTS.schedules]}")`;
+  return computeOptions(command, SCHEDULE_DEFAULTS.ttlSeconds)
+    .option('--dashboard-cron <expr>', cron('dashboard'))
+    .option('--executions-cron <expr>', cron('executions'))
+    .option('--users-cron <expr>', cron('users'))
+    .option('--check-interval <seconds>', `how often to check that every covered key exists (env STATS_REFRESH_CHECK_INTERVAL, default ${SCHEDULE_DEFAULTS.checkIntervalSeconds})`)
+    .option('--metrics-port <port>', 'serve GET /metrics and /healthz on this port (env STATS_REFRESH_METRICS_PORT; off when unset)')
+    .option('--metrics-host <host>', `address to listen on (env STATS_REFRESH_METRICS_HOST, default ${SCHEDULE_DEFAULTS.metricsHost})`)
+    .option('--wait-timeout <seconds>', 'how long to wait for the services at start before exiting 3 (default 120)')
     .addHelpText('after', FOOTER);
 }
 
@@ -61,13 +87,6 @@ function learnOptions(command: Command): Command {
     .option('--no-learn', 'leave out the learned requests (the ones the API computed itself)')
     .option('--learn-window <duration>', 'how long a learned request stays after the API last wrote it, e.g. 24h, 90m, 7d (default 24h)')
     .option('--learn-max <n>', 'learned requests per family at most, most recently seen first (default 50)');
-}
-
-/** The refresh commands also read targets from a file. */
-function targetOptions(command: Command): Command {
-  return runOptions(
-    command.option('--batch-file <file>', 'read more targets from FILE, one a line, # comments (env STATS_REFRESH_BATCH_FILE)'),
-  );
 }
 
 const TARGETS_HELP =
@@ -83,7 +102,7 @@ function oneLine(text: string): string {
 function buildProgram(signal: AbortSignal, setExit: (code: number) => void): Command {
   const program = new Command('stats-refresh')
     .description(
-      "Keeps the Trends.Earth API's admin statistics cache warm: computes the /stats payloads on\n" +
+      "Keeps the Trends.Earth API's admin statistics cache warm: computes the /stats payloads on " +
         'PostgreSQL and writes them to the exact Redis keys the API reads.',
     )
     .version(STATS_REFRESH_VERSION, '-V, --version')
@@ -92,7 +111,7 @@ function buildProgram(signal: AbortSignal, setExit: (code: number) => void): Com
     .configureOutput({ outputError: (text, write) => write(`${oneLine(text)}\n`) })
     .addHelpText('after', FOOTER);
 
-  targetOptions(
+  runOptions(
     program
       .command('refresh')
       .argument('[targets...]', TARGETS_HELP)
@@ -102,7 +121,7 @@ function buildProgram(signal: AbortSignal, setExit: (code: number) => void): Com
   );
 
   for (const family of ['all', ...FAMILIES]) {
-    targetOptions(program.command(family).description(`shorthand for \`refresh ${family}\``)).action(
+    runOptions(program.command(family).description(`shorthand for \`refresh ${family}\``)).action(
       async (flags: FlagValues) => setExit(await refreshCommand(`refresh ${family}`, [family], flags, signal)),
     );
   }
@@ -113,6 +132,15 @@ function buildProgram(signal: AbortSignal, setExit: (code: number) => void): Com
       .description('wait (up to --wait-timeout) for PostgreSQL and Redis, then refresh all families; for init containers')
       .option('--best-effort', 'exit 0 even when it gave up or configs failed (logged): never hold back the API'),
   ).action(async (flags: FlagValues & { bestEffort?: boolean }) => setExit(await warmupCommand(flags, signal)));
+
+  scheduleOptions(
+    program
+      .command('schedule')
+      .description(
+        'long-running: refresh every family now, then each on its cron schedule; refresh at once keys that go missing; ' +
+          'serve /metrics and /healthz with --metrics-port (for Compose, Swarm, systemd, a VM)',
+      ),
+  ).action(async (flags: ScheduleFlagValues) => setExit(await scheduleCommand(flags, signal)));
 
   const status = (flags: FlagValues & { json?: boolean }) => statusCommand(flags).then(setExit);
   const statusOptions = (command: Command) =>

@@ -6,6 +6,8 @@ import { UsageError } from './errors.js';
 import { type CertificateFile, readCertificateFile, readSecretFile } from './io/files.js';
 import { LOG_LEVELS, type LogLevel } from './io/logger.js';
 import { type PostgresTls, parsePostgresTls } from './io/tls.js';
+import { longestGapMs } from './lib/cron.js';
+import { FAMILIES, type Family } from './requests/batches.js';
 import { parseInstant } from './lib/time.js';
 
 export const DEFAULTS = Object.freeze({
@@ -25,6 +27,17 @@ export const DEFAULTS = Object.freeze({
   // A request the API computed stays warm for a day after it was last asked for.
   learnWindowMs: 24 * 3600 * 1000,
   learnMax: 50,
+});
+
+/** `schedule`'s defaults: the CronJobs' staggered schedules (k8s/base), in UTC. */
+export const SCHEDULE_DEFAULTS = Object.freeze({
+  schedules: Object.freeze({ dashboard: '1-59/4 * * * *', executions: '2-59/5 * * * *', users: '4-59/6 * * * *' }) as Readonly<
+    Record<Family, string>
+  >,
+  checkIntervalSeconds: 5,
+  // Above every default schedule's longest gap (users: 360 s) plus a slow run, like the warm-up's 750 s.
+  ttlSeconds: 750,
+  metricsHost: '0.0.0.0',
 });
 
 export interface Config {
@@ -57,6 +70,19 @@ export interface Config {
   readonly learn: boolean;
   readonly learnWindowMs: number;
   readonly learnMax: number;
+  /** One-shot runs push their metrics here when set. */
+  readonly pushgatewayUrl: string | null;
+}
+
+/** What only `schedule` reads. */
+export interface ScheduleConfig {
+  readonly schedules: Readonly<Record<Family, string>>;
+  /** The longest gap between two runs of each family's schedule. */
+  readonly intervalsMs: Readonly<Record<Family, number>>;
+  readonly checkIntervalMs: number;
+  /** null: no HTTP server (no /metrics, no /healthz). 0: any free port (logged). */
+  readonly metricsPort: number | null;
+  readonly metricsHost: string;
 }
 
 /** Flags as commander hands them over: strings, or booleans for switches. */
@@ -79,6 +105,17 @@ export interface FlagValues {
   learn?: boolean;
   learnWindow?: string;
   learnMax?: string;
+  pushgatewayUrl?: string;
+}
+
+/** `schedule`'s own flags. */
+export interface ScheduleFlagValues extends FlagValues {
+  dashboardCron?: string;
+  executionsCron?: string;
+  usersCron?: string;
+  checkInterval?: string;
+  metricsPort?: string;
+  metricsHost?: string;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -200,12 +237,25 @@ function parseRedis(flags: FlagValues, env: Env): Pick<Config, 'redisUrl' | 'red
   return { redisUrl, redisTlsCa: readCertificateFile(caFile.value, caFile.name) };
 }
 
-/** Builds the frozen configuration; throws UsageError naming the offending flag or variable. */
-export function loadConfig(flags: FlagValues, env: Env, clock: () => Date = () => new Date()): Config {
+/**
+ * Builds the frozen configuration; throws UsageError naming the offending flag or variable.
+ * `defaults` lets a command change a default (schedule's longer TTL).
+ */
+export function loadConfig(
+  flags: FlagValues,
+  env: Env,
+  clock: () => Date = () => new Date(),
+  defaults: { ttlSeconds?: number } = {},
+): Config {
   return Object.freeze({
     ...parseDatabase(flags, env),
     ...parseRedis(flags, env),
-    ttlSeconds: parseInteger(pick(flags.ttl, '--ttl', env, 'STATS_CACHE_TTL'), DEFAULTS.ttlSeconds, 1, 7 * 24 * 3600),
+    ttlSeconds: parseInteger(
+      pick(flags.ttl, '--ttl', env, 'STATS_CACHE_TTL'),
+      defaults.ttlSeconds ?? DEFAULTS.ttlSeconds,
+      1,
+      7 * 24 * 3600,
+    ),
     logLevel: parseLogLevel(pick(flags.logLevel, '--log-level', env, 'LOG_LEVEL')),
     concurrency: parseInteger(pick(flags.concurrency, '--concurrency', env, 'STATS_REFRESH_CONCURRENCY'), DEFAULTS.concurrency, 1, 32),
     now: parseNow(flags.now, clock),
@@ -234,6 +284,72 @@ export function loadConfig(flags: FlagValues, env: Env, clock: () => Date = () =
     learn: flags.learn !== false && env.STATS_REFRESH_LEARN?.trim().toLowerCase() !== 'off',
     learnWindowMs: parseDuration(pick(flags.learnWindow, '--learn-window', env, 'STATS_REFRESH_LEARN_WINDOW'), DEFAULTS.learnWindowMs),
     learnMax: parseInteger(pick(flags.learnMax, '--learn-max', env, 'STATS_REFRESH_LEARN_MAX'), DEFAULTS.learnMax, 0, 1000),
+    pushgatewayUrl: parseOptionalUrl(
+      pick(flags.pushgatewayUrl, '--pushgateway-url', env, 'STATS_REFRESH_PUSHGATEWAY_URL'),
+      ['http:', 'https:'],
+      'the Pushgateway',
+    ),
+  });
+}
+
+function parseOptionalUrl(source: Source | undefined, schemes: readonly string[], what: string): string | null {
+  return source ? parseUrl(source, '', schemes, what) : null;
+}
+
+function parseCronSource(source: Source, now: Date): { expression: string; intervalMs: number } {
+  const expression = source.value.trim();
+  let intervalMs: number | null;
+  try {
+    intervalMs = longestGapMs(expression, now);
+  } catch (error) {
+    throw new UsageError(`${source.name} is not a valid cron expression (${JSON.stringify(source.value)}): ${(error as Error).message}`);
+  }
+  if (intervalMs === null) throw new UsageError(`${source.name} (${JSON.stringify(source.value)}) never fires`);
+  return { expression, intervalMs };
+}
+
+function parseSeconds(source: Source | undefined, fallback: number, min: number, max: number): number {
+  if (!source) return fallback;
+  const text = source.value.trim();
+  const value = Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text) || !(value >= min && value <= max)) {
+    throw new UsageError(`${source.name} must be a number of seconds from ${min} to ${max}, got ${JSON.stringify(source.value)}`);
+  }
+  return value;
+}
+
+/** Reads `schedule`'s own settings; throws UsageError naming the offending flag or variable. */
+export function loadScheduleConfig(flags: ScheduleFlagValues, env: Env, clock: () => Date = () => new Date()): ScheduleConfig {
+  const flagOf: Record<Family, string | undefined> = {
+    dashboard: flags.dashboardCron,
+    executions: flags.executionsCron,
+    users: flags.usersCron,
+  };
+  const schedules = {} as Record<Family, string>;
+  const intervalsMs = {} as Record<Family, number>;
+  for (const family of FAMILIES) {
+    const source = pick(flagOf[family], `--${family}-cron`, env, `STATS_REFRESH_${family.toUpperCase()}_CRON`) ?? {
+      value: SCHEDULE_DEFAULTS.schedules[family],
+      name: `the default ${family} schedule`,
+    };
+    const parsed = parseCronSource(source, clock());
+    schedules[family] = parsed.expression;
+    intervalsMs[family] = parsed.intervalMs;
+  }
+  const port = pick(flags.metricsPort, '--metrics-port', env, 'STATS_REFRESH_METRICS_PORT');
+  const host = pick(flags.metricsHost, '--metrics-host', env, 'STATS_REFRESH_METRICS_HOST');
+  const checkSeconds = parseSeconds(
+    pick(flags.checkInterval, '--check-interval', env, 'STATS_REFRESH_CHECK_INTERVAL'),
+    SCHEDULE_DEFAULTS.checkIntervalSeconds,
+    0.1,
+    3600,
+  );
+  return Object.freeze({
+    schedules: Object.freeze(schedules),
+    intervalsMs: Object.freeze(intervalsMs),
+    checkIntervalMs: Math.round(1000 * checkSeconds),
+    metricsPort: port ? parseInteger(port, 0, 0, 65_535) : null,
+    metricsHost: host?.value.trim() || SCHEDULE_DEFAULTS.metricsHost,
   });
 }
 
@@ -243,7 +359,8 @@ export function loadConfig(flags: FlagValues, env: Env, clock: () => Date = () =
  */
 export function secretsOf(config: Config): string[] {
   const secrets: string[] = [];
-  for (const url of [config.databaseUrl, config.redisUrl]) {
+  for (const url of [config.databaseUrl, config.redisUrl, config.pushgatewayUrl ?? '']) {
+    if (!url) continue;
     try {
       const password = decodeURIComponent(new URL(url).password);
       if (password) secrets.push(password, new URL(url).password);

@@ -68,6 +68,8 @@ export interface RefreshSummary {
   cache_keys: string[];
   failures: ConfigFailure[];
   duration_ms: number;
+  /** SQL statements sent (retries included), as Sources reports them through `observe`. */
+  statements: number;
   /** Set when a shutdown signal cut the run short. */
   interrupted?: string;
   /** Families not run because another run held their lock. */
@@ -143,14 +145,17 @@ async function settleWithinGrace<T>(
     return outcomes;
   }
   let timer: NodeJS.Timeout | undefined;
+  let start = () => undefined as void;
   const graceOver = new Promise<void>((resolve) => {
-    const start = () => {
+    start = () => {
       timer = setTimeout(resolve, graceMs);
     };
     if (signal.aborted) start();
     else signal.addEventListener('abort', start, { once: true });
   });
   await Promise.race([all, graceOver]);
+  // A signal after this point must not start a grace timer that holds the process.
+  signal.removeEventListener('abort', start);
   clearTimeout(timer);
   return [...outcomes];
 }
@@ -171,8 +176,10 @@ export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Pr
   const configs = distinctByKey(options.configs);
   const plan = planRun(configs, options.now);
   const bytesBefore = deps.dbBytesReceived?.() ?? 0;
+  let statements = 0;
   const sources = new Sources(deps.db, deps.pool, plan, pLimit(options.concurrency), {
     observe: (query, ms, error, bytes) => {
+      statements += 1;
       logger.debug({ query, ms: Math.round(ms), ...(bytes === undefined ? {} : { bytes }) }, error ? 'query failed' : 'query done');
     },
     onRetry: (query, attempt, delayMs, error) =>
@@ -255,6 +262,7 @@ export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Pr
     cache_keys: options.dryRun ? [...entries.keys()] : [...written],
     failures,
     duration_ms: elapsed(),
+    statements,
     ...(interrupted ? { interrupted } : {}),
   };
   if (options.dryRun) {

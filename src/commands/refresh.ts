@@ -1,14 +1,17 @@
 /**
  * `stats-refresh refresh [target...]`: resolves the targets (families, `all`, requests in
  * the API's syntax, and a batch file's lines), takes the lock of each family it refreshes,
- * adds the families' learned requests, runs the core, prints the summary and returns the
- * exit code. Requests alone take no lock: they are not a family's run.
+ * adds the families' learned requests, runs the core, prints the summary, pushes the run's
+ * metrics when a Pushgateway is configured, and returns the exit code. Requests alone take no
+ * lock and push no metrics: they are not a family's run.
  */
 import type { FlagValues } from '../config.js';
 import { EXIT, UsageError } from '../errors.js';
 import { learnRequests } from '../io/learned.js';
 import { type HeldLock, tryLock, waitForLock } from '../io/lock.js';
-import { redact } from '../lib/redact.js';
+import { pushOutcomes } from '../io/metrics.js';
+import { redact, safeUrl } from '../lib/redact.js';
+import { outcomesOf } from '../outcomes.js';
 import { DEFAULT_RETRY } from '../lib/retry.js';
 import { type RefreshSummary, runRefresh } from '../refresh.js';
 import { readBatchFile } from '../requests/batch-file.js';
@@ -99,17 +102,18 @@ function emptySummary(command: string, now: Date, skipped: Family[]): RefreshSum
     cache_keys: [],
     failures: [],
     duration_ms: 0,
+    statements: 0,
     skipped,
   };
 }
 
 /** The learned requests of the families run; a failure to learn is a warning, never a failed run. */
-async function learnedConfigs(runtime: Runtime, families: readonly Family[], otherConfigs: readonly RefreshConfig[]) {
+async function learnedConfigs(runtime: Runtime, families: readonly Family[], otherConfigs: readonly RefreshConfig[], now: Date) {
   const { config, connections, logger } = runtime;
   if (!config.learn || config.dryRun || families.length === 0 || config.learnMax === 0) return [];
   try {
     const known = new Set(otherConfigs.map(payloadKey));
-    const learned = await learnRequests(connections.redis!, families, known, config.now, { windowMs: config.learnWindowMs, max: config.learnMax }, logger);
+    const learned = await learnRequests(connections.redis!, families, known, now, { windowMs: config.learnWindowMs, max: config.learnMax }, logger);
     return learned.map((request) => request.config);
   } catch (error) {
     logger.warn({ err: redact((error as Error).message, runtime.secrets) }, 'learned requests not read; refreshing without them');
@@ -117,13 +121,26 @@ async function learnedConfigs(runtime: Runtime, families: readonly Family[], oth
   }
 }
 
-/** Refreshes `targets` within an open runtime; returns the exit code. */
-export async function refreshWithin(
+export interface TargetsRun {
+  readonly code: number;
+  readonly summary: RefreshSummary;
+  /** The families whose batches ran (not skipped for a lock). */
+  readonly families: readonly Family[];
+  /** What the run computed: batches, requests, learned requests. */
+  readonly configs: readonly RefreshConfig[];
+}
+
+/**
+ * Refreshes `targets` within an open runtime, computing as of `now`; returns the exit code
+ * and the summary, printing nothing.
+ */
+export async function runTargets(
   runtime: Runtime,
   command: string,
   targets: RefreshTargets,
   signal: AbortSignal,
-): Promise<number> {
+  now: Date = runtime.config.now,
+): Promise<TargetsRun> {
   const { config, logger, connections } = runtime;
   for (const { target, parameters } of targets.ignored) {
     logger.warn({ target, parameters }, 'parameters ignored: the API does not read them either');
@@ -132,19 +149,20 @@ export async function refreshWithin(
     ? { held: [], running: [...targets.families], skipped: [] }
     : await takeLocks(runtime, targets.families);
   let summary: RefreshSummary;
+  let configs: RefreshConfig[] = [];
   try {
     const batch = [...configsFor(running), ...targets.requests];
-    const learned = await learnedConfigs(runtime, running, batch);
-    const configs = [...batch, ...learned];
+    const learned = await learnedConfigs(runtime, running, batch, now);
+    configs = [...batch, ...learned];
     summary =
       configs.length === 0
-        ? emptySummary(command, config.now, skipped)
+        ? emptySummary(command, now, skipped)
         : await runRefresh(
             {
               command,
               configs,
               families: running,
-              now: config.now,
+              now,
               ttlSeconds: config.ttlSeconds,
               concurrency: config.concurrency,
               dryRun: config.dryRun,
@@ -174,9 +192,31 @@ export async function refreshWithin(
     );
   }
   if (skipped.length > 0) summary.skipped = skipped;
-  process.stdout.write(`${JSON.stringify(summary)}\n`);
-  if (signal.aborted) return SIGNAL_EXIT[String(signal.reason)] ?? EXIT.CONFIGS_FAILED;
-  return summary.failed > 0 ? EXIT.CONFIGS_FAILED : EXIT.OK;
+  const code = signal.aborted ? (SIGNAL_EXIT[String(signal.reason)] ?? EXIT.CONFIGS_FAILED) : summary.failed > 0 ? EXIT.CONFIGS_FAILED : EXIT.OK;
+  return { code, summary, families: running, configs };
+}
+
+/** Pushes the run's metrics, one group per family run; a Pushgateway that fails is a warning only. */
+async function pushRun(runtime: Runtime, url: string, run: TargetsRun): Promise<void> {
+  if (run.families.length === 0) return;
+  const errors = await pushOutcomes(url, outcomesOf(run.summary, run.families, run.configs, new Date()));
+  const where = safeUrl(url);
+  for (const [family, error] of errors) {
+    runtime.logger.warn(
+      { pushgateway: where, family, err: redact(error.message, runtime.secrets).split('\n')[0] },
+      'metrics not pushed; the run itself is unaffected',
+    );
+  }
+  if (errors.size === 0) runtime.logger.debug({ pushgateway: where, families: run.families }, 'metrics pushed');
+}
+
+/** Refreshes `targets` within an open runtime, prints the summary and pushes metrics; returns the exit code. */
+export async function refreshWithin(runtime: Runtime, command: string, targets: RefreshTargets, signal: AbortSignal): Promise<number> {
+  const run = await runTargets(runtime, command, targets, signal);
+  process.stdout.write(`${JSON.stringify(run.summary)}\n`);
+  const url = runtime.config.pushgatewayUrl;
+  if (url && !runtime.config.dryRun) await pushRun(runtime, url, run);
+  return run.code;
 }
 
 export function refreshCommand(command: string, args: readonly string[], flags: FlagValues, signal: AbortSignal): Promise<number> {

@@ -23,10 +23,14 @@ export interface Runtime {
 export interface RuntimeNeeds {
   readonly db: boolean;
   readonly redis: boolean;
+  /** schedule: connections that survive a Redis restart, and room for concurrent family runs. */
+  readonly longRunning?: boolean;
+  /** Defaults of this command that differ from the others'. */
+  readonly configDefaults?: { readonly ttlSeconds?: number };
 }
 
 export async function openRuntime(flags: FlagValues, needs: RuntimeNeeds): Promise<Runtime> {
-  const config = loadConfig(flags, process.env);
+  const config = loadConfig(flags, process.env, undefined, needs.configDefaults);
   const secrets = secretsOf(config);
   const logger = createLogger(config.logLevel);
   const reporter = config.rollbarToken
@@ -40,6 +44,7 @@ export async function openRuntime(flags: FlagValues, needs: RuntimeNeeds): Promi
     : noReporter;
   const connections = openConnections(config, {
     needRedis: needs.redis,
+    longRunning: needs.longRunning === true,
     onRedisError: (error) => logger.debug({ err: redact(error.message, secrets) }, 'redis connection error'),
   });
   return {

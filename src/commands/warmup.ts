@@ -7,7 +7,7 @@ import type { FlagValues } from '../config.js';
 import { EXIT, UnreachableError } from '../errors.js';
 import { redact } from '../lib/redact.js';
 import { backoffDelay } from '../lib/retry.js';
-import { refreshWithin } from './refresh.js';
+import { refreshWithin, resolveTargets } from './refresh.js';
 import type { Runtime } from './runtime.js';
 import { withRuntime } from './runtime.js';
 
@@ -39,7 +39,9 @@ export function warmupCommand(flags: FlagValues & { bestEffort?: boolean }, sign
   return withRuntime(flags, { db: true, redis: flags.dryRun !== true }, async (runtime) => {
     try {
       await waitForServices(runtime, signal);
-      const code = await refreshWithin(runtime, 'warmup', { families: FAMILIES, requests: [], ignored: [] }, signal);
+      const { batchFile, batchFileSource } = runtime.config;
+      const targets = resolveTargets(FAMILIES, batchFile ? { path: batchFile, source: batchFileSource } : null);
+      const code = await refreshWithin(runtime, 'warmup', targets, signal);
       if (code !== EXIT.OK && flags.bestEffort && !signal.aborted) {
         runtime.logger.warn({ exit_code: code }, 'warmup incomplete; exiting 0 (--best-effort)');
         return EXIT.OK;

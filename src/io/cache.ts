@@ -69,11 +69,17 @@ async function writeOnce(
   return failures;
 }
 
+/** A long-running process (schedule) keeps reconnecting, at most every 2 s, and bounds every command. */
+const LONG_RUNNING_RETRY_CAP_MS = 2_000;
+const LONG_RUNNING_COMMAND_TIMEOUT_MS = 10_000;
+
 export interface RedisOptions {
   /** For rediss:// URLs: the CA of the server's certificate; null or absent: Node's bundled CAs. */
   readonly tlsCa?: CertificateFile | null;
   /** Every connection error, as it happens. */
   readonly onError?: (error: Error) => void;
+  /** Once connected, reconnect forever (Redis restarted) instead of giving up after a few tries. */
+  readonly longRunning?: boolean;
 }
 
 /**
@@ -93,8 +99,14 @@ export function createRedis(url: string, options: RedisOptions = {}): Redis & { 
     connectTimeout: 5_000,
     maxRetriesPerRequest: 1,
     enableOfflineQueue: false,
-    // Unreachable at start: give up at once (exit 3). Lost mid-run: a few quick reconnects.
-    retryStrategy: (attempt) => (!connectedOnce || attempt > 3 ? null : attempt * 200),
+    // Unreachable at start: give up at once (exit 3). Lost mid-run: a few quick reconnects,
+    // or, for a long-running process, reconnects for as long as it runs.
+    retryStrategy: (attempt) => {
+      if (!connectedOnce) return null;
+      if (options.longRunning) return Math.min(attempt * 100, LONG_RUNNING_RETRY_CAP_MS);
+      return attempt > 3 ? null : attempt * 200;
+    },
+    ...(options.longRunning ? { commandTimeout: LONG_RUNNING_COMMAND_TIMEOUT_MS } : {}),
     connectionName: 'stats-refresh',
   });
   client.on('ready', () => {

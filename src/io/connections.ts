@@ -7,6 +7,7 @@ import { createRedis } from './cache.js';
 import type { Config } from '../config.js';
 import { type PgConnectionOptions, createDb, type Db, pgConnectionConfig } from './db.js';
 import { UnreachableError } from '../errors.js';
+import { FAMILIES } from '../requests/batches.js';
 import { redact, safeUrl } from '../lib/redact.js';
 import { describeTlsFailure } from './tls.js';
 
@@ -33,14 +34,23 @@ export function pgOptionsOf(config: Config): PgConnectionOptions {
   };
 }
 
+/**
+ * `longRunning` (schedule): Redis reconnects for as long as the process runs, and the pool
+ * has room for a run of every family at once (up to families × concurrency connections,
+ * what three CronJobs firing together would open).
+ */
 export function openConnections(
   config: Config,
-  options: { needRedis: boolean; onRedisError?: (error: Error) => void },
+  options: { needRedis: boolean; onRedisError?: (error: Error) => void; longRunning?: boolean },
 ): Connections {
   const pgOptions = pgOptionsOf(config);
-  const { db, pool } = createDb({ ...pgOptions, poolSize: config.concurrency });
+  const { db, pool } = createDb({ ...pgOptions, poolSize: config.concurrency * (options.longRunning ? FAMILIES.length : 1) });
   const redis = options.needRedis
-    ? createRedis(config.redisUrl, { tlsCa: config.redisTlsCa, ...(options.onRedisError ? { onError: options.onRedisError } : {}) })
+    ? createRedis(config.redisUrl, {
+        tlsCa: config.redisTlsCa,
+        longRunning: options.longRunning === true,
+        ...(options.onRedisError ? { onError: options.onRedisError } : {}),
+      })
     : null;
   const sockets: Array<{ readonly bytesRead: number }> = [];
   pool.on('connect', (client) => sockets.push((client as unknown as { connection: { stream: { bytesRead: number } } }).connection.stream));

@@ -13,6 +13,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_PATH, runCli, summaryOf, type CliRun } from '../helpers/cli.js';
+import { eventually, startSchedule } from '../helpers/schedule.js';
 import {
   GOLDEN_NOW,
   goldenTemplate,
@@ -26,14 +27,16 @@ import {
 } from '../helpers/services.js';
 
 /**
- * The Redis ACL rule for the stats-refresh user, exactly as the README gives it:
+ * The Redis ACL rule for the stats-refresh user, exactly as docs/operations.md gives it:
  * connection (PING, INFO for ioredis's ready check, SELECT, CLIENT SETNAME), payloads and
  * family locks (SET, GET, DEL, and EVAL whose scripts call GET, DEL and PEXPIRE), run
- * metadata (HSET, HGETALL), and status/clear (TTL, STRLEN, SCAN).
+ * metadata (HSET, HGETALL), status/clear (TTL, STRLEN, SCAN), and schedule's self-healing
+ * (EXISTS, PTTL, and CLIENT ID, CLIENT TRACKING, SUBSCRIBE on its invalidation channel).
  */
 export const REDIS_ACL_RULE =
-  'ACL SETUSER stats-refresh on >PASSWORD resetkeys ~stats_service:* ~stats_refresh:* resetchannels -@all ' +
-  '+ping +info +select +client|setname +get +set +del +eval +pexpire +hset +hgetall +ttl +strlen +scan';
+  'ACL SETUSER stats-refresh on >PASSWORD resetkeys ~stats_service:* ~stats_refresh:* resetchannels &__redis__:invalidate -@all ' +
+  '+ping +info +select +client|setname +get +set +del +eval +pexpire +hset +hgetall +ttl +strlen +scan ' +
+  '+exists +pttl +client|id +client|tracking +subscribe';
 
 const expected = JSON.parse(
   readFileSync(new URL('../fixtures/golden/expected.json', import.meta.url), 'utf8'),
@@ -284,6 +287,28 @@ describe('every command as the restricted PostgreSQL role and Redis ACL user', (
     } finally {
       child?.kill('SIGKILL');
       await blocker.end();
+    }
+  });
+
+  it('schedule refreshes at start and heals a flush with invalidation messages on, then exits 0 on SIGTERM', async () => {
+    const quiet = '0 0 1 1 *';
+    const started = await startSchedule(['--dashboard-cron', quiet, '--executions-cron', quiet, '--users-cron', quiet, '--log-level', 'debug'], env);
+    try {
+      const present = async () => (await readKeys(admin, 'stats_service:*')).size === expectedKeys.length;
+      await eventually('the start run wrote every key', present);
+      await started.waitForLog('invalidation messages on');
+      await admin.flushdb();
+      await eventually('every key back after a flush', present);
+      started.child.kill('SIGTERM');
+      const done = await started.done;
+      expect(done.code, done.stderr).toBe(0);
+      // Expected warnings only: the yearly schedules' TTL note, the flush, the SIGTERM.
+      const expectedWarnings = /^(STATS_CACHE_TTL does not exceed|covered keys missing|shutdown requested)/;
+      expect(done.logs.filter((log) => log.level === 'warn' && !expectedWarnings.test(String(log.msg)))).toEqual([]);
+      expect(done.logs.filter((log) => log.level === 'error')).toEqual([]);
+      expect(done.stderr).not.toContain(aclPassword);
+    } finally {
+      await started.stop();
     }
   });
 

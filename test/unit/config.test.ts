@@ -44,6 +44,7 @@ describe('loadConfig defaults', () => {
       learn: true,
       learnWindowMs: 86_400_000,
       learnMax: 50,
+      pushgatewayUrl: null,
     });
   });
 
@@ -108,6 +109,7 @@ describe('loadConfig precedence', () => {
     STATS_REFRESH_BATCH_FILE: '/config/requests.txt',
     STATS_REFRESH_LEARN_WINDOW: '90m',
     STATS_REFRESH_LEARN_MAX: '7',
+    STATS_REFRESH_PUSHGATEWAY_URL: 'http://push.example:9091',
   };
 
   it('lets the environment override the defaults', () => {
@@ -134,6 +136,7 @@ describe('loadConfig precedence', () => {
       learn: true,
       learnWindowMs: 90 * 60_000,
       learnMax: 7,
+      pushgatewayUrl: 'http://push.example:9091',
     });
   });
 
@@ -305,18 +308,19 @@ describe('loadConfig never leaks a URL password in an error', () => {
 });
 
 describe('secretsOf', () => {
-  it('returns the URL passwords and the Rollbar token', () => {
+  it('returns the URL passwords (the Pushgateway\'s too) and the Rollbar token', () => {
     const config = loadConfig(
       {},
       {
         DATABASE_URL: 'postgres://u:s3cretpw@host/db',
         REDIS_URL: 'redis://:r3dispass@h:1/0',
         ROLLBAR_ACCESS_TOKEN: 'rollbar-token-abc',
+        STATS_REFRESH_PUSHGATEWAY_URL: 'https://push:pushpass1@push.example',
       },
       clock,
     );
     const secrets = secretsOf(config);
-    expect(new Set(secrets)).toEqual(new Set(['s3cretpw', 'r3dispass', 'rollbar-token-abc']));
+    expect(new Set(secrets)).toEqual(new Set(['s3cretpw', 'r3dispass', 'pushpass1', 'rollbar-token-abc']));
   });
 
   it('returns both the decoded and the encoded form of a percent-encoded password', () => {

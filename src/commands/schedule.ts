@@ -1,0 +1,87 @@
+/**
+ * `stats-refresh schedule`: the long-running mode for Compose, Swarm, systemd or a plain
+ * VM. Refreshes every family at start, then each on its own cron schedule, heals lost
+ * keys, serves /metrics and /healthz, and exits 0 after SIGTERM/SIGINT once the runs in
+ * flight have finished (within --grace-period).
+ */
+import { once } from 'node:events';
+import { FAMILIES } from '../requests/batches.js';
+import { SCHEDULE_DEFAULTS, type ScheduleConfig, type ScheduleFlagValues, loadScheduleConfig } from '../config.js';
+import { EXIT, UnreachableError } from '../errors.js';
+import { startHttpServer } from '../io/http.js';
+import { RefreshMetrics } from '../io/metrics.js';
+import { Scheduler } from '../schedule/scheduler.js';
+import { type Runtime, withRuntime } from './runtime.js';
+import { waitForServices } from './warmup.js';
+
+/** Warns about each family whose keys would expire between two runs, even a slow one. */
+function warnShortTtl(runtime: Runtime, settings: ScheduleConfig): void {
+  const { ttlSeconds, statementTimeoutMs } = runtime.config;
+  for (const family of FAMILIES) {
+    const boundSeconds = (settings.intervalsMs[family] + statementTimeoutMs) / 1000;
+    if (ttlSeconds <= boundSeconds) {
+      runtime.logger.warn(
+        { family, ttl_seconds: ttlSeconds, longest_gap_seconds: settings.intervalsMs[family] / 1000, bound_seconds: boundSeconds },
+        'STATS_CACHE_TTL does not exceed the longest gap between runs plus --statement-timeout: keys may expire between runs (self-healing refills them)',
+      );
+    }
+  }
+}
+
+async function serve(runtime: Runtime, settings: ScheduleConfig, signal: AbortSignal): Promise<number> {
+  const { logger } = runtime;
+  warnShortTtl(runtime, settings);
+  if (runtime.config.pushgatewayUrl) logger.info('STATS_REFRESH_PUSHGATEWAY_URL is ignored by schedule: scrape its /metrics instead');
+  try {
+    await waitForServices(runtime, signal);
+  } catch (error) {
+    if (signal.aborted && error instanceof UnreachableError) return EXIT.OK;
+    throw error;
+  }
+  if (signal.aborted) return EXIT.OK;
+
+  const metrics = new RefreshMetrics({ process: true, families: FAMILIES });
+  const scheduler = new Scheduler({ runtime, metrics, settings, signal });
+  const server =
+    settings.metricsPort === null
+      ? null
+      : await startHttpServer(
+          settings.metricsHost,
+          settings.metricsPort,
+          {
+            metrics: async () => ({ body: await metrics.text(), contentType: metrics.contentType }),
+            health: () => {
+              const report = scheduler.health();
+              return { healthy: report.healthy, body: report };
+            },
+          },
+          '--metrics-port',
+        );
+  scheduler.start();
+  logger.info(
+    {
+      schedules: settings.schedules,
+      timezone: 'UTC',
+      check_interval_ms: settings.checkIntervalMs,
+      ttl_seconds: runtime.config.ttlSeconds,
+      metrics: server ? { host: settings.metricsHost, port: server.port } : null,
+    },
+    'schedule started',
+  );
+  if (!signal.aborted) await once(signal, 'abort');
+  logger.info({ reason: String(signal.reason) }, 'schedule stopping: no new run starts');
+  await scheduler.stop();
+  await server?.close();
+  logger.info('schedule stopped');
+  return EXIT.OK;
+}
+
+export function scheduleCommand(flags: ScheduleFlagValues, signal: AbortSignal): Promise<number> {
+  // Schedule settings first: a bad cron expression stops everything before a connection opens.
+  const settings = loadScheduleConfig(flags, process.env);
+  return withRuntime(
+    flags,
+    { db: true, redis: true, longRunning: true, configDefaults: { ttlSeconds: SCHEDULE_DEFAULTS.ttlSeconds } },
+    (runtime) => serve(runtime, settings, signal),
+  );
+}

@@ -1,0 +1,123 @@
+/**
+ * Prometheus metrics, the same set for `schedule` (served on /metrics) and for one-shot
+ * runs (pushed to a Pushgateway). Labels are families and results only: no URL, key or
+ * payload ever becomes a label or a value.
+ */
+import { Counter, Gauge, Pushgateway, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Family } from '../requests/batches.js';
+import { type FamilyOutcome, RUN_RESULTS } from '../outcomes.js';
+
+/** The Pushgateway job; with `family` it is the grouping key, so the three CronJobs never overwrite each other. */
+export const PUSH_JOB = 'stats-refresh';
+const PUSH_TIMEOUT_MS = 5_000;
+
+export class RefreshMetrics {
+  readonly registry = new Registry();
+  private readonly lastSuccess = this.gauge('stats_refresh_last_success_timestamp_seconds', 'When the last run of the family that wrote every config finished (Unix seconds)');
+  private readonly duration = this.gauge('stats_refresh_last_run_duration_seconds', 'Duration of the last run of the family (of the whole run when it covered several families)');
+  private readonly configs = new Gauge({
+    name: 'stats_refresh_configs',
+    help: 'Configs of the last run of the family, by result (ok, failed)',
+    labelNames: ['family', 'result'] as const,
+    registers: [this.registry],
+  });
+  private readonly keysWritten = this.gauge('stats_refresh_keys_written', 'Keys the last run of the family wrote');
+  private readonly statements = this.gauge('stats_refresh_db_statements', 'SQL statements of the last run of the family, retries included (of the whole run when it covered several families)');
+  private readonly runs = new Counter({
+    name: 'stats_refresh_runs_total',
+    help: 'Runs of the family by result: ok (every config written), failed, skipped (another run held the lock)',
+    labelNames: ['family', 'result'] as const,
+    registers: [this.registry],
+  });
+  private readonly learned = this.gauge('stats_refresh_learned_requests', 'Requests learned from the keys the API wrote, refreshed with the family');
+  // schedule only: what its self-healing check saw and did.
+  private readonly missing = this.gauge('stats_refresh_missing_keys', 'schedule: covered keys of the family missing at the last check');
+  private readonly heals = new Counter({
+    name: 'stats_refresh_self_heals_total',
+    help: 'schedule: runs of the family started because its keys were missing',
+    labelNames: ['family'] as const,
+    registers: [this.registry],
+  });
+
+  /** `process` adds the Node.js process metrics (memory, CPU, event loop), for a long-running process. */
+  constructor(options: { process?: boolean; families?: readonly Family[] } = {}) {
+    if (options.process) collectDefaultMetrics({ register: this.registry });
+    // Counters start at 0, so that rate() and increase() see the first run.
+    for (const family of options.families ?? []) {
+      for (const result of RUN_RESULTS) this.runs.inc({ family, result }, 0);
+      this.heals.inc({ family }, 0);
+    }
+  }
+
+  private gauge(name: string, help: string): Gauge<'family'> {
+    return new Gauge({ name, help, labelNames: ['family'] as const, registers: [this.registry] });
+  }
+
+  /** Records a family's run. A skipped run only counts: the gauges keep describing the last run made. */
+  recordRun(outcome: FamilyOutcome): void {
+    const { family } = outcome;
+    this.runs.inc({ family, result: outcome.result });
+    if (outcome.result === 'skipped') return;
+    if (outcome.result === 'ok') this.lastSuccess.set({ family }, outcome.finishedAt.getTime() / 1000);
+    this.duration.set({ family }, outcome.durationSeconds);
+    this.configs.set({ family, result: 'ok' }, outcome.configsOk);
+    this.configs.set({ family, result: 'failed' }, outcome.configsFailed);
+    this.keysWritten.set({ family }, outcome.keysWritten);
+    this.statements.set({ family }, outcome.statements);
+  }
+
+  /** How many learned requests the family refreshes (set once learned coverage exists). */
+  setLearnedRequests(family: Family, count: number): void {
+    this.learned.set({ family }, count);
+  }
+
+  /** schedule: the family's covered keys missing at the last check. */
+  setMissingKeys(family: Family, count: number): void {
+    this.missing.set({ family }, count);
+  }
+
+  /** schedule: a run of the family started to restore missing keys. */
+  countSelfHeal(family: Family): void {
+    this.heals.inc({ family });
+  }
+
+  /** The exposition text for GET /metrics. */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** Unregisters every metric without a sample, so a push never replaces a stored value with nothing. */
+  async dropEmpty(): Promise<void> {
+    for (const { name } of this.registry.getMetricsAsArray()) {
+      const metric = this.registry.getSingleMetric(name);
+      if (metric && (await metric.get()).values.length === 0) this.registry.removeSingleMetric(name);
+    }
+  }
+}
+
+/**
+ * Pushes each outcome to the Pushgateway under `{job="stats-refresh", family}`, with POST:
+ * only the metrics pushed replace the stored ones, so a failed run leaves the family's
+ * last success timestamp as it was. Resolves to the error of each family not pushed.
+ */
+export async function pushOutcomes(url: string, outcomes: readonly FamilyOutcome[]): Promise<Map<Family, Error>> {
+  const errors = new Map<Family, Error>();
+  await Promise.all(
+    outcomes.map(async (outcome) => {
+      const metrics = new RefreshMetrics();
+      metrics.recordRun(outcome);
+      await metrics.dropEmpty();
+      const gateway = new Pushgateway(url, { timeout: PUSH_TIMEOUT_MS }, metrics.registry);
+      try {
+        await gateway.pushAdd({ jobName: PUSH_JOB, groupings: { family: outcome.family } });
+      } catch (error) {
+        errors.set(outcome.family, error instanceof Error ? error : new Error(String(error)));
+      }
+    }),
+  );
+  return errors;
+}
