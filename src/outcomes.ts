@@ -5,6 +5,7 @@
  * whole, repeated under each family it covered.
  */
 import { type Family, type RefreshConfig, configsFor } from './requests/batches.js';
+import { familyOfKey } from './requests/key-parser.js';
 import { KEY_PREFIX } from './requests/keys.js';
 import type { RefreshSummary } from './refresh.js';
 
@@ -23,24 +24,19 @@ export interface FamilyOutcome {
   readonly configsOk: number;
   readonly configsFailed: number;
   readonly keysWritten: number;
+  /** Learned requests the run refreshed with the family. */
+  readonly learnedRequests: number;
 }
-
-const METHOD_FAMILIES: Readonly<Record<string, Family>> = {
-  get_dashboard_stats: 'dashboard',
-  get_execution_stats: 'executions',
-  get_user_stats: 'users',
-};
 
 /**
  * The family that wrote `key` in a run of `families`: by the key's method; a section key
  * (`_get_*`) belongs to dashboard when it ran, else to users (whose configs also cache the
  * geographic section).
  */
-export function familyOfKey(key: string, families: readonly Family[]): Family | null {
-  const method = key.startsWith(KEY_PREFIX) ? key.slice(KEY_PREFIX.length).split(':')[0]! : '';
-  const own = METHOD_FAMILIES[method];
+export function familyOfWrittenKey(key: string, families: readonly Family[]): Family | null {
+  const own = familyOfKey(key);
   if (own) return own;
-  if (!method.startsWith('_get_')) return null;
+  if (!key.startsWith(`${KEY_PREFIX}_get_`)) return null;
   if (families.includes('dashboard')) return 'dashboard';
   return families.includes('users') ? 'users' : null;
 }
@@ -54,17 +50,18 @@ export function outcomesOf(
   requested: readonly Family[],
   configs: readonly RefreshConfig[],
   finishedAt: Date,
+  learned: readonly RefreshConfig[] = [],
 ): FamilyOutcome[] {
   const skipped = new Set(summary.skipped ?? []);
   const ran = requested.filter((family) => !skipped.has(family));
   const whole = { finishedAt, durationSeconds: summary.duration_ms / 1000, statements: summary.statements };
   return requested.map((family): FamilyOutcome => {
     if (skipped.has(family)) {
-      return { family, result: 'skipped', ...whole, durationSeconds: 0, statements: 0, configsOk: 0, configsFailed: 0, keysWritten: 0 };
+      return { family, result: 'skipped', ...whole, durationSeconds: 0, statements: 0, configsOk: 0, configsFailed: 0, keysWritten: 0, learnedRequests: 0 };
     }
     const failed = summary.failures.filter((failure) => failure.config.startsWith(`${family}/`)).length;
     const total = configs.filter((config) => config.family === family).length;
-    const keysWritten = summary.cache_keys.filter((key) => familyOfKey(key, ran) === family).length;
+    const keysWritten = summary.cache_keys.filter((key) => familyOfWrittenKey(key, ran) === family).length;
     const cutShort = summary.interrupted !== undefined;
     return {
       family,
@@ -73,6 +70,7 @@ export function outcomesOf(
       configsOk: total - failed,
       configsFailed: failed,
       keysWritten,
+      learnedRequests: learned.filter((config) => config.family === family).length,
     };
   });
 }
@@ -88,5 +86,6 @@ export function failedOutcomes(families: readonly Family[], finishedAt: Date, du
     configsOk: 0,
     configsFailed: configsFor([family]).length,
     keysWritten: 0,
+    learnedRequests: 0,
   }));
 }

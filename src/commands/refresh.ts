@@ -128,6 +128,8 @@ export interface TargetsRun {
   readonly families: readonly Family[];
   /** What the run computed: batches, requests, learned requests. */
   readonly configs: readonly RefreshConfig[];
+  /** The learned requests among them. */
+  readonly learned: readonly RefreshConfig[];
 }
 
 /**
@@ -150,9 +152,10 @@ export async function runTargets(
     : await takeLocks(runtime, targets.families);
   let summary: RefreshSummary;
   let configs: RefreshConfig[] = [];
+  let learned: RefreshConfig[] = [];
   try {
     const batch = [...configsFor(running), ...targets.requests];
-    const learned = await learnedConfigs(runtime, running, batch, now);
+    learned = await learnedConfigs(runtime, running, batch, now);
     configs = [...batch, ...learned];
     summary =
       configs.length === 0
@@ -193,13 +196,13 @@ export async function runTargets(
   }
   if (skipped.length > 0) summary.skipped = skipped;
   const code = signal.aborted ? (SIGNAL_EXIT[String(signal.reason)] ?? EXIT.CONFIGS_FAILED) : summary.failed > 0 ? EXIT.CONFIGS_FAILED : EXIT.OK;
-  return { code, summary, families: running, configs };
+  return { code, summary, families: running, configs, learned };
 }
 
 /** Pushes the run's metrics, one group per family run; a Pushgateway that fails is a warning only. */
 async function pushRun(runtime: Runtime, url: string, run: TargetsRun): Promise<void> {
   if (run.families.length === 0) return;
-  const errors = await pushOutcomes(url, outcomesOf(run.summary, run.families, run.configs, new Date()));
+  const errors = await pushOutcomes(url, outcomesOf(run.summary, run.families, run.configs, new Date(), run.learned));
   const where = safeUrl(url);
   for (const [family, error] of errors) {
     runtime.logger.warn(

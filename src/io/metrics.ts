@@ -64,11 +64,7 @@ export class RefreshMetrics {
     this.configs.set({ family, result: 'failed' }, outcome.configsFailed);
     this.keysWritten.set({ family }, outcome.keysWritten);
     this.statements.set({ family }, outcome.statements);
-  }
-
-  /** How many learned requests the family refreshes (set once learned coverage exists). */
-  setLearnedRequests(family: Family, count: number): void {
-    this.learned.set({ family }, count);
+    this.learned.set({ family }, outcome.learnedRequests);
   }
 
   /** schedule: the family's covered keys missing at the last check. */

@@ -12,6 +12,8 @@ import { redact } from '../lib/redact.js';
 import { CRON_TIMEZONE } from '../lib/cron.js';
 import { type FamilyOutcome, failedOutcomes, outcomesOf } from '../outcomes.js';
 import { type RefreshTargets, resolveTargets, runTargets } from '../commands/refresh.js';
+import type { RefreshConfig } from '../requests/batches.js';
+import { payloadKey } from '../requests/config-keys.js';
 import type { Runtime } from '../commands/runtime.js';
 import { type HealthReport, healthOf } from './health.js';
 import { LastValues } from './last-values.js';
@@ -52,6 +54,8 @@ export class Scheduler {
   private watch: Watch | null = null;
   private stopping = false;
   private readonly deferredLogged = new Set<Family>();
+  /** Keys of the learned requests the families' last runs refreshed: watched like the batches'. */
+  private readonly learnedKeys = new Map<string, Family>();
 
   constructor(private readonly deps: SchedulerDeps) {
     const { checkIntervalMs, intervalsMs } = deps.settings;
@@ -62,6 +66,13 @@ export class Scheduler {
       quietMs: Math.min(6 * checkIntervalMs, MAX_HEAL_QUIET_MS),
       capMs: intervalsMs,
     });
+  }
+
+  /** Replaces the learned keys of the families that ran with those their run refreshed. */
+  private rememberLearned(families: readonly Family[], skipped: readonly Family[], learned: readonly RefreshConfig[]): void {
+    const ran = new Set(families.filter((family) => !skipped.includes(family)));
+    for (const [key, family] of this.learnedKeys) if (ran.has(family)) this.learnedKeys.delete(key);
+    for (const config of learned) this.learnedKeys.set(payloadKey(config), config.family);
   }
 
   /** The families' batches, with their part of the batch file (read again each run: a mounted file may change). */
@@ -119,8 +130,9 @@ export class Scheduler {
     const forward = () => own.abort(signal.reason);
     signal.addEventListener('abort', forward, { once: true });
     try {
-      const { summary, configs } = await runTargets(runtime, command, this.targetsOf(families), own.signal, new Date());
-      outcomes = outcomesOf(summary, families, configs, new Date());
+      const { summary, configs, learned } = await runTargets(runtime, command, this.targetsOf(families), own.signal, new Date());
+      outcomes = outcomesOf(summary, families, configs, new Date(), learned);
+      this.rememberLearned(families, summary.skipped ?? [], learned);
       await this.lastValues
         .capture(runtime.connections.redis!, summary.cache_keys)
         .catch((error: unknown) => runtime.logger.debug({ err: redact((error as Error).message, runtime.secrets) }, 'written values not read back'));
@@ -176,7 +188,7 @@ export class Scheduler {
     this.lastCheckStartAt = Date.now();
     const { runtime, metrics } = this.deps;
     try {
-      const missing = await missingByFamily(runtime.connections.redis!, watchedKeys());
+      const missing = await missingByFamily(runtime.connections.redis!, watchedKeys(this.learnedKeys));
       if (this.checkFailing) runtime.logger.info('self-healing check answered again');
       this.checkFailing = false;
       const now = Date.now();

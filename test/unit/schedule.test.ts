@@ -6,11 +6,11 @@ import { describe, expect, it } from 'vitest';
 import { SCHEDULE_DEFAULTS, loadConfig, loadScheduleConfig } from '../../src/config.js';
 import { UsageError } from '../../src/errors.js';
 import { longestGapMs } from '../../src/lib/cron.js';
-import { familyOfKey, outcomesOf } from '../../src/outcomes.js';
+import { familyOfWrittenKey, outcomesOf } from '../../src/outcomes.js';
 import { configsFor } from '../../src/requests/batches.js';
 import type { RefreshSummary } from '../../src/refresh.js';
 import { healthOf } from '../../src/schedule/health.js';
-import { HealBudget } from '../../src/schedule/self-heal.js';
+import { HealBudget, watchedKeys } from '../../src/schedule/self-heal.js';
 
 const NOW = new Date('2026-06-15T12:34:56Z');
 const MIN = 60_000;
@@ -167,10 +167,10 @@ describe('metrics attribution', () => {
   });
 
   it('keys by method; section keys to dashboard when it ran, else to users', () => {
-    expect(familyOfKey('stats_service:get_execution_stats:group_by=day_period=all_status=none_task_type=none', ['users'])).toBe('executions');
-    expect(familyOfKey('stats_service:_get_geographic_data:period=all', ['dashboard', 'users'])).toBe('dashboard');
-    expect(familyOfKey('stats_service:_get_geographic_data:period=all', ['users'])).toBe('users');
-    expect(familyOfKey('stats_refresh:keys', ['users'])).toBeNull();
+    expect(familyOfWrittenKey('stats_service:get_execution_stats:group_by=day_period=all_status=none_task_type=none', ['users'])).toBe('executions');
+    expect(familyOfWrittenKey('stats_service:_get_geographic_data:period=all', ['dashboard', 'users'])).toBe('dashboard');
+    expect(familyOfWrittenKey('stats_service:_get_geographic_data:period=all', ['users'])).toBe('users');
+    expect(familyOfWrittenKey('stats_refresh:keys', ['users'])).toBeNull();
   });
 
   it('configs by label prefix, the run\'s duration and statements under each family, skipped families apart', () => {
@@ -194,6 +194,17 @@ describe('metrics attribution', () => {
     const extra = { ...configsFor(['users'])[0]!, period: 'last_day' as const };
     const [outcome] = outcomesOf(summary({}), ['users'], [...configsFor(['users']), extra], NOW);
     expect(outcome).toMatchObject({ result: 'ok', configsOk: 7, configsFailed: 0 });
+  });
+
+  it('counts each family\'s learned requests, and schedule watches their keys', () => {
+    const learned = { family: 'executions' as const, period: 'all' as const, groupBy: 'week' as const, status: null, taskType: 'sdg' };
+    const configs = [...configsFor(['executions', 'users']), learned];
+    const outcomes = outcomesOf(summary({}), ['executions', 'users'], configs, NOW, [learned]);
+    expect(outcomes.map((outcome) => outcome.learnedRequests)).toEqual([1, 0]);
+    const key = 'stats_service:get_execution_stats:group_by=week_period=all_status=none_task_type=sdg';
+    expect(watchedKeys(new Map([[key, 'executions' as const]])).get(key)).toBe('executions');
+    expect(watchedKeys().has(key)).toBe(false);
+    expect(watchedKeys().size).toBe(41);
   });
 
   it('an interrupted run is a failed one, even without a failed config', () => {
