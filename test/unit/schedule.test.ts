@@ -185,8 +185,8 @@ describe('metrics attribution', () => {
       NOW,
     );
     expect(outcomes).toEqual([
-      { family: 'executions', result: 'skipped', finishedAt: NOW, durationSeconds: 0, statements: 0, configsOk: 0, configsFailed: 0, keysWritten: 0 },
-      { family: 'users', result: 'failed', finishedAt: NOW, durationSeconds: 1.5, statements: 9, configsOk: 5, configsFailed: 1, keysWritten: 2 },
+      { family: 'executions', result: 'skipped', finishedAt: NOW, durationSeconds: 0, statements: 0, configsOk: 0, configsFailed: 0, keysWritten: 0, learnedRequests: 0 },
+      { family: 'users', result: 'failed', finishedAt: NOW, durationSeconds: 1.5, statements: 9, configsOk: 5, configsFailed: 1, keysWritten: 2, learnedRequests: 0 },
     ]);
   });
 
