@@ -20,6 +20,7 @@ import { PROJECT_ROOT, finalStage, instructionsOf, readDockerfile } from './dock
 const DIR = join(PROJECT_ROOT, 'deploy/compose');
 const COMPOSE = 'docker-compose.stats-refresh.yml';
 const SWARM = 'docker-compose.swarm.yml';
+const SWARM_SECRETS = 'docker-compose.swarm-secrets.yml';
 const IMAGE = 'registry.example.org/trends-earth/stats-refresh:0.1.0';
 const DOCKER_USER = instructionsOf(finalStage(readDockerfile()), 'USER').at(-1)?.args[0];
 /** The users' schedule's longest gap (360 s) plus the default statement timeout: the TTL must exceed it. */
@@ -77,12 +78,12 @@ function healthTarget(service: Service): { port: number; path: string } | null {
   return match ? { port: Number(match[1]), path: match[2]! } : null;
 }
 
-function serviceProblems(name: string, service: Service | undefined, swarm: boolean): string[] {
+function serviceProblems(name: string, service: Service | undefined, swarm: boolean, secrets = false): string[] {
   if (!service) return [`${name}: missing`];
   const problems: string[] = [];
   const env = (service.environment ?? {}) as Record<string, string>;
   if (service.image !== IMAGE) problems.push(`${name}: image ${service.image}, expected \${STATS_REFRESH_IMAGE}`);
-  if (env.DATABASE_URL === undefined || env.REDIS_URL === undefined) problems.push(`${name}: DATABASE_URL and REDIS_URL must come from env_file prod.env`);
+  if (!secrets && (env.DATABASE_URL === undefined || env.REDIS_URL === undefined)) problems.push(`${name}: DATABASE_URL and REDIS_URL must come from env_file prod.env`);
   if (!Object.keys(service.networks ?? {}).includes('backend')) problems.push(`${name}: not on the backend network`);
   if (service.read_only !== true) problems.push(`${name}: read_only must be true`);
   if (service.user !== DOCKER_USER) problems.push(`${name}: user ${service.user}, the image's USER is ${DOCKER_USER}`);
@@ -127,7 +128,42 @@ function swarmProblems(rendered: Rendered): string[] {
   return problems;
 }
 
+/**
+ * The Swarm variant with secrets: the connection settings only as _FILE variables naming the
+ * files its secrets mount (never with the variables themselves: that is exit 2), and the batch
+ * file where its config is mounted.
+ */
+function swarmSecretsProblems(rendered: Rendered): string[] {
+  const service = rendered.services['stats-refresh'];
+  const problems = serviceProblems('stats-refresh', service, true, true);
+  const env = (service?.environment ?? {}) as Record<string, string>;
+  const secretFiles = ((service?.secrets ?? []) as Array<{ source: string; target?: string }>).map(
+    (secret) => secret.target ?? `/run/secrets/${secret.source}`,
+  );
+  for (const variable of ['DATABASE_URL', 'REDIS_URL']) {
+    if (env[variable] !== undefined) problems.push(`secrets: ${variable} set beside ${variable}_FILE`);
+    if (!secretFiles.includes(env[`${variable}_FILE`] ?? '')) problems.push(`secrets: ${variable}_FILE does not name a mounted secret`);
+  }
+  const configFiles = ((service?.configs ?? []) as Array<{ target?: string }>).map((item) => item.target);
+  if (!configFiles.includes(env.STATS_REFRESH_BATCH_FILE)) problems.push('secrets: STATS_REFRESH_BATCH_FILE does not name a mounted config');
+  return problems;
+}
+
 describe('deploy/compose', () => {
+  it('docker-compose validates the Swarm variant with secrets and a batch file; its policy catches a broken copy', () => {
+    const rendered = render(SWARM_SECRETS);
+    expect(swarmSecretsProblems(rendered)).toEqual([]);
+    const broken = structuredClone(rendered);
+    broken.services['stats-refresh']!.environment.DATABASE_URL = 'postgres://x@db/y';
+    broken.services['stats-refresh']!.environment.REDIS_URL_FILE = '/run/secrets/other';
+    broken.services['stats-refresh']!.environment.STATS_REFRESH_BATCH_FILE = '/tmp/requests.txt';
+    expect(swarmSecretsProblems(broken)).toEqual([
+      'secrets: DATABASE_URL set beside DATABASE_URL_FILE',
+      'secrets: REDIS_URL_FILE does not name a mounted secret',
+      'secrets: STATS_REFRESH_BATCH_FILE does not name a mounted config',
+    ]);
+  });
+
   it('docker-compose validates and renders the Compose services beside the API', () => {
     expect(composeProblems(render(COMPOSE))).toEqual([]);
   });
@@ -164,7 +200,7 @@ describe('deploy/compose', () => {
   });
 
   it('every service command is one the CLI accepts', () => {
-    for (const file of [COMPOSE, SWARM]) {
+    for (const file of [COMPOSE, SWARM, SWARM_SECRETS]) {
       for (const [name, service] of Object.entries(render(file).services)) {
         if (name === 'api') continue;
         const run = spawnSync(process.execPath, [CLI_PATH, ...(service.command as string[]), '--help'], { encoding: 'utf8' });
