@@ -7,7 +7,6 @@ import { Command, CommanderError } from 'commander';
 import { FAMILIES } from './requests/batches.js';
 import { clearCommand } from './commands/clear.js';
 import { SIGNAL_EXIT, refreshCommand } from './commands/refresh.js';
-import { scheduleCommand } from './commands/schedule.js';
 import { statusCommand } from './commands/status.js';
 import { warmupCommand } from './commands/warmup.js';
 import { DEFAULTS, SCHEDULE_DEFAULTS, type FlagValues, type ScheduleFlagValues } from './config.js';
@@ -140,7 +139,11 @@ function buildProgram(signal: AbortSignal, setExit: (code: number) => void): Com
         'long-running: refresh every family now, then each on its cron schedule; refresh at once keys that go missing; ' +
           'serve /metrics and /healthz with --metrics-port (for Compose, Swarm, systemd, a VM)',
       ),
-  ).action(async (flags: ScheduleFlagValues) => setExit(await scheduleCommand(flags, signal)));
+  ).action(async (flags: ScheduleFlagValues) => {
+    // The scheduler, croner and prom-client load only for the long-running mode: one-shot runs start faster.
+    const { scheduleCommand } = await import('./commands/schedule.js');
+    setExit(await scheduleCommand(flags, signal));
+  });
 
   const status = (flags: FlagValues & { json?: boolean }) => statusCommand(flags).then(setExit);
   const statusOptions = (command: Command) =>

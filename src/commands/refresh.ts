@@ -9,7 +9,6 @@ import type { FlagValues } from '../config.js';
 import { EXIT, UsageError } from '../errors.js';
 import { learnRequests } from '../io/learned.js';
 import { type HeldLock, tryLock, waitForLock } from '../io/lock.js';
-import { pushOutcomes } from '../io/metrics.js';
 import { redact, safeUrl } from '../lib/redact.js';
 import { outcomesOf } from '../outcomes.js';
 import { DEFAULT_RETRY } from '../lib/retry.js';
@@ -202,6 +201,8 @@ export async function runTargets(
 /** Pushes the run's metrics, one group per family run; a Pushgateway that fails is a warning only. */
 async function pushRun(runtime: Runtime, url: string, run: TargetsRun): Promise<void> {
   if (run.families.length === 0) return;
+  // prom-client loads only when there is somewhere to push to.
+  const { pushOutcomes } = await import('../io/metrics.js');
   const errors = await pushOutcomes(url, outcomesOf(run.summary, run.families, run.configs, new Date(), run.learned));
   const where = safeUrl(url);
   for (const [family, error] of errors) {
