@@ -7,7 +7,7 @@ import type { Db } from '../io/db.js';
 import { microsOf } from '../lib/micros.js';
 import { lastTierOf, type RunPlan, type SeriesTier, seriesTiers, startCuts, type TopUsersNeed } from '../plan.js';
 import { BinaryCopyParser } from './copy-parser.js';
-import { type CopyPool, copyInto } from './copy.js';
+import { type CopyPool, type CopyStatements, copyColumns, queryCopy, tableCopy } from './copy.js';
 import { StatusDictionary } from './dictionary.js';
 import { ScriptTierFold, type ScriptTotals } from './folds/script-tiers.js';
 import { type HourRow, StartHourFold } from './folds/start-hours.js';
@@ -41,12 +41,11 @@ export function readsExecutions(plan: RunPlan): boolean {
   return Object.values(executionColumns(plan)).some(Boolean);
 }
 
-/** The `COPY (SELECT …) TO STDOUT` of the columns, built and compiled with Kysely. */
-export function executionCopySql(db: Db, columns: ExecutionColumns): { sql: string; fields: Array<keyof ExecutionColumns> } {
+/** The COPY of the columns (the SELECT built and compiled with Kysely), and their order. */
+export function executionCopy(db: Db, columns: ExecutionColumns): { statements: CopyStatements; fields: Array<keyof ExecutionColumns> } {
   const fields = (Object.keys(columns) as Array<keyof ExecutionColumns>).filter((column) => columns[column]);
-  const compiled = db.selectFrom('execution').select(fields).compile();
-  if (compiled.parameters.length > 0) throw new Error('a COPY statement cannot take parameters');
-  return { sql: `COPY (${compiled.sql}) TO STDOUT (FORMAT binary)`, fields };
+  const query = queryCopy(db.selectFrom('execution').select(fields).compile());
+  return { statements: { table: tableCopy('execution', fields), query }, fields };
 }
 
 /** The windows the trends of the planned periods need, with their starts (µs). */
@@ -89,7 +88,7 @@ export async function runExecutionPass(
   signal?: AbortSignal,
 ): Promise<ExecutionPass> {
   const columns = executionColumns(plan);
-  const { sql, fields } = executionCopySql(db, columns);
+  const { statements, fields } = executionCopy(db, columns);
   const field = (name: keyof ExecutionColumns) => fields.indexOf(name);
   const [startField, endField, statusField, scriptField, userField] = [
     field('start_date'), field('end_date'), field('status'), field('script_id'), field('user_id'),
@@ -176,7 +175,7 @@ export async function runExecutionPass(
     }
     if (batch.size === RowBatch.SIZE) flush();
   });
-  const { rows, bytes } = await copyInto(pool, sql, parser, signal);
+  const { rows, bytes } = await copyColumns(pool, statements, parser, signal);
   flush();
   return {
     scripts,

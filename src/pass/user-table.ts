@@ -5,7 +5,7 @@
  */
 import type { Db } from '../io/db.js';
 import { BinaryCopyParser } from './copy-parser.js';
-import { type CopyPool, copyInto } from './copy.js';
+import { type CopyPool, type CopyStatements, copyColumns, queryCopy, tableCopy } from './copy.js';
 import { UuidDictionary } from './dictionary.js';
 
 /** Which columns a run needs. */
@@ -28,8 +28,8 @@ export interface UserTable {
   readonly bytes: number;
 }
 
-/** The `COPY (SELECT …) TO STDOUT` of the columns wanted, built and compiled with Kysely. */
-export function userCopySql(db: Db, columns: UserColumns): { sql: string; fields: string[] } {
+/** The COPY of the columns wanted (the SELECT built and compiled with Kysely), and their order. */
+export function userCopy(db: Db, columns: UserColumns): { statements: CopyStatements; fields: string[] } {
   const fields = [
     ...(columns.id ? ['id' as const] : []),
     ...(columns.country ? ['country' as const] : []),
@@ -37,13 +37,11 @@ export function userCopySql(db: Db, columns: UserColumns): { sql: string; fields
   ];
   // COPY needs at least one column; a constant keeps the row count when none is wanted.
   const query = fields.length > 0 ? db.selectFrom('user').select(fields) : db.selectFrom('user').select((eb) => eb.lit(1).as('one'));
-  const compiled = query.compile();
-  if (compiled.parameters.length > 0) throw new Error('a COPY statement cannot take parameters');
-  return { sql: `COPY (${compiled.sql}) TO STDOUT (FORMAT binary)`, fields: fields.length > 0 ? fields : ['one'] };
+  return { statements: { table: tableCopy('user', fields), query: queryCopy(query.compile()) }, fields: fields.length > 0 ? fields : ['one'] };
 }
 
 export async function loadUserTable(db: Db, pool: CopyPool, columns: UserColumns, signal?: AbortSignal): Promise<UserTable> {
-  const { sql, fields } = userCopySql(db, columns);
+  const { statements, fields } = userCopy(db, columns);
   const idField = fields.indexOf('id');
   const countryField = fields.indexOf('country');
   const createdField = fields.indexOf('created_at');
@@ -76,7 +74,7 @@ export async function loadUserTable(db: Db, pool: CopyPool, columns: UserColumns
     }
     if (idField >= 0) ids.indexOf(tuple, idField);
   });
-  const { bytes } = await copyInto(pool, sql, parser, signal);
+  const { bytes } = await copyColumns(pool, statements, parser, signal);
   return { count, createdAt, country, countries, ids, bytes };
 }
 

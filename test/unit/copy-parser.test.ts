@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { BinaryCopyParser, type TupleReader } from '../../src/pass/copy-parser.js';
+import { queryCopy, tableCopy } from '../../src/pass/copy.js';
 import { StatusDictionary, UuidDictionary } from '../../src/pass/dictionary.js';
 import { binaryCopy, type CopyValue } from '../helpers/copy-binary.js';
 
@@ -123,5 +124,18 @@ describe('StatusDictionary', () => {
     expect(seen.map((index) => statuses.names[index])).toEqual(names);
     expect(seen[4]).toBe(0);
     expect(statuses.indexOfText('FROZEN')).toBe(seen[2]);
+  });
+});
+
+describe('COPY statements', () => {
+  it('the table form quotes the table and its columns; no column, no table form', () => {
+    expect(tableCopy('user', ['id', 'created_at'])).toBe('COPY "user" ("id", "created_at") TO STDOUT (FORMAT binary)');
+    expect(tableCopy('odd"name', ['a'])).toBe('COPY "odd""name" ("a") TO STDOUT (FORMAT binary)');
+    expect(tableCopy('user', [])).toBeNull();
+  });
+
+  it('the query form wraps a compiled SELECT, which may not take parameters', () => {
+    expect(queryCopy({ sql: 'select "id" from "user"', parameters: [] })).toBe('COPY (select "id" from "user") TO STDOUT (FORMAT binary)');
+    expect(() => queryCopy({ sql: 'select $1', parameters: [1] })).toThrow(/cannot take parameters/);
   });
 });
