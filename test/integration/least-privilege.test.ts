@@ -30,12 +30,12 @@ import {
  * The Redis ACL rule for the stats-refresh user, exactly as docs/operations.md gives it:
  * connection (PING, INFO for ioredis's ready check, SELECT, CLIENT SETNAME), payloads and
  * family locks (SET, GET, DEL, and EVAL whose scripts call GET, DEL and PEXPIRE), run
- * metadata (HSET, HGETALL), status/clear (TTL, STRLEN, SCAN), and schedule's self-healing
+ * metadata (HSET, HGETALL), learned requests (HMGET, HDEL), status/clear (TTL, STRLEN, SCAN), and schedule's self-healing
  * (EXISTS, PTTL, and CLIENT ID, CLIENT TRACKING, SUBSCRIBE on its invalidation channel).
  */
 export const REDIS_ACL_RULE =
   'ACL SETUSER stats-refresh on >PASSWORD resetkeys ~stats_service:* ~stats_refresh:* resetchannels &__redis__:invalidate -@all ' +
-  '+ping +info +select +client|setname +get +set +del +eval +pexpire +hset +hgetall +ttl +strlen +scan ' +
+  '+ping +info +select +client|setname +get +set +del +eval +pexpire +hset +hgetall +hmget +hdel +ttl +strlen +scan ' +
   '+exists +pttl +client|id +client|tracking +subscribe';
 
 const expected = JSON.parse(
@@ -255,6 +255,24 @@ describe('every command as the restricted PostgreSQL role and Redis ACL user', (
     expect(await lockKeys()).toEqual([]);
     const status = await runRestricted(['status', '--json']);
     expect(status.code, status.stderr).toBe(0);
+  });
+
+  it('learns a request the API wrote, refreshes it, and forgets it when it lapses', async () => {
+    const learnedKey = 'stats_service:get_user_stats:country=Kenya_group_by=week_period=last_month';
+    await admin.set(learnedKey, '{"stale": true}', 'EX', 300);
+    const learn = await runRestricted(['refresh', 'users', '--now', GOLDEN_NOW]);
+    expect(learn.code, learn.stderr).toBe(0);
+    expect(learn.logs.filter((log) => log.level !== 'info'), learn.stderr).toEqual([]);
+    expect(summaryOf(learn)).toMatchObject({ learned: 1, failed: 0 });
+    expect(await admin.hexists('stats_refresh:learned', learnedKey)).toBe(1);
+    const later = new Date(Date.parse(GOLDEN_NOW) + 25 * 3_600_000).toISOString();
+    const lapse = await runRestricted(['refresh', 'users', '--now', later]);
+    expect(lapse.code, lapse.stderr).toBe(0);
+    expect(lapse.logs.filter((log) => log.level !== 'info'), lapse.stderr).toEqual([]);
+    expect(await admin.hexists('stats_refresh:learned', learnedKey)).toBe(0);
+    await admin.del(learnedKey);
+    // Put the golden values back for the tests after this one.
+    expect((await runRestricted(['refresh', 'users', '--now', GOLDEN_NOW])).code).toBe(0);
   });
 
   it('renews its family locks while a run lasts', async () => {
