@@ -10,6 +10,7 @@ import { cachedSectionsOf, payloadKey, sectionKey } from '../requests/config-key
 import type { FlagValues } from '../config.js';
 import { EXIT } from '../errors.js';
 import { KEY_PREFIX } from '../requests/keys.js';
+import { scanKeys } from '../io/cache.js';
 import { activeLearned, LEARNED_KEY, type LearnedRequest, type LearnOptions } from '../io/learned.js';
 import { type FamilyRun, KEY_META, type KeyMeta, lastRunKey } from '../io/metadata.js';
 import { safeUrl } from '../lib/redact.js';
@@ -51,17 +52,6 @@ export function coveredKeys(learned: readonly LearnedRequest[] = []): Map<string
     }
   }
   for (const request of learned) if (!keys.has(request.key)) keys.set(request.key, request.family);
-  return keys;
-}
-
-async function scanKeys(redis: Redis, pattern: string): Promise<string[]> {
-  const keys: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, batch] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
-    keys.push(...batch);
-    cursor = next;
-  } while (cursor !== '0');
   return keys;
 }
 

@@ -120,3 +120,20 @@ export function createRedis(url: string, options: RedisOptions = {}): Redis & { 
   // connect() only says "Connection is closed."; the cause came through the error event.
   return Object.assign(client, { lastError: () => lastError });
 }
+
+/** The subset of a Redis client a key scan needs. */
+export interface ScanClient {
+  scan(cursor: string, match: 'MATCH', pattern: string, count: 'COUNT', n: number): Promise<[string, string[]]>;
+}
+
+/** Every key matching `pattern`, by SCAN (never KEYS: the API's Redis serves requests meanwhile). */
+export async function scanKeys(client: ScanClient, pattern: string): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+    keys.push(...batch);
+    cursor = next;
+  } while (cursor !== '0');
+  return keys;
+}

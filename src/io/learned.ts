@@ -5,6 +5,7 @@
  * remembered under `stats_refresh:learned` with when it was first and last seen so. Every
  * run of the family then refreshes the requests seen within the window, most recent first.
  */
+import { type ScanClient, scanKeys } from './cache.js';
 import type { Logger } from './logger.js';
 import { KEY_META, type KeyMeta, META_PREFIX } from './metadata.js';
 import type { Family, RefreshConfig } from '../requests/batches.js';
@@ -33,8 +34,7 @@ export interface LearnOptions {
 }
 
 /** The subset of a Redis client learning needs. */
-export interface LearnClient {
-  scan(cursor: string, match: 'MATCH', pattern: string, count: 'COUNT', n: number): Promise<[string, string[]]>;
+export interface LearnClient extends ScanClient {
   hmget(key: string, ...fields: string[]): Promise<Array<string | null>>;
   hgetall(key: string): Promise<Record<string, string>>;
   pipeline(): {
@@ -65,17 +65,6 @@ function ownWriteAlive(meta: string | null, clockMs: number): boolean {
   } catch {
     return false;
   }
-}
-
-async function scanAll(client: LearnClient, pattern: string): Promise<string[]> {
-  const keys: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, batch] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
-    keys.push(...batch);
-    cursor = next;
-  } while (cursor !== '0');
-  return keys;
 }
 
 /** The learned requests of the families, active at `now` (within the window), most recently seen first, at most `max` each. */
@@ -118,7 +107,7 @@ export async function learnRequests(
   options: LearnOptions,
   logger: Logger,
 ): Promise<LearnedRequest[]> {
-  const scanned = (await Promise.all(families.map((family) => scanAll(client, `${KEY_PREFIX}${PAYLOAD_METHODS[family]}:*`))))
+  const scanned = (await Promise.all(families.map((family) => scanKeys(client, `${KEY_PREFIX}${PAYLOAD_METHODS[family]}:*`))))
     .flat()
     .filter((key) => !batchKeys.has(key));
   const metas = scanned.length > 0 ? await client.hmget(KEY_META, ...scanned) : [];

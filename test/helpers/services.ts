@@ -3,6 +3,7 @@
  * a fresh database per test file, and a Redis logical database per test file.
  */
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { inject } from 'vitest';
@@ -175,4 +176,16 @@ export async function startPrivateRedis(): Promise<{ port: number; url(db?: numb
         server.kill('SIGKILL');
       }),
   };
+}
+
+/** A port nobody listens on right now (the server that takes it may still lose a race: callers retry). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
 }

@@ -10,7 +10,7 @@ import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { eventually, sampleValue } from '../helpers/schedule.js';
-import { GOLDEN_NOW, databaseFromTemplate, goldenTemplate, startPrivateRedis, type TestDatabase } from '../helpers/services.js';
+import { GOLDEN_NOW, databaseFromTemplate, freePort, goldenTemplate, startPrivateRedis, type TestDatabase } from '../helpers/services.js';
 
 let database: TestDatabase;
 let broken: TestDatabase;
@@ -18,16 +18,6 @@ let redis: Awaited<ReturnType<typeof startPrivateRedis>>;
 let gateway: ChildProcess;
 let gatewayUrl: string;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 const pushed = () => fetch(`${gatewayUrl}/metrics`).then((response) => response.text());
 const family = (name: string) => ({ job: 'stats-refresh', family: name });

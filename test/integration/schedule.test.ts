@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { coveredKeys } from '../../src/commands/status.js';
 import { runCli } from '../helpers/cli.js';
 import { type RunningSchedule, eventually, redisServerOn, sampleValue, startSchedule } from '../helpers/schedule.js';
-import { databaseFromTemplate, goldenTemplate, slowDown, type TestDatabase } from '../helpers/services.js';
+import { databaseFromTemplate, freePort, goldenTemplate, slowDown, type TestDatabase } from '../helpers/services.js';
 
 const QUIET = '0 0 1 1 *';
 const KEYS = [...coveredKeys().keys()];
@@ -23,16 +23,6 @@ let server: ReturnType<typeof redisServerOn>;
 let redis: Redis;
 const running: RunningSchedule[] = [];
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 async function presentKeys(): Promise<number> {
   const pipeline = redis.pipeline();
