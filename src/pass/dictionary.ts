@@ -6,6 +6,12 @@
 import type { TupleReader } from './copy-parser.js';
 
 const EMPTY = -1;
+
+/** The canonical text of a uuid given by its four (signed) words. */
+export function uuidText(words: ArrayLike<number>): string {
+  const hex = Array.from({ length: 4 }, (_, word) => (words[word]! >>> 0).toString(16).padStart(8, '0')).join('');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
 /** A slot holds the uuid's four words and its index + 1 (0: empty), side by side: one cache line per probe. */
 const SLOT = 5;
 
@@ -43,22 +49,6 @@ export class UuidDictionary {
   /** The index of the uuid given by its four (signed) words, or -1. */
   find(w0: number, w1: number, w2: number, w3: number): number {
     return this.lookup(w0, w1, w2, w3, false);
-  }
-
-  /** The canonical text of entry `index`. */
-  text(index: number): string {
-    const at = 4 * index;
-    const hex = [0, 1, 2, 3].map((word) => (this.words[at + word]! >>> 0).toString(16).padStart(8, '0')).join('');
-    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-  }
-
-  /** Orders two entries as their text sorts (byte order), for deterministic tie-breaks. */
-  compare(a: number, b: number): number {
-    for (let word = 0; word < 4; word++) {
-      const difference = (this.words[4 * a + word]! >>> 0) - (this.words[4 * b + word]! >>> 0);
-      if (difference !== 0) return difference;
-    }
-    return 0;
   }
 
   private lookup(w0: number, w1: number, w2: number, w3: number, add: boolean): number {

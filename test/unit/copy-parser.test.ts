@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { BinaryCopyParser, type TupleReader } from '../../src/pass/copy-parser.js';
 import { queryCopy, tableCopy } from '../../src/pass/copy.js';
-import { StatusDictionary, UuidDictionary } from '../../src/pass/dictionary.js';
+import { StatusDictionary, UuidDictionary, uuidText } from '../../src/pass/dictionary.js';
 import { binaryCopy, type CopyValue } from '../helpers/copy-binary.js';
 
 /** Decodes every tuple of `stream`, written in chunks cut at `cuts`, as plain values. */
@@ -89,19 +89,12 @@ describe('UuidDictionary', () => {
     parser.write(binaryCopy([...uuids, ...uuids.slice(0, 100)].map((uuid) => [{ uuid }])));
     parser.end();
     expect(dictionary.size).toBe(5000);
-    uuids.forEach((uuid, index) => {
-      expect(dictionary.indexOfText(uuid)).toBe(index);
-      expect(dictionary.text(index)).toBe(uuid);
-    });
+    uuids.forEach((uuid, index) => expect(dictionary.indexOfText(uuid)).toBe(index));
     expect(dictionary.indexOfText(randomUUID())).toBe(-1);
   });
 
-  it('orders entries as their text sorts, high bits included', () => {
-    const dictionary = new UuidDictionary();
-    const uuids = ['ffffffff-0000-0000-0000-000000000000', '00000000-0000-0000-0000-000000000001', '7fffffff-ffff-ffff-ffff-ffffffffffff', '80000000-0000-0000-0000-000000000000'];
-    for (const uuid of uuids) dictionary.indexOfText(uuid, true);
-    const sorted = [0, 1, 2, 3].sort((a, b) => dictionary.compare(a, b)).map((index) => dictionary.text(index));
-    expect(sorted).toEqual([...uuids].sort());
+  it('prints a uuid from its words, high bits included', () => {
+    expect(uuidText([-1, 0, 0x7fffffff, -0x80000000])).toBe('ffffffff-0000-0000-7fff-ffff80000000');
   });
 
   it('finds a uuid by its words (signed, as the parser reads them), or gives -1', () => {

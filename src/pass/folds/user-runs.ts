@@ -9,7 +9,7 @@
  * checking the match and counting touch the same cache line.
  */
 import type { TupleReader } from '../copy-parser.js';
-import type { UuidDictionary } from '../dictionary.js';
+import { type UuidDictionary, uuidText } from '../dictionary.js';
 import { type ExecutionRow, type Fold, type RowBatch, StatusKind, type StatusKinds } from '../rows.js';
 
 export interface UserRunsNeed {
@@ -209,8 +209,7 @@ export class UserRunsFold implements Fold<UserRuns> {
     return {
       distinctUsers: distinct,
       idOf(user) {
-        const hex = [...words(user)].map((word) => (word >>> 0).toString(16).padStart(8, '0')).join('');
-        return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+        return uuidText(words(user));
       },
       indexIn(other, user) {
         const at = user * stride;
