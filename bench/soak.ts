@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { coveredKeys } from '../src/commands/status.js';
+import { coveredKeys } from '../src/requests/covered.js';
 import { createDatabase, dropDatabase, seedDatabase, withDatabase } from '../tools/seed-lib.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));

@@ -5,19 +5,18 @@
  * `refresh` (family locks, summary), so CronJobs and other schedulers are guarded too.
  */
 import { Cron } from 'croner';
-import { FAMILIES, type Family } from '../requests/batches.js';
 import type { ScheduleConfig } from '../config.js';
-import type { RefreshMetrics } from '../io/metrics.js';
-import { redact } from '../lib/redact.js';
+import type { FamilyOutcome, RefreshMetrics } from '../io/metrics.js';
 import { CRON_TIMEZONE } from '../lib/cron.js';
-import { type FamilyOutcome, failedOutcomes, outcomesOf } from '../outcomes.js';
-import { type RefreshTargets, resolveTargets, runTargets } from '../commands/refresh.js';
-import type { RefreshConfig } from '../requests/batches.js';
-import { payloadKey } from '../requests/config-keys.js';
-import type { Runtime } from '../commands/runtime.js';
+import { FAMILIES, type Family } from '../requests/batches.js';
+import { coveredKeys } from '../requests/covered.js';
+import { runTargets } from '../run/family-run.js';
+import { failedOutcomes, learnedKeysOf, outcomesOf, writtenKeysOf } from '../run/results.js';
+import type { Runtime } from '../run/runtime.js';
+import { type RefreshTargets, resolveTargets } from '../run/targets.js';
 import { type HealthReport, healthOf } from './health.js';
 import { LastValues } from './last-values.js';
-import { HealBudget, missingByFamily, watchedKeys } from './self-heal.js';
+import { HealBudget, missingByFamily } from './self-heal.js';
 import { type Watch, watchInvalidations } from './watch.js';
 
 /** Why a run started. */
@@ -69,10 +68,9 @@ export class Scheduler {
   }
 
   /** Replaces the learned keys of the families that ran with those their run refreshed. */
-  private rememberLearned(families: readonly Family[], skipped: readonly Family[], learned: readonly RefreshConfig[]): void {
-    const ran = new Set(families.filter((family) => !skipped.includes(family)));
-    for (const [key, family] of this.learnedKeys) if (ran.has(family)) this.learnedKeys.delete(key);
-    for (const config of learned) this.learnedKeys.set(payloadKey(config), config.family);
+  private rememberLearned(ran: readonly Family[], learned: ReadonlyMap<string, Family>): void {
+    for (const [key, family] of this.learnedKeys) if (ran.includes(family)) this.learnedKeys.delete(key);
+    for (const [key, family] of learned) this.learnedKeys.set(key, family);
   }
 
   /** The families' batches, with their part of the batch file (read again each run: a mounted file may change). */
@@ -98,9 +96,7 @@ export class Scheduler {
     }
     // A flush, a delete, an eviction or a reconnect (Redis restarted): look at once, not at the next tick.
     const { runtime } = this.deps;
-    this.watch = watchInvalidations(runtime.connections.redis!, () => this.checkNow(), runtime.logger, (text) =>
-      redact(text, runtime.secrets),
-    );
+    this.watch = watchInvalidations(runtime.connections.redis!, () => this.checkNow(), runtime.logger);
     this.scheduleCheck();
   }
 
@@ -130,15 +126,15 @@ export class Scheduler {
     const forward = () => own.abort(signal.reason);
     signal.addEventListener('abort', forward, { once: true });
     try {
-      const { summary, configs, learned } = await runTargets(runtime, command, this.targetsOf(families), own.signal, new Date());
-      outcomes = outcomesOf(summary, families, configs, new Date(), learned);
-      this.rememberLearned(families, summary.skipped ?? [], learned);
+      const run = await runTargets(runtime, command, this.targetsOf(families), own.signal, new Date());
+      outcomes = outcomesOf(run, new Date());
+      this.rememberLearned(run.families, learnedKeysOf(run));
       await this.lastValues
-        .capture(runtime.connections.redis!, summary.cache_keys)
-        .catch((error: unknown) => runtime.logger.debug({ err: redact((error as Error).message, runtime.secrets) }, 'written values not read back'));
+        .capture(runtime.connections.redis!, writtenKeysOf(run))
+        .catch((error: unknown) => runtime.logger.debug({ err: error }, 'written values not read back'));
     } catch (error) {
       // Redis gone while taking the locks, for instance: the run made nothing.
-      runtime.logger.error({ reason, families, err: redact((error as Error).message, runtime.secrets).split('\n')[0] }, 'schedule run failed');
+      runtime.logger.error({ reason, families, err: error }, 'schedule run failed');
       outcomes = failedOutcomes(families, new Date(), (performance.now() - started) / 1000);
     } finally {
       signal.removeEventListener('abort', forward);
@@ -188,7 +184,7 @@ export class Scheduler {
     this.lastCheckStartAt = Date.now();
     const { runtime, metrics } = this.deps;
     try {
-      const missing = await missingByFamily(runtime.connections.redis!, watchedKeys(this.learnedKeys));
+      const missing = await missingByFamily(runtime.connections.redis!, coveredKeys(this.learnedKeys));
       if (this.checkFailing) runtime.logger.info('self-healing check answered again');
       this.checkFailing = false;
       const now = Date.now();
@@ -222,7 +218,7 @@ export class Scheduler {
       }
     } catch (error) {
       if (!this.checkFailing) {
-        runtime.logger.warn({ err: redact((error as Error).message, runtime.secrets).split('\n')[0] }, 'self-healing check failed; retrying every check interval');
+        runtime.logger.warn({ err: error }, 'self-healing check failed; retrying every check interval');
       }
       this.checkFailing = true;
     } finally {

@@ -3,7 +3,7 @@
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { RefreshSummary } from '../../src/refresh.js';
+import type { RefreshSummary } from '../../src/run/results.js';
 
 export const CLI_PATH = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 

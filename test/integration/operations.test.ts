@@ -4,7 +4,8 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FAMILIES } from '../../src/requests/batches.js';
-import { type CacheStatus, coveredKeys, formatStatus } from '../../src/commands/status.js';
+import { type CacheStatus, formatStatus } from '../../src/commands/status.js';
+import { coveredKeys } from '../../src/requests/covered.js';
 import { runCli, startCli, summaryOf } from '../helpers/cli.js';
 import {
   GOLDEN_NOW,

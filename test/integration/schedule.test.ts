@@ -7,7 +7,7 @@
 import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { coveredKeys } from '../../src/commands/status.js';
+import { coveredKeys } from '../../src/requests/covered.js';
 import { runCli } from '../helpers/cli.js';
 import { type RunningSchedule, eventually, redisServerOn, sampleValue, startSchedule } from '../helpers/schedule.js';
 import { databaseFromTemplate, freePort, goldenTemplate, slowDown, type TestDatabase } from '../helpers/services.js';
