@@ -131,7 +131,8 @@ export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Pr
     const owned = [key, ...[...sections].filter(([, entry]) => entry.owner === planned).map(([sectionKey]) => sectionKey)];
     const reads = [key, ...cachedSectionsOf(config).map((section) => sectionKey(section, config.period))];
     const unwritten = reads.find((read) => writeFailures.has(read));
-    const error = errors.get(planned) ?? (unwritten ? `write failed: ${errorMessage(writeFailures.get(unwritten), secrets)}` : null);
+    const error =
+      errors.get(planned) ?? (unwritten ? `write failed for ${unwritten}: ${errorMessage(writeFailures.get(unwritten), secrets)}` : null);
     return {
       ...planned,
       family: config.family,
@@ -144,8 +145,10 @@ export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Pr
   });
   for (const result of results) {
     if (result.error === null) continue;
-    logger.error({ config: result.label, key: result.key, err: result.error }, 'config failed');
-    reporter.report(`stats-refresh: config ${result.label} failed: ${result.error}`, { config: result.label, key: result.key });
+    // The key a failed write left as it was, else the payload's (kept as it was too).
+    const key = writeFailures.has(result.key) ? result.key : ([...writeFailures.keys()].find((failed) => result.error!.includes(failed)) ?? result.key);
+    logger.error({ config: result.label, key, err: result.error }, 'config failed');
+    reporter.report(`stats-refresh: config ${result.label} failed: ${result.error}`, { config: result.label, key });
   }
 
   const run: RefreshRun = {

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { isoMinute } from '../../src/lib/micros.js';
 import { BinaryCopyParser } from '../../src/pass/copy-parser.js';
-import { StatusDictionary, UuidDictionary } from '../../src/pass/dictionary.js';
+import { StatusDictionary } from '../../src/pass/dictionary.js';
 import { ScriptTierFold } from '../../src/pass/folds/script-tiers.js';
 import { StartHourFold } from '../../src/pass/folds/start-hours.js';
 import { type ScriptClass, TimelineFold } from '../../src/pass/folds/timeline.js';
