@@ -6,7 +6,7 @@
  */
 import { microsOf } from '../lib/micros.js';
 import { HOURLY_WINDOW_MS, MONTHLY_WINDOW_MS, type Period, periodCutoff } from '../lib/time.js';
-import { type LoadNeeds, type LoadPlan, mergeNeeds, type Since, type SourceName, withInputs } from '../pass/plan.js';
+import { type LoadNeeds, type LoadPlan, mergeNeeds, type Since, SOURCE_NAMES, type SourceName, withInputs } from '../pass/plan.js';
 import { DASHBOARD_SECTIONS, type Granularity, type RefreshConfig } from '../requests/batches.js';
 
 /** One section of one payload, with everything that makes it differ from another. */
@@ -130,4 +130,12 @@ export function planLoad(configs: readonly RefreshConfig[], at: Date): LoadPlan 
 /** Every source a config's payload is computed from. */
 export function sourcesOf(config: RefreshConfig): Set<SourceName> {
   return withInputs(partsOf(config).flatMap(([, request]) => SECTION_SOURCES[request.section]));
+}
+
+/** For each source, the sections that fail when it does: those reading it or a source computed from it. */
+export function failureTable(): Map<SourceName, SectionName[]> {
+  const sections = Object.keys(SECTION_SOURCES) as SectionName[];
+  return new Map(
+    SOURCE_NAMES.map((source) => [source, sections.filter((section) => withInputs(SECTION_SOURCES[section]).has(source))]),
+  );
 }
