@@ -10,7 +10,8 @@ import { type MetaClient, writeRunMetadata } from '../io/metadata.js';
 import type { FailureReporter } from '../io/reporter.js';
 import { errorMessage } from '../lib/errors.js';
 import { pyJson } from '../lib/pyjson.js';
-import { DEFAULT_RETRY, type RetryPolicy } from '../lib/retry.js';
+import { DEFAULT_RETRY, type RetryPolicy, withRetry } from '../lib/retry.js';
+import { type Catalog, type Column, DECODED_COLUMNS, readCatalog, refusedColumns } from '../pass/catalog.js';
 import type { Period } from '../lib/time.js';
 import type { CopyPool } from '../pass/copy.js';
 import { loadRunData } from '../pass/load.js';
@@ -81,6 +82,27 @@ function sectionEntriesOf(configs: readonly PlannedConfig[]): Map<string, Sectio
   return byKey;
 }
 
+/**
+ * The catalog (column types, change counters) with the columns refused; when it cannot be
+ * read, every column is refused with that reason: nothing is decoded unchecked.
+ */
+async function checkCatalog(deps: RefreshDeps, retry: RetryPolicy, logger: Logger): Promise<{ catalog: Catalog | null; refused: Map<Column, Error> }> {
+  const started = performance.now();
+  try {
+    const catalog = await withRetry(() => readCatalog(deps.db), retry, (attempt, delayMs, error) =>
+      logger.warn({ query: 'catalog', attempt, delay_ms: delayMs, err: error }, 'query retried'),
+    );
+    logger.debug({ query: 'catalog', ms: Math.round(performance.now() - started) }, 'query done');
+    const refused = refusedColumns(catalog);
+    for (const error of refused.values()) logger.error({ err: error }, 'column refused');
+    return { catalog, refused };
+  } catch (error) {
+    logger.debug({ query: 'catalog', ms: Math.round(performance.now() - started) }, 'query failed');
+    const cause = new Error(`query catalog failed: ${errorMessage(error, deps.secrets)}`);
+    return { catalog: null, refused: new Map(Object.keys(DECODED_COLUMNS).map((column) => [column as Column, cause])) };
+  }
+}
+
 export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Promise<RefreshRun> {
   const startedAt = new Date();
   const started = performance.now();
@@ -93,9 +115,11 @@ export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Pr
     'refresh started',
   );
 
-  const { data, statements } = await loadRunData(planLoad(configs.map(({ config }) => config), options.now), deps, {
+  const retry = options.retry ?? DEFAULT_RETRY;
+  const { catalog, refused } = await checkCatalog(deps, retry, logger);
+  const { data, statements } = await loadRunData(planLoad(configs.map(({ config }) => config), options.now, refused), deps, {
     concurrency: options.concurrency,
-    retry: options.retry ?? DEFAULT_RETRY,
+    retry,
     gracePeriodMs: options.gracePeriodMs ?? 0,
     ...(options.signal ? { signal: options.signal } : {}),
     observe: (query, ms, error, bytes) =>
@@ -104,7 +128,7 @@ export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Pr
   });
   const interrupted = options.signal?.aborted ? String(options.signal.reason ?? 'aborted') : null;
 
-  const assembler = new Assembler(data, options.now);
+  const assembler = new Assembler(data, options.now, refused);
   const entries = new Map<string, TimedEntry>();
   const errors = new Map<PlannedConfig, string>();
   for (const planned of configs) {
@@ -158,7 +182,7 @@ export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Pr
     dryRun: options.dryRun,
     ttlSeconds: options.ttlSeconds,
     durationMs: elapsed(),
-    statements,
+    statements: statements + 1,
     families: options.families,
     skipped: options.skipped ?? [],
     interrupted,

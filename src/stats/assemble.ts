@@ -8,9 +8,10 @@ import type { RefreshConfig } from '../requests/batches.js';
 import { summarySection, tasksSection, trendsSection } from './dashboard.js';
 import { taskPerformance, timeSeries, topUsers } from './executions.js';
 import { geographicSection } from './geographic.js';
-import { type SectionName, type SectionOf, type SectionRequest, partsOf, sinceOf, sourcesOf, SECTION_SOURCES } from './sections.js';
-import { activityStats, registrationTrends } from './users.js';
+import type { Column } from '../pass/catalog.js';
 import { SOURCE_NAMES, withInputs } from '../pass/plan.js';
+import { type SectionName, type SectionOf, type SectionRequest, partsOf, refusedColumnOf, sinceOf, SECTION_SOURCES } from './sections.js';
+import { activityStats, registrationTrends } from './users.js';
 
 type Builders = { readonly [S in SectionName]: (request: SectionOf<S>, data: RunData, at: Date) => unknown };
 
@@ -40,24 +41,32 @@ export class Assembler {
   constructor(
     private readonly data: RunData,
     private readonly at: Date,
+    /** Columns of a type the pass cannot read (src/pass/catalog.ts): the sections reading them fail. */
+    private readonly refused: ReadonlyMap<Column, Error> = new Map(),
   ) {}
 
-  /** A section's value; throws the error of a source it reads that failed. */
+  /** Why a section cannot be built (a refused column it reads, a source that failed), or null. */
+  failureOf(request: SectionRequest): Error | null {
+    return refusedColumnOf(request, this.refused) ?? firstFailure(this.data, withInputs(SECTION_SOURCES[request.section]));
+  }
+
+  /** A section's value; throws the error of a refused column or a failed source it reads. */
   section(request: SectionRequest): unknown {
     // The request objects come from partsOf only, so their JSON is canonical.
     const key = JSON.stringify(request);
     if (this.built.has(key)) return this.built.get(key);
-    const failure = firstFailure(this.data, withInputs(SECTION_SOURCES[request.section]));
+    const failure = this.failureOf(request);
     if (failure) throw failure;
     const value = (BUILDERS[request.section] as (request: SectionRequest, data: RunData, at: Date) => unknown)(request, this.data, this.at);
     this.built.set(key, value);
     return value;
   }
 
-  /** A config's payload, its sections under their fields; throws the error of the first failed source it reads. */
+  /** A config's payload, its sections under their fields; throws why its first section that cannot be built cannot. */
   payload(config: RefreshConfig): Record<string, unknown> {
-    const failure = firstFailure(this.data, sourcesOf(config));
+    const parts = partsOf(config);
+    const failure = parts.map(([, request]) => this.failureOf(request)).find((error) => error !== null);
     if (failure) throw failure;
-    return Object.fromEntries(partsOf(config).map(([field, request]) => [field, this.section(request)]));
+    return Object.fromEntries(parts.map(([field, request]) => [field, this.section(request)]));
   }
 }

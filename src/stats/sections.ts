@@ -5,6 +5,7 @@
  * follow from these declarations.
  */
 import { microsOf } from '../lib/micros.js';
+import type { Column } from '../pass/catalog.js';
 import { HOURLY_WINDOW_MS, MONTHLY_WINDOW_MS, type Period, periodCutoff } from '../lib/time.js';
 import { type LoadNeeds, type LoadPlan, mergeNeeds, type Since, SOURCE_NAMES, type SourceName, withInputs } from '../pass/plan.js';
 import { DASHBOARD_SECTIONS, type Granularity, type RefreshConfig } from '../requests/batches.js';
@@ -37,6 +38,28 @@ export const SECTION_SOURCES: Readonly<Record<SectionName, readonly SourceName[]
   registration: ['user_table'],
   activity: ['user_table', 'execution_pass'],
 };
+
+/** The columns each section decodes: a column of a type the pass cannot read fails the sections reading it. */
+export const SECTION_COLUMNS: Readonly<Record<SectionName, readonly Column[]>> = {
+  summary: ['execution.start_date', 'execution.status', 'user.created_at', 'script.id'],
+  trends: ['execution.start_date'],
+  geographic: ['user.country', 'user.created_at'],
+  tasks: ['execution.start_date', 'execution.status', 'execution.script_id', 'script.id', 'script.slug'],
+  timeSeries: ['execution.start_date', 'execution.end_date', 'execution.status', 'execution.script_id', 'script.id', 'script.slug'],
+  topUsers: [
+    'execution.start_date', 'execution.status', 'execution.script_id', 'execution.user_id',
+    'user.id', 'user.email', 'script.id', 'script.slug',
+  ],
+  taskPerformance: ['execution.start_date', 'execution.end_date', 'execution.status', 'execution.script_id', 'script.id', 'script.slug'],
+  registration: ['user.created_at', 'user.country'],
+  activity: ['execution.start_date', 'execution.user_id', 'user.id', 'user.country'],
+};
+
+/** The error of the first refused column a section reads, or null. */
+export function refusedColumnOf(request: SectionRequest, refused: ReadonlyMap<Column, Error>): Error | null {
+  const column = SECTION_COLUMNS[request.section].find((candidate) => refused.has(candidate));
+  return column ? refused.get(column)! : null;
+}
 
 /** The most users any top list shows. */
 export const TOP_USERS_LIMIT = 10;
@@ -122,9 +145,14 @@ export function needsOf(request: SectionRequest, at: Date): LoadNeeds {
   }
 }
 
-/** The load plan of computing `configs` at `at`. */
-export function planLoad(configs: readonly RefreshConfig[], at: Date): LoadPlan {
-  return mergeNeeds(configs.flatMap(partsOf).map(([, request]) => needsOf(request, at)));
+/** The load plan of computing `configs` at `at`, leaving out the sections that read a refused column. */
+export function planLoad(configs: readonly RefreshConfig[], at: Date, refused: ReadonlyMap<Column, Error> = new Map()): LoadPlan {
+  return mergeNeeds(
+    configs
+      .flatMap(partsOf)
+      .filter(([, request]) => refusedColumnOf(request, refused) === null)
+      .map(([, request]) => needsOf(request, at)),
+  );
 }
 
 /** Every source a config's payload is computed from. */
