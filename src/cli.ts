@@ -11,9 +11,7 @@ import { statusCommand } from './commands/status.js';
 import { warmupCommand } from './commands/warmup.js';
 import { DEFAULTS, SCHEDULE_DEFAULTS, type FlagValues, type ScheduleFlagValues } from './config.js';
 import { EXIT, errorMessage, exitCodeOf } from './lib/errors.js';
-
-/** package.json's version, put in by the bundler (tools/build.mjs). */
-declare const STATS_REFRESH_VERSION: string;
+import { API_COMMIT, API_COMMIT_DATE, VERSION } from './lib/version.js';
 
 const FOOTER = `
 Exit codes:
@@ -30,7 +28,7 @@ Environment: DATABASE_URL, REDIS_URL, REDIS_TLS_CA_FILE, STATS_CACHE_TTL, LOG_LE
 STATS_REFRESH_CONCURRENCY, STATS_REFRESH_STATEMENT_TIMEOUT, STATS_REFRESH_LOCK_TTL,
 STATS_REFRESH_WAIT_TIMEOUT, STATS_REFRESH_GRACE_PERIOD, STATS_REFRESH_BATCH_FILE,
 STATS_REFRESH_LEARN (off to disable), STATS_REFRESH_LEARN_WINDOW, STATS_REFRESH_LEARN_MAX,
-STATS_REFRESH_PUSHGATEWAY_URL, ROLLBAR_ACCESS_TOKEN (optional), ROLLBAR_ENVIRONMENT; for schedule
+STATS_REFRESH_PUSHGATEWAY_URL, STATS_REFRESH_ON_DRIFT, STATS_API_CACHE_TTL, ROLLBAR_ACCESS_TOKEN (optional), ROLLBAR_ENVIRONMENT; for schedule
 also STATS_REFRESH_{DASHBOARD,EXECUTIONS,USERS}_CRON, STATS_REFRESH_CHECK_INTERVAL,
 STATS_REFRESH_METRICS_PORT, STATS_REFRESH_METRICS_HOST. DATABASE_URL_FILE, REDIS_URL_FILE,
 ROLLBAR_ACCESS_TOKEN_FILE: read the value from a file instead (Docker secrets). Flags override
@@ -52,6 +50,8 @@ function computeOptions(command: Command, ttlDefault: number): Command {
     .option('--concurrency <n>', 'SQL statements run in parallel (env STATS_REFRESH_CONCURRENCY, default 2)')
     .option('--statement-timeout <seconds>', 'limit on every SQL statement (default 60); a timeout fails its configs only')
     .option('--lock-ttl <seconds>', 'life of a family lock, renewed while the run lasts (default 60)')
+    .option('--on-drift <mode>', "when the API's answers differ from ours: yield (stop writing the endpoint, delete our keys) or warn (env STATS_REFRESH_ON_DRIFT, default yield)")
+    .option('--api-cache-ttl <seconds>', "the API's own cache TTL, to date the keys it wrote (env STATS_API_CACHE_TTL, default 300)")
     .option('--grace-period <seconds>', 'after SIGTERM/SIGINT, how long in-flight work may finish (default 20)');
 }
 
@@ -103,7 +103,7 @@ function buildProgram(signal: AbortSignal, setExit: (code: number) => void): Com
       "Keeps the Trends.Earth API's admin statistics cache warm: computes the /stats payloads on " +
         'PostgreSQL and writes them to the exact Redis keys the API reads.',
     )
-    .version(STATS_REFRESH_VERSION, '-V, --version')
+    .version(`${VERSION} (computes as the Trends.Earth API's stats code at ${API_COMMIT}, ${API_COMMIT_DATE})`, '-V, --version')
     .showSuggestionAfterError(true)
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(`${oneLine(text)}\n`) })
@@ -156,7 +156,7 @@ function buildProgram(signal: AbortSignal, setExit: (code: number) => void): Com
       .description('show every covered key (present, TTL, size, last write), each family’s last run, the learned requests and other stats keys'),
   ).action(status);
 
-  const clear = (pattern: string | undefined, flags: FlagValues & { anyPattern?: boolean; learned?: boolean }) =>
+  const clear = (pattern: string | undefined, flags: FlagValues & { anyPattern?: boolean; learned?: boolean; drift?: boolean }) =>
     clearCommand(pattern, flags).then(setExit);
   const clearHelp = 'delete stats_service:*<pattern>* (all stats keys without a pattern), like DELETE /stats/cache';
   const addClear = (command: Command) =>
@@ -166,7 +166,8 @@ function buildProgram(signal: AbortSignal, setExit: (code: number) => void): Com
         .description(clearHelp)
         .option('--dry-run', 'list the keys that would be deleted; delete nothing')
         .option('--any-pattern', 'accept a pattern the API would refuse')
-        .option('--learned', 'also forget the learned requests (kept otherwise)'),
+        .option('--learned', 'also forget the learned requests (kept otherwise)')
+        .option('--drift', "forget the drift recorded, so runs write the endpoint's keys again (deletes no key unless a pattern is given)"),
     ).action(clear);
   addClear(program.command('clear'));
 

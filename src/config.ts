@@ -10,6 +10,7 @@ import { parsePostgresTls } from './io/tls.js';
 import { longestGapMs } from './lib/cron.js';
 import { FAMILIES, type Family } from './requests/batches.js';
 import { parseInstant } from './lib/time.js';
+import type { OnDrift } from './run/drift.js';
 
 export const DEFAULTS = Object.freeze({
   databaseUrl: 'postgres://postgres@127.0.0.1:5432/postgres',
@@ -28,7 +29,12 @@ export const DEFAULTS = Object.freeze({
   // A request the API computed stays warm for a day after it was last asked for.
   learnWindowMs: 24 * 3600 * 1000,
   learnMax: 50,
+  // The API's StatsService.CACHE_TTL.
+  apiCacheTtlSeconds: 300,
+  onDrift: 'yield' as OnDrift,
 });
+
+export const ON_DRIFT_MODES: readonly OnDrift[] = ['yield', 'warn'];
 
 /** `schedule`'s defaults: the CronJobs' staggered schedules (k8s/base), in UTC. */
 export const SCHEDULE_DEFAULTS = Object.freeze({
@@ -64,6 +70,10 @@ export interface Config extends ConnectionSettings {
   readonly learnMax: number;
   /** One-shot runs push their metrics here when set. */
   readonly pushgatewayUrl: string | null;
+  /** What a run does when the API's answers differ from ours: yield the endpoint to the API, or only warn. */
+  readonly onDrift: OnDrift;
+  /** The API's own cache TTL: when it wrote a key follows from the key's remaining life. */
+  readonly apiCacheTtlSeconds: number;
 }
 
 /** What only `schedule` reads. */
@@ -98,6 +108,8 @@ export interface FlagValues {
   learnWindow?: string;
   learnMax?: string;
   pushgatewayUrl?: string;
+  onDrift?: string;
+  apiCacheTtl?: string;
 }
 
 /** `schedule`'s own flags. */
@@ -174,13 +186,13 @@ function parseNumber(source: Source | undefined, fallback: number, min: number, 
   return value;
 }
 
-function parseLogLevel(source: Source | undefined): LogLevel {
-  if (!source) return DEFAULTS.logLevel;
-  const level = source.value.trim().toLowerCase();
-  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
-    throw new UsageError(`${source.name} must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(source.value)}`);
+function parseChoice<T extends string>(source: Source | undefined, choices: readonly T[], fallback: T): T {
+  if (!source) return fallback;
+  const value = source.value.trim().toLowerCase();
+  if (!(choices as readonly string[]).includes(value)) {
+    throw new UsageError(`${source.name} must be one of ${choices.join(', ')}, got ${JSON.stringify(source.value)}`);
   }
-  return level as LogLevel;
+  return value as T;
 }
 
 const DURATION_UNITS: Readonly<Record<string, number>> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -251,7 +263,7 @@ export function loadConfig(
       1,
       7 * 24 * 3600,
     ),
-    logLevel: parseLogLevel(pick(flags.logLevel, '--log-level', env, 'LOG_LEVEL')),
+    logLevel: parseChoice(pick(flags.logLevel, '--log-level', env, 'LOG_LEVEL'), LOG_LEVELS, DEFAULTS.logLevel),
     concurrency: parseNumber(pick(flags.concurrency, '--concurrency', env, 'STATS_REFRESH_CONCURRENCY'), DEFAULTS.concurrency, 1, 32),
     now: parseNow(flags.now, clock),
     dryRun: flags.dryRun === true,
@@ -279,6 +291,13 @@ export function loadConfig(
     learn: flags.learn !== false && env.STATS_REFRESH_LEARN?.trim().toLowerCase() !== 'off',
     learnWindowMs: parseDuration(pick(flags.learnWindow, '--learn-window', env, 'STATS_REFRESH_LEARN_WINDOW'), DEFAULTS.learnWindowMs),
     learnMax: parseNumber(pick(flags.learnMax, '--learn-max', env, 'STATS_REFRESH_LEARN_MAX'), DEFAULTS.learnMax, 0, 1000),
+    onDrift: parseChoice(pick(flags.onDrift, '--on-drift', env, 'STATS_REFRESH_ON_DRIFT'), ON_DRIFT_MODES, DEFAULTS.onDrift),
+    apiCacheTtlSeconds: parseNumber(
+      pick(flags.apiCacheTtl, '--api-cache-ttl', env, 'STATS_API_CACHE_TTL'),
+      DEFAULTS.apiCacheTtlSeconds,
+      1,
+      7 * 24 * 3600,
+    ),
     pushgatewayUrl: parseOptionalUrl(
       pick(flags.pushgatewayUrl, '--pushgateway-url', env, 'STATS_REFRESH_PUSHGATEWAY_URL'),
       ['http:', 'https:'],

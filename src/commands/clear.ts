@@ -1,10 +1,12 @@
 /**
  * `stats-refresh clear [pattern]`: what the API's `DELETE /stats/cache?pattern=` does,
  * SCAN `stats_service:*<pattern>*` and delete in batches (never KEYS). `--learned` also
- * forgets the learned requests.
+ * forgets the learned requests; `--drift` forgets the drift recorded (docs/drift.md), and deletes
+ * keys only when a pattern is given too.
  */
 import { type FlagValues, loadConfig } from '../config.js';
 import { scanBatches } from '../io/cache.js';
+import { forgetDrift } from '../io/drift.js';
 import { LEARNED_KEY } from '../io/learned.js';
 import { EXIT, UsageError } from '../lib/errors.js';
 import { KEY_PREFIX } from '../requests/keys.js';
@@ -25,23 +27,29 @@ export function clearMatch(pattern: string | undefined, anyPattern: boolean): st
 
 export function clearCommand(
   pattern: string | undefined,
-  flags: FlagValues & { anyPattern?: boolean; learned?: boolean },
+  flags: FlagValues & { anyPattern?: boolean; learned?: boolean; drift?: boolean },
 ): Promise<number> {
   const match = clearMatch(pattern, flags.anyPattern === true);
   const config = loadConfig({ ...flags, dryRun: false }, process.env);
+  // `clear --drift` is about the drift record: it deletes keys only when a pattern says which.
+  const deleteKeys = flags.drift !== true || pattern !== undefined;
   return withRuntime(config, { db: false, redis: true }, async (runtime) => {
     await runtime.checkReachable();
     const redis = runtime.connections.redis!;
     const matched: string[] = [];
     let deleted = 0;
-    for await (const keys of scanBatches(redis, match)) {
+    for await (const keys of deleteKeys ? scanBatches(redis, match) : []) {
       matched.push(...keys);
       if (!flags.dryRun) deleted += await redis.del(...keys);
     }
+    const driftForgotten = flags.drift === true && !flags.dryRun ? await forgetDrift(redis) : [];
     // The learned list is kept unless asked for: clearing the cache does not mean admins stopped asking.
     const forgetLearned = flags.learned === true;
     const learnedForgotten = forgetLearned && !flags.dryRun ? (await redis.del(LEARNED_KEY)) > 0 : false;
-    runtime.logger.info({ match, matched: matched.length, deleted, learned: forgetLearned, dry_run: flags.dryRun === true }, 'cache cleared');
+    runtime.logger.info(
+      { match, matched: matched.length, deleted, learned: forgetLearned, drift: driftForgotten, dry_run: flags.dryRun === true },
+      'cache cleared',
+    );
     const summary = {
       command: 'clear',
       match,
@@ -49,6 +57,7 @@ export function clearCommand(
       matched: matched.length,
       deleted,
       ...(forgetLearned ? { learned_forgotten: learnedForgotten } : {}),
+      ...(flags.drift ? { drift_forgotten: driftForgotten } : {}),
       ...(flags.dryRun ? { keys: matched.sort() } : {}),
     };
     process.stdout.write(`${JSON.stringify(summary)}\n`);

@@ -2,13 +2,15 @@
  * `stats-refresh status` (alias `cache info`): every key the batches and the learned
  * requests cover, present or missing, with TTL, size, last write and compute time; each
  * family's last run; the learned requests; and the other `stats_service:*` keys (the API's
- * own). Exit 1 when a covered key is missing.
+ * own), and the endpoints found to differ from the API. Exit 1 when a covered key is missing
+ * or drift is recorded.
  */
 import type { Redis } from 'ioredis';
 import { type FlagValues, loadConfig } from '../config.js';
 import { scanKeys } from '../io/cache.js';
 import { activeLearned, LEARNED_KEY, type LearnedRequest, type LearnOptions } from '../io/learned.js';
 import { type FamilyRun, KEY_META, type KeyMeta, lastRunKey } from '../io/metadata.js';
+import { type DriftRecord, readDriftState } from '../io/drift.js';
 import { EXIT } from '../lib/errors.js';
 import { safeUrl } from '../lib/redact.js';
 import { FAMILIES, type Family } from '../requests/batches.js';
@@ -37,6 +39,8 @@ export interface CacheStatus {
   /** The learned requests refreshed with their families now (see io/learned.ts). */
   learned: Array<Omit<LearnedRequest, 'config'>>;
   extra_keys: Array<{ key: string; ttl_seconds: number }>;
+  /** Endpoints found to differ from the API (docs/drift.md), with what showed it. */
+  drift: DriftRecord[];
 }
 
 function parseJson<T>(text: string | null | undefined): T | null {
@@ -79,6 +83,7 @@ export async function readStatus(redis: Redis, redisUrl: string, now: Date, lear
       compute_ms: written?.compute_ms ?? null,
     };
   });
+  const { records } = await readDriftState(redis);
   const extras = (await scanKeys(redis, `${KEY_PREFIX}*`)).filter((key) => !covered.has(key)).sort();
   const ttlPipeline = redis.pipeline();
   for (const key of extras) ttlPipeline.ttl(key);
@@ -94,6 +99,7 @@ export async function readStatus(redis: Redis, redisUrl: string, now: Date, lear
     >,
     learned: active.map(({ config: _config, ...request }) => request),
     extra_keys: extras.map((key, index) => ({ key, ttl_seconds: extraTtls[index] ?? -2 })),
+    drift: [...records.values()],
   };
 }
 
@@ -137,6 +143,18 @@ export function formatStatus(status: CacheStatus): string {
       ? `Other stats_service keys (written by the API itself): ${status.extra_keys.map((extra) => extra.key).join(', ')}`
       : 'No other stats_service keys.',
     '',
+    status.drift.length
+      ? table([
+          ['DRIFT', 'SINCE', 'BUILD', 'FIRST DIFFERENCES'],
+          ...status.drift.map((record) => [
+            record.endpoint,
+            record.detected_at,
+            record.build,
+            record.differences.map((difference) => `${difference.path} (${difference.kind})`).join('; '),
+          ]),
+        ])
+      : "No drift: the API's answers checked agree with ours.",
+    '',
   ].join('\n');
 }
 
@@ -150,6 +168,6 @@ export function statusCommand(flags: FlagValues & { json?: boolean }): Promise<n
     });
     const json = flags.json === true || !process.stdout.isTTY;
     process.stdout.write(json ? `${JSON.stringify(status)}\n` : formatStatus(status));
-    return status.missing > 0 ? EXIT.CONFIGS_FAILED : EXIT.OK;
+    return status.missing > 0 || status.drift.length > 0 ? EXIT.CONFIGS_FAILED : EXIT.OK;
   });
 }

@@ -17,6 +17,8 @@ export interface KeyMeta {
   readonly written_at: string;
   readonly compute_ms: number;
   readonly ttl_seconds: number;
+  /** The SHA-1 of the value written: a key holding another value is not ours (the API rewrote it). */
+  readonly sha1?: string;
 }
 
 export interface FamilyRun {
@@ -33,9 +35,19 @@ export interface FamilyRun {
 export interface MetaClient {
   pipeline(): {
     hset(key: string, values: Record<string, string>): unknown;
+    hdel(key: string, ...fields: string[]): unknown;
     set(key: string, value: string): unknown;
     exec(): Promise<Array<[Error | null, unknown]> | null>;
   };
+}
+
+/** Forgets what we recorded of keys we no longer hold (deleted, yielded to the API). */
+export async function forgetKeys(client: MetaClient, keys: readonly string[]): Promise<void> {
+  if (keys.length === 0) return;
+  const pipeline = client.pipeline();
+  pipeline.hdel(KEY_META, ...keys);
+  const failed = ((await pipeline.exec()) ?? []).find(([error]) => error);
+  if (failed) throw failed[0];
 }
 
 /** Records written keys and the families' runs; best effort, the payloads are what matter. */

@@ -24,6 +24,8 @@ export interface FamilyOutcome {
   readonly keysWritten: number;
   /** Learned requests the run refreshed with the family. */
   readonly learnedRequests: number;
+  /** Whether drift is recorded for the family's endpoint (the API's answers differ from ours); null: not known. */
+  readonly drift: boolean | null;
 }
 
 /** The Pushgateway job; with `family` it is the grouping key, so the three CronJobs never overwrite each other. */
@@ -49,6 +51,12 @@ export class RefreshMetrics {
     registers: [this.registry],
   });
   private readonly learned = this.gauge('stats_refresh_learned_requests', 'Requests learned from the keys the API wrote, refreshed with the family');
+  private readonly drift = new Gauge({
+    name: 'stats_refresh_drift',
+    help: "1 while drift is recorded for the endpoint: the API's answers differ from what stats-refresh computes (its runs yield the endpoint to the API unless --on-drift warn)",
+    labelNames: ['endpoint'] as const,
+    registers: [this.registry],
+  });
   // schedule only: what its self-healing check saw and did.
   private readonly missing = this.gauge('stats_refresh_missing_keys', 'schedule: covered keys of the family missing at the last check');
   private readonly heals = new Counter({
@@ -84,6 +92,7 @@ export class RefreshMetrics {
     this.keysWritten.set({ family }, outcome.keysWritten);
     this.statements.set({ family }, outcome.statements);
     this.learned.set({ family }, outcome.learnedRequests);
+    if (outcome.drift !== null) this.drift.set({ endpoint: family }, outcome.drift ? 1 : 0);
   }
 
   /** schedule: the family's covered keys missing at the last check. */

@@ -7,6 +7,7 @@
  */
 import { sql } from 'kysely';
 import type { Db } from '../io/db.js';
+import type { ChangeCounters } from '../io/drift.js';
 
 /** How each column the run may read is decoded, and the types that decode to the same values. */
 const TIMESTAMP = { accepts: ['timestamp', 'timestamptz'], says: 'timestamp without time zone (or timestamptz, read in UTC)' } as const;
@@ -29,11 +30,8 @@ export const DECODED_COLUMNS = {
 
 export type Column = keyof typeof DECODED_COLUMNS;
 
-/** The tables the run reads, and their change counters (inserted, updated, deleted tuples). */
-export const TABLES = ['execution', 'user', 'script'] as const;
-export type Table = (typeof TABLES)[number];
-/** Per table, `n_tup_ins + n_tup_upd + n_tup_del` of pg_stat_user_tables; null for a view or a table without statistics. */
-export type ChangeCounters = Readonly<Record<Table, string | null>>;
+/** The tables the run reads (their change counters: see ChangeCounters). */
+export const TABLES = ['execution', 'user', 'script'] as const satisfies ReadonlyArray<keyof ChangeCounters>;
 
 export interface ColumnType {
   /** format_type(), e.g. `integer`, `timestamp without time zone`. */

@@ -65,6 +65,8 @@ export interface RunData {
   readonly failures: ReadonlyMap<SourceName, Error>;
   /** Rows of the script table. */
   scriptCount(): number;
+  /** Every slug of the script table (the names our rules can produce come from them). */
+  scriptSlugs(): readonly string[];
   /** Executions started since the window, per script, in the order the scripts were met; scripts without any left out. */
   executionsByScript(since: Since): readonly ScriptExecutions[];
   /** Executions started since the window, per hour of their start, ascending; empty hours left out. */
@@ -127,6 +129,7 @@ export function createRunData(plan: LoadPlan, loaded: LoadedSources, failures: R
   return {
     failures,
     scriptCount: () => source('scripts').ids.length,
+    scriptSlugs: () => source('scripts').slugs,
 
     executionsByScript(since) {
       const pass = source('execution_pass');

@@ -6,7 +6,8 @@
  * request they make has exactly this key.
  */
 import { FAMILIES, type Family, type RefreshConfig } from './batches.js';
-import { payloadKey } from './config-keys.js';
+import { CACHED_SECTIONS, type CachedSection, payloadKey } from './config-keys.js';
+import { isPeriod, type Period } from '../lib/time.js';
 import { KEY_PREFIX, METHODS } from './keys.js';
 import { PARAMETERS, RequestError, requestOf } from './request.js';
 
@@ -52,4 +53,37 @@ export function parsePayloadKey(key: string): RefreshConfig | null {
     }
   }
   return readings.length === 1 ? readings[0]! : null;
+}
+
+/** What a `stats_service:` key is to us: a family's payload, a section the API caches on its own, or a method we do not know. */
+export type ApiKey =
+  | { readonly kind: 'payload'; readonly family: Family; readonly config: RefreshConfig | null }
+  | { readonly kind: 'section'; readonly section: CachedSection; readonly period: Period | null }
+  | { readonly kind: 'unknown'; readonly method: string; readonly families: readonly Family[] };
+
+/** The endpoints a method we do not know may belong to, guessed from its name; all three when it says nothing. */
+function familiesOfMethod(method: string): Family[] {
+  const name = method.toLowerCase();
+  if (name.includes('execution')) return ['executions'];
+  if (name.includes('user') || name.includes('registration') || name.includes('activity')) return ['users'];
+  if (['dashboard', 'summary', 'trend', 'geographic', 'task'].some((word) => name.includes(word))) return ['dashboard'];
+  return [...FAMILIES];
+}
+
+/**
+ * Reads a key of the API's cache; a payload or section key whose parameters do not read as
+ * one request has a null config or period. Null for a key outside `stats_service:`.
+ */
+export function readApiKey(key: string): ApiKey | null {
+  if (!key.startsWith(KEY_PREFIX)) return null;
+  const family = familyOfKey(key);
+  if (family) return { kind: 'payload', family, config: parsePayloadKey(key) };
+  const method = key.slice(KEY_PREFIX.length).split(':')[0] ?? '';
+  const section = CACHED_SECTIONS.find((candidate) => METHODS[candidate] === method);
+  if (section) {
+    const period = key.slice(`${KEY_PREFIX}${method}:period=`.length);
+    const valid = key.startsWith(`${KEY_PREFIX}${method}:period=`) && isPeriod(period);
+    return { kind: 'section', section, period: valid ? period : null };
+  }
+  return { kind: 'unknown', method, families: familiesOfMethod(method) };
 }

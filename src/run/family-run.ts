@@ -65,6 +65,8 @@ function skippedRun(command: string, now: Date, ttlSeconds: number, skipped: rea
     interrupted: null,
     results: [],
     payloads: null,
+    sha1: new Map(),
+    drift: new Map(),
   };
 }
 
@@ -101,6 +103,7 @@ export async function runTargets(
         ttlSeconds: config.ttlSeconds,
         concurrency: config.concurrency,
         dryRun: config.dryRun,
+        drift: { onDrift: config.onDrift, apiTtlMs: config.apiCacheTtlSeconds * 1000, ourTtlMs: config.ttlSeconds * 1000 },
         signal,
         gracePeriodMs: config.gracePeriodMs,
         retry: DEFAULT_RETRY,

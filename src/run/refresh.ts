@@ -6,7 +6,8 @@
 import { type CacheClient, type CacheEntry, writeEntries } from '../io/cache.js';
 import type { Db } from '../io/db.js';
 import type { Logger } from '../io/logger.js';
-import { type MetaClient, writeRunMetadata } from '../io/metadata.js';
+import { forgetKeys, type MetaClient, writeRunMetadata } from '../io/metadata.js';
+import type { DriftRecord } from '../io/drift.js';
 import type { FailureReporter } from '../io/reporter.js';
 import { errorMessage } from '../lib/errors.js';
 import { pyJson } from '../lib/pyjson.js';
@@ -16,9 +17,10 @@ import type { Period } from '../lib/time.js';
 import type { CopyPool } from '../pass/copy.js';
 import { loadRunData } from '../pass/load.js';
 import type { Family } from '../requests/batches.js';
+import { type DriftCheckClient, type DriftSettings, driftError, entryNeeds, finishDriftCheck, sha1Of, startDriftCheck, withdrawKeys } from './drift.js';
 import { type CachedSection, cachedSectionsOf, configLabel, payloadKey, sectionKey } from '../requests/config-keys.js';
 import { Assembler } from '../stats/assemble.js';
-import { planLoad } from '../stats/sections.js';
+import { partsOf, planSections } from '../stats/sections.js';
 import { type ConfigResult, familyRunsOf, keyMetaOf, type PlannedConfig, type RefreshRun } from './results.js';
 
 export interface RefreshOptions {
@@ -33,6 +35,8 @@ export interface RefreshOptions {
   readonly concurrency: number;
   /** Compute only: nothing is written and the payloads are returned. */
   readonly dryRun: boolean;
+  /** The drift check (src/run/drift.ts); absent or null: no check (a dry run never checks). */
+  readonly drift?: DriftSettings | null;
   /** Aborting starts no new statement; those in flight get `gracePeriodMs` to finish. */
   readonly signal?: AbortSignal;
   readonly gracePeriodMs?: number;
@@ -46,7 +50,7 @@ export interface RefreshDeps {
   /** Bytes received from PostgreSQL so far (the run logs its own share). */
   readonly dbBytesReceived?: () => number;
   /** Absent on a dry run. */
-  readonly cache: (CacheClient & MetaClient) | null;
+  readonly cache: (CacheClient & MetaClient & DriftCheckClient) | null;
   readonly logger: Logger;
   readonly reporter: FailureReporter;
   /** Strings that must never appear in reported errors (passwords, tokens). */
@@ -80,6 +84,18 @@ function sectionEntriesOf(configs: readonly PlannedConfig[]): Map<string, Sectio
     }
   }
   return byKey;
+}
+
+/** Deletes our keys of the endpoints yielding to the API, and what our metadata says of them. */
+async function withdraw(cache: DriftCheckClient & MetaClient, endpoints: ReadonlySet<Family>, logger: Logger): Promise<void> {
+  try {
+    const deleted = await withdrawKeys(cache, endpoints);
+    if (deleted.length === 0) return;
+    await forgetKeys(cache, deleted);
+    logger.info({ endpoints: [...endpoints], deleted: deleted.length }, 'withdrew our keys of the endpoints yielding to the API');
+  } catch (error) {
+    logger.warn({ err: error }, 'our keys of the endpoints yielding to the API not withdrawn');
+  }
 }
 
 /**
@@ -117,7 +133,17 @@ export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Pr
 
   const retry = options.retry ?? DEFAULT_RETRY;
   const { catalog, refused } = await checkCatalog(deps, retry, logger);
-  const { data, statements } = await loadRunData(planLoad(configs.map(({ config }) => config), options.now, refused), deps, {
+  const check =
+    options.drift && !options.dryRun && deps.cache
+      ? await startDriftCheck(deps.cache, [...new Set(configs.map(({ config }) => config.family))], options.now, options.drift, logger)
+      : null;
+  // An endpoint already yielding to the API is not computed; the API's keys are still compared.
+  const computed = configs.filter(({ config }) => !check?.yielding.has(config.family));
+  const plan = planSections(
+    [{ parts: computed.flatMap(({ config }) => partsOf(config)), at: options.now }, ...(check ? entryNeeds(check.keys.entries, options.now) : [])],
+    refused,
+  );
+  const { data, statements } = await loadRunData(plan, deps, {
     concurrency: options.concurrency,
     retry,
     gracePeriodMs: options.gracePeriodMs ?? 0,
@@ -128,18 +154,26 @@ export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Pr
   });
   const interrupted = options.signal?.aborted ? String(options.signal.reason ?? 'aborted') : null;
 
+  const drift =
+    check && deps.cache
+      ? await finishDriftCheck(deps.cache, check, data, (at) => new Assembler(data, at, refused), catalog?.counters ?? null, reporter.report, logger)
+      : null;
+  const yielding = drift?.yielding ?? new Map<Family, DriftRecord>();
   const assembler = new Assembler(data, options.now, refused);
   const entries = new Map<string, TimedEntry>();
   const errors = new Map<PlannedConfig, string>();
   for (const planned of configs) {
+    const record = yielding.get(planned.config.family);
     try {
+      if (record) throw driftError(record);
       const value = pyJson(assembler.payload(planned.config));
       entries.set(payloadKey(planned.config), { key: payloadKey(planned.config), value, computeMs: elapsed() });
     } catch (error) {
       errors.set(planned, errorMessage(error, secrets));
     }
   }
-  const sections = sectionEntriesOf(configs);
+  // The sections cached on their own are the dashboard's answers.
+  const sections = yielding.has('dashboard') ? new Map<string, SectionEntry>() : sectionEntriesOf(configs);
   for (const [key, { section, period }] of sections) {
     try {
       entries.set(key, { key, value: pyJson(assembler.section({ section, period })), computeMs: elapsed() });
@@ -149,6 +183,7 @@ export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Pr
   }
 
   const writeFailures = options.dryRun || !deps.cache ? new Map<string, Error>() : await writeEntries(deps.cache, [...entries.values()], options.ttlSeconds);
+  if (deps.cache && yielding.size > 0) await withdraw(deps.cache, new Set(yielding.keys()), logger);
   const results = configs.map((planned): ConfigResult => {
     const { config } = planned;
     const key = payloadKey(config);
@@ -188,6 +223,8 @@ export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Pr
     interrupted,
     results,
     payloads: options.dryRun ? new Map([...entries].map(([key, entry]) => [key, entry.value])) : null,
+    sha1: new Map([...entries].filter(([key]) => !writeFailures.has(key)).map(([key, entry]) => [key, sha1Of(entry.value)])),
+    drift: drift?.recorded ?? new Map(),
   };
   if (!options.dryRun && deps.cache && results.some((result) => result.written.length > 0 || result.error !== null)) {
     await writeRunMetadata(deps.cache, keyMetaOf(run, new Date()), familyRunsOf(run)).catch((error: unknown) =>

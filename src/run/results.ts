@@ -2,6 +2,7 @@
  * A run's result: one record per config, and the run around them. The stdout summary, the
  * `stats_refresh:` metadata, the metrics and schedule's watched keys are projections of it.
  */
+import type { DriftRecord } from '../io/drift.js';
 import type { KeyMeta, FamilyRun } from '../io/metadata.js';
 import type { FamilyOutcome } from '../io/metrics.js';
 import { configsFor, type Family, type RefreshConfig } from '../requests/batches.js';
@@ -50,6 +51,10 @@ export interface RefreshRun {
   readonly results: readonly ConfigResult[];
   /** Dry run only: every entry that would be written, by key. */
   readonly payloads: ReadonlyMap<string, string> | null;
+  /** The SHA-1 of each value written: our metadata records it, and the drift check tells our keys by it. */
+  readonly sha1: ReadonlyMap<string, string>;
+  /** The endpoints with drift recorded (src/run/drift.ts), as the run left them. */
+  readonly drift: ReadonlyMap<Family, DriftRecord>;
 }
 
 export interface ConfigFailure {
@@ -105,7 +110,10 @@ export function summaryOf(run: RefreshRun): RefreshSummary {
 export function keyMetaOf(run: RefreshRun, writtenAt: Date): Map<string, KeyMeta> {
   return new Map(
     run.results.flatMap((result) =>
-      result.written.map((key) => [key, { written_at: writtenAt.toISOString(), compute_ms: result.computeMs, ttl_seconds: run.ttlSeconds }] as const),
+      result.written.map(
+        (key) =>
+          [key, { written_at: writtenAt.toISOString(), compute_ms: result.computeMs, ttl_seconds: run.ttlSeconds, sha1: run.sha1.get(key) }] as const,
+      ),
     ),
   );
 }
@@ -134,7 +142,18 @@ export function familyRunsOf(run: RefreshRun): FamilyRun[] {
 export function outcomesOf(run: RefreshRun, finishedAt: Date): FamilyOutcome[] {
   const whole = { finishedAt, durationSeconds: run.durationMs / 1000, statements: run.statements };
   const skipped = run.skipped.map(
-    (family): FamilyOutcome => ({ family, result: 'skipped', ...whole, durationSeconds: 0, statements: 0, configsOk: 0, configsFailed: 0, keysWritten: 0, learnedRequests: 0 }),
+    (family): FamilyOutcome => ({
+      family,
+      result: 'skipped',
+      ...whole,
+      durationSeconds: 0,
+      statements: 0,
+      configsOk: 0,
+      configsFailed: 0,
+      keysWritten: 0,
+      learnedRequests: 0,
+      drift: run.drift.has(family),
+    }),
   );
   const ran = run.families.map((family): FamilyOutcome => {
     const own = run.results.filter((result) => result.family === family);
@@ -147,6 +166,7 @@ export function outcomesOf(run: RefreshRun, finishedAt: Date): FamilyOutcome[] {
       configsFailed: failed,
       keysWritten: own.reduce((sum, result) => sum + result.written.length, 0),
       learnedRequests: own.filter((result) => result.origin === 'learned').length,
+      drift: run.drift.has(family),
     };
   });
   return [...ran, ...skipped];
@@ -164,6 +184,7 @@ export function failedOutcomes(families: readonly Family[], finishedAt: Date, du
     configsFailed: configsFor([family]).length,
     keysWritten: 0,
     learnedRequests: 0,
+    drift: null,
   }));
 }
 

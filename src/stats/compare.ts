@@ -13,19 +13,12 @@
  *   a list's cut are left out, their order and membership being PostgreSQL's choice), and
  *   objects keyed by names compared as maps.
  */
+import type { Difference } from '../io/drift.js';
 import { compareText } from '../lib/compare.js';
 import { JsonNumber, type JsonNode } from '../lib/json-tree.js';
 import { majorVersion, parseSlug, taskName } from '../lib/slug.js';
 
-export type DifferenceKind = 'structure' | 'format' | 'values';
-
-export interface Difference {
-  readonly kind: DifferenceKind;
-  /** e.g. `activity_stats.active_last_day`, `time_series[].timestamp`, `top_users[<id>].execution_count`. */
-  readonly path: string;
-  /** What differs, without any value that could be personal (emails, countries). */
-  readonly detail: string;
-}
+export type { Difference };
 
 type NameCategory = 'task' | 'status' | 'version' | 'majorVersion';
 

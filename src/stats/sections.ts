@@ -145,14 +145,25 @@ export function needsOf(request: SectionRequest, at: Date): LoadNeeds {
   }
 }
 
-/** The load plan of computing `configs` at `at`, leaving out the sections that read a refused column. */
-export function planLoad(configs: readonly RefreshConfig[], at: Date, refused: ReadonlyMap<Column, Error> = new Map()): LoadPlan {
+/**
+ * The load plan of computing sections, each group at its own instant (a run's own, and
+ * those of the API's values it compares with), leaving out the sections that read a
+ * refused column: one pass folds them all.
+ */
+export function planSections(
+  groups: ReadonlyArray<{ readonly parts: readonly PayloadPart[]; readonly at: Date }>,
+  refused: ReadonlyMap<Column, Error> = new Map(),
+): LoadPlan {
   return mergeNeeds(
-    configs
-      .flatMap(partsOf)
-      .filter(([, request]) => refusedColumnOf(request, refused) === null)
-      .map(([, request]) => needsOf(request, at)),
+    groups.flatMap(({ parts, at }) =>
+      parts.filter(([, request]) => refusedColumnOf(request, refused) === null).map(([, request]) => needsOf(request, at)),
+    ),
   );
+}
+
+/** The load plan of computing `configs` at `at`. */
+export function planLoad(configs: readonly RefreshConfig[], at: Date, refused: ReadonlyMap<Column, Error> = new Map()): LoadPlan {
+  return planSections([{ parts: configs.flatMap(partsOf), at }], refused);
 }
 
 /** Every source a config's payload is computed from. */

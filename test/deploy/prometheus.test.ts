@@ -22,7 +22,7 @@ describe('deploy/prometheus', () => {
   it('promtool check rules: valid', () => {
     const { code, output } = promtool(['check', 'rules', 'rules.yml']);
     expect(code, output).toBe(0);
-    expect(output).toMatch(/SUCCESS: 5 rules found/);
+    expect(output).toMatch(/SUCCESS: 6 rules found/);
   });
 
   it('promtool test rules: stale and failing families alert, healthy ones do not', () => {

@@ -10,6 +10,11 @@ export const GOLDEN_EXPECTED = JSON.parse(
 
 export const GOLDEN_KEYS: readonly string[] = Object.keys(GOLDEN_EXPECTED).sort();
 
+/** What the API stored for the golden fixture's 16 extra requests (requests.txt), by key. */
+export const REQUESTS_EXPECTED = JSON.parse(
+  readFileSync(new URL('../fixtures/golden/requests-expected.json', import.meta.url), 'utf8'),
+) as Readonly<Record<string, { raw: string; ttl: number }>>;
+
 /** The API's value for `key`, parsed (numbers by value, strings stay strings). */
 export function goldenValue(key: string): unknown {
   const entry = GOLDEN_EXPECTED[key];
@@ -48,3 +53,14 @@ export const CONFIGS_ON_USER_TABLE: readonly string[] = [
   'users/last_year/month',
   'users/last_year/week',
 ].sort();
+
+/**
+ * An earlier value of `key` as the API would have stored it: the same shape, every count
+ * one more. What "the API" writes in tests where its keys are already there (a real value
+ * of the API's, not a placeholder the drift check would rightly call foreign).
+ */
+export function staleValue(key: string): string {
+  const entry = GOLDEN_EXPECTED[key] ?? REQUESTS_EXPECTED[key];
+  if (!entry) throw new Error(`no golden entry for ${key}`);
+  return entry.raw.replace(/(": )(\d+)(?=[,}\]])/g, (_, head: string, count: string) => `${head}${Number(count) + 1}`);
+}

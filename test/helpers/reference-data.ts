@@ -81,6 +81,7 @@ export function referenceData(rows: Rows, failures: ReadonlyMap<SourceName, Erro
   return {
     failures,
     scriptCount: () => rows.scripts.length,
+    scriptSlugs: () => rows.scripts.map((script) => script.slug),
 
     executionsByScript(since) {
       // The pass's order: executions without a script, then the script table's, then unknown ids as met.

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { GOLDEN_EMAILS, GOLDEN_KEYS, goldenValue } from '../helpers/golden.js';
+import { GOLDEN_EMAILS, GOLDEN_KEYS, goldenValue, staleValue } from '../helpers/golden.js';
 import { runCli, summaryOf } from '../helpers/cli.js';
 import {
   GOLDEN_NOW,
@@ -106,7 +106,7 @@ describe('exit 0: everything written', () => {
 
   it('overwrites live keys instead of keeping them', async () => {
     const key = 'stats_service:_get_summary_stats:period=all';
-    await redis.set(key, '{"stale": true}', 'EX', 300);
+    await redis.set(key, staleValue(key), 'EX', 300);
     const run = await runCli(['refresh', 'dashboard', '--now', GOLDEN_NOW], env);
     expect(run.code).toBe(0);
     expect(JSON.parse((await redis.get(key))!)).toStrictEqual(goldenValue(key));

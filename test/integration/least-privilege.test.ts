@@ -13,6 +13,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_PATH, runCli, summaryOf, type CliRun } from '../helpers/cli.js';
+import { staleValue } from '../helpers/golden.js';
 import { eventually, startSchedule } from '../helpers/schedule.js';
 import {
   GOLDEN_NOW,
@@ -260,7 +261,7 @@ describe('every command as the restricted PostgreSQL role and Redis ACL user', (
 
   it('learns a request the API wrote, refreshes it, and forgets it when it lapses', async () => {
     const learnedKey = 'stats_service:get_user_stats:country=Kenya_group_by=week_period=last_month';
-    await admin.set(learnedKey, '{"stale": true}', 'EX', 300);
+    await admin.set(learnedKey, staleValue(learnedKey), 'EX', 300);
     const learn = await runRestricted(['refresh', 'users', '--now', GOLDEN_NOW]);
     expect(learn.code, learn.stderr).toBe(0);
     expect(learn.logs.filter((log) => log.level !== 'info'), learn.stderr).toEqual([]);

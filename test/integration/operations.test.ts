@@ -95,7 +95,17 @@ describe('status', () => {
       families: { dashboard: null, executions: null, users: null },
       learned: [{ key: 'stats_service:c', family: 'executions', first_seen: 'f', last_seen: 'l', lapses_at: 'x' }],
       extra_keys: [],
+      drift: [
+        {
+          endpoint: 'users',
+          build: '0.1.0 (API stats code d77adda)',
+          detected_at: 'd',
+          key: 'stats_service:c',
+          differences: [{ kind: 'structure', path: 'activity_stats.active_last_day', detail: 'x' }],
+        },
+      ],
     });
+    expect(text).toMatch(/users\s+d\s+0\.1\.0 \(API stats code d77adda\)\s+activity_stats\.active_last_day \(structure\)/);
     expect(text).toMatch(/2 of 3 covered keys present, 1 missing/);
     expect(text).toMatch(/MISSING\s+dashboard/);
     expect(text).toMatch(/ok\s+users\s+290s\s+12B/);

@@ -44,6 +44,8 @@ async function fakeRun(families: readonly Family[], command: string, _signal: Ab
     interrupted: null,
     results: [],
     payloads: null,
+    sha1: new Map(),
+    drift: new Map(),
   };
 }
 

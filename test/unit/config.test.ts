@@ -45,6 +45,8 @@ describe('loadConfig defaults', () => {
       learnWindowMs: 86_400_000,
       learnMax: 50,
       pushgatewayUrl: null,
+      onDrift: 'yield',
+      apiCacheTtlSeconds: 300,
     });
   });
 
@@ -62,6 +64,8 @@ describe('loadConfig defaults', () => {
       gracePeriodSeconds: 20,
       learnWindowMs: 86_400_000,
       learnMax: 50,
+      apiCacheTtlSeconds: 300,
+      onDrift: 'yield',
     });
   });
 
@@ -92,6 +96,14 @@ describe('loadConfig defaults', () => {
   });
 });
 
+describe('the drift settings', () => {
+  it('--on-drift takes yield or warn; STATS_API_CACHE_TTL whole seconds', () => {
+    expect(loadConfig({ onDrift: 'WARN' }, {}, clock).onDrift).toBe('warn');
+    expect(() => loadConfig({ onDrift: 'ignore' }, {}, clock)).toThrow('--on-drift must be one of yield, warn, got "ignore"');
+    expect(() => loadConfig({}, { STATS_API_CACHE_TTL: '5m' }, clock)).toThrow(/STATS_API_CACHE_TTL must be a whole number/);
+  });
+});
+
 describe('loadConfig precedence', () => {
   const env: Env = {
     DATABASE_URL: 'postgresql://env@db.example:5433/stats',
@@ -110,6 +122,8 @@ describe('loadConfig precedence', () => {
     STATS_REFRESH_LEARN_WINDOW: '90m',
     STATS_REFRESH_LEARN_MAX: '7',
     STATS_REFRESH_PUSHGATEWAY_URL: 'http://push.example:9091',
+    STATS_REFRESH_ON_DRIFT: 'warn',
+    STATS_API_CACHE_TTL: '600',
   };
 
   it('lets the environment override the defaults', () => {
@@ -137,6 +151,8 @@ describe('loadConfig precedence', () => {
       learnWindowMs: 90 * 60_000,
       learnMax: 7,
       pushgatewayUrl: 'http://push.example:9091',
+      onDrift: 'warn',
+      apiCacheTtlSeconds: 600,
     });
   });
 

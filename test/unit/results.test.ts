@@ -47,6 +47,8 @@ function run(results: ConfigResult[], over: Partial<RefreshRun> = {}): RefreshRu
     interrupted: null,
     results,
     payloads: null,
+    sha1: new Map(),
+    drift: new Map(),
     ...over,
   };
 }
@@ -121,9 +123,9 @@ describe('outcomesOf', () => {
       NOW,
     );
     expect(outcomes).toEqual([
-      { family: 'executions', result: 'ok', finishedAt: NOW, durationSeconds: 1.5, statements: 4, configsOk: 1, configsFailed: 0, keysWritten: 1, learnedRequests: 1 },
-      { family: 'users', result: 'failed', finishedAt: NOW, durationSeconds: 1.5, statements: 4, configsOk: 1, configsFailed: 1, keysWritten: 2, learnedRequests: 0 },
-      { family: 'dashboard', result: 'skipped', finishedAt: NOW, durationSeconds: 0, statements: 0, configsOk: 0, configsFailed: 0, keysWritten: 0, learnedRequests: 0 },
+      { family: 'executions', result: 'ok', finishedAt: NOW, durationSeconds: 1.5, statements: 4, configsOk: 1, configsFailed: 0, keysWritten: 1, learnedRequests: 1, drift: false },
+      { family: 'users', result: 'failed', finishedAt: NOW, durationSeconds: 1.5, statements: 4, configsOk: 1, configsFailed: 1, keysWritten: 2, learnedRequests: 0, drift: false },
+      { family: 'dashboard', result: 'skipped', finishedAt: NOW, durationSeconds: 0, statements: 0, configsOk: 0, configsFailed: 0, keysWritten: 0, learnedRequests: 0, drift: false },
     ]);
   });
 
