@@ -16,10 +16,11 @@ import { API_COMMIT, API_COMMIT_DATE, VERSION } from './lib/version.js';
 const FOOTER = `
 Exit codes:
   0  done (for refresh: every config written, or the family skipped because another run holds it)
-  1  some configs failed (the others were written; failed keys keep their previous value);
-     for status: a covered key is missing
+  1  some configs failed (the others were written; failed keys keep their previous value),
+     among them those of an endpoint yielding to the API after drift;
   2  bad usage or configuration (nothing attempted)
   3  PostgreSQL or Redis unreachable (nothing written); for warmup and schedule: gave up waiting
+     for status: a covered key is missing, or drift is recorded; for verify: drift found
   70  internal error (one line on stderr)
   130, 143  stopped by SIGINT or SIGTERM (finished configs written, the summary printed);
      schedule exits 0 once the runs in flight have finished
@@ -155,6 +156,21 @@ function buildProgram(signal: AbortSignal, setExit: (code: number) => void): Com
       .command('status')
       .description('show every covered key (present, TTL, size, last write), each family’s last run, the learned requests and other stats keys'),
   ).action(status);
+
+  connectionOptions(
+    program
+      .command('verify')
+      .argument('[targets...]', `${FAMILIES.join(', ')} or all, or requests in the API's syntax (default: every endpoint)`)
+      .description("compare the keys the API wrote itself with what stats-refresh computes for them: agree, drift or not comparable, per endpoint (read-only)")
+      .option('--json', 'print JSON (the default when stdout is not a terminal)')
+      .option('--database-url <url>', 'PostgreSQL URL of the API database, read only (env DATABASE_URL)')
+      .option('--now <instant>', 'the current instant, ISO-8601 with zone (default: now)')
+      .option('--api-cache-ttl <seconds>', "the API's own cache TTL, to date the keys it wrote (env STATS_API_CACHE_TTL, default 300)")
+      .option('--ttl <seconds>', 'our keys\' expiry, as the runs set it (env STATS_CACHE_TTL, default 300)'),
+  ).action(async (targets: string[], flags: FlagValues & { json?: boolean }) => {
+    const { verifyCommand } = await import('./commands/verify.js');
+    setExit(await verifyCommand(targets, flags));
+  });
 
   const clear = (pattern: string | undefined, flags: FlagValues & { anyPattern?: boolean; learned?: boolean; drift?: boolean }) =>
     clearCommand(pattern, flags).then(setExit);

@@ -174,6 +174,8 @@ export function entryNeeds(entries: readonly ApiEntry[], now: Date): Array<{ par
 
 export interface Comparison {
   readonly entry: ApiEntry;
+  /** Whether ours could be built and the shapes compared. */
+  readonly compared: boolean;
   readonly shape: readonly Difference[];
   /** null: the values could not be compared (why says why). */
   readonly values: readonly Difference[] | null;
@@ -201,7 +203,7 @@ export function compareEntries(entries: readonly ApiEntry[], data: RunData, now:
     try {
       api = parseJsonTree(entry.value);
     } catch (error) {
-      return { entry, shape: [{ kind: 'structure', path: '(the payload)', detail: `not JSON: ${errorMessage(error)}` }], values: null, why: null };
+      return { entry, compared: true, shape: [{ kind: 'structure', path: '(the payload)', detail: `not JSON: ${errorMessage(error)}` }], values: null, why: null };
     }
     let high: string;
     let low: string | null = null;
@@ -210,12 +212,12 @@ export function compareEntries(entries: readonly ApiEntry[], data: RunData, now:
       if (entry.instants) low = oursFor(entry, at(entry.instants.lo));
       universes ??= universesOf(data.scriptSlugs());
     } catch (error) {
-      return { entry, shape: [], values: null, why: `not comparable: ${errorMessage(error)}` };
+      return { entry, compared: false, shape: [], values: null, why: `not comparable: ${errorMessage(error)}` };
     }
     const shape = shapeDifferences(api, parseJsonTree(high), universes);
-    if (!entry.instants) return { entry, shape, values: null, why: 'not comparable: its expiry does not say when the API computed it' };
-    if (low !== high) return { entry, shape, values: null, why: 'not comparable: the data moved within the window its value may stem from' };
-    return { entry, shape, values: valueDifferences(api, parseJsonTree(high)), why: null };
+    if (!entry.instants) return { entry, compared: true, shape, values: null, why: "values not comparable: its expiry does not say when the API computed it" };
+    if (low !== high) return { entry, compared: true, shape, values: null, why: 'values not comparable: the data moved within the window its value may stem from' };
+    return { entry, compared: true, shape, values: valueDifferences(api, parseJsonTree(high)), why: null };
   });
 }
 

@@ -1,0 +1,100 @@
+/**
+ * `verify` for on-call: the same comparison as a run's drift check, on the keys the API
+ * wrote that are present now, read-only: nothing is recorded, written or withdrawn.
+ */
+import { readDriftState, type Difference, type DriftRecord, type Endpoint } from '../io/drift.js';
+import { DEFAULT_RETRY, withRetry } from '../lib/retry.js';
+import { readCatalog, refusedColumns } from '../pass/catalog.js';
+import { loadRunData } from '../pass/load.js';
+import { FAMILIES } from '../requests/batches.js';
+import { payloadKey } from '../requests/config-keys.js';
+import { Assembler } from '../stats/assemble.js';
+import { planSections } from '../stats/sections.js';
+import { compareEntries, type Comparison, entryNeeds, findApiKeys, judge } from './drift.js';
+import type { Runtime } from './runtime.js';
+import type { RefreshTargets } from './targets.js';
+
+export type Verdict = 'agree' | 'drift' | 'not comparable';
+
+export interface EndpointReport {
+  readonly endpoint: Endpoint;
+  readonly verdict: Verdict;
+  /** Keys the API wrote for it, and how many were compared (their shape), and their values. */
+  readonly api_keys: number;
+  readonly compared: number;
+  readonly values_compared: number;
+  readonly differences: ReadonlyArray<Difference & { readonly key: string }>;
+  /** Why it is not comparable, or what could not be compared. */
+  readonly notes: readonly string[];
+  /** Drift recorded by a run, if any. */
+  readonly recorded: DriftRecord | null;
+}
+
+export interface VerifyReport {
+  readonly now: string;
+  readonly endpoints: readonly EndpointReport[];
+}
+
+/** Verifies the endpoints of `targets` (all three when null), as of `now`. */
+export async function verify(runtime: Runtime, targets: RefreshTargets | null, now: Date): Promise<VerifyReport> {
+  const { config, connections } = runtime;
+  const redis = connections.redis!;
+  const endpoints = targets ? [...new Set([...targets.families, ...targets.requests.map((request) => request.family)])] : [...FAMILIES];
+  const settings = { onDrift: config.onDrift, apiTtlMs: config.apiCacheTtlSeconds * 1000, ourTtlMs: config.ttlSeconds * 1000 };
+  const state = await readDriftState(redis);
+  const found = await findApiKeys(redis, endpoints, now, settings);
+  // Requests named: their keys only, besides whole families.
+  const named = new Set(targets?.requests.map(payloadKey) ?? []);
+  const wanted = (key: string, endpoint: Endpoint) => !targets || targets.families.includes(endpoint) || named.has(key);
+  const entries = found.entries.filter((entry) => wanted(entry.key, entry.endpoint));
+  const unreadable = found.unreadable.filter((key) => key.endpoints.some((endpoint) => wanted(key.key, endpoint)));
+
+  const catalog = await withRetry(() => readCatalog(connections.db), DEFAULT_RETRY);
+  const refused = refusedColumns(catalog);
+  const { data } = await loadRunData(planSections(entryNeeds(entries, now), refused), { db: connections.db, pool: connections.pool }, {
+    concurrency: config.concurrency,
+    retry: DEFAULT_RETRY,
+  });
+  const comparisons = compareEntries(entries, data, now, (at) => new Assembler(data, at, refused));
+  // Value differences count only when a run found them earlier and the counters now prove the data still.
+  const proven = judge(state, { comparisons: [], unreadable: [], counters: catalog.counters, now }).found;
+
+  return {
+    now: now.toISOString(),
+    endpoints: endpoints.map((endpoint) => reportOf(endpoint, comparisons, unreadable, proven.get(endpoint) ?? null, state.records.get(endpoint) ?? null)),
+  };
+}
+
+function reportOf(
+  endpoint: Endpoint,
+  comparisons: readonly Comparison[],
+  unreadable: ReadonlyArray<{ key: string; endpoints: readonly Endpoint[]; why: string }>,
+  provenValues: DriftRecord | null,
+  recorded: DriftRecord | null,
+): EndpointReport {
+  const own = comparisons.filter((comparison) => comparison.entry.endpoint === endpoint);
+  const foreign = unreadable.filter((key) => key.endpoints.includes(endpoint));
+  const differences = [
+    ...foreign.map((key) => ({ key: key.key, kind: 'structure' as const, path: '(the key)', detail: `a key the API wrote that stats-refresh cannot read: ${key.why}` })),
+    ...own.flatMap((comparison) => comparison.shape.map((difference) => ({ key: comparison.entry.key, ...difference }))),
+    ...(provenValues ? provenValues.differences.map((difference) => ({ key: provenValues.key, ...difference })) : []),
+  ];
+  const compared = own.filter((comparison) => comparison.compared);
+  const notes = [
+    ...new Set(own.flatMap((comparison) => (comparison.why ? [comparison.why] : []))),
+    ...own
+      .filter((comparison) => comparison.values && comparison.values.length > 0)
+      .map((comparison) => `values differ at ${comparison.entry.key} (${comparison.values!.map((difference) => difference.path).join(', ')}), not proven: the data may have changed since the API computed them; a run proves or drops it within minutes`),
+  ];
+  const verdict: Verdict = differences.length > 0 ? 'drift' : compared.length > 0 ? 'agree' : 'not comparable';
+  return {
+    endpoint,
+    verdict,
+    api_keys: own.length + foreign.length,
+    compared: compared.length,
+    values_compared: own.filter((comparison) => comparison.values !== null).length,
+    differences,
+    notes: own.length + foreign.length === 0 ? ['no key the API wrote itself is present now'] : notes,
+    recorded,
+  };
+}
