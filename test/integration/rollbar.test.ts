@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_PATH, summaryOf } from '../helpers/cli.js';
-import { CONFIGS_ON_USER_TABLE, GOLDEN_EMAILS } from '../helpers/golden.js';
+import { CONFIGS_ON_USER_TABLE, GOLDEN_EMAILS, GOLDEN_EXPECTED } from '../helpers/golden.js';
 import {
   GOLDEN_NOW,
   goldenTemplate,
@@ -268,6 +268,23 @@ describe('no failures', () => {
     expect(summaryOf(run).failed).toBe(0);
     await sleep(200);
     expect(rollbar.requests).toEqual([]);
+  });
+});
+
+describe('drift found', () => {
+  it('one item names the endpoint and the paths; the configs yielding are reported too, no email in any', async () => {
+    rollbar.reset();
+    await redis.flushdb();
+    const key = 'stats_service:get_execution_stats:group_by=hour_period=last_week_status=none_task_type=none';
+    const drifted = GOLDEN_EXPECTED[key]!.raw.replace(/"timestamp": "([^"]+)"/g, '"timestamp": "$1+00:00"');
+    await redis.set(key, drifted, 'EX', 300);
+    const run = await runTimed(['refresh', 'executions', '--now', GOLDEN_NOW], rollbarEnv(intact));
+    expect(run.code, run.stderr).toBe(1);
+    const messages = rollbar.requests.map((request) => itemOf(request).data.body.message?.body ?? '');
+    expect(messages.filter((message) => message.startsWith('stats-refresh: drift on executions: time_series[].timestamp'))).toHaveLength(1);
+    expect(messages.filter((message) => /config executions\/.* failed: drift: /.test(message))).toHaveLength(8);
+    for (const request of rollbar.requests) for (const email of GOLDEN_EMAILS) expect(request.body).not.toContain(email);
+    await redis.flushdb();
   });
 });
 
