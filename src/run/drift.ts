@@ -52,6 +52,12 @@ export interface DriftSettings {
 const COMPUTE_MARGIN_MS = 30_000;
 /** PostgreSQL's statistics reach pg_stat_user_tables within this long of a commit (PGSTAT_MAX_INTERVAL). */
 const STATS_LAG_MS = 60_000;
+/**
+ * Windows are widened to whole minutes: entries written within a minute of each other share
+ * their instants, so the pass folds a few more cutoffs, not two per key. A wider window only
+ * makes values comparable less often, never wrongly.
+ */
+const INSTANT_GRID_MS = 60_000;
 /** Value differences not proven within this long are dropped; counter samples older than this are pruned. */
 const PROOF_WINDOW_MS = 2 * 3600_000;
 const MAX_SAMPLES = 100;
@@ -158,7 +164,12 @@ export async function findApiKeys(
         endpoint: read!.endpoints[0]!,
         value,
         parts,
-        instants: plausible ? { lo: new Date(written - spread - COMPUTE_MARGIN_MS), hi: new Date(written) } : null,
+        instants: plausible
+          ? {
+              lo: new Date(Math.floor((written - spread - COMPUTE_MARGIN_MS) / INSTANT_GRID_MS) * INSTANT_GRID_MS),
+              hi: new Date(Math.ceil(written / INSTANT_GRID_MS) * INSTANT_GRID_MS),
+            }
+          : null,
       },
     ];
   });
