@@ -62,6 +62,8 @@ export class Scheduler {
   private watch: Watch | null = null;
   private stopping = false;
   private readonly deferredLogged = new Set<Family>();
+  /** Families whose last run yielded to the API (drift): their keys are the API's to write. */
+  private readonly yielding = new Set<Family>();
   /** Keys of the learned requests the families' last runs refreshed: watched like the batches'. */
   private readonly learnedKeys = new Map<string, Family>();
 
@@ -143,6 +145,11 @@ export class Scheduler {
       const run = await this.runFamilies(families, command, own.signal, new Date(this.now()));
       outcomes = outcomesOf(run, new Date(this.now()));
       this.rememberLearned(run.families, learnedKeysOf(run));
+      // A family yielding to the API after drift has withdrawn its keys on purpose: do not heal them.
+      for (const family of families) {
+        if (run.drift.has(family) && runtime.config.onDrift === 'yield') this.yielding.add(family);
+        else this.yielding.delete(family);
+      }
       await this.lastValues
         .capture(runtime.connections.redis!, writtenKeysOf(run))
         .catch((error: unknown) => runtime.logger.debug({ err: error }, 'written values not read back'));
@@ -205,7 +212,7 @@ export class Scheduler {
       const heal: Family[] = [];
       const lost: string[] = [];
       for (const family of FAMILIES) {
-        const keys = missing.get(family) ?? [];
+        const keys = this.yielding.has(family) ? [] : (missing.get(family) ?? []);
         metrics.setMissingKeys(family, keys.length);
         this.budget.observe(family, keys.length === 0, now);
         if (keys.length === 0 || this.inFlight.has(family)) continue;

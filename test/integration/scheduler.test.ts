@@ -23,13 +23,15 @@ let time: number;
 let runs: Array<{ families: readonly Family[]; command: string; now: Date }>;
 /** Runs wait for this before they finish, when a test holds them. */
 let hold: Promise<void> | null;
+/** Families whose runs find drift recorded (and so yield to the API, writing nothing). */
+let drifted: Set<Family>;
 let scheduler: Scheduler;
 
 /** A run that writes the families' covered keys, as a real one would. */
 async function fakeRun(families: readonly Family[], command: string, _signal: AbortSignal, now: Date): Promise<RefreshRun> {
   runs.push({ families, command, now });
   if (hold) await hold;
-  const keys = [...coveredKeys()].filter(([, family]) => families.includes(family)).map(([key]) => key);
+  const keys = [...coveredKeys()].filter(([, family]) => families.includes(family) && !drifted.has(family)).map(([key]) => key);
   for (const key of keys) await redis.set(key, '{}', 'EX', 300);
   return {
     command,
@@ -45,7 +47,7 @@ async function fakeRun(families: readonly Family[], command: string, _signal: Ab
     results: [],
     payloads: null,
     sha1: new Map(),
-    drift: new Map(),
+    drift: new Map([...drifted].map((family) => [family, { endpoint: family, build: 'test', detected_at: now.toISOString(), key: 'k', differences: [] }])),
   };
 }
 
@@ -67,6 +69,7 @@ beforeEach(async () => {
   time = START;
   runs = [];
   hold = null;
+  drifted = new Set();
   // A check every 5 s (heals then wait 10 s, 20 s, … and are forgiven after 30 s of quiet); the loop's own timer is an hour away.
   const settings = { ...loadScheduleConfig({ checkInterval: '5' }, {}, () => new Date(START)), checkIntervalMs: 5 * SECOND };
   scheduler = new Scheduler({
@@ -132,6 +135,16 @@ describe('self-healing decisions', () => {
     await scheduler.check();
     await lose(75);
     expect(runs.map((run) => run.families)).toEqual([FAMILIES, ['users'], ['users'], ['users']]);
+  });
+
+  it('does not heal the keys of a family yielding to the API after drift', async () => {
+    drifted = new Set(['users']);
+    await scheduler.check();
+    await settle();
+    expect(runs.map((run) => run.families)).toEqual([FAMILIES]);
+    time += 60 * SECOND;
+    await scheduler.check();
+    expect(runs).toHaveLength(1);
   });
 
   it('never starts a family that is still running', async () => {
