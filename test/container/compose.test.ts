@@ -94,7 +94,10 @@ beforeAll(async () => {
     `DATABASE_URL=postgres://postgres@host.containers.internal:${relays[0]!.port}${databaseName}\n` +
       `REDIS_URL=redis://host.containers.internal:${relays[1]!.port}/0\n`,
   );
-  service = spawn(PODMAN, ['system', 'service', '--time=0', `unix://${socketPath}`], { stdio: 'ignore', detached: true });
+  // --time: should this process die without its afterAll, the service still ends once idle.
+  service = spawn(PODMAN, ['system', 'service', '--time=300', `unix://${socketPath}`], { stdio: 'ignore', detached: true });
+  // For scripts/container-check.sh's clean-up, whatever happens to this process.
+  writeFileSync(join(work, 'podman-service.pid'), String(service.pid));
   await waitFor('podman system service answering', async () => ((await ping()) ? true : undefined), 30_000, 200);
 });
 

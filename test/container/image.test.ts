@@ -36,9 +36,12 @@ afterAll(async () => {
 });
 
 /** `podman run` of the image as production runs it, on the host's network. */
-function run(args: readonly string[], env: Record<string, string> = {}, extra: readonly string[] = []) {
+let runs = 0;
+function run(args: readonly string[], env: Record<string, string> = {}) {
   const envFlags = Object.entries(env).flatMap(([name, value]) => ['--env', `${name}=${value}`]);
-  return podman(['run', '--rm', '--pull=never', '--network', 'host', ...productionFlags(), ...envFlags, ...extra, IMAGE, ...args], 120_000);
+  // Named, so scripts/container-check.sh can remove one a killed test left behind.
+  const name = `${NAME}-run${++runs}`;
+  return podman(['run', '--rm', '--name', name, '--pull=never', '--network', 'host', ...productionFlags(), ...envFlags, IMAGE, ...args], 120_000);
 }
 
 function connections(): Record<string, string> {

@@ -129,6 +129,7 @@ describe('podman kube play of the pod specs', () => {
     // The settings, as podman applied them.
     const security = { ...spec.securityContext, ...manifest.securityContext };
     expect(state.Config.User).toBe(`${security.runAsUser}:${security.runAsGroup}`);
+    expect(state.Config.User).toBe((await inspect('image', IMAGE)).Config.User);
     expect(state.HostConfig.ReadonlyRootfs).toBe(security.readOnlyRootFilesystem);
     expect(manifest.securityContext?.capabilities?.drop).toEqual(['ALL']);
     expect(state.EffectiveCaps ?? []).toEqual([]);

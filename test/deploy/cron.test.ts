@@ -16,7 +16,7 @@ import { parseCron } from '../../src/lib/cron.js';
 import { FAMILIES } from '../../src/requests/batches.js';
 import { CLI_PATH } from '../helpers/cli.js';
 import { databaseFromTemplate, goldenTemplate, startPrivateRedis, type TestDatabase } from '../helpers/services.js';
-import { PROJECT_ROOT } from './dockerfile-model.js';
+import { PROJECT_ROOT } from './paths.js';
 import { loadManifests } from './manifests.js';
 import { gaps, minutesOf } from './schedule.js';
 

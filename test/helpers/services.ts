@@ -34,7 +34,8 @@ export const REDIS_DBS = {
   operations: 9,
   faults: 10,
 } as const;
-// Also taken, outside vitest: 13 by scripts/smoke.sh, 14 by scripts/image-check.sh, 15 by the benchmark.
+// Also taken, outside vitest: 13 by scripts/smoke.sh, 15 by the benchmark (the container checks
+// run their own redis-server).
 
 export async function adminQuery(text: string): Promise<pg.QueryResult> {
   const client = new pg.Client({ connectionString: ADMIN_URL });
