@@ -23,8 +23,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { coveredKeys } from '../src/commands/status.js';
-import { createDatabase, dropDatabase, seedDatabase, withDatabase } from '../tools/seed-lib.js';
+import { coveredKeys } from '../src/requests/covered.js';
+import { createDatabase, dropDatabase, seedDatabase } from '../tools/seed-lib.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const ADMIN_URL = process.env.SOAK_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';

@@ -10,8 +10,7 @@ import { SIGNAL_EXIT, refreshCommand } from './commands/refresh.js';
 import { statusCommand } from './commands/status.js';
 import { warmupCommand } from './commands/warmup.js';
 import { DEFAULTS, SCHEDULE_DEFAULTS, type FlagValues, type ScheduleFlagValues } from './config.js';
-import { EXIT, UsageError, exitCodeOf } from './errors.js';
-import { redact } from './lib/redact.js';
+import { EXIT, errorMessage, exitCodeOf } from './lib/errors.js';
 
 /** package.json's version, put in by the bundler (tools/build.mjs). */
 declare const STATS_REFRESH_VERSION: string;
@@ -185,7 +184,7 @@ function logWarningsAsJson(): void {
   process.removeAllListeners('warning');
   process.on('warning', (warning) => {
     process.stderr.write(
-      `${JSON.stringify({ level: 'warn', time: new Date().toISOString(), pid: process.pid, name: 'stats-refresh', warning: warning.name, code: (warning as { code?: string }).code, msg: redact(warning.message).split('\n')[0] })}\n`,
+      `${JSON.stringify({ level: 'warn', time: new Date().toISOString(), pid: process.pid, name: 'stats-refresh', warning: warning.name, code: (warning as { code?: string }).code, msg: errorMessage(warning) })}\n`,
     );
   });
 }
@@ -225,8 +224,7 @@ async function main(argv: string[]): Promise<number> {
     return exitCode;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
-    const message = error instanceof Error ? error.message : String(error);
-    process.stderr.write(`stats-refresh: ${redact(message).split('\n')[0]}\n`);
+    process.stderr.write(`stats-refresh: ${errorMessage(error)}\n`);
     return exitCodeOf(error);
   }
 }

@@ -2,10 +2,11 @@
  * The run configuration, read once from defaults, then the environment, then flags,
  * validated and frozen. Every error names the flag or variable to fix.
  */
-import { UsageError } from './errors.js';
-import { type CertificateFile, readCertificateFile, readSecretFile } from './io/files.js';
+import { UsageError } from './lib/errors.js';
+import type { ConnectionSettings } from './io/connections.js';
+import { readCertificateFile, readSecretFile } from './io/files.js';
 import { LOG_LEVELS, type LogLevel } from './io/logger.js';
-import { type PostgresTls, parsePostgresTls } from './io/tls.js';
+import { parsePostgresTls } from './io/tls.js';
 import { longestGapMs } from './lib/cron.js';
 import { FAMILIES, type Family } from './requests/batches.js';
 import { parseInstant } from './lib/time.js';
@@ -40,23 +41,14 @@ export const SCHEDULE_DEFAULTS = Object.freeze({
   metricsHost: '0.0.0.0',
 });
 
-export interface Config {
-  /** As given, TLS parameters included (messages show it, password hidden). */
-  readonly databaseUrl: string;
-  /** DATABASE_URL's sslmode and sslrootcert, with the CA file already read. */
-  readonly databaseTls: PostgresTls;
-  readonly redisUrl: string;
-  /** The CA that signed the Redis server's certificate, for rediss:// URLs; null: Node's bundled CAs. */
-  readonly redisTlsCa: CertificateFile | null;
+export interface Config extends ConnectionSettings {
   readonly ttlSeconds: number;
   readonly logLevel: LogLevel;
-  readonly concurrency: number;
   readonly now: Date;
   readonly dryRun: boolean;
   readonly rollbarToken: string | null;
   readonly rollbarEndpoint: string | null;
   readonly environment: string;
-  readonly statementTimeoutMs: number;
   readonly lockTtlMs: number;
   /** Wait for a family's lock instead of skipping the family. */
   readonly waitLock: boolean;
@@ -169,12 +161,15 @@ function parseUrl(source: Source | undefined, fallback: string, schemes: readonl
   return source.value;
 }
 
-function parseInteger(source: Source | undefined, fallback: number, min: number, max: number): number {
+/** A number from `min` to `max`: whole, or (`fractions`) a decimal such as 0.5 seconds. */
+function parseNumber(source: Source | undefined, fallback: number, min: number, max: number, fractions = false): number {
   if (!source) return fallback;
   const text = source.value.trim();
   const value = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value < min || value > max) {
-    throw new UsageError(`${source.name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(source.value)}`);
+  const shape = fractions ? /^\d+(\.\d+)?$/ : /^\d+$/;
+  if (!shape.test(text) || !(value >= min && value <= max)) {
+    const what = fractions ? 'a number of seconds' : 'a whole number';
+    throw new UsageError(`${source.name} must be ${what} from ${min} to ${max}, got ${JSON.stringify(source.value)}`);
   }
   return value;
 }
@@ -250,14 +245,14 @@ export function loadConfig(
   return Object.freeze({
     ...parseDatabase(flags, env),
     ...parseRedis(flags, env),
-    ttlSeconds: parseInteger(
+    ttlSeconds: parseNumber(
       pick(flags.ttl, '--ttl', env, 'STATS_CACHE_TTL'),
       defaults.ttlSeconds ?? DEFAULTS.ttlSeconds,
       1,
       7 * 24 * 3600,
     ),
     logLevel: parseLogLevel(pick(flags.logLevel, '--log-level', env, 'LOG_LEVEL')),
-    concurrency: parseInteger(pick(flags.concurrency, '--concurrency', env, 'STATS_REFRESH_CONCURRENCY'), DEFAULTS.concurrency, 1, 32),
+    concurrency: parseNumber(pick(flags.concurrency, '--concurrency', env, 'STATS_REFRESH_CONCURRENCY'), DEFAULTS.concurrency, 1, 32),
     now: parseNow(flags.now, clock),
     dryRun: flags.dryRun === true,
     rollbarToken: pickSecret(undefined, null, env, 'ROLLBAR_ACCESS_TOKEN')?.value.trim() || null,
@@ -265,25 +260,25 @@ export function loadConfig(
     environment: env.ROLLBAR_ENVIRONMENT?.trim() || DEFAULTS.environment,
     statementTimeoutMs:
       1000 *
-      parseInteger(
+      parseNumber(
         pick(flags.statementTimeout, '--statement-timeout', env, 'STATS_REFRESH_STATEMENT_TIMEOUT'),
         DEFAULTS.statementTimeoutSeconds,
         1,
         3600,
       ),
     lockTtlMs:
-      1000 * parseInteger(pick(flags.lockTtl, '--lock-ttl', env, 'STATS_REFRESH_LOCK_TTL'), DEFAULTS.lockTtlSeconds, 1, 3600),
+      1000 * parseNumber(pick(flags.lockTtl, '--lock-ttl', env, 'STATS_REFRESH_LOCK_TTL'), DEFAULTS.lockTtlSeconds, 1, 3600),
     waitLock: flags.waitLock === true,
     waitTimeoutMs:
       1000 *
-      parseInteger(pick(flags.waitTimeout, '--wait-timeout', env, 'STATS_REFRESH_WAIT_TIMEOUT'), DEFAULTS.waitTimeoutSeconds, 1, 3600),
+      parseNumber(pick(flags.waitTimeout, '--wait-timeout', env, 'STATS_REFRESH_WAIT_TIMEOUT'), DEFAULTS.waitTimeoutSeconds, 1, 3600),
     gracePeriodMs:
       1000 *
-      parseInteger(pick(flags.gracePeriod, '--grace-period', env, 'STATS_REFRESH_GRACE_PERIOD'), DEFAULTS.gracePeriodSeconds, 0, 3600),
+      parseNumber(pick(flags.gracePeriod, '--grace-period', env, 'STATS_REFRESH_GRACE_PERIOD'), DEFAULTS.gracePeriodSeconds, 0, 3600),
     ...batchFileOf(pick(flags.batchFile, '--batch-file', env, 'STATS_REFRESH_BATCH_FILE')),
     learn: flags.learn !== false && env.STATS_REFRESH_LEARN?.trim().toLowerCase() !== 'off',
     learnWindowMs: parseDuration(pick(flags.learnWindow, '--learn-window', env, 'STATS_REFRESH_LEARN_WINDOW'), DEFAULTS.learnWindowMs),
-    learnMax: parseInteger(pick(flags.learnMax, '--learn-max', env, 'STATS_REFRESH_LEARN_MAX'), DEFAULTS.learnMax, 0, 1000),
+    learnMax: parseNumber(pick(flags.learnMax, '--learn-max', env, 'STATS_REFRESH_LEARN_MAX'), DEFAULTS.learnMax, 0, 1000),
     pushgatewayUrl: parseOptionalUrl(
       pick(flags.pushgatewayUrl, '--pushgateway-url', env, 'STATS_REFRESH_PUSHGATEWAY_URL'),
       ['http:', 'https:'],
@@ -308,16 +303,6 @@ function parseCronSource(source: Source, now: Date): { expression: string; inter
   return { expression, intervalMs };
 }
 
-function parseSeconds(source: Source | undefined, fallback: number, min: number, max: number): number {
-  if (!source) return fallback;
-  const text = source.value.trim();
-  const value = Number(text);
-  if (!/^\d+(\.\d+)?$/.test(text) || !(value >= min && value <= max)) {
-    throw new UsageError(`${source.name} must be a number of seconds from ${min} to ${max}, got ${JSON.stringify(source.value)}`);
-  }
-  return value;
-}
-
 /** Reads `schedule`'s own settings; throws UsageError naming the offending flag or variable. */
 export function loadScheduleConfig(flags: ScheduleFlagValues, env: Env, clock: () => Date = () => new Date()): ScheduleConfig {
   const flagOf: Record<Family, string | undefined> = {
@@ -338,17 +323,18 @@ export function loadScheduleConfig(flags: ScheduleFlagValues, env: Env, clock: (
   }
   const port = pick(flags.metricsPort, '--metrics-port', env, 'STATS_REFRESH_METRICS_PORT');
   const host = pick(flags.metricsHost, '--metrics-host', env, 'STATS_REFRESH_METRICS_HOST');
-  const checkSeconds = parseSeconds(
+  const checkSeconds = parseNumber(
     pick(flags.checkInterval, '--check-interval', env, 'STATS_REFRESH_CHECK_INTERVAL'),
     SCHEDULE_DEFAULTS.checkIntervalSeconds,
     0.1,
     3600,
+    true,
   );
   return Object.freeze({
     schedules: Object.freeze(schedules),
     intervalsMs: Object.freeze(intervalsMs),
     checkIntervalMs: Math.round(1000 * checkSeconds),
-    metricsPort: port ? parseInteger(port, 0, 0, 65_535) : null,
+    metricsPort: port ? parseNumber(port, 0, 0, 65_535) : null,
     metricsHost: host?.value.trim() || SCHEDULE_DEFAULTS.metricsHost,
   });
 }

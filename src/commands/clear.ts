@@ -3,16 +3,15 @@
  * SCAN `stats_service:*<pattern>*` and delete in batches (never KEYS). `--learned` also
  * forgets the learned requests.
  */
-import type { FlagValues } from '../config.js';
-import { EXIT, UsageError } from '../errors.js';
-import { KEY_PREFIX } from '../requests/keys.js';
+import { type FlagValues, loadConfig } from '../config.js';
+import { scanBatches } from '../io/cache.js';
 import { LEARNED_KEY } from '../io/learned.js';
-import { withRuntime } from './runtime.js';
+import { EXIT, UsageError } from '../lib/errors.js';
+import { KEY_PREFIX } from '../requests/keys.js';
+import { withRuntime } from '../run/runtime.js';
 
 /** The patterns the API's endpoint accepts. */
 export const API_PATTERNS = ['summary', 'trends', 'geographic', 'tasks', 'executions', 'users', 'activity'] as const;
-
-const BATCH = 500;
 
 export function clearMatch(pattern: string | undefined, anyPattern: boolean): string {
   if (pattern === undefined || pattern === '') return `${KEY_PREFIX}*`;
@@ -29,18 +28,16 @@ export function clearCommand(
   flags: FlagValues & { anyPattern?: boolean; learned?: boolean },
 ): Promise<number> {
   const match = clearMatch(pattern, flags.anyPattern === true);
-  return withRuntime({ ...flags, dryRun: false }, { db: false, redis: true }, async (runtime) => {
+  const config = loadConfig({ ...flags, dryRun: false }, process.env);
+  return withRuntime(config, { db: false, redis: true }, async (runtime) => {
     await runtime.checkReachable();
     const redis = runtime.connections.redis!;
     const matched: string[] = [];
     let deleted = 0;
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', match, 'COUNT', BATCH);
-      cursor = next;
+    for await (const keys of scanBatches(redis, match)) {
       matched.push(...keys);
-      if (!flags.dryRun && keys.length > 0) deleted += await redis.del(...keys);
-    } while (cursor !== '0');
+      if (!flags.dryRun) deleted += await redis.del(...keys);
+    }
     // The learned list is kept unless asked for: clearing the cache does not mean admins stopped asking.
     const forgetLearned = flags.learned === true;
     const learnedForgotten = forgetLearned && !flags.dryRun ? (await redis.del(LEARNED_KEY)) > 0 : false;

@@ -5,14 +5,16 @@
  * flight have finished (within --grace-period).
  */
 import { once } from 'node:events';
-import { FAMILIES } from '../requests/batches.js';
-import { SCHEDULE_DEFAULTS, type ScheduleConfig, type ScheduleFlagValues, loadScheduleConfig } from '../config.js';
-import { EXIT, UnreachableError } from '../errors.js';
+import { SCHEDULE_DEFAULTS, type ScheduleConfig, type ScheduleFlagValues, loadConfig, loadScheduleConfig } from '../config.js';
 import { startHttpServer } from '../io/http.js';
 import { RefreshMetrics } from '../io/metrics.js';
+import { EXIT, UnreachableError } from '../lib/errors.js';
+import { FAMILIES } from '../requests/batches.js';
+import { type Runtime, withRuntime } from '../run/runtime.js';
+import { waitForServices } from '../run/services.js';
+import { resolveTargets } from '../run/targets.js';
 import { Scheduler } from '../schedule/scheduler.js';
-import { type Runtime, withRuntime } from './runtime.js';
-import { waitForServices } from './warmup.js';
+import { batchFileOf } from './refresh.js';
 
 /** Warns about each family whose keys would expire between two runs, even a slow one. */
 function warnShortTtl(runtime: Runtime, settings: ScheduleConfig): void {
@@ -77,11 +79,9 @@ async function serve(runtime: Runtime, settings: ScheduleConfig, signal: AbortSi
 }
 
 export function scheduleCommand(flags: ScheduleFlagValues, signal: AbortSignal): Promise<number> {
-  // Schedule settings first: a bad cron expression stops everything before a connection opens.
+  // Everything is checked before a connection opens: a bad cron expression or batch file is exit 2 at once.
   const settings = loadScheduleConfig(flags, process.env);
-  return withRuntime(
-    flags,
-    { db: true, redis: true, longRunning: true, configDefaults: { ttlSeconds: SCHEDULE_DEFAULTS.ttlSeconds } },
-    (runtime) => serve(runtime, settings, signal),
-  );
+  const config = loadConfig(flags, process.env, undefined, { ttlSeconds: SCHEDULE_DEFAULTS.ttlSeconds });
+  resolveTargets(FAMILIES, batchFileOf(config));
+  return withRuntime(config, { db: true, redis: true, longRunning: true }, (runtime) => serve(runtime, settings, signal));
 }

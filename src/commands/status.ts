@@ -5,16 +5,16 @@
  * own). Exit 1 when a covered key is missing.
  */
 import type { Redis } from 'ioredis';
-import { BATCHES, FAMILIES, type Family } from '../requests/batches.js';
-import { cachedSectionsOf, payloadKey, sectionKey } from '../requests/config-keys.js';
-import type { FlagValues } from '../config.js';
-import { EXIT } from '../errors.js';
-import { KEY_PREFIX } from '../requests/keys.js';
+import { type FlagValues, loadConfig } from '../config.js';
 import { scanKeys } from '../io/cache.js';
 import { activeLearned, LEARNED_KEY, type LearnedRequest, type LearnOptions } from '../io/learned.js';
 import { type FamilyRun, KEY_META, type KeyMeta, lastRunKey } from '../io/metadata.js';
+import { EXIT } from '../lib/errors.js';
 import { safeUrl } from '../lib/redact.js';
-import { withRuntime } from './runtime.js';
+import { FAMILIES, type Family } from '../requests/batches.js';
+import { coveredKeys } from '../requests/covered.js';
+import { KEY_PREFIX } from '../requests/keys.js';
+import { withRuntime } from '../run/runtime.js';
 
 export interface CoveredKeyStatus {
   key: string;
@@ -39,22 +39,6 @@ export interface CacheStatus {
   extra_keys: Array<{ key: string; ttl_seconds: number }>;
 }
 
-/** Every key the batches write, then those of the learned requests, with the first family that writes each. */
-export function coveredKeys(learned: readonly LearnedRequest[] = []): Map<string, Family> {
-  const keys = new Map<string, Family>();
-  for (const family of FAMILIES) {
-    for (const config of BATCHES[family]) {
-      if (!keys.has(payloadKey(config))) keys.set(payloadKey(config), family);
-      for (const section of cachedSectionsOf(config)) {
-        const key = sectionKey(section, config.period);
-        if (!keys.has(key)) keys.set(key, family);
-      }
-    }
-  }
-  for (const request of learned) if (!keys.has(request.key)) keys.set(request.key, request.family);
-  return keys;
-}
-
 function parseJson<T>(text: string | null | undefined): T | null {
   if (!text) return null;
   try {
@@ -68,7 +52,7 @@ function parseJson<T>(text: string | null | undefined): T | null {
 export async function readStatus(redis: Redis, redisUrl: string, now: Date, learn: LearnOptions): Promise<CacheStatus> {
   const { active } = activeLearned(await redis.hgetall(LEARNED_KEY), FAMILIES, now, learn);
   const learnedKeys = new Set(active.map((request) => request.key));
-  const covered = coveredKeys(active);
+  const covered = coveredKeys(new Map(active.map((request) => [request.key, request.family])));
   const pipeline = redis.pipeline();
   for (const key of covered.keys()) pipeline.ttl(key).strlen(key);
   pipeline.hgetall(KEY_META);
@@ -157,9 +141,9 @@ export function formatStatus(status: CacheStatus): string {
 }
 
 export function statusCommand(flags: FlagValues & { json?: boolean }): Promise<number> {
-  return withRuntime(flags, { db: false, redis: true }, async (runtime) => {
+  const config = loadConfig(flags, process.env);
+  return withRuntime(config, { db: false, redis: true }, async (runtime) => {
     await runtime.checkReachable();
-    const { config } = runtime;
     const status = await readStatus(runtime.connections.redis!, config.redisUrl, config.now, {
       windowMs: config.learnWindowMs,
       max: config.learn ? config.learnMax : 0,

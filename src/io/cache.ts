@@ -3,6 +3,7 @@
  * a whole payload or keeps its previous value; a run's entries go in one pipeline.
  */
 import { Redis } from 'ioredis';
+import { sleep } from '../lib/async.js';
 import { DEFAULT_RETRY, type RetryPolicy, backoffDelay, isTransient } from '../lib/retry.js';
 import type { CertificateFile } from './files.js';
 import { redisTlsOption } from './tls.js';
@@ -41,7 +42,7 @@ export async function writeEntries(
     }
     pending = pending.filter((entry) => isTransient(round.get(entry.key)));
     if (pending.length === 0 || attempt >= policy.attempts) return failures;
-    await new Promise((resolve) => setTimeout(resolve, backoffDelay(attempt, policy)));
+    await sleep(backoffDelay(attempt, policy));
   }
 }
 
@@ -126,14 +127,19 @@ export interface ScanClient {
   scan(cursor: string, match: 'MATCH', pattern: string, count: 'COUNT', n: number): Promise<[string, string[]]>;
 }
 
-/** Every key matching `pattern`, by SCAN (never KEYS: the API's Redis serves requests meanwhile). */
-export async function scanKeys(client: ScanClient, pattern: string): Promise<string[]> {
-  const keys: string[] = [];
+/** The keys matching `pattern`, a SCAN batch at a time (never KEYS: the API's Redis serves requests meanwhile). */
+export async function* scanBatches(client: ScanClient, pattern: string): AsyncGenerator<string[]> {
   let cursor = '0';
   do {
     const [next, batch] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
-    keys.push(...batch);
+    if (batch.length > 0) yield batch;
     cursor = next;
   } while (cursor !== '0');
+}
+
+/** Every key matching `pattern`, by SCAN. */
+export async function scanKeys(client: ScanClient, pattern: string): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const batch of scanBatches(client, pattern)) keys.push(...batch);
   return keys;
 }

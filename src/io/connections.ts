@@ -4,20 +4,30 @@
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { createRedis } from './cache.js';
-import type { Config } from '../config.js';
-import { type PgConnectionOptions, createDb, type Db, pgConnectionConfig } from './db.js';
-import { UnreachableError } from '../errors.js';
+import { type PgConnectionOptions, createDb, type Db } from './db.js';
+import { UnreachableError, errorMessage } from '../lib/errors.js';
 import { FAMILIES } from '../requests/batches.js';
 import { redact, safeUrl } from '../lib/redact.js';
-import { describeTlsFailure } from './tls.js';
+import type { CertificateFile } from './files.js';
+import { type PostgresTls, describeTlsFailure } from './tls.js';
+
+/** What opening the connections needs of the configuration. */
+export interface ConnectionSettings {
+  /** As given, TLS parameters included (messages show it, password hidden). */
+  readonly databaseUrl: string;
+  readonly databaseTls: PostgresTls;
+  readonly redisUrl: string;
+  readonly redisTlsCa: CertificateFile | null;
+  readonly statementTimeoutMs: number;
+  /** Statements a run sends at once: the pool's size. */
+  readonly concurrency: number;
+}
 
 export interface Connections {
   readonly db: Db;
   readonly pool: pg.Pool;
   /** Bytes received from PostgreSQL so far, over every connection the pool opened. */
   dbBytesReceived(): number;
-  /** The pool's own connection settings (TLS included): `new pg.Client(pgConfig)` opens one more like it. */
-  readonly pgConfig: pg.ClientConfig;
   readonly redis: (Redis & { lastError(): Error | null }) | null;
   close(): Promise<void>;
 }
@@ -25,7 +35,7 @@ export interface Connections {
 export const APPLICATION_NAME = 'stats-refresh';
 
 /** How this run connects to PostgreSQL, for the pool and for any extra client. */
-export function pgOptionsOf(config: Config): PgConnectionOptions {
+export function pgOptionsOf(config: ConnectionSettings): PgConnectionOptions {
   return {
     url: config.databaseUrl,
     tls: config.databaseTls,
@@ -40,7 +50,7 @@ export function pgOptionsOf(config: Config): PgConnectionOptions {
  * what three CronJobs firing together would open).
  */
 export function openConnections(
-  config: Config,
+  config: ConnectionSettings,
   options: { needRedis: boolean; onRedisError?: (error: Error) => void; longRunning?: boolean },
 ): Connections {
   const pgOptions = pgOptionsOf(config);
@@ -57,7 +67,6 @@ export function openConnections(
   return {
     db,
     pool,
-    pgConfig: pgConnectionConfig(pgOptions),
     redis,
     dbBytesReceived: () => sockets.reduce((sum, socket) => sum + socket.bytesRead, 0),
     async close() {
@@ -73,9 +82,9 @@ export function openConnections(
 }
 
 function reason(error: unknown, secrets: readonly string[]): string {
-  const err = error as { code?: string; message?: string };
-  const message = redact(err.message || String(error), secrets).split('\n')[0];
-  return err.code && !message?.includes(err.code) ? `${err.code}: ${message}` : message ?? 'unknown error';
+  const { code } = error as { code?: string };
+  const message = errorMessage(error, secrets);
+  return code && !message.includes(code) ? `${code}: ${message}` : message;
 }
 
 function hostOf(url: string): string {
@@ -87,7 +96,7 @@ function hostOf(url: string): string {
 }
 
 /** Why PostgreSQL refused, with the TLS setting to change when TLS is the cause. */
-function postgresReason(error: unknown, config: Config, secrets: readonly string[]): string {
+function postgresReason(error: unknown, config: ConnectionSettings, secrets: readonly string[]): string {
   const tls = describeTlsFailure(error, {
     host: hostOf(config.databaseUrl),
     trust: 'set sslrootcert=<CA file> in DATABASE_URL',
@@ -106,7 +115,7 @@ function postgresReason(error: unknown, config: Config, secrets: readonly string
   return text;
 }
 
-function redisReason(error: unknown, config: Config, secrets: readonly string[]): string {
+function redisReason(error: unknown, config: ConnectionSettings, secrets: readonly string[]): string {
   const tls = describeTlsFailure(error, {
     host: hostOf(config.redisUrl),
     trust: "set REDIS_TLS_CA_FILE or --redis-tls-ca-file to the server's CA file",
@@ -126,7 +135,7 @@ function redisReason(error: unknown, config: Config, secrets: readonly string[])
 /** Fails with UnreachableError, naming the setting to fix, unless the services needed answer. */
 export async function checkReachable(
   connections: Connections,
-  config: Config,
+  config: ConnectionSettings,
   secrets: readonly string[],
   needs: { db: boolean } = { db: true },
 ): Promise<void> {
@@ -134,7 +143,7 @@ export async function checkReachable(
   await checkRedis(connections, config, secrets);
 }
 
-async function checkPostgres(connections: Connections, config: Config, secrets: readonly string[]): Promise<void> {
+async function checkPostgres(connections: Connections, config: ConnectionSettings, secrets: readonly string[]): Promise<void> {
   try {
     const client = await connections.pool.connect();
     try {
@@ -149,7 +158,7 @@ async function checkPostgres(connections: Connections, config: Config, secrets: 
   }
 }
 
-async function checkRedis(connections: Connections, config: Config, secrets: readonly string[]): Promise<void> {
+async function checkRedis(connections: Connections, config: ConnectionSettings, secrets: readonly string[]): Promise<void> {
   if (!connections.redis) return;
   try {
     if (connections.redis.status !== 'ready') await connections.redis.connect();

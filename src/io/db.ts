@@ -66,17 +66,14 @@ export interface DbOptions extends PgConnectionOptions {
 
 /**
  * Settings of every session, sent with the connection (no statement of their own):
- * - jit off: a run is a handful of one-pass aggregates whose JIT compilation (150-200 ms
- *   each, on the expressions of a million rows) costs more than it saves;
- * - work_mem 32MB: the per-user hash aggregate (one entry per user, 15 MB at 100,000
- *   users) stays in memory instead of spilling to disk. Each query keeps its planner's
- *   guess of its groups small (see the queries), since a hash table starts at that size;
- * - no parallel workers: the run already keeps the cores busy with concurrent statements,
- *   and a worker is a fresh process that repeats the hash tables of its leader (measured:
- *   a third more server CPU per run, and slower runs, on two cores).
+ * - jit off: JIT compiles a statement's expressions before it runs (150-200 ms measured on
+ *   million-row aggregates); a run's statements (COPY, the script table, a look-up of a
+ *   few users) never earn that back;
+ * - no parallel workers: the top users' look-up may otherwise plan a parallel scan whose
+ *   workers are fresh processes, and the run already keeps the cores busy with its COPY.
  * Options already in the URL come after ours, so they win.
  */
-export const SESSION_OPTIONS = '-c jit=off -c work_mem=32MB -c max_parallel_workers_per_gather=0';
+export const SESSION_OPTIONS = '-c jit=off -c max_parallel_workers_per_gather=0';
 
 /** `url` with SESSION_OPTIONS added to its `options` parameter (node-postgres lets the URL override the config). */
 export function withSessionOptions(url: string): string {

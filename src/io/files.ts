@@ -5,7 +5,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../lib/errors.js';
 
 /** More than any secret or CA bundle (the RDS global bundle is about 160 KB). */
 const MAX_BYTES = 1024 * 1024;

@@ -4,7 +4,7 @@
  */
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../lib/errors.js';
 
 export interface HttpRoutes {
   metrics(): Promise<{ body: string; contentType: string }>;

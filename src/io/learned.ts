@@ -5,12 +5,13 @@
  * remembered under `stats_refresh:learned` with when it was first and last seen so. Every
  * run of the family then refreshes the requests seen within the window, most recent first.
  */
+import { compareText } from '../lib/compare.js';
 import { type ScanClient, scanKeys } from './cache.js';
 import type { Logger } from './logger.js';
 import { KEY_META, type KeyMeta, META_PREFIX } from './metadata.js';
 import type { Family, RefreshConfig } from '../requests/batches.js';
-import { familyOfKey, PAYLOAD_METHODS, parsePayloadKey } from '../requests/key-parser.js';
-import { KEY_PREFIX } from '../requests/keys.js';
+import { familyOfKey, parsePayloadKey } from '../requests/key-parser.js';
+import { KEY_PREFIX, METHODS } from '../requests/keys.js';
 
 /** Hash: cache key → JSON {first_seen, last_seen}. */
 export const LEARNED_KEY = `${META_PREFIX}learned`;
@@ -88,7 +89,7 @@ export function activeLearned(
     }
     active.push({ key, family, config, ...sighting, lapses_at: new Date(lapsesAt).toISOString() });
   }
-  active.sort((a, b) => (a.last_seen < b.last_seen ? 1 : a.last_seen > b.last_seen ? -1 : a.key < b.key ? -1 : 1));
+  active.sort((a, b) => compareText(b.last_seen, a.last_seen) || compareText(a.key, b.key));
   return {
     active: families.flatMap((family) => active.filter((request) => request.family === family).slice(0, options.max)),
     lapsed,
@@ -107,7 +108,7 @@ export async function learnRequests(
   options: LearnOptions,
   logger: Logger,
 ): Promise<LearnedRequest[]> {
-  const scanned = (await Promise.all(families.map((family) => scanKeys(client, `${KEY_PREFIX}${PAYLOAD_METHODS[family]}:*`))))
+  const scanned = (await Promise.all(families.map((family) => scanKeys(client, `${KEY_PREFIX}${METHODS[family]}:*`))))
     .flat()
     .filter((key) => !batchKeys.has(key));
   const metas = scanned.length > 0 ? await client.hmget(KEY_META, ...scanned) : [];

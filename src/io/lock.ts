@@ -4,6 +4,7 @@
  * owner, and lapsing on its own if the owner dies.
  */
 import { randomUUID } from 'node:crypto';
+import { sleep } from '../lib/async.js';
 
 export const LOCK_PREFIX = 'stats_refresh:lock:';
 
@@ -45,17 +46,18 @@ export async function tryLock(client: LockClient, name: string, ttlMs: number): 
   };
 }
 
-/** Polls for the lock (with jitter) until taken or `timeoutMs` has passed. */
+/** Polls for the lock (with jitter) until taken, `timeoutMs` has passed or `signal` aborts. */
 export async function waitForLock(
   client: LockClient,
   name: string,
   ttlMs: number,
   timeoutMs: number,
+  signal?: AbortSignal,
 ): Promise<HeldLock | null> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const lock = await tryLock(client, name, ttlMs);
-    if (lock || Date.now() >= deadline) return lock;
-    await new Promise((resolve) => setTimeout(resolve, 200 + Math.random() * 300));
+    if (lock || Date.now() >= deadline || signal?.aborted) return lock;
+    await sleep(Math.min(200 + Math.random() * 300, deadline - Date.now()), signal);
   }
 }

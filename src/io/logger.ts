@@ -3,14 +3,18 @@
  * logged: they hold emails.
  */
 import pino, { type Logger } from 'pino';
+import { errorMessage } from '../lib/errors.js';
 
 export type { Logger };
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-/** A synchronous stderr logger, so nothing is lost when the process exits. */
-export function createLogger(level: LogLevel, destination: number = 2): Logger {
+/**
+ * A synchronous stderr logger, so nothing is lost when the process exits. An `err` field
+ * takes the error itself: it is written as one redacted line, never a stack.
+ */
+export function createLogger(level: LogLevel, secrets: readonly string[] = [], destination: number = 2): Logger {
   return pino(
     {
       name: 'stats-refresh',
@@ -18,6 +22,7 @@ export function createLogger(level: LogLevel, destination: number = 2): Logger {
       base: { pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
+      serializers: { err: (error: unknown) => errorMessage(error, secrets) },
       redact: { paths: ['*.password', '*.token', '*.access_token', 'email', '*.email'], censor: '***' },
     },
     pino.destination({ fd: destination, sync: true }),

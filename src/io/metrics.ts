@@ -5,7 +5,26 @@
  */
 import { Counter, Gauge, Pushgateway, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Family } from '../requests/batches.js';
-import { type FamilyOutcome, RUN_RESULTS } from '../outcomes.js';
+
+/** ok: every config written; failed: some config failed or the run was cut short; skipped: another run held the lock. */
+export type OutcomeResult = 'ok' | 'failed' | 'skipped';
+export const RUN_RESULTS: readonly OutcomeResult[] = ['ok', 'failed', 'skipped'];
+
+/** A family's run as the metrics see it. */
+export interface FamilyOutcome {
+  readonly family: Family;
+  readonly result: OutcomeResult;
+  readonly finishedAt: Date;
+  /** The whole run's, when it covered several families. */
+  readonly durationSeconds: number;
+  /** The whole run's, when it covered several families. */
+  readonly statements: number;
+  readonly configsOk: number;
+  readonly configsFailed: number;
+  readonly keysWritten: number;
+  /** Learned requests the run refreshed with the family. */
+  readonly learnedRequests: number;
+}
 
 /** The Pushgateway job; with `family` it is the grouping key, so the three CronJobs never overwrite each other. */
 export const PUSH_JOB = 'stats-refresh';

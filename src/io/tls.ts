@@ -7,7 +7,7 @@
  */
 import { isIP } from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../lib/errors.js';
 import { type CertificateFile, readCertificateFile } from './files.js';
 
 /** The sslmode values we honour, weakest first. */

@@ -200,12 +200,6 @@ export class DurationTable {
     this.carry(cell, quotient.units * pow10(SUM_SCALE - quotient.scale));
   }
 
-  /** Rows in `cell`. */
-  count(cell: number): number {
-    const at = STRIDE * cell;
-    return at < this.cells.length ? this.cells[at + COUNT]! : 0;
-  }
-
   /** The sum of `cells` (a period is the sum of its tiers), exactly. */
   total(cells: Iterable<number>): DurationTotal {
     let count = 0;

@@ -3,6 +3,7 @@
  * serialization failures, deadlocks and a restarting server. Everything else (a
  * missing column, a statement timeout) fails at once.
  */
+import { sleep } from './async.js';
 
 /** PostgreSQL SQLSTATEs worth a retry. */
 export const TRANSIENT_SQLSTATES: ReadonlySet<string> = new Set([
@@ -55,13 +56,12 @@ export interface RetryPolicy {
 
 export const DEFAULT_RETRY: RetryPolicy = Object.freeze({ attempts: 3, baseDelayMs: 250, maxDelayMs: 4_000 });
 
-/** Exponential backoff with full jitter: a random delay up to base·2^(attempt-1), capped. */
+/** Exponential backoff with jitter: a random delay between half and all of base·2^(attempt-1), capped. */
 export function backoffDelay(attempt: number, policy: RetryPolicy, random: () => number = Math.random): number {
   const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
   return Math.round(ceiling / 2 + (random() * ceiling) / 2);
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Runs `task`, retrying transient failures per `policy`; `onRetry` hears each retry. */
 export async function withRetry<T>(

@@ -78,7 +78,7 @@ type Stage = 'header' | 'tuples' | 'done';
  */
 export class BinaryCopyParser {
   private readonly reader: TupleReader;
-  /** Unparsed bytes carried between chunks, at [start, end) of `carry`. */
+  /** Unparsed bytes carried between chunks: the first `carryLength` bytes of `carry`. */
   private carry = Buffer.alloc(0);
   private carryLength = 0;
   private stage: Stage = 'header';

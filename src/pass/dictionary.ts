@@ -12,6 +12,18 @@ export function uuidText(words: ArrayLike<number>): string {
   const hex = Array.from({ length: 4 }, (_, word) => (words[word]! >>> 0).toString(16).padStart(8, '0')).join('');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
+/** The home slot of a uuid given by its four words, in a table of `mask + 1` slots (uuids are random enough that mixing the words spreads them well). */
+export function uuidSlot(w0: number, w1: number, w2: number, w3: number, mask: number): number {
+  return (Math.imul(w0 ^ w3, 0x9e3779b1) ^ w1 ^ w2) & mask;
+}
+
+/** Slots (a power of two, at least 2048) for `expected` entries at most half full. */
+export function slotCapacity(expected: number): number {
+  let capacity = 2048;
+  while (capacity < 2 * expected) capacity *= 2;
+  return capacity;
+}
+
 /** A slot holds the uuid's four words and its index + 1 (0: empty), side by side: one cache line per probe. */
 const SLOT = 5;
 
@@ -26,8 +38,7 @@ export class UuidDictionary {
 
   /** `expected` entries fit without growing (it grows past them as needed). */
   constructor(expected = 1024) {
-    let capacity = 2048;
-    while (capacity < 2 * expected) capacity *= 2;
+    const capacity = slotCapacity(expected);
     this.slots = new Int32Array(SLOT * capacity);
     this.slotMask = capacity - 1;
     this.words = new Int32Array(4 * Math.max(expected, 16));
@@ -53,8 +64,7 @@ export class UuidDictionary {
 
   private lookup(w0: number, w1: number, w2: number, w3: number, add: boolean): number {
     const slots = this.slots;
-    // uuids are random enough that mixing the words spreads them well.
-    let slot = (Math.imul(w0 ^ w3, 0x9e3779b1) ^ w1 ^ w2) & this.slotMask;
+    let slot = uuidSlot(w0, w1, w2, w3, this.slotMask);
     for (;;) {
       const at = slot * SLOT;
       const stored = slots[at + 4]!;
@@ -96,7 +106,7 @@ export class UuidDictionary {
     for (let index = 0; index < this.size; index++) {
       const at = 4 * index;
       const [w0, w1, w2, w3] = [this.words[at]!, this.words[at + 1]!, this.words[at + 2]!, this.words[at + 3]!];
-      let slot = (Math.imul(w0 ^ w3, 0x9e3779b1) ^ w1 ^ w2) & this.slotMask;
+      let slot = uuidSlot(w0, w1, w2, w3, this.slotMask);
       while (this.slots[slot * SLOT + 4] !== 0) slot = (slot + 1) & this.slotMask;
       this.place(slot, w0, w1, w2, w3, index);
     }

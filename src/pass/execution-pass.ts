@@ -1,18 +1,17 @@
 /**
  * The pass: one binary COPY of the `execution` columns the plan needs, decoded row by row
- * into numbers and folded into every source in the same loop. No row is kept. The pass
- * knows the folds' inputs (periods, tiers, filters), nothing about payloads.
+ * into numbers and folded into every fold in the same loop. No row is kept. The pass
+ * knows the folds' inputs (windows, tiers, filters), nothing about payloads.
  */
 import type { Db } from '../io/db.js';
-import { microsOf } from '../lib/micros.js';
-import { lastTierOf, type RunPlan, type SeriesTier, seriesTiers, startCuts, type TopUsersNeed } from '../plan.js';
 import { BinaryCopyParser } from './copy-parser.js';
 import { type CopyPool, type CopyStatements, copyColumns, queryCopy, tableCopy } from './copy.js';
 import { StatusDictionary } from './dictionary.js';
 import { ScriptTierFold, type ScriptTotals } from './folds/script-tiers.js';
-import { type HourRow, StartHourFold } from './folds/start-hours.js';
+import { StartHourFold, type StartHours } from './folds/start-hours.js';
 import { TimelineFold, type TimelineRow } from './folds/timeline.js';
 import { type UserRuns, UserRunsFold } from './folds/user-runs.js';
+import { type LoadPlan, type SeriesTier, seriesTiers, startCuts } from './plan.js';
 import { type ExecutionRow, RowBatch, StatusKinds } from './rows.js';
 import { type ScriptCatalog, ScriptIndex } from './scripts.js';
 
@@ -25,20 +24,16 @@ export interface ExecutionColumns {
   readonly user_id: boolean;
 }
 
-export function executionColumns(plan: RunPlan): ExecutionColumns {
+export function executionColumns(plan: LoadPlan): ExecutionColumns {
+  const counts = plan.scriptWindows.length > 0;
   const any = (...needs: ReadonlyArray<readonly unknown[]>) => needs.some((need) => need.length > 0);
   return {
-    start_date: any(plan.summary, plan.trends, plan.tasks, plan.timeSeries, plan.topUsers, plan.performance, plan.activity),
-    end_date: any(plan.timeSeries, plan.performance),
-    status: any(plan.summary, plan.tasks, plan.timeSeries, plan.topUsers, plan.performance),
-    script_id: any(plan.tasks, plan.timeSeries, plan.topUsers, plan.performance),
+    start_date: any(plan.scriptWindows, plan.hourWindows, plan.series, plan.topUsers, plan.activity),
+    end_date: any(plan.series) || (counts && plan.durations),
+    status: any(plan.scriptWindows, plan.series, plan.topUsers),
+    script_id: any(plan.series, plan.topUsers) || (counts && plan.byScript),
     user_id: any(plan.topUsers, plan.activity),
   };
-}
-
-/** Whether a plan reads `execution` at all. */
-export function readsExecutions(plan: RunPlan): boolean {
-  return Object.values(executionColumns(plan)).some(Boolean);
 }
 
 /** The COPY of the columns (the SELECT built and compiled with Kysely), and their order. */
@@ -48,42 +43,34 @@ export function executionCopy(db: Db, columns: ExecutionColumns): { statements: 
   return { statements: { table: tableCopy('execution', fields), query }, fields };
 }
 
-/** The windows the trends of the planned periods need, with their starts (µs). */
-export function trendWindows(plan: RunPlan): Map<string, number> {
-  const windows = new Map<string, number>([['monthly', plan.monthlyWindowStart]]);
-  if (plan.trends.some((period) => period === 'last_day' || period === 'all')) windows.set('hourly', plan.hourlyWindowStart);
-  for (const period of plan.trends) {
-    const cutoff = plan.cutoffs[period];
-    if (cutoff !== null) windows.set(period, cutoff);
-  }
-  return windows;
-}
-
+/** What the pass kept, by fold; a fold the plan did not ask for is null. */
 export interface ExecutionPass {
   readonly scripts: ScriptIndex;
-  /** Per script and period (summary, tasks, task performance); null when not planned. */
-  readonly scriptTotals: ScriptTotals[] | null;
-  /** Executions per start hour in the trends' windows; null when not planned. */
-  readonly hours: HourRow[] | null;
-  readonly timelineTiers: readonly SeriesTier[];
-  readonly timeline: TimelineRow[] | null;
-  /** Per-user counts; `plan.topUsers[i]` is need i. Null when neither top users nor activity are planned. */
+  /** The instants start tiers are cut at (see startCuts). */
+  readonly cuts: readonly number[];
+  readonly scriptTotals: ScriptTotals | null;
+  readonly startHours: StartHours | null;
+  readonly seriesTiers: readonly SeriesTier[];
+  readonly timeline: readonly TimelineRow[] | null;
+  /** Per-user counts; `plan.topUsers[i]` is need i. */
   readonly users: UserRuns | null;
-  readonly rows: number;
   readonly bytes: number;
 }
 
 const MAX_EXACT = Number.MAX_SAFE_INTEGER;
 
-/** The filter index of a top-users need: 0 for none, 1 + position in plan.taskTypes. */
-function filterOf(plan: RunPlan, need: TopUsersNeed): number {
-  return need.taskType === null ? 0 : 1 + plan.taskTypes.indexOf(need.taskType);
+/** The filter index of a task_type: 0 for none, 1 + its position in plan.taskTypes. */
+export function filterIndex(plan: LoadPlan, taskType: string | null): number {
+  if (taskType === null) return 0;
+  const index = plan.taskTypes.indexOf(taskType);
+  if (index < 0) throw new Error(`the task_type filter ${JSON.stringify(taskType)} was not planned`);
+  return 1 + index;
 }
 
 export async function runExecutionPass(
   db: Db,
   pool: CopyPool,
-  plan: RunPlan,
+  plan: LoadPlan,
   catalog: ScriptCatalog,
   signal?: AbortSignal,
 ): Promise<ExecutionPass> {
@@ -99,42 +86,25 @@ export async function runExecutionPass(
   const kinds = new StatusKinds(statuses);
   const cuts = startCuts(plan);
   const tierCount = cuts.length + 1;
-  const lastTier = (period: keyof RunPlan['cutoffs']) => lastTierOf(cuts, plan.cutoffs[period]);
 
-  const scriptPeriods = [...new Set([...plan.summary, ...plan.tasks, ...plan.performance])];
   const scriptFold =
-    scriptPeriods.length > 0
-      ? new ScriptTierFold(
-          tierCount,
-          kinds,
-          (script) => scripts.slugOf(script),
-          () => scripts.dictionary.size,
-          scriptPeriods.map((period) => [period, lastTier(period)] as const),
-          plan.performance.length > 0,
-        )
-      : null;
+    plan.scriptWindows.length > 0 ? new ScriptTierFold(tierCount, kinds, () => scripts.dictionary.size, plan.durations) : null;
   const hourFold =
-    plan.trends.length > 0
-      ? new StartHourFold(
-          tierCount,
-          plan.monthlyWindowStart,
-          microsOf(plan.now),
-          new Map([...trendWindows(plan)].map(([name, start]) => [name, lastTierOf(cuts, start)])),
-        )
-      : null;
-  const timelineTiers = seriesTiers(plan.timeSeries, plan.cutoffs);
+    plan.hourWindows.length > 0 ? new StartHourFold(tierCount, Math.min(...plan.hourWindows), Math.max(plan.now, ...plan.hourWindows)) : null;
+  const timelineTiers = seriesTiers(plan.series);
   const timelineFold =
     timelineTiers.length > 0
       ? new TimelineFold(timelineTiers, kinds, (script) => scripts.classOf(script), scripts.classes, (status) => statuses.names[status] ?? null)
       : null;
   const needsOfScript = catalog.ids.map(
-    (_, script) => Int32Array.from(plan.topUsers.flatMap((need, index) => (scripts.matches(script, filterOf(plan, need)) ? [index] : []))),
+    (_, script) =>
+      Int32Array.from(plan.topUsers.flatMap((need, index) => (scripts.matches(script, filterIndex(plan, need.taskType)) ? [index] : []))),
   );
   const noNeeds = new Int32Array(0);
   const userFold =
     plan.topUsers.length > 0 || plan.activity.length > 0
       ? new UserRunsFold(
-          plan.topUsers.map((need) => ({ cutoff: plan.cutoffs[need.period] })),
+          plan.topUsers.map((need) => ({ cutoff: need.since })),
           (script) => needsOfScript[script] ?? noNeeds,
           kinds,
         )
@@ -175,16 +145,16 @@ export async function runExecutionPass(
     }
     if (batch.size === RowBatch.SIZE) flush();
   });
-  const { rows, bytes } = await copyColumns(pool, statements, parser, signal);
+  const { bytes } = await copyColumns(pool, statements, parser, signal);
   flush();
   return {
     scripts,
+    cuts,
     scriptTotals: scriptFold?.result() ?? null,
-    hours: hourFold?.result() ?? null,
-    timelineTiers,
+    startHours: hourFold?.result() ?? null,
+    seriesTiers: timelineTiers,
     timeline: timelineFold?.result() ?? null,
     users: userFold?.result() ?? null,
-    rows,
     bytes,
   };
 }

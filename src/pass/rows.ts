@@ -17,7 +17,7 @@ export interface ExecutionRow {
   script: number;
   /** The user's record in the user fold (-1 for NULL). */
   user: number;
-  /** The start tier (see startCuts in plan.ts). */
+  /** The start tier (see startCuts in pass/plan.ts). */
   startTier: number;
 }
 
@@ -74,32 +74,27 @@ const KINDS: Readonly<Record<string, StatusKind>> = {
   CANCELLED: StatusKind.Cancelled,
 };
 
-/** The API's statuses, registered first so their indexes are stable. */
-export const KNOWN_STATUSES = ['PENDING', 'READY', 'RUNNING', 'FINISHED', 'FAILED', 'CANCELLED'] as const;
-
-/** Kinds by status index, growing with the dictionary. */
+/** Kinds by status index, learnt as the dictionary grows. */
 export class StatusKinds {
-  private kinds = new Uint8Array(16);
+  private kinds = new Uint8Array(0);
 
-  constructor(private readonly statuses: StatusDictionary) {
-    for (const name of KNOWN_STATUSES) this.kindOf(statuses.indexOfText(name));
-  }
+  constructor(private readonly statuses: StatusDictionary) {}
 
+  /** The kind of a status index of the dictionary. */
   kindOf(status: number): StatusKind {
-    if (status >= this.kinds.length) {
-      const grown = new Uint8Array(Math.max(this.kinds.length * 2, status + 1));
-      grown.set(this.kinds);
-      this.kinds = grown;
-    }
-    const name = this.statuses.names[status];
-    const kind = name ? (KINDS[name] ?? StatusKind.Other) : StatusKind.Other;
-    this.kinds[status] = kind;
-    return kind;
+    if (status >= this.kinds.length) this.learn(status);
+    return this.kinds[status] as StatusKind;
   }
 
-  /** The kind of an index seen before (kindOf registers new ones). */
-  known(status: number): StatusKind {
-    return status < this.kinds.length ? (this.kinds[status] as StatusKind) : this.kindOf(status);
+  /** Reads every name again: a new index is rare (the API has six statuses). */
+  private learn(status: number): void {
+    const { names } = this.statuses;
+    if (status >= names.length) throw new Error(`status index ${status} is not in the dictionary`);
+    const kinds = new Uint8Array(names.length);
+    names.forEach((name, index) => {
+      kinds[index] = name === null ? StatusKind.Other : (KINDS[name] ?? StatusKind.Other);
+    });
+    this.kinds = kinds;
   }
 }
 

@@ -7,13 +7,7 @@ import type { Db } from '../io/db.js';
 import { BinaryCopyParser } from './copy-parser.js';
 import { type CopyPool, type CopyStatements, copyColumns, queryCopy, tableCopy } from './copy.js';
 import { UuidDictionary } from './dictionary.js';
-
-/** Which columns a run needs. */
-export interface UserColumns {
-  readonly id: boolean;
-  readonly country: boolean;
-  readonly createdAt: boolean;
-}
+import type { UserColumns } from './plan.js';
 
 export interface UserTable {
   /** Users in the table. */

@@ -3,7 +3,7 @@
  * blank lines and everything after `#` are ignored. A bad line names the file and line.
  */
 import { readFileSync } from 'node:fs';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../lib/errors.js';
 import { type ParsedTarget, parseTarget } from './request.js';
 
 export interface FileTarget {

@@ -3,45 +3,40 @@
  * for the same request.
  */
 import type { DashboardSection, RefreshConfig } from './batches.js';
-import { cacheKey } from './keys.js';
+import { cacheKey, METHODS } from './keys.js';
 import type { Period } from '../lib/time.js';
 
-/** Sections the API also caches under their own key, and their method names. */
-export const CACHED_SECTIONS = {
-  summary: '_get_summary_stats',
-  trends: '_get_trends_data',
-  geographic: '_get_geographic_data',
-} as const satisfies Partial<Record<DashboardSection, string>>;
-
-export type CachedSection = keyof typeof CACHED_SECTIONS;
+/** The dashboard sections the API also caches under their own key. */
+export const CACHED_SECTIONS = ['summary', 'trends', 'geographic'] as const satisfies readonly DashboardSection[];
+export type CachedSection = (typeof CACHED_SECTIONS)[number];
 
 /** The key of a config's payload. */
 export function payloadKey(config: RefreshConfig): string {
   switch (config.family) {
     case 'dashboard':
-      return cacheKey('get_dashboard_stats', { period: config.period, include: config.include });
+      return cacheKey(METHODS.dashboard, { period: config.period, include: config.include });
     case 'executions':
-      return cacheKey('get_execution_stats', {
+      return cacheKey(METHODS.executions, {
         period: config.period,
         group_by: config.groupBy,
         task_type: config.taskType,
         status: config.status,
       });
     case 'users':
-      return cacheKey('get_user_stats', { period: config.period, group_by: config.groupBy, country: config.country });
+      return cacheKey(METHODS.users, { period: config.period, group_by: config.groupBy, country: config.country });
   }
 }
 
 /** The key of a section the API caches on its own. */
 export function sectionKey(section: CachedSection, period: Period): string {
-  return cacheKey(CACHED_SECTIONS[section], { period });
+  return cacheKey(METHODS[section], { period });
 }
 
 /** The sections a config's payload reads through their own cache entries. */
 export function cachedSectionsOf(config: RefreshConfig): CachedSection[] {
   switch (config.family) {
     case 'dashboard':
-      return config.include.filter((section): section is CachedSection => section in CACHED_SECTIONS);
+      return config.include.filter((section): section is CachedSection => (CACHED_SECTIONS as readonly string[]).includes(section));
     case 'users':
       return ['geographic'];
     case 'executions':

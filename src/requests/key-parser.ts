@@ -5,17 +5,10 @@
  * and it counts only when exactly one split gives values the API would accept and the
  * request they make has exactly this key.
  */
-import type { Family, RefreshConfig } from './batches.js';
+import { FAMILIES, type Family, type RefreshConfig } from './batches.js';
 import { payloadKey } from './config-keys.js';
-import { KEY_PREFIX } from './keys.js';
+import { KEY_PREFIX, METHODS } from './keys.js';
 import { PARAMETERS, RequestError, requestOf } from './request.js';
-
-/** The StatsService method behind each family's payloads. */
-export const PAYLOAD_METHODS: Readonly<Record<Family, string>> = {
-  dashboard: 'get_dashboard_stats',
-  executions: 'get_execution_stats',
-  users: 'get_user_stats',
-};
 
 /** Every way to read `text` as `names[0]=v0_names[1]=v1_…`, as lists of values. */
 export function splitParameters(text: string, names: readonly string[]): string[][] {
@@ -35,10 +28,7 @@ export function splitParameters(text: string, names: readonly string[]): string[
 
 /** The family whose payload `key` is, from its method; null for any other key. */
 export function familyOfKey(key: string): Family | null {
-  for (const [family, method] of Object.entries(PAYLOAD_METHODS) as Array<[Family, string]>) {
-    if (key.startsWith(`${KEY_PREFIX}${method}:`)) return family;
-  }
-  return null;
+  return FAMILIES.find((family) => key.startsWith(`${KEY_PREFIX}${METHODS[family]}:`)) ?? null;
 }
 
 /** The request the API stored `key` for, or null when the key does not read as exactly one valid request. */
@@ -46,7 +36,7 @@ export function parsePayloadKey(key: string): RefreshConfig | null {
   const family = familyOfKey(key);
   if (!family) return null;
   const names = [...PARAMETERS[family]].sort();
-  const text = key.slice(`${KEY_PREFIX}${PAYLOAD_METHODS[family]}:`.length);
+  const text = key.slice(`${KEY_PREFIX}${METHODS[family]}:`.length);
   const readings: RefreshConfig[] = [];
   for (const values of splitParameters(text, names)) {
     // In a key, an absent filter is written `none`.

@@ -5,6 +5,19 @@
 
 export const KEY_PREFIX = 'stats_service:';
 
+/**
+ * The StatsService methods whose results the API caches: one per family's payload, and
+ * the sections it also caches on their own.
+ */
+export const METHODS = Object.freeze({
+  dashboard: 'get_dashboard_stats',
+  executions: 'get_execution_stats',
+  users: 'get_user_stats',
+  summary: '_get_summary_stats',
+  trends: '_get_trends_data',
+  geographic: '_get_geographic_data',
+});
+
 export type KeyParams = Readonly<Record<string, string | readonly string[] | null | undefined>>;
 
 /** Renders one parameter value: lists sorted and comma-joined, absent values as `none`. */

@@ -5,7 +5,7 @@
  * read, defaulted, normalised and validated exactly as the API's routes do; a value the
  * API answers with HTTP 400 is refused with the API's own message.
  */
-import { UsageError } from '../errors.js';
+import { UsageError } from '../lib/errors.js';
 import { isPeriod, PERIODS } from '../lib/time.js';
 import {
   DASHBOARD_SECTIONS,

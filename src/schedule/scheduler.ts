@@ -5,19 +5,18 @@
  * `refresh` (family locks, summary), so CronJobs and other schedulers are guarded too.
  */
 import { Cron } from 'croner';
-import { FAMILIES, type Family } from '../requests/batches.js';
 import type { ScheduleConfig } from '../config.js';
-import type { RefreshMetrics } from '../io/metrics.js';
-import { redact } from '../lib/redact.js';
+import type { FamilyOutcome, RefreshMetrics } from '../io/metrics.js';
 import { CRON_TIMEZONE } from '../lib/cron.js';
-import { type FamilyOutcome, failedOutcomes, outcomesOf } from '../outcomes.js';
-import { type RefreshTargets, resolveTargets, runTargets } from '../commands/refresh.js';
-import type { RefreshConfig } from '../requests/batches.js';
-import { payloadKey } from '../requests/config-keys.js';
-import type { Runtime } from '../commands/runtime.js';
+import { FAMILIES, type Family } from '../requests/batches.js';
+import { coveredKeys } from '../requests/covered.js';
+import { runTargets } from '../run/family-run.js';
+import { failedOutcomes, learnedKeysOf, outcomesOf, type RefreshRun, writtenKeysOf } from '../run/results.js';
+import type { Runtime } from '../run/runtime.js';
+import { type RefreshTargets, resolveTargets } from '../run/targets.js';
 import { type HealthReport, healthOf } from './health.js';
 import { LastValues } from './last-values.js';
-import { HealBudget, missingByFamily, watchedKeys } from './self-heal.js';
+import { HealBudget, missingByFamily } from './self-heal.js';
 import { type Watch, watchInvalidations } from './watch.js';
 
 /** Why a run started. */
@@ -30,12 +29,19 @@ const EVENT_CHECK_SPACING_MS = 100;
 const MAX_HEAL_BASE_MS = 30_000;
 const MAX_HEAL_QUIET_MS = 60_000;
 
+/** Runs the families' batches (and their part of the batch file) as of `now`. */
+export type RunFamilies = (families: readonly Family[], command: string, signal: AbortSignal, now: Date) => Promise<RefreshRun>;
+
 export interface SchedulerDeps {
   readonly runtime: Runtime;
   readonly metrics: RefreshMetrics;
   readonly settings: ScheduleConfig;
   /** Aborted on SIGTERM/SIGINT: runs in flight stop starting statements and finish within the grace period. */
   readonly signal: AbortSignal;
+  /** The time its decisions are made at (default: the system clock). */
+  readonly clock?: () => number;
+  /** How a run is made (default: the family run, src/run/). */
+  readonly runFamilies?: RunFamilies;
 }
 
 export class Scheduler {
@@ -44,8 +50,10 @@ export class Scheduler {
   private readonly budget: HealBudget;
   private readonly lastValues = new LastValues();
   private readonly lastSuccessAt: Record<Family, number | null> = { dashboard: null, executions: null, users: null };
-  private startedAt = Date.now();
-  private lastCheckAt = Date.now();
+  private readonly now: () => number;
+  private readonly runFamilies: RunFamilies;
+  private startedAt: number;
+  private lastCheckAt: number;
   private checkTimer: NodeJS.Timeout | undefined;
   private checking = false;
   private recheck = false;
@@ -59,6 +67,11 @@ export class Scheduler {
 
   constructor(private readonly deps: SchedulerDeps) {
     const { checkIntervalMs, intervalsMs } = deps.settings;
+    this.now = deps.clock ?? Date.now;
+    this.runFamilies =
+      deps.runFamilies ?? ((families, command, signal, now) => runTargets(deps.runtime, command, this.targetsOf(families), signal, now));
+    this.startedAt = this.now();
+    this.lastCheckAt = this.startedAt;
     // Scaled by the check interval (5 s: waits of 10 s, 20, 40 … up to the family's interval;
     // quiet after 30 s), within bounds that still make sense for a check every hour.
     this.budget = new HealBudget({
@@ -69,10 +82,9 @@ export class Scheduler {
   }
 
   /** Replaces the learned keys of the families that ran with those their run refreshed. */
-  private rememberLearned(families: readonly Family[], skipped: readonly Family[], learned: readonly RefreshConfig[]): void {
-    const ran = new Set(families.filter((family) => !skipped.includes(family)));
-    for (const [key, family] of this.learnedKeys) if (ran.has(family)) this.learnedKeys.delete(key);
-    for (const config of learned) this.learnedKeys.set(payloadKey(config), config.family);
+  private rememberLearned(ran: readonly Family[], learned: ReadonlyMap<string, Family>): void {
+    for (const [key, family] of this.learnedKeys) if (ran.includes(family)) this.learnedKeys.delete(key);
+    for (const [key, family] of learned) this.learnedKeys.set(key, family);
   }
 
   /** The families' batches, with their part of the batch file (read again each run: a mounted file may change). */
@@ -85,7 +97,7 @@ export class Scheduler {
   start(): void {
     // A batch file that does not read is a usage error now, not a failed run every few minutes.
     this.targetsOf(FAMILIES);
-    this.startedAt = Date.now();
+    this.startedAt = this.now();
     this.lastCheckAt = this.startedAt;
     this.trigger(FAMILIES, 'start');
     for (const family of FAMILIES) {
@@ -98,9 +110,7 @@ export class Scheduler {
     }
     // A flush, a delete, an eviction or a reconnect (Redis restarted): look at once, not at the next tick.
     const { runtime } = this.deps;
-    this.watch = watchInvalidations(runtime.connections.redis!, () => this.checkNow(), runtime.logger, (text) =>
-      redact(text, runtime.secrets),
-    );
+    this.watch = watchInvalidations(runtime.connections.redis!, () => this.checkNow(), runtime.logger);
     this.scheduleCheck();
   }
 
@@ -130,16 +140,16 @@ export class Scheduler {
     const forward = () => own.abort(signal.reason);
     signal.addEventListener('abort', forward, { once: true });
     try {
-      const { summary, configs, learned } = await runTargets(runtime, command, this.targetsOf(families), own.signal, new Date());
-      outcomes = outcomesOf(summary, families, configs, new Date(), learned);
-      this.rememberLearned(families, summary.skipped ?? [], learned);
+      const run = await this.runFamilies(families, command, own.signal, new Date(this.now()));
+      outcomes = outcomesOf(run, new Date(this.now()));
+      this.rememberLearned(run.families, learnedKeysOf(run));
       await this.lastValues
-        .capture(runtime.connections.redis!, summary.cache_keys)
-        .catch((error: unknown) => runtime.logger.debug({ err: redact((error as Error).message, runtime.secrets) }, 'written values not read back'));
+        .capture(runtime.connections.redis!, writtenKeysOf(run))
+        .catch((error: unknown) => runtime.logger.debug({ err: error }, 'written values not read back'));
     } catch (error) {
       // Redis gone while taking the locks, for instance: the run made nothing.
-      runtime.logger.error({ reason, families, err: redact((error as Error).message, runtime.secrets).split('\n')[0] }, 'schedule run failed');
-      outcomes = failedOutcomes(families, new Date(), (performance.now() - started) / 1000);
+      runtime.logger.error({ reason, families, err: error }, 'schedule run failed');
+      outcomes = failedOutcomes(families, new Date(this.now()), (performance.now() - started) / 1000);
     } finally {
       signal.removeEventListener('abort', forward);
     }
@@ -177,21 +187,21 @@ export class Scheduler {
       return;
     }
     clearTimeout(this.checkTimer);
-    const wait = Math.max(0, this.lastCheckStartAt + EVENT_CHECK_SPACING_MS - Date.now());
+    const wait = Math.max(0, this.lastCheckStartAt + EVENT_CHECK_SPACING_MS - this.now());
     this.checkTimer = setTimeout(() => void this.check(), wait);
   }
 
-  /** One self-healing check: one Redis round trip, then a run for the families whose keys are missing. */
-  private async check(): Promise<void> {
+  /** One self-healing check: one Redis round trip, then a run for the families whose keys are missing (the loop's step). */
+  async check(): Promise<void> {
     if (this.checking) return;
     this.checking = true;
-    this.lastCheckStartAt = Date.now();
+    this.lastCheckStartAt = this.now();
     const { runtime, metrics } = this.deps;
     try {
-      const missing = await missingByFamily(runtime.connections.redis!, watchedKeys(this.learnedKeys));
+      const missing = await missingByFamily(runtime.connections.redis!, coveredKeys(this.learnedKeys));
       if (this.checkFailing) runtime.logger.info('self-healing check answered again');
       this.checkFailing = false;
-      const now = Date.now();
+      const now = this.now();
       const heal: Family[] = [];
       const lost: string[] = [];
       for (const family of FAMILIES) {
@@ -222,11 +232,11 @@ export class Scheduler {
       }
     } catch (error) {
       if (!this.checkFailing) {
-        runtime.logger.warn({ err: redact((error as Error).message, runtime.secrets).split('\n')[0] }, 'self-healing check failed; retrying every check interval');
+        runtime.logger.warn({ err: error }, 'self-healing check failed; retrying every check interval');
       }
       this.checkFailing = true;
     } finally {
-      this.lastCheckAt = Date.now();
+      this.lastCheckAt = this.now();
       this.checking = false;
       if (this.recheck) {
         this.recheck = false;
@@ -238,7 +248,7 @@ export class Scheduler {
   }
 
   /** The /healthz verdict now. */
-  health(now: number = Date.now()): HealthReport {
+  health(now: number = this.now()): HealthReport {
     return healthOf({
       now,
       startedAt: this.startedAt,

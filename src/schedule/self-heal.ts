@@ -4,17 +4,6 @@
  * keys is not answered with a refresh every few seconds.
  */
 import type { Family } from '../requests/batches.js';
-import { coveredKeys } from '../commands/status.js';
-
-/**
- * The keys schedule keeps present, with the family that writes each: the batches' keys, then
- * the keys of the learned requests the families' last runs refreshed.
- */
-export function watchedKeys(learned: ReadonlyMap<string, Family> = new Map()): ReadonlyMap<string, Family> {
-  const keys = coveredKeys();
-  for (const [key, family] of learned) if (!keys.has(key)) keys.set(key, family);
-  return keys;
-}
 
 /** The subset of a Redis client the check needs. */
 export interface ExistsClient {

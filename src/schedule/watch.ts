@@ -18,7 +18,7 @@ export interface Watch {
 }
 
 /** Calls `onChange` on every invalidation message; re-arms itself after either connection reconnects. */
-export function watchInvalidations(main: Redis, onChange: () => void, logger: Logger, secrets: (text: string) => string): Watch {
+export function watchInvalidations(main: Redis, onChange: () => void, logger: Logger): Watch {
   // Subscribed by hand after each connect: a connection in subscriber mode cannot say its CLIENT ID.
   const subscriber = main.duplicate({ autoResubscribe: false, connectionName: 'stats-refresh-watch' });
   subscriber.on('error', () => undefined); // reported through the main connection's failures
@@ -35,7 +35,7 @@ export function watchInvalidations(main: Redis, onChange: () => void, logger: Lo
       logger.debug({ redirect: subscriberId }, 'invalidation messages on');
       warned = false;
     } catch (error) {
-      if (!warned) logger.info({ err: secrets((error as Error).message) }, 'no invalidation messages from Redis: periodic checks only');
+      if (!warned) logger.info({ err: error }, 'no invalidation messages from Redis: periodic checks only');
       warned = true;
     }
   };
@@ -45,7 +45,7 @@ export function watchInvalidations(main: Redis, onChange: () => void, logger: Lo
       await subscriber.subscribe(CHANNEL);
     } catch (error) {
       subscriberId = null;
-      if (!warned) logger.info({ err: secrets((error as Error).message) }, 'no invalidation messages from Redis: periodic checks only');
+      if (!warned) logger.info({ err: error }, 'no invalidation messages from Redis: periodic checks only');
       warned = true;
       return;
     }

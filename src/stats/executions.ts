@@ -1,21 +1,13 @@
 /**
- * The executions family: `get_execution_stats` payloads (time series, top users and
- * task performance).
+ * The executions family's sections (`get_execution_stats`): time series, top users and
+ * task performance.
  */
-import type { ExecutionsConfig } from '../requests/batches.js';
-import {
-  PyFloat,
-  decimalToTenths,
-  formatTenths,
-  isDecimalZero,
-  percent1,
-  weightedMeanTenths,
-} from '../lib/numbers.js';
-import { bucketFunction, isoMinute } from '../lib/micros.js';
-import { byLookBack, type Period } from '../lib/time.js';
-import type { UserDetails } from '../pass/top-users.js';
-import { type Sources, TOP_USERS_LIMIT } from '../sources.js';
+import { compareText } from '../lib/compare.js';
+import { isoMinute } from '../lib/micros.js';
+import { PyFloat, decimalToTenths, formatTenths, isDecimalZero, percent1, weightedMeanTenths } from '../lib/numbers.js';
 import { parseSlug, taskName } from '../lib/slug.js';
+import type { RunData, SeriesQuery, Since, TopUser } from '../pass/run-data.js';
+import { TOP_USERS_LIMIT } from './sections.js';
 
 interface SeriesPoint {
   timestamp: string | null;
@@ -28,30 +20,17 @@ function add(map: Map<string, number>, key: string, count: number): void {
   map.set(key, (map.get(key) ?? 0) + count);
 }
 
-/** The filter index of a task_type (0: none), as the pass numbers them. */
-function filterIndex(sources: Sources, taskType: string | null): number {
-  return taskType === null ? 0 : 1 + sources.plan.taskTypes.indexOf(taskType);
-}
-
-export async function timeSeries(sources: Sources, config: ExecutionsConfig): Promise<SeriesPoint[]> {
-  const pass = await sources.executions();
-  const periods = [...new Set(sources.plan.timeSeries.map((need) => need.period))].sort(byLookBack);
-  const lastTier = periods.indexOf(config.period);
-  const filter = filterIndex(sources, config.taskType);
-  const rollUp = bucketFunction(config.groupBy);
+export function timeSeries(data: RunData, query: SeriesQuery): SeriesPoint[] {
   const points = new Map<number | null, SeriesPoint>();
-  for (const row of pass.timeline!) {
-    if (row.tier > lastTier || !row.scriptClass.matches[filter]) continue;
-    if (config.status !== null && row.status !== config.status) continue;
-    const minute = row.bucket === null ? null : rollUp(row.bucket);
-    let point = points.get(minute);
+  for (const cell of data.timeSeries(query)) {
+    let point = points.get(cell.bucket);
     if (!point) {
-      point = { timestamp: minute === null ? null : isoMinute(minute), total: 0, by_status: new Map(), by_task: new Map() };
-      points.set(minute, point);
+      point = { timestamp: cell.bucket === null ? null : isoMinute(cell.bucket), total: 0, by_status: new Map(), by_task: new Map() };
+      points.set(cell.bucket, point);
     }
-    point.total += row.count;
-    add(point.by_status, row.status ?? 'UNKNOWN', row.count);
-    add(point.by_task, row.scriptClass.task, row.count);
+    point.total += cell.count;
+    add(point.by_status, cell.status ?? 'UNKNOWN', cell.count);
+    add(point.by_task, cell.task, cell.count);
   }
   // The API sorts on the text, with a missing timestamp as "" (first).
   return [...points.values()].sort((a, b) => ((a.timestamp ?? '') < (b.timestamp ?? '') ? -1 : 1));
@@ -60,31 +39,21 @@ export async function timeSeries(sources: Sources, config: ExecutionsConfig): Pr
 const FAVORITE_TASKS = 3;
 
 /** A user's most executed scripts over all time, as task names; ties by script id. */
-function favoriteTasks(details: UserDetails, slugOf: ReadonlyMap<string, string>): string[] {
-  return details.scripts
-    .filter((script) => slugOf.has(script.scriptId))
-    .sort((a, b) => b.count - a.count || (a.scriptId < b.scriptId ? -1 : a.scriptId > b.scriptId ? 1 : 0))
+function favoriteTasks(user: TopUser): string[] {
+  return [...user.scripts]
+    .sort((a, b) => b.count - a.count || compareText(a.scriptId, b.scriptId))
     .slice(0, FAVORITE_TASKS)
-    .map((script) => taskName(slugOf.get(script.scriptId)));
+    .map((script) => taskName(script.slug));
 }
 
-export async function topUsers(sources: Sources, config: ExecutionsConfig) {
-  const [pass, details, catalog] = await Promise.all([sources.executions(), sources.userDetails(), sources.scripts()]);
-  const need = sources.plan.topUsers.findIndex((n) => n.period === config.period && n.taskType === config.taskType);
-  const slugOf = new Map(catalog.ids.map((id, index) => [id, catalog.slugs[index]!]));
-  const users = pass.users!;
-  return users
-    .top(need, TOP_USERS_LIMIT)
-    .map((ranked) => ({ ranked, id: users.idOf(ranked.user) }))
-    // The API joins "user": a user id without a row there is not listed.
-    .filter(({ id }) => details.has(id))
-    .map(({ ranked, id }) => ({
-      user_id: id,
-      email: details.get(id)!.email,
-      execution_count: ranked.runs,
-      success_rate: new PyFloat(percent1(ranked.finished, ranked.runs)),
-      favorite_tasks: favoriteTasks(details.get(id)!, slugOf),
-    }));
+export function topUsers(data: RunData, since: Since, taskType: string | null) {
+  return data.topUsers(since, taskType, TOP_USERS_LIMIT).map((user) => ({
+    user_id: user.userId,
+    email: user.email,
+    execution_count: user.runs,
+    success_rate: new PyFloat(percent1(user.finished, user.runs)),
+    favorite_tasks: favoriteTasks(user),
+  }));
 }
 
 /** A version's average as the API stores it: an exact zero is the integer 0, else one-decimal text. */
@@ -115,15 +84,13 @@ function taskAverageJson(versions: readonly VersionPerformance[]): PyFloat | str
   return formatTenths(mean.tenths, mean.negative);
 }
 
-export async function taskPerformance(sources: Sources, period: Period) {
-  const pass = await sources.executions();
+export function taskPerformance(data: RunData, since: Since) {
   const byTask = new Map<string, VersionPerformance[]>();
-  for (const { slug, byPeriod } of pass.scriptTotals!) {
-    const counts = byPeriod.get(period);
-    if (slug === null || !counts || counts.timed === 0) continue;
+  for (const { slug, timed, timedFinished, timedAvgMinutes } of data.executionsByScript(since)) {
+    if (slug === null || timed === 0) continue;
     const { task, version } = parseSlug(slug);
     const versions = byTask.get(task) ?? [];
-    versions.push({ version, total: counts.timed, finished: counts.timedFinished, avg: storedAverage(counts.timedAvgMinutes) });
+    versions.push({ version, total: timed, finished: timedFinished, avg: storedAverage(timedAvgMinutes) });
     byTask.set(task, versions);
   }
   return [...byTask]
@@ -136,7 +103,7 @@ export async function taskPerformance(sources: Sources, period: Period) {
         success_rate: new PyFloat(percent1(finished, total)),
         avg_duration_minutes: taskAverageJson(versions),
         versions: [...versions]
-          .sort((a, b) => (a.version < b.version ? 1 : a.version > b.version ? -1 : 0))
+          .sort((a, b) => compareText(b.version, a.version))
           .map((version) => ({
             version: version.version,
             total_executions: version.total,
@@ -147,13 +114,4 @@ export async function taskPerformance(sources: Sources, period: Period) {
       };
     })
     .sort((a, b) => b.total_executions - a.total_executions);
-}
-
-export async function executionsPayload(config: ExecutionsConfig, sources: Sources) {
-  const [series, users, performance] = await Promise.all([
-    timeSeries(sources, config),
-    topUsers(sources, config),
-    taskPerformance(sources, config.period),
-  ]);
-  return { time_series: series, top_users: users, task_performance: performance };
 }

@@ -15,10 +15,10 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from '
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GOLDEN_KEYS } from '../helpers/golden.js';
-import { databaseFromTemplate, goldenTemplate, readKeys, startPrivateRedis, type TestDatabase } from '../helpers/services.js';
+import { databaseFromTemplate, goldenTemplate, readKeys, type TestDatabase } from '../helpers/services.js';
+import { RedisServer, type TestRedisClient } from '../helpers/redis-server.js';
 import { COMPOSE_FILE, IMAGE, PODMAN, PROJECT_ROOT, exec, inspect, podman, podmanOk, startRelay, waitFor } from './engine.js';
 
 const PROJECT = `srcompose${process.pid}`;
@@ -30,8 +30,8 @@ const GATEWAY = `10.213.${SUBNET_BYTE}.1`;
 
 let work: string;
 let database: TestDatabase;
-let redis: Awaited<ReturnType<typeof startPrivateRedis>>;
-let client: Redis;
+let redis: RedisServer;
+let client: TestRedisClient;
 let relays: Array<Awaited<ReturnType<typeof startRelay>>> = [];
 let service: ChildProcess | undefined;
 let socketPath: string;
@@ -83,8 +83,8 @@ beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'stats-refresh-compose-'));
   socketPath = join(work, 'podman.sock');
   database = await databaseFromTemplate(goldenTemplate(), 'compose');
-  redis = await startPrivateRedis();
-  client = new Redis(redis.url(0));
+  redis = await RedisServer.start();
+  client = await redis.client(0);
   relays = [await startRelay(5432), await startRelay(redis.port)];
   for (const relay of relays) relay.acceptOn(GATEWAY);
   copyFileSync(join(import.meta.dirname, 'compose-api.yml'), join(work, 'api.yml'));
@@ -115,7 +115,7 @@ afterAll(async () => {
     }
   }
   for (const relay of relays) await relay.close();
-  client?.disconnect();
+  await client?.close();
   await redis?.stop();
   await database?.drop();
   if (work) rmSync(work, { recursive: true, force: true });

@@ -8,10 +8,10 @@
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GOLDEN_KEYS, goldenValue } from '../helpers/golden.js';
-import { GOLDEN_NOW, databaseFromTemplate, goldenTemplate, readKeys, startPrivateRedis, type TestDatabase } from '../helpers/services.js';
+import { GOLDEN_NOW, databaseFromTemplate, goldenTemplate, readKeys, type TestDatabase } from '../helpers/services.js';
+import { RedisServer, type TestRedisClient } from '../helpers/redis-server.js';
 import { IMAGE, PROJECT_ROOT, composeServices, durationSeconds, exec, inspect, podman, podmanOk, productionFlags, waitFor } from './engine.js';
 
 const PACKAGE = JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> };
@@ -19,18 +19,18 @@ const CI_NODE_VERSION = /^NODE24_VERSION=(\S+)$/m.exec(readFileSync(join(PROJECT
 const NAME = `sr-image-${process.pid}`;
 
 let database: TestDatabase;
-let redis: Awaited<ReturnType<typeof startPrivateRedis>>;
-let client: Redis;
+let redis: RedisServer;
+let client: TestRedisClient;
 
 beforeAll(async () => {
   database = await databaseFromTemplate(goldenTemplate(), 'container');
-  redis = await startPrivateRedis();
-  client = new Redis(redis.url(0));
+  redis = await RedisServer.start();
+  client = await redis.client(0);
 });
 
 afterAll(async () => {
   await podman(['rm', '--force', '--ignore', '--time', '0', `${NAME}-schedule`], 60_000);
-  client?.disconnect();
+  await client?.close();
   await redis?.stop();
   await database?.drop();
 });

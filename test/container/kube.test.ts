@@ -26,11 +26,11 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type KObject, loadManifests, podSpecOf } from '../deploy/manifests.js';
-import { databaseFromTemplate, goldenTemplate, startPrivateRedis, type TestDatabase } from '../helpers/services.js';
+import { databaseFromTemplate, goldenTemplate, type TestDatabase } from '../helpers/services.js';
+import { RedisServer, type TestRedisClient } from '../helpers/redis-server.js';
 import { IMAGE, PROJECT_ROOT, inspect, podman, podmanOk } from './engine.js';
 
 const CONFIGMAP_FILE = join(PROJECT_ROOT, 'k8s/base/configmap.yaml');
@@ -42,8 +42,8 @@ const WORKLOADS = loadManifests()
 
 let work: string;
 let database: TestDatabase;
-let redis: Awaited<ReturnType<typeof startPrivateRedis>>;
-let client: Redis;
+let redis: RedisServer;
+let client: TestRedisClient;
 let secretName: string;
 
 /** Kubernetes quantities as podman stores them: memory in bytes, CPU in quota per 100 ms period. */
@@ -69,8 +69,8 @@ function podOf(workload: KObject, name: string): KObject {
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'stats-refresh-kube-'));
   database = await databaseFromTemplate(goldenTemplate(), 'kube');
-  redis = await startPrivateRedis();
-  client = new Redis(redis.url(0));
+  redis = await RedisServer.start();
+  client = await redis.client(0);
   // The Secret the manifests name; podman 4.3 reads a kube secret as JSON, key -> base64 value.
   const names = new Set(
     WORKLOADS.flatMap((workload) => podSpecOf(workload.object)!.containers.flatMap((container) => (container.env ?? []).map((entry) => entry.valueFrom?.secretKeyRef?.name).filter(Boolean))),
@@ -88,7 +88,7 @@ afterAll(async () => {
   const pods = await podman(['pod', 'ps', '--quiet', '--filter', `label=stats-refresh-check=${process.pid}`]);
   for (const pod of pods.stdout.split('\n').filter(Boolean)) await podman(['pod', 'rm', '--force', pod], 60_000);
   if (secretName) await podman(['secret', 'rm', secretName], 30_000);
-  client?.disconnect();
+  await client?.close();
   await redis?.stop();
   await database?.drop();
   if (work) rmSync(work, { recursive: true, force: true });

@@ -15,7 +15,8 @@ import { SCHEDULE_DEFAULTS } from '../../src/config.js';
 import { parseCron } from '../../src/lib/cron.js';
 import { FAMILIES } from '../../src/requests/batches.js';
 import { CLI_PATH } from '../helpers/cli.js';
-import { databaseFromTemplate, goldenTemplate, startPrivateRedis, type TestDatabase } from '../helpers/services.js';
+import { databaseFromTemplate, goldenTemplate, type TestDatabase } from '../helpers/services.js';
+import { RedisServer } from '../helpers/redis-server.js';
 import { PROJECT_ROOT } from './paths.js';
 import { loadManifests } from './manifests.js';
 import { gaps, minutesOf } from './schedule.js';
@@ -153,11 +154,11 @@ describe('deploy/cron: cron.d', () => {
 
   describe('a line run as cron runs it', () => {
     let database: TestDatabase;
-    let redis: Awaited<ReturnType<typeof startPrivateRedis>>;
+    let redis: RedisServer;
     let work: string;
     beforeAll(async () => {
       database = await databaseFromTemplate(goldenTemplate(), 'cron');
-      redis = await startPrivateRedis();
+      redis = await RedisServer.start();
       work = mkdtempSync(join(tmpdir(), 'stats-refresh-cron-'));
     });
     afterAll(async () => {

@@ -3,7 +3,7 @@
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { RefreshSummary } from '../../src/refresh.js';
+import type { RefreshSummary } from '../../src/run/results.js';
 
 export const CLI_PATH = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 
@@ -23,7 +23,7 @@ export function runCli(args: readonly string[], env: Record<string, string | und
 }
 
 /** The one JSON summary a run prints on stdout. */
-export function summaryOf(run: CliRun): RefreshSummary {
+export function summaryOf(run: { readonly stdout: string }): RefreshSummary {
   const lines = run.stdout.trim().split('\n');
   if (lines.length !== 1) throw new Error(`expected one summary line on stdout, got ${lines.length}: ${run.stdout}`);
   return JSON.parse(lines[0]!);
@@ -31,9 +31,33 @@ export function summaryOf(run: CliRun): RefreshSummary {
 
 export interface RunningCli {
   readonly child: ReturnType<typeof spawn>;
+  /** The JSON log lines seen so far, complete lines only. */
+  readonly logs: ReadonlyArray<Record<string, unknown>>;
   /** Resolves when a JSON log line with this `msg` appears on stderr. */
   waitForLog(msg: string, timeoutMs?: number): Promise<Record<string, unknown>>;
   readonly done: Promise<CliRun>;
+}
+
+/** A line of stderr as a JSON log record, or null for any other line (a one-line message). */
+function logRecord(line: string): Record<string, unknown> | null {
+  try {
+    const value = JSON.parse(line) as unknown;
+    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** stderr's lines, split into JSON log records and the other lines. */
+export function parseStderr(text: string): { logs: Array<Record<string, unknown>>; messages: string[] } {
+  const logs: Array<Record<string, unknown>> = [];
+  const messages: string[] = [];
+  for (const line of text.split('\n').filter((candidate) => candidate.trim() !== '')) {
+    const record = logRecord(line);
+    if (record) logs.push(record);
+    else messages.push(line);
+  }
+  return { logs, messages };
 }
 
 /** Starts the binary in the background, for tests that act while it runs. */
@@ -44,42 +68,32 @@ export function startCli(args: readonly string[], env: Record<string, string | u
   });
   let stdout = '';
   let stderr = '';
+  /** stderr after its last newline: a line split across chunks is read once whole. */
+  let partial = '';
   const waiters: Array<{ msg: string; resolve: (log: Record<string, unknown>) => void }> = [];
-  const seen: Array<Record<string, unknown>> = [];
+  const logs: Array<Record<string, unknown>> = [];
   child.stdout!.on('data', (chunk) => (stdout += chunk));
   child.stderr!.on('data', (chunk) => {
     stderr += chunk;
-    for (const line of String(chunk).split('\n')) {
-      try {
-        const log = JSON.parse(line) as Record<string, unknown>;
-        seen.push(log);
-        for (const waiter of waiters.filter((item) => item.msg === log.msg)) waiter.resolve(log);
-      } catch {
-        // not a log line
-      }
+    const lines = (partial + String(chunk)).split('\n');
+    partial = lines.pop()!;
+    for (const line of lines) {
+      const log = logRecord(line);
+      if (!log) continue;
+      logs.push(log);
+      for (const waiter of waiters.filter((item) => item.msg === log.msg)) waiter.resolve(log);
     }
   });
   const done = new Promise<CliRun>((resolve, reject) => {
     child.on('error', reject);
-    child.on('close', (code, signal) => {
-      const lines = stderr.split('\n').filter((line) => line.trim() !== '');
-      const logs: Array<Record<string, unknown>> = [];
-      const messages: string[] = [];
-      for (const line of lines) {
-        try {
-          logs.push(JSON.parse(line) as Record<string, unknown>);
-        } catch {
-          messages.push(line);
-        }
-      }
-      resolve({ code, signal, stdout, stderr, logs, messages });
-    });
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr, ...parseStderr(stderr) }));
   });
   return {
     child,
+    logs,
     done,
     waitForLog(msg, timeoutMs = 20_000) {
-      const already = seen.find((log) => log.msg === msg);
+      const already = logs.find((log) => log.msg === msg);
       if (already) return Promise.resolve(already);
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`no "${msg}" log within ${timeoutMs} ms:\n${stderr}`)), timeoutMs);

@@ -1,6 +1,6 @@
 /**
- * Test access to the real PostgreSQL and Redis: a template database per fixture,
- * a fresh database per test file, and a Redis logical database per test file.
+ * Test access to the real PostgreSQL and Redis: a template database per fixture and a
+ * fresh database per test file (a test file's Redis is a server of its own: redis-server.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
@@ -10,32 +10,12 @@ import { inject } from 'vitest';
 import { dropDatabase, withDatabase } from '../../tools/seed-lib.js';
 
 export const ADMIN_URL = process.env.TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-export const REDIS_HOST_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 /** The golden fixture's template database, loaded once per test run (global-setup.ts); files copy it. */
 export function goldenTemplate(): string {
   return inject('goldenTemplate');
 }
 export const GOLDEN_NOW = '2026-06-15T12:34:56Z';
-
-/**
- * Redis logical databases, one per test file, so files running in parallel never see
- * each other's keys. Keep this list the only place numbers are handed out.
- */
-export const REDIS_DBS = {
-  golden: 1,
-  goldenTimeZone: 2,
-  cli: 3,
-  isolation: 4,
-  dryRun: 5,
-  unreachable: 6,
-  leastPrivilege: 7,
-  rollbar: 8,
-  operations: 9,
-  faults: 10,
-} as const;
-// Also taken, outside vitest: 13 by scripts/smoke.sh, 15 by the benchmark (the container checks
-// run their own redis-server).
 
 export async function adminQuery(text: string): Promise<pg.QueryResult> {
   const client = new pg.Client({ connectionString: ADMIN_URL });
@@ -73,23 +53,6 @@ export async function databaseFromTemplate(template: string, label: string): Pro
     },
     drop: () => dropDatabase(ADMIN_URL, name),
   };
-}
-
-export function redisUrl(db: number): string {
-  return `${REDIS_HOST_URL}/${db}`;
-}
-
-/** A client on one logical database, emptied before use; `close()` empties it again. */
-export async function redisDatabase(db: number): Promise<Redis & { close(): Promise<void> }> {
-  const client = new Redis(redisUrl(db), { lazyConnect: true });
-  await client.connect();
-  await client.flushdb();
-  return Object.assign(client, {
-    async close() {
-      await client.flushdb();
-      await client.quit();
-    },
-  });
 }
 
 /** Every key and value under `pattern` in a Redis database. */
@@ -145,38 +108,6 @@ export async function copyInProgress(database: TestDatabase, timeoutMs = 20_000)
     if (Date.now() > deadline) throw new Error(`no COPY in progress on ${database.name} within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-}
-
-/** A private redis-server on its own port, for tests that stop it mid-run. */
-export async function startPrivateRedis(): Promise<{ port: number; url(db?: number): string; stop(): Promise<void> }> {
-  const { spawn } = await import('node:child_process');
-  const port = 20_000 + Math.floor(Math.random() * 20_000);
-  const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-    stdio: 'ignore',
-  });
-  const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, retryStrategy: () => null });
-  probe.on('error', () => undefined); // refused until the server listens
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await probe.connect();
-      await probe.ping();
-      break;
-    } catch (error) {
-      if (attempt > 50) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-  probe.disconnect();
-  return {
-    port,
-    url: (db = 0) => `redis://127.0.0.1:${port}/${db}`,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (server.exitCode !== null || server.signalCode !== null) return resolve();
-        server.once('exit', () => resolve());
-        server.kill('SIGKILL');
-      }),
-  };
 }
 
 /** A port nobody listens on right now (the server that takes it may still lose a race: callers retry). */

@@ -3,12 +3,12 @@
  * and removed afterwards: a CA and a server certificate made with openssl, a PostgreSQL
  * cluster that accepts TLS connections only, and a redis-server with no plaintext port.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { appendFileSync, chmodSync, chownSync, copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { freePort } from './services.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import { RedisServer } from './redis-server.js';
 import pg from 'pg';
 
 export interface TestCertificates {
@@ -189,81 +189,29 @@ export async function loadGolden(server: TlsPostgres, name: string): Promise<voi
   await server.query(name, readFileSync(new URL('../fixtures/golden/database.sql', import.meta.url), 'utf8'));
 }
 
-export interface TlsRedis {
-  readonly port: number;
-  url(db?: number, host?: string): string;
-  /** A client that trusts the test CA, on logical database `db`. */
-  client(db?: number): Promise<Redis>;
-  stop(): Promise<void>;
-}
+/** A redis-server with a TLS port only (see startTlsRedis). */
+export type TlsRedis = RedisServer;
 
 /**
  * A redis-server with a TLS port only (`--port 0`), on 127.0.0.1 and 127.0.0.2, serving
  * the test certificate; clients need no certificate of their own.
  */
-export async function startTlsRedis(certs: TestCertificates, options: { password?: string } = {}): Promise<TlsRedis> {
-  for (let attempt = 1; ; attempt++) {
-    const port = await freePort();
-    const server = spawn(
-      'redis-server',
-      [
-        '--port', '0',
-        '--tls-port', String(port),
-        '--bind', '127.0.0.1', '127.0.0.2',
-        '--tls-cert-file', certs.serverCert,
-        '--tls-key-file', certs.serverKey,
-        '--tls-ca-cert-file', certs.caFile,
-        '--tls-auth-clients', 'no',
-        '--save', '',
-        '--appendonly', 'no',
-        ...(options.password ? ['--requirepass', options.password] : []),
-      ],
-      { stdio: 'ignore' },
-    );
-    const client = async (db = 0) => {
-      const redis = new Redis({
-        host: '127.0.0.1',
-        port,
-        db,
-        tls: { ca: readFileSync(certs.caFile, 'utf8') },
-        lazyConnect: true,
-        retryStrategy: () => null,
-        ...(options.password ? { password: options.password } : {}),
-      });
-      redis.on('error', () => undefined);
-      await redis.connect();
-      return redis;
-    };
-    const stop = () =>
-      new Promise<void>((resolve) => {
-        if (server.exitCode !== null || server.signalCode !== null) return resolve();
-        server.once('exit', () => resolve());
-        server.kill('SIGKILL');
-      });
-    if (await answers(() => client())) {
-      const auth = options.password ? `:${encodeURIComponent(options.password)}@` : '';
-      return {
-        port,
-        url: (db = 0, host = '127.0.0.1') => `rediss://${auth}${host}:${port}/${db}`,
-        client,
-        stop,
-      };
-    }
-    await stop();
-    if (attempt >= 3) throw new Error('redis-server with TLS did not start');
-  }
-}
-
-async function answers(connect: () => Promise<Redis>): Promise<boolean> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    try {
-      const redis = await connect();
-      await redis.ping();
-      redis.disconnect();
-      return true;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-  return false;
+export function startTlsRedis(certs: TestCertificates, options: { password?: string } = {}): Promise<TlsRedis> {
+  return RedisServer.start({
+    args: (port) => [
+      '--port', '0',
+      '--tls-port', String(port),
+      '--bind', '127.0.0.1', '127.0.0.2',
+      '--tls-cert-file', certs.serverCert,
+      '--tls-key-file', certs.serverKey,
+      '--tls-ca-cert-file', certs.caFile,
+      '--tls-auth-clients', 'no',
+      '--save', '',
+      '--appendonly', 'no',
+      ...(options.password ? ['--requirepass', options.password] : []),
+    ],
+    clientOptions: { tls: { ca: readFileSync(certs.caFile, 'utf8') }, ...(options.password ? { password: options.password } : {}) },
+    scheme: 'rediss',
+    auth: options.password ? `:${encodeURIComponent(options.password)}@` : '',
+  });
 }

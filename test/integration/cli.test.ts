@@ -11,13 +11,11 @@ import { runCli, summaryOf } from '../helpers/cli.js';
 import {
   GOLDEN_NOW,
   goldenTemplate,
-  REDIS_DBS,
   databaseFromTemplate,
   readKeys,
-  redisDatabase,
-  redisUrl,
   type TestDatabase,
 } from '../helpers/services.js';
+import { RedisServer, type TestRedisClient } from '../helpers/redis-server.js';
 
 const emails = GOLDEN_EMAILS;
 
@@ -29,18 +27,21 @@ const BAD_BATCH = path.join(mkdtempSync(path.join(tmpdir(), 'cli-batch-')), 'bat
 writeFileSync(BAD_BATCH, '# extra requests\nexecutions?period=last_decade\n');
 
 let database: TestDatabase;
-let redis: Awaited<ReturnType<typeof redisDatabase>>;
+let server: RedisServer;
+let redis: TestRedisClient;
 let env: Record<string, string>;
 
 beforeAll(async () => {
   database = await databaseFromTemplate(goldenTemplate(), 'cli');
-  redis = await redisDatabase(REDIS_DBS.cli);
-  env = { DATABASE_URL: database.url, REDIS_URL: redisUrl(REDIS_DBS.cli) };
+  server = await RedisServer.start();
+  redis = await server.client();
+  env = { DATABASE_URL: database.url, REDIS_URL: server.url() };
 });
 
 afterAll(async () => {
   rmSync(path.dirname(BAD_BATCH), { recursive: true, force: true });
   await redis?.close();
+  await server?.stop();
   await database?.drop();
 });
 
@@ -172,12 +173,12 @@ describe('exit 3: a service unreachable at start, nothing written', () => {
   it('Redis unreachable: names REDIS_URL, hides the password', async () => {
     const run = await runCli(['refresh', 'all', '--now', GOLDEN_NOW], {
       ...env,
-      REDIS_URL: `redis://:hunter22@127.0.0.1:${DEAD_PORT}/${REDIS_DBS.cli}`,
+      REDIS_URL: `redis://:hunter22@127.0.0.1:${DEAD_PORT}/0`,
     });
     expect(run.code).toBe(3);
     expect(run.stdout).toBe('');
     expect(run.messages).toHaveLength(1);
-    expect(run.messages[0]).toMatch(/Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:1\/3 is unreachable.*REDIS_URL/);
+    expect(run.messages[0]).toMatch(/Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:1\/0 is unreachable.*REDIS_URL/);
     expect(run.stderr).not.toContain('hunter22');
   });
 

@@ -8,17 +8,14 @@ import { goldenValue } from '../helpers/golden.js';
 import { runCli, startCli, summaryOf } from '../helpers/cli.js';
 import {
   GOLDEN_NOW,
-  REDIS_DBS,
   adminQuery,
   databaseFromTemplate,
   goldenTemplate,
   readKeys,
-  redisDatabase,
-  redisUrl,
   slowDown,
-  startPrivateRedis,
   type TestDatabase,
 } from '../helpers/services.js';
+import { RedisServer, type TestRedisClient } from '../helpers/redis-server.js';
 
 
 const PASSWORD = 'hunter2secret';
@@ -26,8 +23,9 @@ const LOCK_KEY = 'stats_refresh:lock:dashboard';
 
 let slow: TestDatabase;
 let slowUrl: string;
-let redis: Awaited<ReturnType<typeof redisDatabase>>;
-const REDIS = redisUrl(REDIS_DBS.faults);
+let server: RedisServer;
+let redis: TestRedisClient;
+let REDIS: string;
 
 /** Every stats_service key present holds exactly the API's value. */
 async function expectOnlyCorrectValues(): Promise<number> {
@@ -41,11 +39,14 @@ beforeAll(async () => {
   // Every statement on execution takes 2 s more: runs last long enough to act on.
   await slowDown(slow, 'execution', 2);
   slowUrl = slow.url.replace('postgres@', `postgres:${PASSWORD}@`);
-  redis = await redisDatabase(REDIS_DBS.faults);
+  server = await RedisServer.start();
+  redis = await server.client();
+  REDIS = server.url();
 });
 
 afterAll(async () => {
   await redis?.close();
+  await server?.stop();
   await slow?.drop();
 });
 
@@ -191,7 +192,7 @@ describe('PostgreSQL faults', () => {
 
 describe('Redis faults', () => {
   it('Redis lost in the middle of a run: exit 1, every config reported, nothing wrong written', async () => {
-    const privateRedis = await startPrivateRedis();
+    const privateRedis = await RedisServer.start();
     try {
       const run = startCli(['refresh', 'all', '--now', GOLDEN_NOW], {
         DATABASE_URL: slowUrl,

@@ -6,31 +6,21 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GOLDEN_EXPECTED, GOLDEN_KEYS, goldenValue } from '../helpers/golden.js';
 import { runCli, summaryOf } from '../helpers/cli.js';
-import {
-  GOLDEN_NOW,
-  goldenTemplate,
-  REDIS_DBS,
-  databaseFromTemplate,
-  readKeys,
-  redisDatabase,
-  redisUrl,
-  type TestDatabase,
-} from '../helpers/services.js';
+import { RedisServer, type TestRedisClient } from '../helpers/redis-server.js';
+import { GOLDEN_NOW, goldenTemplate, databaseFromTemplate, readKeys, type TestDatabase } from '../helpers/services.js';
 
 
 interface Scenario {
   readonly name: string;
-  readonly redisDb: number;
   readonly processTimeZone: string;
   /** The database session's time zone; the API's own results would shift with it, ours must not. */
   readonly sessionTimeZone: string | null;
 }
 
 const scenarios: Scenario[] = [
-  { name: 'in UTC', redisDb: REDIS_DBS.golden, processTimeZone: 'UTC', sessionTimeZone: null },
+  { name: 'in UTC', processTimeZone: 'UTC', sessionTimeZone: null },
   {
     name: 'with process and database session in America/Sao_Paulo',
-    redisDb: REDIS_DBS.goldenTimeZone,
     processTimeZone: 'America/Sao_Paulo',
     sessionTimeZone: 'America/Sao_Paulo',
   },
@@ -38,7 +28,8 @@ const scenarios: Scenario[] = [
 
 describe.each(scenarios)('refresh all on the golden database $name', (scenario) => {
   let database: TestDatabase;
-  let redis: Awaited<ReturnType<typeof redisDatabase>>;
+  let server: RedisServer;
+  let redis: TestRedisClient;
   let written: Map<string, string>;
   let summary: ReturnType<typeof summaryOf>;
 
@@ -47,10 +38,11 @@ describe.each(scenarios)('refresh all on the golden database $name', (scenario) 
     if (scenario.sessionTimeZone) {
       await database.query(`ALTER DATABASE "${database.name}" SET timezone TO '${scenario.sessionTimeZone}'`);
     }
-    redis = await redisDatabase(scenario.redisDb);
+    server = await RedisServer.start();
+    redis = await server.client();
     const run = await runCli(['refresh', 'all', '--now', GOLDEN_NOW], {
       DATABASE_URL: database.url,
-      REDIS_URL: redisUrl(scenario.redisDb),
+      REDIS_URL: server.url(),
       TZ: scenario.processTimeZone,
     });
     expect(run.messages, run.stderr).toEqual([]);
@@ -61,6 +53,7 @@ describe.each(scenarios)('refresh all on the golden database $name', (scenario) 
 
   afterAll(async () => {
     await redis?.close();
+    await server?.stop();
     await database?.drop();
   });
 

@@ -10,13 +10,11 @@ import { runCli, summaryOf, type CliRun } from '../helpers/cli.js';
 import {
   GOLDEN_NOW,
   goldenTemplate,
-  REDIS_DBS,
   databaseFromTemplate,
   readKeys,
-  redisDatabase,
-  redisUrl,
   type TestDatabase,
 } from '../helpers/services.js';
+import { RedisServer, type TestRedisClient } from '../helpers/redis-server.js';
 
 
 /** Keys built on the pass over "user": summaries, geographic sections, user stats, and dashboards holding them. */
@@ -28,24 +26,27 @@ const PREVIOUS = '{"previous": true}';
 
 describe('a config failing while the others are written (exit 1)', () => {
   let database: TestDatabase;
-  let redis: Awaited<ReturnType<typeof redisDatabase>>;
+  let server: RedisServer;
+let redis: TestRedisClient;
   let run: CliRun;
   let written: Map<string, string>;
 
   beforeAll(async () => {
     database = await databaseFromTemplate(goldenTemplate(), 'isolation');
     await database.query('ALTER TABLE "user" DROP COLUMN country');
-    redis = await redisDatabase(REDIS_DBS.isolation);
+    server = await RedisServer.start();
+    redis = await server.client();
     for (const key of GOLDEN_KEYS) await redis.set(key, PREVIOUS);
     run = await runCli(['refresh', 'all', '--now', GOLDEN_NOW], {
       DATABASE_URL: database.url,
-      REDIS_URL: redisUrl(REDIS_DBS.isolation),
+      REDIS_URL: server.url(),
     });
     written = await readKeys(redis);
   });
 
   afterAll(async () => {
     await redis?.close();
+  await server?.stop();
     await database?.drop();
   });
 

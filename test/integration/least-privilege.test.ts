@@ -17,14 +17,12 @@ import { eventually, startSchedule } from '../helpers/schedule.js';
 import {
   GOLDEN_NOW,
   goldenTemplate,
-  REDIS_DBS,
   adminQuery,
   databaseFromTemplate,
   readKeys,
-  redisDatabase,
-  redisUrl,
   type TestDatabase,
 } from '../helpers/services.js';
+import { RedisServer, type TestRedisClient } from '../helpers/redis-server.js';
 
 /**
  * The Redis ACL rule for the stats-refresh user, exactly as docs/operations.md gives it:
@@ -43,7 +41,6 @@ const expected = JSON.parse(
 ) as Record<string, { raw: string }>;
 const expectedKeys = Object.keys(expected).sort();
 const FAMILIES = ['dashboard', 'executions', 'users'];
-const REDIS_DB = REDIS_DBS.leastPrivilege;
 
 /** REDIS_ACL_RULE's arguments after `ACL`, for `user` with `password`, minus the commands in `without`. */
 function aclArguments(user: string, password: string, without: readonly string[] = []): string[] {
@@ -56,7 +53,7 @@ function aclArguments(user: string, password: string, without: readonly string[]
 }
 
 function userRedisUrl(user: string, password: string): string {
-  const url = new URL(redisUrl(REDIS_DB));
+  const url = new URL(server.url(1));
   url.username = user;
   url.password = password;
   return url.toString();
@@ -86,7 +83,8 @@ async function aclLogOf(admin: Redis, user: string): Promise<AclLogEntry[]> {
 let database: TestDatabase;
 let role: string;
 let roleUrl: string;
-let admin: Awaited<ReturnType<typeof redisDatabase>>;
+let server: RedisServer;
+let admin: TestRedisClient;
 let aclUser: string;
 let aclPassword: string;
 let env: Record<string, string>;
@@ -111,7 +109,10 @@ beforeAll(async () => {
   url.password = '';
   roleUrl = url.toString();
 
-  admin = await redisDatabase(REDIS_DB);
+  server = await RedisServer.start();
+
+  // A logical database other than 0, so that every connection has to SELECT it (see the last test).
+  admin = await server.client(1);
   aclUser = `sr_test_acl_${randomBytes(4).toString('hex')}`;
   aclPassword = randomBytes(18).toString('hex');
   await admin.call('ACL', ...aclArguments(aclUser, aclPassword));

@@ -6,15 +6,15 @@
  * exit code and leaks no credential.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
 import { eventually, sampleValue } from '../helpers/schedule.js';
-import { GOLDEN_NOW, databaseFromTemplate, freePort, goldenTemplate, startPrivateRedis, type TestDatabase } from '../helpers/services.js';
+import { GOLDEN_NOW, databaseFromTemplate, freePort, goldenTemplate, type TestDatabase } from '../helpers/services.js';
+import { RedisServer } from '../helpers/redis-server.js';
 
 let database: TestDatabase;
 let broken: TestDatabase;
-let redis: Awaited<ReturnType<typeof startPrivateRedis>>;
+let redis: RedisServer;
 let gateway: ChildProcess;
 let gatewayUrl: string;
 
@@ -26,7 +26,7 @@ beforeAll(async () => {
   database = await databaseFromTemplate(goldenTemplate(), 'metrics');
   broken = await databaseFromTemplate(goldenTemplate(), 'metrics_broken');
   await broken.query('ALTER TABLE "user" DROP COLUMN country');
-  redis = await startPrivateRedis();
+  redis = await RedisServer.start();
   const port = await freePort();
   gatewayUrl = `http://127.0.0.1:${port}`;
   gateway = spawn('prometheus-pushgateway', [`--web.listen-address=127.0.0.1:${port}`], { stdio: 'ignore' });

@@ -4,33 +4,34 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FAMILIES } from '../../src/requests/batches.js';
-import { type CacheStatus, coveredKeys, formatStatus } from '../../src/commands/status.js';
+import { type CacheStatus, formatStatus } from '../../src/commands/status.js';
+import { coveredKeys } from '../../src/requests/covered.js';
 import { runCli, startCli, summaryOf } from '../helpers/cli.js';
 import {
   GOLDEN_NOW,
-  REDIS_DBS,
   databaseFromTemplate,
   goldenTemplate,
   readKeys,
-  redisDatabase,
-  redisUrl,
-  startPrivateRedis,
   type TestDatabase,
 } from '../helpers/services.js';
+import { RedisServer, type TestRedisClient } from '../helpers/redis-server.js';
 
 let database: TestDatabase;
-let redis: Awaited<ReturnType<typeof redisDatabase>>;
+let server: RedisServer;
+let redis: TestRedisClient;
 let env: Record<string, string>;
 const API_OWN_KEY = 'stats_service:get_dashboard_stats:include=summary_period=last_day';
 
 beforeAll(async () => {
   database = await databaseFromTemplate(goldenTemplate(), 'ops');
-  redis = await redisDatabase(REDIS_DBS.operations);
-  env = { DATABASE_URL: database.url, REDIS_URL: redisUrl(REDIS_DBS.operations) };
+  server = await RedisServer.start();
+  redis = await server.client();
+  env = { DATABASE_URL: database.url, REDIS_URL: server.url() };
 });
 
 afterAll(async () => {
   await redis?.close();
+  await server?.stop();
   await database?.drop();
 });
 
@@ -166,15 +167,12 @@ describe('warmup', () => {
   });
 
   it('waits for a Redis that starts late, logging each attempt', async () => {
-    const late = await startPrivateRedis();
-    await late.stop();
+    const late = await RedisServer.start();
+    await late.kill();
     const run = startCli(['warmup', '--now', GOLDEN_NOW, '--wait-timeout', '30'], { ...env, REDIS_URL: late.url(0) });
     await run.waitForLog('waiting for services');
     // Take the same port again now that the first attempts failed.
-    const { spawn } = await import('node:child_process');
-    const server = spawn('redis-server', ['--port', String(late.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-      stdio: 'ignore',
-    });
+    await late.launch();
     try {
       const done = await run.done;
       expect(done.code).toBe(0);
@@ -184,15 +182,14 @@ describe('warmup', () => {
       expect(done.logs.some((log) => log.msg === 'services ready')).toBe(true);
       expect(summaryOf(done)).toMatchObject({ successful: 26 });
     } finally {
-      server.kill('SIGKILL');
+      await late.stop();
     }
   });
 
   it('gives up after --wait-timeout with a clear message (exit 3)', async () => {
-    const started = Date.now();
     const run = await runCli(['warmup', '--wait-timeout', '2'], { ...env, REDIS_URL: 'redis://127.0.0.1:1/0' });
     expect(run.code).toBe(3);
-        expect(run.messages).toEqual([expect.stringMatching(/gave up after \d+ attempts in 2 s: Redis at .* is unreachable/)]);
+    expect(run.messages).toEqual([expect.stringMatching(/gave up after \d+ attempts in 2 s: Redis at .* is unreachable/)]);
     expect(run.logs.filter((log) => log.msg === 'waiting for services').length).toBeGreaterThanOrEqual(2);
     expect(run.logs.some((log) => String(log.msg).startsWith('forced exit'))).toBe(false);
   });

@@ -11,7 +11,8 @@ import { pgOptionsOf } from '../../src/io/connections.js';
 import { pgConnectionConfig } from '../../src/io/db.js';
 import { runCli, summaryOf, type CliRun } from '../helpers/cli.js';
 import { GOLDEN_KEYS, goldenValue } from '../helpers/golden.js';
-import { GOLDEN_NOW, readKeys, startPrivateRedis } from '../helpers/services.js';
+import { GOLDEN_NOW, readKeys } from '../helpers/services.js';
+import { RedisServer } from '../helpers/redis-server.js';
 import { type TestCertificates, type TlsPostgres, loadGolden, makeCertificates, startTlsPostgres } from '../helpers/tls.js';
 
 const DATABASE = 'golden';
@@ -67,7 +68,7 @@ describe('refresh all over sslmode=verify-full with the CA as sslrootcert', () =
   let written: Map<string, string>;
 
   beforeAll(async () => {
-    const redis = await startPrivateRedis();
+    const redis = await RedisServer.start();
     try {
       run = await runCli(['refresh', 'all', '--now', GOLDEN_NOW], {
         DATABASE_URL: server.url(DATABASE, `sslmode=verify-full&sslrootcert=${certs.caFile}`),

@@ -15,9 +15,9 @@ import {
   databaseFromTemplate,
   goldenTemplate,
   readKeys,
-  startPrivateRedis,
   type TestDatabase,
 } from '../helpers/services.js';
+import { RedisServer } from '../helpers/redis-server.js';
 
 const REQUESTS_FILE = fileURLToPath(new URL('../fixtures/golden/requests.txt', import.meta.url));
 const EXPECTED = JSON.parse(
@@ -25,10 +25,10 @@ const EXPECTED = JSON.parse(
 ) as Record<string, { raw: string }>;
 const EXPECTED_KEYS = Object.keys(EXPECTED).sort();
 
-let server: Awaited<ReturnType<typeof startPrivateRedis>>;
+let server: RedisServer;
 
 beforeAll(async () => {
-  server = await startPrivateRedis();
+  server = await RedisServer.start();
 });
 
 afterAll(async () => {

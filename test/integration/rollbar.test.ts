@@ -10,17 +10,15 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI_PATH } from '../helpers/cli.js';
+import { CLI_PATH, summaryOf } from '../helpers/cli.js';
 import { CONFIGS_ON_USER_TABLE, GOLDEN_EMAILS } from '../helpers/golden.js';
 import {
   GOLDEN_NOW,
   goldenTemplate,
-  REDIS_DBS,
   databaseFromTemplate,
-  redisDatabase,
-  redisUrl,
   type TestDatabase,
 } from '../helpers/services.js';
+import { RedisServer, type TestRedisClient } from '../helpers/redis-server.js';
 
 const PASSWORD = 'hunter2secret';
 const TOKEN = 'tok_0123456789abcdef';
@@ -129,12 +127,6 @@ function runTimed(args: readonly string[], env: Record<string, string>, limitMs 
   });
 }
 
-function summaryOf(run: TimedRun): { failed: number; failures: Array<{ config: string; error: string }> } {
-  const lines = run.stdout.trim().split('\n');
-  expect(lines, run.stdout).toHaveLength(1);
-  return JSON.parse(lines[0]!);
-}
-
 interface RollbarItem {
   data: {
     environment: string;
@@ -165,7 +157,8 @@ function withoutCredential(request: ReceivedRequest): string {
 
 const rollbar = new FakeRollbar();
 let endpoint: string;
-let redis: Awaited<ReturnType<typeof redisDatabase>>;
+let server: RedisServer;
+let redis: TestRedisClient;
 let broken: TestDatabase;
 let intact: TestDatabase;
 
@@ -179,7 +172,7 @@ function passwordUrl(database: TestDatabase): string {
 function rollbarEnv(database: TestDatabase): Record<string, string> {
   return {
     DATABASE_URL: passwordUrl(database),
-    REDIS_URL: redisUrl(REDIS_DBS.rollbar),
+    REDIS_URL: server.url(),
     ROLLBAR_ACCESS_TOKEN: TOKEN,
     ROLLBAR_ENDPOINT: endpoint,
     ROLLBAR_ENVIRONMENT: 'stats-refresh-test',
@@ -188,7 +181,8 @@ function rollbarEnv(database: TestDatabase): Record<string, string> {
 
 beforeAll(async () => {
   endpoint = await rollbar.start();
-  redis = await redisDatabase(REDIS_DBS.rollbar);
+  server = await RedisServer.start();
+  redis = await server.client();
   broken = await databaseFromTemplate(goldenTemplate(), 'rollbar_broken');
   await broken.query('ALTER TABLE "user" DROP COLUMN country');
   intact = await databaseFromTemplate(goldenTemplate(), 'rollbar_intact');
@@ -197,6 +191,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await rollbar.stop();
   await redis?.close();
+  await server?.stop();
   await broken?.drop();
   await intact?.drop();
 });

@@ -4,13 +4,13 @@
  * SIGTERM, /metrics and /healthz over HTTP, and bad settings. Schedules use the 6-field
  * form (seconds) to keep the file fast; families not under test get a yearly schedule.
  */
-import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { coveredKeys } from '../../src/commands/status.js';
+import { coveredKeys } from '../../src/requests/covered.js';
 import { runCli } from '../helpers/cli.js';
-import { type RunningSchedule, eventually, redisServerOn, sampleValue, startSchedule } from '../helpers/schedule.js';
-import { databaseFromTemplate, freePort, goldenTemplate, slowDown, type TestDatabase } from '../helpers/services.js';
+import { RedisServer } from '../helpers/redis-server.js';
+import { type RunningSchedule, eventually, sampleValue, startSchedule } from '../helpers/schedule.js';
+import { databaseFromTemplate, goldenTemplate, slowDown, type TestDatabase } from '../helpers/services.js';
 
 const QUIET = '0 0 1 1 *';
 const KEYS = [...coveredKeys().keys()];
@@ -19,7 +19,7 @@ let database: TestDatabase;
 let slow: TestDatabase;
 let broken: TestDatabase;
 let redisPort: number;
-let server: ReturnType<typeof redisServerOn>;
+let server: RedisServer;
 let redis: Redis;
 const running: RunningSchedule[] = [];
 
@@ -42,9 +42,8 @@ beforeAll(async () => {
   await slowDown(slow, 'execution', 2);
   broken = await databaseFromTemplate(goldenTemplate(), 'schedule_broken');
   await broken.query('ALTER TABLE "user" DROP COLUMN country');
-  redisPort = await freePort();
-  server = redisServerOn(redisPort);
-  await server.start();
+  server = await RedisServer.start();
+  redisPort = server.port;
   redis = new Redis(redisPort, '127.0.0.1', { retryStrategy: () => 50 });
   redis.on('error', () => undefined);
 });
@@ -104,8 +103,7 @@ describe('schedule', () => {
   it.each([
     ['a FLUSHDB', () => redis.flushdb().then(() => undefined)],
     ['a Redis restart', async () => {
-      await server.kill();
-      await server.start();
+      await server.restart();
     }],
   ])('self-healing: keys lost to %s are written again at once, from Redis\'s own signals', async (_fault, fault) => {
     // An hourly check: only invalidation messages and reconnects can bring the keys back.

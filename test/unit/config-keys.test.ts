@@ -56,11 +56,7 @@ describe('payloadKey', () => {
 
 describe('sectionKey', () => {
   it('names the three cached sections', () => {
-    expect(CACHED_SECTIONS).toEqual({
-      summary: '_get_summary_stats',
-      trends: '_get_trends_data',
-      geographic: '_get_geographic_data',
-    });
+    expect(CACHED_SECTIONS).toEqual(['summary', 'trends', 'geographic']);
     expect(sectionKey('summary', 'all')).toBe('stats_service:_get_summary_stats:period=all');
     expect(sectionKey('trends', 'last_day')).toBe('stats_service:_get_trends_data:period=last_day');
     expect(sectionKey('geographic', 'last_year')).toBe('stats_service:_get_geographic_data:period=last_year');

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { DEFAULTS, type FlagValues, loadConfig, secretsOf } from '../../src/config.js';
-import { UsageError } from '../../src/errors.js';
+import { UsageError } from '../../src/lib/errors.js';
 
 const NOW = new Date('2026-06-15T12:34:56Z');
 const clock = () => NOW;

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { isoMinute } from '../../src/lib/micros.js';
 import { BinaryCopyParser } from '../../src/pass/copy-parser.js';
-import { StatusDictionary, UuidDictionary } from '../../src/pass/dictionary.js';
+import { StatusDictionary } from '../../src/pass/dictionary.js';
 import { ScriptTierFold } from '../../src/pass/folds/script-tiers.js';
 import { StartHourFold } from '../../src/pass/folds/start-hours.js';
 import { type ScriptClass, TimelineFold } from '../../src/pass/folds/timeline.js';
@@ -49,34 +49,33 @@ describe('tierOf', () => {
 });
 
 describe('ScriptTierFold', () => {
-  it('counts per script and period, with NULL scripts and the exact average of timed executions', () => {
+  it('counts per script and window, with NULL scripts and the exact average of timed executions', () => {
     const { kinds, row } = setup();
-    const slugs = ['alpha-1-0-0', 'beta'];
-    const fold = new ScriptTierFold(3, kinds, (script) => slugs[script], () => 3, [['last_day', 0], ['last_week', 1], ['all', 2]], true);
+    const fold = new ScriptTierFold(3, kinds, () => 3, true);
     const minute = 60_000_000;
     fold.add(row({ start: NOW - 3600e6, end: NOW - 3600e6 + minute, status: 'FINISHED', script: 0 }));
     fold.add(row({ start: NOW - 2 * DAY, end: NOW - 2 * DAY + 2 * minute, status: 'FAILED', script: 0 }));
     fold.add(row({ start: NOW - 90 * DAY, status: 'CANCELLED', script: 0 })); // no end: not timed
-    fold.add(row({ status: 'FINISHED', script: 1 })); // NULL start: only `all`
+    fold.add(row({ status: 'FINISHED', script: 1 })); // NULL start: only the last tier
     fold.add(row({ start: NOW, status: null, script: -1 }));
     fold.add(row({ start: NOW, status: 'RUNNING', script: 2 })); // an id the script table lacks
     const totals = fold.result();
-    expect(totals.map((t) => t.slug)).toEqual([null, 'alpha-1-0-0', 'beta', null]);
-    const alpha = totals[1]!.byPeriod;
-    expect(alpha.get('last_day')).toEqual({
+    const through = (lastTier: number) => new Map(totals.through(lastTier).map(({ script, counts }) => [script, counts]));
+    expect([...through(2).keys()]).toEqual([-1, 0, 1, 2]);
+    expect(through(0).get(0)).toEqual({
       total: 1, finished: 1, failed: 0, cancelled: 0, timed: 1, timedFinished: 1, timedAvgMinutes: '1.00000000000000000000',
     });
     // 1 and 2 minutes: 60 s divides at scale 20, 120 s at 16; their mean divides at 20.
-    expect(alpha.get('last_week')).toMatchObject({ total: 2, finished: 1, failed: 1, timed: 2, timedAvgMinutes: '1.50000000000000000000' });
-    expect(alpha.get('all')).toMatchObject({ total: 3, cancelled: 1, timed: 2 });
-    expect(totals[2]!.byPeriod.has('last_week')).toBe(false);
-    expect(totals[2]!.byPeriod.get('all')).toMatchObject({ total: 1, finished: 1, timed: 0, timedAvgMinutes: null });
-    expect(totals[0]!.byPeriod.get('last_day')).toMatchObject({ total: 1, finished: 0 });
+    expect(through(1).get(0)).toMatchObject({ total: 2, finished: 1, failed: 1, timed: 2, timedAvgMinutes: '1.50000000000000000000' });
+    expect(through(2).get(0)).toMatchObject({ total: 3, cancelled: 1, timed: 2 });
+    expect(through(1).has(1)).toBe(false);
+    expect(through(2).get(1)).toMatchObject({ total: 1, finished: 1, timed: 0, timedAvgMinutes: null });
+    expect(through(0).get(-1)).toMatchObject({ total: 1, finished: 0 });
   });
 
   it('refuses to subtract infinite timestamps, as PostgreSQL does', () => {
     const { kinds, row } = setup();
-    const fold = new ScriptTierFold(3, kinds, () => 'x', () => 1, [['all', 2]], true);
+    const fold = new ScriptTierFold(3, kinds, () => 1, true);
     expect(() => fold.add(row({ start: NOW, end: Number.POSITIVE_INFINITY, script: 0 }))).toThrow(/infinite/);
   });
 });
@@ -84,16 +83,21 @@ describe('ScriptTierFold', () => {
 describe('StartHourFold', () => {
   it('counts starts per hour and reports each window from the tiers it spans', () => {
     const { row } = setup();
-    const fold = new StartHourFold(3, NOW - 7 * DAY, NOW, new Map([['last_day', 0], ['last_week', 1]]));
+    const fold = new StartHourFold(3, NOW - 7 * DAY, NOW);
     fold.add(row({ start: us('2026-06-15T11:59:59Z') }));
     fold.add(row({ start: us('2026-06-15T11:00:00Z') }));
     fold.add(row({ start: us('2026-06-10T08:30:00Z') }));
     fold.add(row({ start: us('2026-05-01T00:00:00Z') })); // before the window
     fold.add(row({ start: us('2026-06-16T01:00:00Z') })); // after now (clock skew)
-    expect(fold.result()).toEqual([
-      { hour: '2026-06-10T08:00:00', counts: new Map([['last_day', 0], ['last_week', 1]]) },
-      { hour: '2026-06-15T11:00:00', counts: new Map([['last_day', 2], ['last_week', 2]]) },
-      { hour: '2026-06-16T01:00:00', counts: new Map([['last_day', 1], ['last_week', 1]]) },
+    const hours = (lastTier: number) => fold.result().through(lastTier).map(({ hour, count }) => [isoMinute(hour), count]);
+    expect(hours(0)).toEqual([
+      ['2026-06-15T11:00:00', 2],
+      ['2026-06-16T01:00:00', 1],
+    ]);
+    expect(hours(1)).toEqual([
+      ['2026-06-10T08:00:00', 1],
+      ['2026-06-15T11:00:00', 2],
+      ['2026-06-16T01:00:00', 1],
     ]);
   });
 });

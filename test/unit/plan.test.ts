@@ -1,6 +1,11 @@
+/**
+ * Planning a run's load: the sections' declared needs merged into one plan, and time cut
+ * into the tiers the folds count in.
+ */
 import { describe, expect, it } from 'vitest';
 import { BATCHES, configsFor, type Granularity } from '../../src/requests/batches.js';
-import { commonRefinement, planRun, type SeriesNeed, seriesTiers, type TierBucket } from '../../src/plan.js';
+import { commonRefinement, type SeriesNeed, seriesTiers, type TierBucket } from '../../src/pass/plan.js';
+import { planLoad } from '../../src/stats/sections.js';
 import { PERIODS, type Period } from '../../src/lib/time.js';
 
 const NOW = new Date('2026-06-15T12:34:56Z');
@@ -13,7 +18,9 @@ const CUTOFFS = {
   last_year: micros('2025-06-15T12:34:56Z'),
   all: null,
 } as const;
-const ALL_PERIODS = ['last_day', 'last_week', 'last_month', 'last_year', 'all'];
+const ALL_WINDOWS = [CUTOFFS.last_day, CUTOFFS.last_week, CUTOFFS.last_month, CUTOFFS.last_year, null];
+const HOURLY = micros('2026-06-12T12:34:56Z');
+const series = (period: Period, groupBy: Granularity): SeriesNeed => ({ since: CUTOFFS[period], groupBy });
 
 /**
  * Independent nesting relation: can a series bucketed by `fine` be rolled up into `coarse` buckets?
@@ -69,106 +76,95 @@ describe('commonRefinement', () => {
   });
 });
 
-describe('planRun', () => {
-  it('computes the cutoffs and windows from now, in microseconds since 2000', () => {
-    const plan = planRun([], NOW);
-    expect(plan.now).toBe(NOW);
-    expect(plan.cutoffs).toEqual(CUTOFFS);
-    expect(plan.hourlyWindowStart).toBe(micros('2026-06-12T12:34:56Z'));
-    expect(plan.monthlyWindowStart).toBe(micros('2025-06-15T12:34:56Z'));
-  });
-
+describe('planLoad', () => {
   it('needs nothing for no configs', () => {
-    const plan = planRun([], NOW);
-    for (const name of ['summary', 'trends', 'geographic', 'tasks', 'timeSeries', 'topUsers', 'performance', 'registration', 'activity'] as const) {
+    const plan = planLoad([], NOW);
+    expect(plan.sources.size).toBe(0);
+    for (const name of ['scriptWindows', 'hourWindows', 'series', 'topUsers', 'activity', 'taskTypes'] as const) {
       expect(plan[name], name).toEqual([]);
     }
+    expect(plan.userColumns).toEqual({ id: false, country: false, createdAt: false });
   });
 
   it('is frozen', () => {
-    expect(Object.isFrozen(planRun(configsFor(['dashboard']), NOW))).toBe(true);
+    expect(Object.isFrozen(planLoad(configsFor(['dashboard']), NOW))).toBe(true);
   });
 
-  it('plans the dashboard batch: every section for all five periods, nothing else', () => {
-    const plan = planRun(configsFor(['dashboard']), NOW);
-    expect(plan.summary).toEqual(ALL_PERIODS);
-    expect(plan.trends).toEqual(ALL_PERIODS);
-    expect(plan.geographic).toEqual(ALL_PERIODS);
-    expect(plan.tasks).toEqual(ALL_PERIODS);
-    expect(plan.timeSeries).toEqual([]);
+  it('plans the dashboard batch: counts for all five windows, the trends\' windows, users by creation and country', () => {
+    const plan = planLoad(configsFor(['dashboard']), NOW);
+    expect([...plan.sources].sort()).toEqual(['execution_pass', 'scripts', 'user_table']);
+    expect(plan.scriptWindows).toEqual(ALL_WINDOWS);
+    expect(plan).toMatchObject({ byScript: true, durations: false, now: micros('2026-06-15T12:34:56Z') });
+    // Daily windows are the cutoffs; hourly is now − 72 h; monthly (now − 365 d) is last_year's cutoff.
+    expect(plan.hourWindows).toEqual([CUTOFFS.last_day, HOURLY, CUTOFFS.last_week, CUTOFFS.last_month, CUTOFFS.last_year]);
+    expect(plan.series).toEqual([]);
     expect(plan.topUsers).toEqual([]);
-    expect(plan.performance).toEqual([]);
-    expect(plan.registration).toEqual([]);
     expect(plan.activity).toEqual([]);
+    expect(plan.userColumns).toEqual({ id: false, country: true, createdAt: true });
   });
 
-  it('plans only the sections a single dashboard config includes', () => {
-    const plan = planRun([{ family: 'dashboard', period: 'last_year', include: ['trends', 'geographic'] }], NOW);
-    expect(plan.summary).toEqual([]);
-    expect(plan.trends).toEqual(['last_year']);
-    expect(plan.geographic).toEqual(['last_year']);
-    expect(plan.tasks).toEqual([]);
+  it('plans only what a single dashboard config includes', () => {
+    const plan = planLoad([{ family: 'dashboard', period: 'last_year', include: ['trends', 'geographic'] }], NOW);
+    expect(plan.scriptWindows).toEqual([]);
+    expect(plan.hourWindows).toEqual([CUTOFFS.last_year]);
+    expect([...plan.sources].sort()).toEqual(['execution_pass', 'scripts', 'user_table']);
+    const summaryOnly = planLoad([{ family: 'dashboard', period: 'last_week', include: ['summary'] }], NOW);
+    expect(summaryOnly).toMatchObject({ scriptWindows: [CUTOFFS.last_week], byScript: false, hourWindows: [] });
+    const geographicOnly = planLoad([{ family: 'dashboard', period: 'all', include: ['geographic'] }], NOW);
+    expect([...geographicOnly.sources]).toEqual(['user_table']);
   });
 
-  it('plans the executions batch: 7 distinct series (the FAILED config shares last_month/day)', () => {
-    const plan = planRun(configsFor(['executions']), NOW);
-    expect(plan.timeSeries).toEqual([
-      { period: 'last_day', groupBy: 'quarter_hour' },
-      { period: 'last_week', groupBy: 'day' },
-      { period: 'last_week', groupBy: 'hour' },
-      { period: 'last_month', groupBy: 'day' },
-      { period: 'last_year', groupBy: 'month' },
-      { period: 'last_year', groupBy: 'week' },
-      { period: 'all', groupBy: 'month' },
+  it('plans the executions batch: 7 distinct series (the FAILED config shares last_month/day), newest first', () => {
+    const plan = planLoad(configsFor(['executions']), NOW);
+    expect(plan.series).toEqual([
+      series('last_day', 'quarter_hour'),
+      series('last_week', 'day'),
+      series('last_week', 'hour'),
+      series('last_month', 'day'),
+      series('last_year', 'month'),
+      series('last_year', 'week'),
+      series('all', 'month'),
     ]);
-    expect(plan.topUsers).toEqual(ALL_PERIODS.map((period) => ({ period, taskType: null })));
-    expect(plan.performance).toEqual(ALL_PERIODS);
-    expect(plan.taskTypes).toEqual([]);
-    expect(plan.summary).toEqual([]);
-    expect(plan.geographic).toEqual([]);
-    expect(plan.registration).toEqual([]);
-    expect(plan.activity).toEqual([]);
+    expect(plan.topUsers).toEqual(ALL_WINDOWS.map((since) => ({ since, taskType: null, limit: 10 })));
+    expect(plan).toMatchObject({ scriptWindows: ALL_WINDOWS, byScript: true, durations: true, taskTypes: [], hourWindows: [], activity: [] });
+    expect([...plan.sources].sort()).toEqual(['execution_pass', 'scripts', 'top_user_details']);
+    expect(plan.userColumns).toEqual({ id: false, country: false, createdAt: false });
   });
 
-  it('plans the users batch: registration series, geographic and activity', () => {
-    const plan = planRun(configsFor(['users']), NOW);
-    expect(plan.registration).toEqual([
-      { period: 'last_day', groupBy: 'quarter_hour' },
-      { period: 'last_week', groupBy: 'hour' },
-      { period: 'last_month', groupBy: 'day' },
-      { period: 'last_year', groupBy: 'month' },
-      { period: 'last_year', groupBy: 'week' },
-      { period: 'all', groupBy: 'month' },
-    ]);
-    expect(plan.geographic).toEqual(ALL_PERIODS);
-    expect(plan.activity).toEqual(ALL_PERIODS);
-    expect(plan.timeSeries).toEqual([]);
-    expect(plan.summary).toEqual([]);
+  it('plans the users batch: the user table\'s three columns and activity, no series', () => {
+    const plan = planLoad(configsFor(['users']), NOW);
+    expect(plan.activity).toEqual(ALL_WINDOWS);
+    expect(plan.userColumns).toEqual({ id: true, country: true, createdAt: true });
+    expect(plan.series).toEqual([]);
+    expect(plan.scriptWindows).toEqual([]);
+    expect([...plan.sources].sort()).toEqual(['execution_pass', 'scripts', 'user_table']);
   });
 
-  it('merges families without duplicates', () => {
-    const plan = planRun(configsFor(['dashboard', 'executions', 'users']), NOW);
-    expect(plan.geographic).toEqual(ALL_PERIODS);
-    expect(plan.timeSeries).toHaveLength(7);
-    expect(plan.registration).toHaveLength(6);
+  it('collects task_type filters once each, in first-seen order', () => {
+    const plan = planLoad(
+      [
+        { family: 'executions', period: 'last_week', groupBy: 'day', status: null, taskType: 'sdg' },
+        { family: 'executions', period: 'all', groupBy: 'month', status: 'FAILED', taskType: 'land' },
+        { family: 'executions', period: 'last_day', groupBy: 'hour', status: null, taskType: 'sdg' },
+      ],
+      NOW,
+    );
+    expect(plan.taskTypes).toEqual(['sdg', 'land']);
   });
 
-  it('does not depend on config order', () => {
-    const forward = planRun(configsFor(['executions', 'users', 'dashboard']), NOW);
-    const backward = planRun([...configsFor(['executions', 'users', 'dashboard'])].reverse(), NOW);
-    for (const name of ['summary', 'trends', 'geographic', 'tasks', 'topUsers', 'performance', 'activity'] as const) {
-      expect(backward[name], name).toEqual(forward[name]);
-    }
-    const key = (n: SeriesNeed) => `${n.period}/${n.groupBy}`;
-    expect(backward.timeSeries.map(key).sort()).toEqual(forward.timeSeries.map(key).sort());
-    expect(backward.registration.map(key).sort()).toEqual(forward.registration.map(key).sort());
+  it('merges families without duplicates, whatever the configs\' order', () => {
+    const configs = configsFor(['executions', 'users', 'dashboard']);
+    const forward = planLoad(configs, NOW);
+    expect(forward.scriptWindows).toEqual(ALL_WINDOWS);
+    expect(forward.series).toHaveLength(7);
+    expect(planLoad([...configs].reverse(), NOW)).toEqual(forward);
   });
 });
 
 describe('seriesTiers', () => {
   it('splits the executions series into 5 tiers, newest first', () => {
-    const plan = planRun(configsFor(['executions']), NOW);
-    expect(seriesTiers(plan.timeSeries, plan.cutoffs)).toEqual([
+    const plan = planLoad(configsFor(['executions']), NOW);
+    expect(seriesTiers(plan.series)).toEqual([
       { from: CUTOFFS.last_day, bucket: 'quarter_hour' },
       { from: CUTOFFS.last_week, bucket: 'hour' },
       { from: CUTOFFS.last_month, bucket: 'day' },
@@ -178,39 +174,18 @@ describe('seriesTiers', () => {
     ]);
   });
 
-  it('splits the users registration series into 5 tiers', () => {
-    const plan = planRun(configsFor(['users']), NOW);
-    expect(seriesTiers(plan.registration, plan.cutoffs)).toEqual([
-      { from: CUTOFFS.last_day, bucket: 'quarter_hour' },
-      { from: CUTOFFS.last_week, bucket: 'hour' },
-      { from: CUTOFFS.last_month, bucket: 'day' },
-      { from: CUTOFFS.last_year, bucket: 'week_month' },
-      { from: null, bucket: 'month' },
-    ]);
-  });
-
   it('has one tier per requested period only', () => {
-    expect(seriesTiers([{ period: 'last_week', groupBy: 'day' }], CUTOFFS)).toEqual([
-      { from: CUTOFFS.last_week, bucket: 'day' },
-    ]);
-    expect(seriesTiers([{ period: 'all', groupBy: 'month' }], CUTOFFS)).toEqual([{ from: null, bucket: 'month' }]);
-    expect(
-      seriesTiers(
-        [
-          { period: 'last_year', groupBy: 'week' },
-          { period: 'last_day', groupBy: 'hour' },
-        ],
-        CUTOFFS,
-      ),
-    ).toEqual([
+    expect(seriesTiers([series('last_week', 'day')])).toEqual([{ from: CUTOFFS.last_week, bucket: 'day' }]);
+    expect(seriesTiers([series('all', 'month')])).toEqual([{ from: null, bucket: 'month' }]);
+    expect(seriesTiers([series('last_year', 'week'), series('last_day', 'hour')])).toEqual([
       { from: CUTOFFS.last_day, bucket: 'hour' },
       { from: CUTOFFS.last_year, bucket: 'week' },
     ]);
-    expect(seriesTiers([], CUTOFFS)).toEqual([]);
+    expect(seriesTiers([])).toEqual([]);
   });
 
   it('buckets each tier so every series that covers it can be rolled up exactly', () => {
-    const pool: SeriesNeed[] = [...BATCHES.executions, ...BATCHES.users].flatMap((c) =>
+    const pool: Array<{ period: Period; groupBy: Granularity }> = [...BATCHES.executions, ...BATCHES.users].flatMap((c) =>
       c.family === 'dashboard' ? [] : [{ period: c.period, groupBy: c.groupBy }],
     );
     // Deterministic pseudo-random subsets of the batches' series.
@@ -226,7 +201,7 @@ describe('seriesTiers', () => {
     for (let round = 0; round < 300; round++) {
       const needs = pool.filter(() => nextBit() === 1);
       seen.add(needs.map((n) => `${n.period}/${n.groupBy}`).join(' '));
-      const tiers = seriesTiers(needs, CUTOFFS);
+      const tiers = seriesTiers(needs.map((need) => series(need.period, need.groupBy)));
       const periods = PERIODS.filter((p) => needs.some((n) => n.period === p));
       expect(tiers.map((t) => t.from)).toEqual(periods.map((p: Period) => CUTOFFS[p]));
       for (const need of needs) {

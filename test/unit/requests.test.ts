@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { resolveTargets } from '../../src/commands/refresh.js';
+import { resolveTargets } from '../../src/run/targets.js';
 import { activeLearned } from '../../src/io/learned.js';
 import { parseBatchFile, readBatchFile } from '../../src/requests/batch-file.js';
 import type { RefreshConfig } from '../../src/requests/batches.js';

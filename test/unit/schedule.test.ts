@@ -1,16 +1,12 @@
 /**
- * schedule's pure parts: its settings, the self-healing bound, the health rule, and how a
- * run's summary is attributed to families for metrics.
+ * schedule's pure parts: its settings, the self-healing bound and the health rule.
  */
 import { describe, expect, it } from 'vitest';
 import { SCHEDULE_DEFAULTS, loadConfig, loadScheduleConfig } from '../../src/config.js';
-import { UsageError } from '../../src/errors.js';
+import { UsageError } from '../../src/lib/errors.js';
 import { longestGapMs } from '../../src/lib/cron.js';
-import { familyOfWrittenKey, outcomesOf } from '../../src/outcomes.js';
-import { configsFor } from '../../src/requests/batches.js';
-import type { RefreshSummary } from '../../src/refresh.js';
 import { healthOf } from '../../src/schedule/health.js';
-import { HealBudget, watchedKeys } from '../../src/schedule/self-heal.js';
+import { HealBudget } from '../../src/schedule/self-heal.js';
 
 const NOW = new Date('2026-06-15T12:34:56Z');
 const MIN = 60_000;
@@ -148,67 +144,5 @@ describe('health rule', () => {
     expect(healthOf({ ...fresh, now: 900_000 + 480_001, lastCheckAt: 900_000 + 480_000 }).families.dashboard.healthy).toBe(false);
     expect(healthOf({ ...base, lastCheckAt: 1_000_000 - 20_001 })).toMatchObject({ healthy: false, loop_alive: false });
     expect(healthOf({ ...base, stopping: true }).healthy).toBe(false);
-  });
-});
-
-describe('metrics attribution', () => {
-  const summary = (over: Partial<RefreshSummary>): RefreshSummary => ({
-    command: 'refresh all',
-    now: NOW.toISOString(),
-    dry_run: false,
-    total_refreshed: 26,
-    successful: 26,
-    failed: 0,
-    cache_keys: [],
-    failures: [],
-    duration_ms: 1500,
-    statements: 9,
-    ...over,
-  });
-
-  it('keys by method; section keys to dashboard when it ran, else to users', () => {
-    expect(familyOfWrittenKey('stats_service:get_execution_stats:group_by=day_period=all_status=none_task_type=none', ['users'])).toBe('executions');
-    expect(familyOfWrittenKey('stats_service:_get_geographic_data:period=all', ['dashboard', 'users'])).toBe('dashboard');
-    expect(familyOfWrittenKey('stats_service:_get_geographic_data:period=all', ['users'])).toBe('users');
-    expect(familyOfWrittenKey('stats_refresh:keys', ['users'])).toBeNull();
-  });
-
-  it('configs by label prefix, the run\'s duration and statements under each family, skipped families apart', () => {
-    const outcomes = outcomesOf(
-      summary({
-        cache_keys: ['stats_service:get_user_stats:country=none_group_by=month_period=all', 'stats_service:_get_geographic_data:period=all'],
-        failures: [{ config: 'users/last_day/quarter_hour', error: 'x' }],
-        skipped: ['executions'],
-      }),
-      ['executions', 'users'],
-      configsFor(['users']),
-      NOW,
-    );
-    expect(outcomes).toEqual([
-      { family: 'executions', result: 'skipped', finishedAt: NOW, durationSeconds: 0, statements: 0, configsOk: 0, configsFailed: 0, keysWritten: 0, learnedRequests: 0 },
-      { family: 'users', result: 'failed', finishedAt: NOW, durationSeconds: 1.5, statements: 9, configsOk: 5, configsFailed: 1, keysWritten: 2, learnedRequests: 0 },
-    ]);
-  });
-
-  it('counts the configs the run computed, whatever their number per family', () => {
-    const extra = { ...configsFor(['users'])[0]!, period: 'last_day' as const };
-    const [outcome] = outcomesOf(summary({}), ['users'], [...configsFor(['users']), extra], NOW);
-    expect(outcome).toMatchObject({ result: 'ok', configsOk: 7, configsFailed: 0 });
-  });
-
-  it('counts each family\'s learned requests, and schedule watches their keys', () => {
-    const learned = { family: 'executions' as const, period: 'all' as const, groupBy: 'week' as const, status: null, taskType: 'sdg' };
-    const configs = [...configsFor(['executions', 'users']), learned];
-    const outcomes = outcomesOf(summary({}), ['executions', 'users'], configs, NOW, [learned]);
-    expect(outcomes.map((outcome) => outcome.learnedRequests)).toEqual([1, 0]);
-    const key = 'stats_service:get_execution_stats:group_by=week_period=all_status=none_task_type=sdg';
-    expect(watchedKeys(new Map([[key, 'executions' as const]])).get(key)).toBe('executions');
-    expect(watchedKeys().has(key)).toBe(false);
-    expect(watchedKeys().size).toBe(41);
-  });
-
-  it('an interrupted run is a failed one, even without a failed config', () => {
-    const [outcome] = outcomesOf(summary({ interrupted: 'SIGTERM' }), ['dashboard'], configsFor(['dashboard']), NOW);
-    expect(outcome).toMatchObject({ result: 'failed', configsFailed: 0, configsOk: 12 });
   });
 });

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FlagValues, loadConfig, secretsOf } from '../../src/config.js';
-import { UsageError } from '../../src/errors.js';
+import { UsageError } from '../../src/lib/errors.js';
 import { pgOptionsOf } from '../../src/io/connections.js';
 import { pgConnectionConfig } from '../../src/io/db.js';
 import { describeTlsFailure, pgSslOption, redisTlsOption } from '../../src/io/tls.js';

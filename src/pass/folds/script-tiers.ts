@@ -1,13 +1,12 @@
 /**
  * Executions per script and start tier: the dashboard's summary and tasks and the
  * executions' task performance (counts, and the exact average duration) all read it.
- * A period is the sum of its tiers, added up once per script instead of once per row.
+ * A window is the sum of its tiers, added up once per script instead of once per row.
  */
 import { DurationTable } from '../../lib/pg-numeric.js';
-import type { Period } from '../../lib/time.js';
 import { type ExecutionRow, type Fold, StatusKind, type StatusKinds } from '../rows.js';
 
-export interface ScriptPeriodCounts {
+export interface ScriptCounts {
   total: number;
   finished: number;
   failed: number;
@@ -19,17 +18,19 @@ export interface ScriptPeriodCounts {
   timedAvgMinutes: string | null;
 }
 
+/** What the fold kept: per script, the sum of the tiers up to a window's last one. */
 export interface ScriptTotals {
-  /** The script's slug; null for executions without a script or whose script is not in `script`. */
-  readonly slug: string | null;
-  /** Only the periods the script has executions in. */
-  readonly byPeriod: Map<Period, ScriptPeriodCounts>;
+  /**
+   * Each script index (-1: NULL script) with executions in tiers 0 … `lastTier`, with
+   * their counts; scripts without any are left out.
+   */
+  through(lastTier: number): Array<{ readonly script: number; readonly counts: ScriptCounts }>;
 }
 
 const COUNTERS = 6;
 const [TOTAL, FINISHED, FAILED, CANCELLED, TIMED, TIMED_FINISHED] = [0, 1, 2, 3, 4, 5] as const;
 
-export class ScriptTierFold implements Fold<ScriptTotals[]> {
+export class ScriptTierFold implements Fold<ScriptTotals> {
   /** COUNTERS per (script + 1, tier) cell; script -1 (NULL) is slot 0. */
   private counts: Float64Array;
   private readonly durations = new DurationTable(1024);
@@ -37,11 +38,8 @@ export class ScriptTierFold implements Fold<ScriptTotals[]> {
   constructor(
     private readonly tiers: number,
     private readonly kinds: StatusKinds,
-    /** slug by script index, undefined beyond the script table; read at result time. */
-    private readonly slugOf: (script: number) => string | undefined,
+    /** How many script indexes the pass has handed out, read at result time. */
     private readonly scriptsSeen: () => number,
-    /** The periods to report, each with the last tier it includes. */
-    private readonly periods: ReadonlyArray<readonly [Period, number]>,
     private readonly withDurations: boolean,
   ) {
     this.counts = new Float64Array(COUNTERS * tiers * 1024);
@@ -53,7 +51,7 @@ export class ScriptTierFold implements Fold<ScriptTotals[]> {
     const at = cell * COUNTERS;
     const counts = this.counts;
     counts[at + TOTAL]!++;
-    const kind = this.kinds.known(row.status);
+    const kind = this.kinds.kindOf(row.status);
     if (kind === StatusKind.Finished) counts[at + FINISHED]!++;
     else if (kind === StatusKind.Failed) counts[at + FAILED]!++;
     else if (kind === StatusKind.Cancelled) counts[at + CANCELLED]!++;
@@ -77,21 +75,20 @@ export class ScriptTierFold implements Fold<ScriptTotals[]> {
     this.counts = grown;
   }
 
-  result(): ScriptTotals[] {
-    const totals: ScriptTotals[] = [];
-    const scripts = this.scriptsSeen();
-    for (let script = -1; script < scripts; script++) {
-      const byPeriod = new Map<Period, ScriptPeriodCounts>();
-      for (const [period, lastTier] of this.periods) {
-        const counts = this.sumTiers(script, lastTier);
-        if (counts) byPeriod.set(period, counts);
-      }
-      if (byPeriod.size > 0) totals.push({ slug: script < 0 ? null : (this.slugOf(script) ?? null), byPeriod });
-    }
-    return totals;
+  result(): ScriptTotals {
+    return {
+      through: (lastTier) => {
+        const totals: Array<{ script: number; counts: ScriptCounts }> = [];
+        for (let script = -1; script < this.scriptsSeen(); script++) {
+          const counts = this.sumTiers(script, lastTier);
+          if (counts) totals.push({ script, counts });
+        }
+        return totals;
+      },
+    };
   }
 
-  private sumTiers(script: number, lastTier: number): ScriptPeriodCounts | null {
+  private sumTiers(script: number, lastTier: number): ScriptCounts | null {
     const sums = new Float64Array(COUNTERS);
     const cells: number[] = [];
     for (let tier = 0; tier <= lastTier; tier++) {

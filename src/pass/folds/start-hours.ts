@@ -1,21 +1,25 @@
 /**
- * Executions per hour of start_date and start tier, over the trends' longest window (365
- * days): hourly, daily and monthly series for every period roll up from these hours, and
- * the tier says which windows an hour's executions fall in.
+ * Executions per hour of start_date and start tier, from the earliest trend window on:
+ * hourly, daily and monthly series roll up from these hours, and the tier says which
+ * windows an hour's executions fall in.
  */
-import { floorDiv, isoMinute, MICROS_PER_MINUTE } from '../../lib/micros.js';
+import { floorDiv, MICROS_PER_MINUTE } from '../../lib/micros.js';
 import { type ExecutionRow, type Fold } from '../rows.js';
 
 const MICROS_PER_HOUR = 60 * MICROS_PER_MINUTE;
 
-export interface HourRow {
-  /** `YYYY-MM-DDTHH:00:00` */
-  readonly hour: string;
-  /** Count per window name (a period, `hourly` or `monthly`). */
-  readonly counts: Map<string, number>;
+export interface HourCount {
+  /** The hour's first minute since 2000-01-01. */
+  readonly hour: number;
+  readonly count: number;
 }
 
-export class StartHourFold implements Fold<HourRow[]> {
+/** What the fold kept: per hour, the starts in tiers 0 … `lastTier`, ascending, hours without any left out. */
+export interface StartHours {
+  through(lastTier: number): HourCount[];
+}
+
+export class StartHourFold implements Fold<StartHours> {
   private readonly firstHour: number;
   /** Dense counts per (hour - firstHour, tier) up to the hour after `now`; later hours in `later`. */
   private readonly dense: Float64Array;
@@ -26,12 +30,10 @@ export class StartHourFold implements Fold<HourRow[]> {
     /** Starts before this (µs) are outside every window. */
     private readonly windowStart: number,
     nowMicros: number,
-    /** Each window with the last start tier it includes. */
-    private readonly windows: ReadonlyMap<string, number>,
   ) {
     this.firstHour = floorDiv(windowStart, MICROS_PER_HOUR);
     const hours = floorDiv(nowMicros, MICROS_PER_HOUR) - this.firstHour + 2;
-    this.dense = new Float64Array(hours * tiers);
+    this.dense = new Float64Array(Math.max(hours, 1) * tiers);
   }
 
   add(row: ExecutionRow): void {
@@ -50,22 +52,20 @@ export class StartHourFold implements Fold<HourRow[]> {
     counts[row.startTier]!++;
   }
 
-  result(): HourRow[] {
-    const rows: HourRow[] = [];
-    const emit = (hour: number, tierCounts: ArrayLike<number>) => {
-      const counts = new Map<string, number>();
-      let any = false;
-      for (const [window, lastTier] of this.windows) {
-        let n = 0;
-        for (let tier = 0; tier <= lastTier; tier++) n += tierCounts[tier]!;
-        counts.set(window, n);
-        any ||= n > 0;
-      }
-      if (any) rows.push({ hour: isoMinute((this.firstHour + hour) * 60), counts });
+  result(): StartHours {
+    const { dense, tiers, later, firstHour } = this;
+    return {
+      through(lastTier) {
+        const hours: HourCount[] = [];
+        const emit = (hour: number, tierCounts: ArrayLike<number>, at: number) => {
+          let count = 0;
+          for (let tier = 0; tier <= lastTier; tier++) count += tierCounts[at + tier]!;
+          if (count > 0) hours.push({ hour: (firstHour + hour) * 60, count });
+        };
+        for (let hour = 0; hour < dense.length / tiers; hour++) emit(hour, dense, hour * tiers);
+        for (const hour of [...later.keys()].sort((a, b) => a - b)) emit(hour, later.get(hour)!, 0);
+        return hours;
+      },
     };
-    const hours = this.dense.length / this.tiers;
-    for (let hour = 0; hour < hours; hour++) emit(hour, this.dense.subarray(hour * this.tiers, (hour + 1) * this.tiers));
-    for (const hour of [...this.later.keys()].sort((a, b) => a - b)) emit(hour, this.later.get(hour)!);
-    return rows;
   }
 }

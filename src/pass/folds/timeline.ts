@@ -7,7 +7,7 @@
  * `task_type` filters match), not by script, to keep the cells few.
  */
 import { type BucketFunction, bucketFunction, minuteOf } from '../../lib/micros.js';
-import type { SeriesTier } from '../../plan.js';
+import type { SeriesTier } from '../plan.js';
 import { type ExecutionRow, type Fold, StatusKind, type StatusKinds } from '../rows.js';
 
 /** Scripts that count alike in the time series: same task name, same filters matching. */
@@ -104,7 +104,7 @@ export class TimelineFold implements Fold<TimelineRow[]> {
     if (row.script < 0) return;
     const scriptClass = this.classOf(row.script);
     if (scriptClass < 0) return;
-    const kind = this.kinds.known(row.status);
+    const kind = this.kinds.kindOf(row.status);
     const useEnd = kind !== StatusKind.Other && row.end === row.end;
     const event = useEnd ? row.end : row.start;
     const froms = this.froms;

@@ -9,7 +9,7 @@
  * checking the match and counting touch the same cache line.
  */
 import type { TupleReader } from '../copy-parser.js';
-import { type UuidDictionary, uuidText } from '../dictionary.js';
+import { slotCapacity, type UuidDictionary, uuidSlot, uuidText } from '../dictionary.js';
 import { type ExecutionRow, type Fold, type RowBatch, StatusKind, type StatusKinds } from '../rows.js';
 
 export interface UserRunsNeed {
@@ -65,8 +65,7 @@ export class UserRunsFold implements Fold<UserRuns> {
   ) {
     // Always even, so every record's float64 stays aligned.
     this.stride = COUNTS + 2 * needs.length;
-    let capacity = 2048;
-    while (capacity < 2 * expected) capacity *= 2;
+    const capacity = slotCapacity(expected);
     this.slots = new Int32Array(SLOT * capacity);
     this.slotMask = capacity - 1;
     this.allocateRecords(Math.max(expected, 16));
@@ -97,7 +96,7 @@ export class UserRunsFold implements Fold<UserRuns> {
     for (let row = 0; row < size; row++) {
       if (hasUser[row] === 0) continue;
       const w = row * 4;
-      const slot = (Math.imul(words[w]! ^ words[w + 3]!, 0x9e3779b1) ^ words[w + 1]! ^ words[w + 2]!) & slotMask;
+      const slot = uuidSlot(words[w]!, words[w + 1]!, words[w + 2]!, words[w + 3]!, slotMask);
       const number = slots[slot * SLOT + 1]!;
       const at = number > 0 && slots[slot * SLOT] === words[w] ? (number - 1) * stride : -1;
       user[row] = at;
@@ -123,7 +122,7 @@ export class UserRunsFold implements Fold<UserRuns> {
 
   private find(w0: number, w1: number, w2: number, w3: number): number {
     const { slots, slotMask, i32, stride } = this;
-    let slot = (Math.imul(w0 ^ w3, 0x9e3779b1) ^ w1 ^ w2) & slotMask;
+    let slot = uuidSlot(w0, w1, w2, w3, slotMask);
     for (;;) {
       const number = slots[slot * SLOT + 1]!;
       if (number === 0) break;
@@ -159,7 +158,7 @@ export class UserRunsFold implements Fold<UserRuns> {
     const { i32, stride } = this;
     for (let record = 0; record < this.size; record++) {
       const at = record * stride;
-      let slot = (Math.imul(i32[at]! ^ i32[at + 3]!, 0x9e3779b1) ^ i32[at + 1]! ^ i32[at + 2]!) & this.slotMask;
+      let slot = uuidSlot(i32[at]!, i32[at + 1]!, i32[at + 2]!, i32[at + 3]!, this.slotMask);
       while (this.slots[slot * SLOT + 1] !== 0) slot = (slot + 1) & this.slotMask;
       this.slots[slot * SLOT] = i32[at]!;
       this.slots[slot * SLOT + 1] = record + 1;
@@ -178,7 +177,7 @@ export class UserRunsFold implements Fold<UserRuns> {
     const needs = this.needsOfScript(row.script);
     if (needs.length === 0) return;
     const i32 = this.i32;
-    const finished = this.kinds.known(row.status) === StatusKind.Finished;
+    const finished = this.kinds.kindOf(row.status) === StatusKind.Finished;
     const finishedAt = at + COUNTS + this.needs.length;
     for (let index = 0; index < needs.length; index++) {
       const need = needs[index]!;

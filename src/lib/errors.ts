@@ -1,7 +1,8 @@
 /**
- * The few failures the CLI distinguishes, each with its exit code. Everything else
- * is an internal error.
+ * The few failures the CLI distinguishes, each with its exit code, and the one way an
+ * error becomes a line of text. Everything else is an internal error.
  */
+import { redact } from './redact.js';
 
 export const EXIT = Object.freeze({
   OK: 0,
@@ -26,4 +27,13 @@ export class UnreachableError extends Error {
 export function exitCodeOf(error: unknown): number {
   if (error instanceof UsageError || error instanceof UnreachableError) return error.exitCode;
   return EXIT.INTERNAL;
+}
+
+/**
+ * An error as one line for logs, summaries, Rollbar and stderr: its message (or what it
+ * was thrown as), first line only, every secret and URL password hidden.
+ */
+export function errorMessage(error: unknown, secrets: readonly string[] = []): string {
+  const text = error instanceof Error ? error.message || error.name : String(error);
+  return redact(text, secrets).split('\n')[0] || 'unknown error';
 }

@@ -1,13 +1,14 @@
 /**
- * What every command needs, set up once: the frozen config, the logger, the failure
- * reporter and the connections; torn down last-in-first-out.
+ * What every command needs once its configuration is read: the logger, the failure
+ * reporter and the connections, released last in first out.
  */
-import { type Config, type FlagValues, loadConfig, secretsOf } from '../config.js';
-import { UsageError } from '../errors.js';
+import type { Config } from '../config.js';
 import { type Connections, checkReachable, openConnections } from '../io/connections.js';
 import { type Logger, createLogger } from '../io/logger.js';
-import { redact } from '../lib/redact.js';
 import { type FailureReporter, createRollbarReporter, noReporter } from '../io/reporter.js';
+import { UsageError } from '../lib/errors.js';
+import { Releasers } from '../lib/releasers.js';
+import { secretsOf } from '../config.js';
 
 export interface Runtime {
   readonly config: Config;
@@ -15,7 +16,7 @@ export interface Runtime {
   readonly logger: Logger;
   readonly reporter: FailureReporter;
   readonly connections: Connections;
-  /** Exits with UnreachableError (exit 3) unless the services this command needs answer. */
+  /** Fails with UnreachableError (exit 3) unless the services this command needs answer. */
   checkReachable(): Promise<void>;
   close(): Promise<void>;
 }
@@ -25,14 +26,12 @@ export interface RuntimeNeeds {
   readonly redis: boolean;
   /** schedule: connections that survive a Redis restart, and room for concurrent family runs. */
   readonly longRunning?: boolean;
-  /** Defaults of this command that differ from the others'. */
-  readonly configDefaults?: { readonly ttlSeconds?: number };
 }
 
-export async function openRuntime(flags: FlagValues, needs: RuntimeNeeds): Promise<Runtime> {
-  const config = loadConfig(flags, process.env, undefined, needs.configDefaults);
+export async function openRuntime(config: Config, needs: RuntimeNeeds): Promise<Runtime> {
   const secrets = secretsOf(config);
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, secrets);
+  const releasers = new Releasers();
   const reporter = config.rollbarToken
     ? await createRollbarReporter({
         accessToken: config.rollbarToken,
@@ -42,11 +41,13 @@ export async function openRuntime(flags: FlagValues, needs: RuntimeNeeds): Promi
         onFlushTimeout: () => logger.warn('rollbar: reports not confirmed within 10 s; exiting anyway'),
       })
     : noReporter;
+  releasers.push('rollbar', () => reporter.flush());
   const connections = openConnections(config, {
     needRedis: needs.redis,
     longRunning: needs.longRunning === true,
-    onRedisError: (error) => logger.debug({ err: redact(error.message, secrets) }, 'redis connection error'),
+    onRedisError: (error) => logger.debug({ err: error }, 'redis connection error'),
   });
+  releasers.push('connections', () => connections.close());
   return {
     config,
     secrets,
@@ -54,28 +55,18 @@ export async function openRuntime(flags: FlagValues, needs: RuntimeNeeds): Promi
     reporter,
     connections,
     checkReachable: () => checkReachable(connections, config, secrets, { db: needs.db }),
-    async close() {
-      // Last in, first out: reports, then Redis, then PostgreSQL.
-      await reporter.flush();
-      await connections.close();
-    },
+    close: () => releasers.releaseAll((name, error) => logger.warn({ resource: name, err: error }, 'not released cleanly')),
   };
 }
 
 /** Runs `body` with a runtime and always closes it. */
-export async function withRuntime<T>(
-  flags: FlagValues,
-  needs: RuntimeNeeds,
-  body: (runtime: Runtime) => Promise<T>,
-): Promise<T> {
-  const runtime = await openRuntime(flags, needs);
+export async function withRuntime<T>(config: Config, needs: RuntimeNeeds, body: (runtime: Runtime) => Promise<T>): Promise<T> {
+  const runtime = await openRuntime(config, needs);
   try {
     return await body(runtime);
   } catch (error) {
     // A usage error is its own one-line message; anything else is also logged.
-    if (!(error instanceof UsageError)) {
-      runtime.logger.error({ err: redact((error as Error).message, runtime.secrets).split('\n')[0] }, 'command aborted');
-    }
+    if (!(error instanceof UsageError)) runtime.logger.error({ err: error }, 'command aborted');
     throw error;
   } finally {
     await runtime.close();

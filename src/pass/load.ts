@@ -1,0 +1,138 @@
+/**
+ * Phase 1 of a run: loading what the plan needs, each source at most once and only when
+ * planned: the script table (a small query), the `"user"` and `execution` tables (one
+ * binary COPY pass each) and the top users' details (one small look-up after the pass).
+ * Sources start at once, bounded by the run's concurrency; a failed source fails only
+ * what is built on it, and a retried one starts over (nothing half-folded is kept).
+ */
+import pLimit from 'p-limit';
+import type { Db } from '../io/db.js';
+import { settleWithinGrace } from '../lib/async.js';
+import { errorMessage } from '../lib/errors.js';
+import { type RetryPolicy, withRetry } from '../lib/retry.js';
+import type { CopyPool } from './copy.js';
+import { runExecutionPass } from './execution-pass.js';
+import { type LoadPlan, SOURCE_INPUTS, SOURCE_NAMES, type SourceName } from './plan.js';
+import { createRunData, type LoadedSources, type RunData } from './run-data.js';
+import { loadScripts } from './scripts.js';
+import { loadUserDetails } from './top-users.js';
+import { loadUserTable } from './user-table.js';
+
+export interface LoadDeps {
+  readonly db: Db;
+  /** The same pool as `db`'s, for the COPY passes. */
+  readonly pool: CopyPool;
+}
+
+export interface LoadOptions {
+  /** Statements at once. */
+  readonly concurrency: number;
+  readonly retry: RetryPolicy;
+  /** Once aborted, no statement starts; those in flight get `gracePeriodMs`, then are cancelled on the server. */
+  readonly signal?: AbortSignal;
+  readonly gracePeriodMs?: number;
+  /** Hears every statement as it ends, for metrics and debug logs. */
+  readonly observe?: (source: SourceName, ms: number, error?: unknown, bytes?: number) => void;
+  readonly onRetry?: (source: SourceName, attempt: number, delayMs: number, error: unknown) => void;
+}
+
+export interface Load {
+  readonly data: RunData;
+  /** Statements sent, retries included. */
+  readonly statements: number;
+}
+
+type Loaders = { [K in SourceName]: (loaded: LoadedSources, cancel: AbortSignal) => Promise<NonNullable<LoadedSources[K]>> };
+
+function loadersOf(plan: LoadPlan, { db, pool }: LoadDeps): Loaders {
+  return {
+    scripts: () => loadScripts(db, plan.taskTypes),
+    user_table: (_, cancel) => loadUserTable(db, pool, plan.userColumns, cancel),
+    execution_pass: (loaded, cancel) => runExecutionPass(db, pool, plan, loaded.scripts!, cancel),
+    top_user_details: (loaded) => {
+      const users = loaded.execution_pass!.users!;
+      const ids = new Set<string>();
+      plan.topUsers.forEach((need, index) => {
+        for (const ranked of users.top(index, need.limit)) ids.add(users.idOf(ranked.user));
+      });
+      return loadUserDetails(db, [...ids]);
+    },
+  };
+}
+
+const bytesOf = (value: unknown) => (value as { bytes?: number }).bytes;
+
+/** Loads every planned source; never throws: a source that failed is in `data.failures`. */
+export async function loadRunData(plan: LoadPlan, deps: LoadDeps, options: LoadOptions): Promise<Load> {
+  const { signal, observe, onRetry } = options;
+  const loaders = loadersOf(plan, deps);
+  const limit = pLimit(options.concurrency);
+  // Aborted when the grace period is over: stops the COPY statements still running, on the server.
+  const cancel = new AbortController();
+  const loaded: { -readonly [K in keyof LoadedSources]: LoadedSources[K] } = {};
+  const started = new Map<SourceName, Promise<void>>();
+  let statements = 0;
+
+  const attempt = async (name: SourceName) => {
+    if (signal?.aborted) throw new Error(`not started: shutting down (${String(signal.reason)})`);
+    const begun = performance.now();
+    statements += 1;
+    try {
+      const value = await loaders[name](loaded, cancel.signal);
+      observe?.(name, performance.now() - begun, undefined, bytesOf(value));
+      return value;
+    } catch (error) {
+      observe?.(name, performance.now() - begun, error);
+      throw error;
+    }
+  };
+  const start = (name: SourceName): Promise<void> => {
+    let pending = started.get(name);
+    if (!pending) {
+      pending = (async () => {
+        // Inputs are awaited outside the concurrency limit, so a full pool cannot deadlock.
+        await Promise.all(SOURCE_INPUTS[name].map(start));
+        const value = await limit(() =>
+          withRetry(
+            () => attempt(name),
+            options.retry,
+            (attempt, delayMs, error) => onRetry?.(name, attempt, delayMs, error),
+            () => !signal?.aborted && !cancel.signal.aborted,
+          ),
+        );
+        (loaded as Record<string, unknown>)[name] = value;
+      })();
+      started.set(name, pending);
+    }
+    return pending;
+  };
+
+  // In SOURCE_NAMES' order, inputs before what is built on them.
+  const names = SOURCE_NAMES.filter((name) => plan.sources.has(name));
+  const settled = await settleWithinGrace(names.map(start), signal, options.gracePeriodMs ?? 0);
+  const failures = new Map<SourceName, Error>();
+  const unfinished = settled.some((outcome) => outcome === undefined);
+  names.forEach((name, index) => {
+    const outcome = settled[index];
+    if (outcome?.status === 'fulfilled') return;
+    const input = SOURCE_INPUTS[name].find((candidate) => failures.has(candidate));
+    if (input) {
+      failures.set(name, new Error(`query ${name} not run: ${failures.get(input)!.message}`, { cause: failures.get(input) }));
+      return;
+    }
+    const cause = outcome ? outcome.reason : new Error(`not finished before shutdown (${String(signal?.reason)})`);
+    failures.set(name, new Error(`query ${name} failed: ${errorMessage(cause)}`, { cause }));
+  });
+  if (unfinished) await cancelInFlight(cancel, [...started.values()]);
+  return { data: createRunData(plan, loaded, failures), statements };
+}
+
+/** Cancels the statements still running and waits, at most `waitMs`, for them to stop. */
+async function cancelInFlight(cancel: AbortController, inFlight: ReadonlyArray<Promise<unknown>>, waitMs = 5_000): Promise<void> {
+  cancel.abort();
+  await settleWithinGrace(
+    inFlight.map((task) => task.catch(() => undefined)),
+    AbortSignal.abort(),
+    waitMs,
+  );
+}

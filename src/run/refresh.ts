@@ -1,0 +1,188 @@
+/**
+ * One refresh: plan what the configs need, load it (phase 1), assemble every payload from
+ * it (phase 2), write each whole to the key the API reads, and record the run. Never throws
+ * for a failing config: failures are in the result.
+ */
+import { type CacheClient, type CacheEntry, writeEntries } from '../io/cache.js';
+import type { Db } from '../io/db.js';
+import type { Logger } from '../io/logger.js';
+import { type MetaClient, writeRunMetadata } from '../io/metadata.js';
+import type { FailureReporter } from '../io/reporter.js';
+import { errorMessage } from '../lib/errors.js';
+import { pyJson } from '../lib/pyjson.js';
+import { DEFAULT_RETRY, type RetryPolicy } from '../lib/retry.js';
+import type { Period } from '../lib/time.js';
+import type { CopyPool } from '../pass/copy.js';
+import { loadRunData } from '../pass/load.js';
+import type { Family } from '../requests/batches.js';
+import { type CachedSection, cachedSectionsOf, configLabel, payloadKey, sectionKey } from '../requests/config-keys.js';
+import { Assembler } from '../stats/assemble.js';
+import { planLoad } from '../stats/sections.js';
+import { type ConfigResult, familyRunsOf, keyMetaOf, type PlannedConfig, type RefreshRun } from './results.js';
+
+export interface RefreshOptions {
+  readonly command: string;
+  /** What to compute: batch configs, requests, learned requests (a key's first config wins). */
+  readonly configs: readonly PlannedConfig[];
+  /** The families whose batch this run is (their last run is recorded), and those skipped for their lock. */
+  readonly families: readonly Family[];
+  readonly skipped?: readonly Family[];
+  readonly now: Date;
+  readonly ttlSeconds: number;
+  readonly concurrency: number;
+  /** Compute only: nothing is written and the payloads are returned. */
+  readonly dryRun: boolean;
+  /** Aborting starts no new statement; those in flight get `gracePeriodMs` to finish. */
+  readonly signal?: AbortSignal;
+  readonly gracePeriodMs?: number;
+  readonly retry?: RetryPolicy;
+}
+
+export interface RefreshDeps {
+  readonly db: Db;
+  /** The same pool as `db`'s, for the COPY passes. */
+  readonly pool: CopyPool;
+  /** Bytes received from PostgreSQL so far (the run logs its own share). */
+  readonly dbBytesReceived?: () => number;
+  /** Absent on a dry run. */
+  readonly cache: (CacheClient & MetaClient) | null;
+  readonly logger: Logger;
+  readonly reporter: FailureReporter;
+  /** Strings that must never appear in reported errors (passwords, tokens). */
+  readonly secrets: readonly string[];
+}
+
+interface TimedEntry extends CacheEntry {
+  readonly computeMs: number;
+}
+
+/** One config per payload key, the first of each (a request may repeat a batch config). */
+function distinctByKey(configs: readonly PlannedConfig[]): PlannedConfig[] {
+  const keys = new Set<string>();
+  return configs.filter(({ config }) => !keys.has(payloadKey(config)) && Boolean(keys.add(payloadKey(config))));
+}
+
+interface SectionEntry {
+  readonly section: CachedSection;
+  readonly period: Period;
+  /** The first config that holds it: the key is counted as its. */
+  readonly owner: PlannedConfig;
+}
+
+/** The section entries the API caches on their own, one per (section, period) of the configs. */
+function sectionEntriesOf(configs: readonly PlannedConfig[]): Map<string, SectionEntry> {
+  const byKey = new Map<string, SectionEntry>();
+  for (const planned of configs) {
+    for (const section of cachedSectionsOf(planned.config)) {
+      const key = sectionKey(section, planned.config.period);
+      if (!byKey.has(key)) byKey.set(key, { section, period: planned.config.period, owner: planned });
+    }
+  }
+  return byKey;
+}
+
+export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Promise<RefreshRun> {
+  const startedAt = new Date();
+  const started = performance.now();
+  const elapsed = () => Math.round(performance.now() - started);
+  const { logger, reporter, secrets } = deps;
+  const configs = distinctByKey(options.configs);
+  const bytesBefore = deps.dbBytesReceived?.() ?? 0;
+  logger.info(
+    { command: options.command, configs: configs.length, now: options.now.toISOString(), dry_run: options.dryRun },
+    'refresh started',
+  );
+
+  const { data, statements } = await loadRunData(planLoad(configs.map(({ config }) => config), options.now), deps, {
+    concurrency: options.concurrency,
+    retry: options.retry ?? DEFAULT_RETRY,
+    gracePeriodMs: options.gracePeriodMs ?? 0,
+    ...(options.signal ? { signal: options.signal } : {}),
+    observe: (query, ms, error, bytes) =>
+      logger.debug({ query, ms: Math.round(ms), ...(bytes === undefined ? {} : { bytes }) }, error ? 'query failed' : 'query done'),
+    onRetry: (query, attempt, delayMs, error) => logger.warn({ query, attempt, delay_ms: delayMs, err: error }, 'query retried'),
+  });
+  const interrupted = options.signal?.aborted ? String(options.signal.reason ?? 'aborted') : null;
+
+  const assembler = new Assembler(data, options.now);
+  const entries = new Map<string, TimedEntry>();
+  const errors = new Map<PlannedConfig, string>();
+  for (const planned of configs) {
+    try {
+      const value = pyJson(assembler.payload(planned.config));
+      entries.set(payloadKey(planned.config), { key: payloadKey(planned.config), value, computeMs: elapsed() });
+    } catch (error) {
+      errors.set(planned, errorMessage(error, secrets));
+    }
+  }
+  const sections = sectionEntriesOf(configs);
+  for (const [key, { section, period }] of sections) {
+    try {
+      entries.set(key, { key, value: pyJson(assembler.section({ section, period })), computeMs: elapsed() });
+    } catch {
+      // Its configs failed with the same error.
+    }
+  }
+
+  const writeFailures = options.dryRun || !deps.cache ? new Map<string, Error>() : await writeEntries(deps.cache, [...entries.values()], options.ttlSeconds);
+  const results = configs.map((planned): ConfigResult => {
+    const { config } = planned;
+    const key = payloadKey(config);
+    const owned = [key, ...[...sections].filter(([, entry]) => entry.owner === planned).map(([sectionKey]) => sectionKey)];
+    const reads = [key, ...cachedSectionsOf(config).map((section) => sectionKey(section, config.period))];
+    const unwritten = reads.find((read) => writeFailures.has(read));
+    const error =
+      errors.get(planned) ?? (unwritten ? `write failed for ${unwritten}: ${errorMessage(writeFailures.get(unwritten), secrets)}` : null);
+    return {
+      ...planned,
+      family: config.family,
+      label: configLabel(config),
+      key,
+      written: owned.filter((own) => entries.has(own) && !writeFailures.has(own)),
+      error,
+      computeMs: entries.get(key)?.computeMs ?? elapsed(),
+    };
+  });
+  for (const result of results) {
+    if (result.error === null) continue;
+    // The key a failed write left as it was, else the payload's (kept as it was too).
+    const key = writeFailures.has(result.key) ? result.key : ([...writeFailures.keys()].find((failed) => result.error!.includes(failed)) ?? result.key);
+    logger.error({ config: result.label, key, err: result.error }, 'config failed');
+    reporter.report(`stats-refresh: config ${result.label} failed: ${result.error}`, { config: result.label, key });
+  }
+
+  const run: RefreshRun = {
+    command: options.command,
+    now: options.now,
+    startedAt,
+    dryRun: options.dryRun,
+    ttlSeconds: options.ttlSeconds,
+    durationMs: elapsed(),
+    statements,
+    families: options.families,
+    skipped: options.skipped ?? [],
+    interrupted,
+    results,
+    payloads: options.dryRun ? new Map([...entries].map(([key, entry]) => [key, entry.value])) : null,
+  };
+  if (!options.dryRun && deps.cache && results.some((result) => result.written.length > 0 || result.error !== null)) {
+    await writeRunMetadata(deps.cache, keyMetaOf(run, new Date()), familyRunsOf(run)).catch((error: unknown) =>
+      logger.warn({ err: error }, 'run metadata not written'),
+    );
+  }
+  const failed = results.filter((result) => result.error !== null).length;
+  logger.info(
+    {
+      command: options.command,
+      successful: results.length - failed,
+      failed,
+      keys: results.reduce((sum, result) => sum + result.written.length, 0),
+      duration_ms: run.durationMs,
+      ...(deps.dbBytesReceived ? { db_bytes: deps.dbBytesReceived() - bytesBefore } : {}),
+      max_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
+      ...(interrupted ? { interrupted } : {}),
+    },
+    'refresh finished',
+  );
+  return run;
+}

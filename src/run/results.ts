@@ -1,0 +1,173 @@
+/**
+ * A run's result: one record per config, and the run around them. The stdout summary, the
+ * `stats_refresh:` metadata, the metrics and schedule's watched keys are projections of it.
+ */
+import type { KeyMeta, FamilyRun } from '../io/metadata.js';
+import type { FamilyOutcome } from '../io/metrics.js';
+import { configsFor, type Family, type RefreshConfig } from '../requests/batches.js';
+
+/** Why a config is in the run: its family's batch, a request given, or a request learned from the cache. */
+export type ConfigOrigin = 'batch' | 'request' | 'learned';
+
+export interface PlannedConfig {
+  readonly config: RefreshConfig;
+  readonly origin: ConfigOrigin;
+}
+
+export interface ConfigResult extends PlannedConfig {
+  readonly family: Family;
+  /** e.g. `dashboard/all[summary,trends]`. */
+  readonly label: string;
+  /** The payload's key. */
+  readonly key: string;
+  /**
+   * The keys this config was the first to hold (its payload's, and sections the API caches
+   * on their own) that were written, or computed on a dry run. A failed config may hold
+   * some: a section is written whenever it computed.
+   */
+  readonly written: readonly string[];
+  /** Why it failed (one line, secrets hidden); null when it succeeded. */
+  readonly error: string | null;
+  /** When its payload was ready, in ms since the run started. */
+  readonly computeMs: number;
+}
+
+export interface RefreshRun {
+  readonly command: string;
+  readonly now: Date;
+  readonly startedAt: Date;
+  readonly dryRun: boolean;
+  readonly ttlSeconds: number;
+  readonly durationMs: number;
+  /** SQL statements sent, retries included. */
+  readonly statements: number;
+  /** Families whose batch ran (their lock taken). */
+  readonly families: readonly Family[];
+  /** Families not run: another run held their lock. */
+  readonly skipped: readonly Family[];
+  /** The shutdown signal that cut the run short, if one did. */
+  readonly interrupted: string | null;
+  readonly results: readonly ConfigResult[];
+  /** Dry run only: every entry that would be written, by key. */
+  readonly payloads: ReadonlyMap<string, string> | null;
+}
+
+export interface ConfigFailure {
+  readonly config: string;
+  readonly error: string;
+}
+
+/** The run summary printed on stdout (one JSON line). */
+export interface RefreshSummary {
+  command: string;
+  now: string;
+  dry_run: boolean;
+  total_refreshed: number;
+  successful: number;
+  failed: number;
+  cache_keys: string[];
+  failures: ConfigFailure[];
+  duration_ms: number;
+  statements: number;
+  interrupted?: string;
+  skipped?: Family[];
+  learned?: number;
+  payloads?: Record<string, unknown>;
+}
+
+export const failuresOf = (run: RefreshRun): ConfigFailure[] =>
+  run.results.flatMap((result) => (result.error === null ? [] : [{ config: result.label, error: result.error }]));
+
+export const writtenKeysOf = (run: RefreshRun): string[] => run.results.flatMap((result) => result.written);
+
+export function summaryOf(run: RefreshRun): RefreshSummary {
+  const failures = failuresOf(run);
+  const learned = run.results.filter((result) => result.origin === 'learned').length;
+  return {
+    command: run.command,
+    now: run.now.toISOString(),
+    dry_run: run.dryRun,
+    total_refreshed: run.results.length,
+    successful: run.results.length - failures.length,
+    failed: failures.length,
+    cache_keys: writtenKeysOf(run),
+    failures,
+    duration_ms: run.durationMs,
+    statements: run.statements,
+    ...(run.interrupted ? { interrupted: run.interrupted } : {}),
+    ...(run.skipped.length > 0 ? { skipped: [...run.skipped] } : {}),
+    ...(learned > 0 ? { learned } : {}),
+    ...(run.payloads ? { payloads: Object.fromEntries([...run.payloads].map(([key, value]) => [key, JSON.parse(value)])) } : {}),
+  };
+}
+
+/** What `stats_refresh:keys` records of each written key. */
+export function keyMetaOf(run: RefreshRun, writtenAt: Date): Map<string, KeyMeta> {
+  return new Map(
+    run.results.flatMap((result) =>
+      result.written.map((key) => [key, { written_at: writtenAt.toISOString(), compute_ms: result.computeMs, ttl_seconds: run.ttlSeconds }] as const),
+    ),
+  );
+}
+
+/** The last run of each family whose batch ran, as `stats_refresh:last_run:<family>` records it. */
+export function familyRunsOf(run: RefreshRun): FamilyRun[] {
+  return run.families.map((family) => {
+    const own = run.results.filter((result) => result.family === family);
+    const failures = failuresOf({ ...run, results: own });
+    return {
+      family,
+      started_at: run.startedAt.toISOString(),
+      duration_ms: run.durationMs,
+      now: run.now.toISOString(),
+      successful: own.length - failures.length,
+      failed: failures.length,
+      failures,
+    };
+  });
+}
+
+/**
+ * One outcome per family run or skipped, for the metrics. A multi-family run shares its
+ * statements between families, so its duration and statements are the whole run's.
+ */
+export function outcomesOf(run: RefreshRun, finishedAt: Date): FamilyOutcome[] {
+  const whole = { finishedAt, durationSeconds: run.durationMs / 1000, statements: run.statements };
+  const skipped = run.skipped.map(
+    (family): FamilyOutcome => ({ family, result: 'skipped', ...whole, durationSeconds: 0, statements: 0, configsOk: 0, configsFailed: 0, keysWritten: 0, learnedRequests: 0 }),
+  );
+  const ran = run.families.map((family): FamilyOutcome => {
+    const own = run.results.filter((result) => result.family === family);
+    const failed = own.filter((result) => result.error !== null).length;
+    return {
+      family,
+      result: failed > 0 || run.interrupted !== null ? 'failed' : 'ok',
+      ...whole,
+      configsOk: own.length - failed,
+      configsFailed: failed,
+      keysWritten: own.reduce((sum, result) => sum + result.written.length, 0),
+      learnedRequests: own.filter((result) => result.origin === 'learned').length,
+    };
+  });
+  return [...ran, ...skipped];
+}
+
+/** Outcomes of a run that could not start (Redis down when taking the locks): every config failed. */
+export function failedOutcomes(families: readonly Family[], finishedAt: Date, durationSeconds: number): FamilyOutcome[] {
+  return families.map((family) => ({
+    family,
+    result: 'failed',
+    finishedAt,
+    durationSeconds,
+    statements: 0,
+    configsOk: 0,
+    configsFailed: configsFor([family]).length,
+    keysWritten: 0,
+    learnedRequests: 0,
+  }));
+}
+
+/** The payload keys of the learned requests the run refreshed, by family: schedule watches them too. */
+export function learnedKeysOf(run: RefreshRun): Map<string, Family> {
+  return new Map(run.results.filter((result) => result.origin === 'learned').map((result) => [result.key, result.family]));
+}
