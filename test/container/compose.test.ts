@@ -19,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GOLDEN_KEYS } from '../helpers/golden.js';
 import { databaseFromTemplate, goldenTemplate, readKeys, type TestDatabase } from '../helpers/services.js';
 import { RedisServer, type TestRedisClient } from '../helpers/redis-server.js';
-import { COMPOSE_FILE, IMAGE, PODMAN, PROJECT_ROOT, exec, inspect, podman, podmanOk, startRelay, waitFor } from './engine.js';
+import { COMPOSE_FILE, IMAGE, PODMAN, PROJECT_ROOT, composeServices, durationSeconds, exec, inspect, podman, podmanOk, startRelay, waitFor } from './engine.js';
 
 const PROJECT = `srcompose${process.pid}`;
 const BASE_IMAGE = `docker.io/library/node:${/^FROM\s+node:(\S+?)(?:@\S+)?\s/m.exec(readFileSync(join(PROJECT_ROOT, 'Dockerfile'), 'utf8'))?.[1]}`;
@@ -151,9 +151,12 @@ describe('docker-compose up against podman', () => {
     expect(logs).toMatch(/api started; warm key: :1/);
   });
 
-  it('the scheduler becomes healthy by its own healthcheck', async () => {
+  it('the scheduler becomes healthy by its own healthcheck', { timeout: 240_000 }, async () => {
     const name = containers['stats-refresh']!;
-    // No systemd here to run podman's healthchecks on their interval: run the same check now.
+    // No systemd here to run podman's healthchecks on their interval: run the same check now,
+    // for as long as Docker would before calling it unhealthy (start period + retries × interval).
+    const health = composeServices()['stats-refresh']!.healthcheck;
+    const boundMs = (durationSeconds(health.start_period) + health.retries * durationSeconds(health.interval)) * 1000;
     let last = '';
     await waitFor(
       'stats-refresh healthy',
@@ -162,7 +165,7 @@ describe('docker-compose up against podman', () => {
         last = `exit ${check.code}: ${check.stdout}${check.stderr}`;
         return check.code === 0 ? true : undefined;
       },
-      90_000,
+      boundMs,
       1000,
     ).catch(async (error: Error) => {
       const logs = await podman(['logs', '--tail', '5', name]);
