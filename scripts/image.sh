@@ -8,7 +8,8 @@
 # built or reused first; --pull=never so no registry is asked. The build stage's `npm ci`
 # needs the npm registry: the build runs on the host's network. Its cache mount
 # (/root/.npm) lives in TMPDIR, which scripts/podman keeps in the CI cache, so a second
-# build on a fresh clone downloads nothing. With Docker: docs/deployment.md.
+# build on a fresh clone downloads nothing. Layers of earlier builds that no tag needs are
+# pruned afterwards. With Docker: docs/deployment.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TAG="${1:-localhost/stats-refresh:dev}"
@@ -27,6 +28,11 @@ if [ -n "$cafile" ] && [ "$cafile" != null ] && [ "$cafile" != undefined ] && [ 
   mounts=(--volume "$cafile:/run/host-npm-ca.crt:ro" --volume "$npmrc:/usr/local/etc/npmrc:ro")
 fi
 start=$SECONDS
-scripts/podman build --pull=never --network=host --layers "${mounts[@]}" --tag "$TAG" --file Dockerfile . >&2
+build=(scripts/podman build --pull=never --network=host --layers "${mounts[@]}" --file Dockerfile .)
+# The build stage gets a tag of its own, so that pruning the layers of earlier builds (vfs
+# stores each one whole) keeps its cache: untagged, nothing would refer to it.
+"${build[@]}" --target build --tag "$TAG-build" >&2
+"${build[@]}" --tag "$TAG" >&2
+scripts/podman image prune --force >/dev/null
 size="$(scripts/podman image inspect --format '{{.Size}}' "$TAG")"
 echo "image: $TAG built in $((SECONDS - start)) s, $(awk -v b="$size" 'BEGIN { printf "%.1f MB (%d bytes)", b / 1e6, b }') uncompressed" >&2
