@@ -7,7 +7,10 @@
 # suite on (NODE24_VERSION there). Where the build has registry access, also pin the digest
 # (append @sha256:… to both FROM lines) so a rebuilt tag can never change the image silently:
 #   docker buildx imagetools inspect node:24.22.3-bookworm-slim
-# test/deploy/dockerfile.test.ts checks that every FROM names an exact version.
+# CI builds it with podman on a local stand-in of exactly this base (scripts/base-image.sh)
+# and --pull=never, so a FROM naming any other tag fails the build. A digest names the
+# official image, which the stand-in is not: pin it where your build pulls the real one
+# (docs/deployment.md, "The base image stand-in").
 
 # ---- build: dev dependencies, type check, esbuild bundle -> dist/ -----------------
 FROM node:24.22.3-bookworm-slim AS build

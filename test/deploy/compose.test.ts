@@ -15,14 +15,14 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI_PATH } from '../helpers/cli.js';
-import { PROJECT_ROOT, finalStage, instructionsOf, readDockerfile } from './dockerfile-model.js';
+import { PROJECT_ROOT, dockerfileUser } from './paths.js';
 
 const DIR = join(PROJECT_ROOT, 'deploy/compose');
 const COMPOSE = 'docker-compose.stats-refresh.yml';
 const SWARM = 'docker-compose.swarm.yml';
 const SWARM_SECRETS = 'docker-compose.swarm-secrets.yml';
 const IMAGE = 'registry.example.org/trends-earth/stats-refresh:0.1.0';
-const DOCKER_USER = instructionsOf(finalStage(readDockerfile()), 'USER').at(-1)?.args[0];
+const DOCKER_USER = dockerfileUser();
 /** The users' schedule's longest gap (360 s) plus the default statement timeout: the TTL must exceed it. */
 const TTL_BOUND = 360 + 60;
 

@@ -17,7 +17,7 @@ import { FAMILIES } from '../../src/requests/batches.js';
 import { CLI_PATH } from '../helpers/cli.js';
 import { databaseFromTemplate, goldenTemplate, type TestDatabase } from '../helpers/services.js';
 import { RedisServer } from '../helpers/redis-server.js';
-import { PROJECT_ROOT } from './dockerfile-model.js';
+import { PROJECT_ROOT } from './paths.js';
 import { loadManifests } from './manifests.js';
 import { gaps, minutesOf } from './schedule.js';
 

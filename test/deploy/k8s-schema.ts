@@ -19,7 +19,7 @@ import ts from 'typescript';
 import { CronJob, Job } from 'kubernetes-models/batch/v1';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { ConfigMap, Secret } from 'kubernetes-models/v1';
-import { PROJECT_ROOT } from './dockerfile-model.js';
+import { PROJECT_ROOT } from './paths.js';
 
 export interface KindInfo {
   /** Module and interface in kubernetes-models holding the TypeScript declaration. */

@@ -25,7 +25,7 @@ import type { IContainer } from 'kubernetes-models/v1/Container';
 import type { IPodSpec } from 'kubernetes-models/v1/PodSpec';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FAMILIES } from '../../src/requests/batches.js';
-import { PROJECT_ROOT, finalStage, instructionsOf, readDockerfile } from './dockerfile-model.js';
+import { PROJECT_ROOT, dockerfileUser } from './paths.js';
 import { kindOf, unknownFieldErrors, validateSchema } from './k8s-schema.js';
 import {
   type KObject,
@@ -62,7 +62,7 @@ const SECRETISH = /URL|TOKEN|PASSWORD|SECRET|CREDENTIAL|_KEY$/i;
 const DEFAULT_GRACE = 30;
 
 const DOCKER_USER = (() => {
-  const user = instructionsOf(finalStage(readDockerfile()), 'USER').at(-1)?.args[0] ?? '';
+  const user = dockerfileUser();
   const [uid, gid] = user.split(':').map(Number);
   return { uid: uid ?? NaN, gid: gid ?? uid ?? NaN };
 })();

@@ -9,7 +9,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import type { IContainer } from 'kubernetes-models/v1/Container';
 import type { IPodSpec } from 'kubernetes-models/v1/PodSpec';
 import { parseAllDocuments } from 'yaml';
-import { PROJECT_ROOT } from './dockerfile-model.js';
+import { PROJECT_ROOT } from './paths.js';
 
 export const K8S_DIR = join(PROJECT_ROOT, 'k8s');
 

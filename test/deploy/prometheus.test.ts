@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { RefreshMetrics } from '../../src/io/metrics.js';
-import { PROJECT_ROOT } from './dockerfile-model.js';
+import { PROJECT_ROOT } from './paths.js';
 
 const DIR = join(PROJECT_ROOT, 'deploy/prometheus');
 
