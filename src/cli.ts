@@ -6,11 +6,11 @@
 import { Command, CommanderError } from 'commander';
 import { FAMILIES } from './requests/batches.js';
 import { clearCommand } from './commands/clear.js';
-import { SIGNAL_EXIT, refreshCommand } from './commands/refresh.js';
+import { refreshCommand } from './commands/refresh.js';
 import { statusCommand } from './commands/status.js';
 import { warmupCommand } from './commands/warmup.js';
 import { DEFAULTS, SCHEDULE_DEFAULTS, type FlagValues, type ScheduleFlagValues } from './config.js';
-import { EXIT, errorMessage, exitCodeOf } from './lib/errors.js';
+import { EXIT, SIGNAL_EXIT, errorMessage, exitCodeOf } from './lib/errors.js';
 
 /** package.json's version, put in by the bundler (tools/build.mjs). */
 declare const STATS_REFRESH_VERSION: string;
@@ -144,7 +144,7 @@ function buildProgram(signal: AbortSignal, setExit: (code: number) => void): Com
     setExit(await scheduleCommand(flags, signal));
   });
 
-  const status = (flags: FlagValues & { json?: boolean }) => statusCommand(flags).then(setExit);
+  const status = (flags: FlagValues & { json?: boolean }) => statusCommand(flags, signal).then(setExit);
   const statusOptions = (command: Command) =>
     learnOptions(connectionOptions(command.option('--json', 'print JSON (the default when stdout is not a terminal)'))).option(
       '--now <instant>',
@@ -157,7 +157,7 @@ function buildProgram(signal: AbortSignal, setExit: (code: number) => void): Com
   ).action(status);
 
   const clear = (pattern: string | undefined, flags: FlagValues & { anyPattern?: boolean; learned?: boolean }) =>
-    clearCommand(pattern, flags).then(setExit);
+    clearCommand(pattern, flags, signal).then(setExit);
   const clearHelp = 'delete stats_service:*<pattern>* (all stats keys without a pattern), like DELETE /stats/cache';
   const addClear = (command: Command) =>
     connectionOptions(

@@ -12,7 +12,7 @@ import { FAMILIES, type Family } from '../requests/batches.js';
 import { coveredKeys } from '../requests/covered.js';
 import { runTargets } from '../run/family-run.js';
 import { failedOutcomes, learnedKeysOf, outcomesOf, type RefreshRun, writtenKeysOf } from '../run/results.js';
-import type { Runtime } from '../run/runtime.js';
+import { type Runtime, STOP_SLACK_MS } from '../run/runtime.js';
 import { type RefreshTargets, resolveTargets } from '../run/targets.js';
 import { type HealthReport, healthOf } from './health.js';
 import { LastValues } from './last-values.js';
@@ -22,8 +22,6 @@ import { type Watch, watchInvalidations } from './watch.js';
 /** Why a run started. */
 export type RunReason = 'start' | 'cron' | 'self-heal';
 
-/** Runs in flight get the grace period, then this long for their writes and lock release. */
-const STOP_SLACK_MS = 10_000;
 /** Checks triggered by Redis's messages come at most this often. */
 const EVENT_CHECK_SPACING_MS = 100;
 const MAX_HEAL_BASE_MS = 30_000;

@@ -279,6 +279,7 @@ describe('the runner with a cache that refuses some writes', () => {
     const stored = new Map<string, string>();
     let metadata: Record<string, string> = {};
     const cache = {
+      hgetall: async () => metadata,
       pipeline() {
         const queued: Array<() => [Error | null, unknown]> = [];
         const pipeline = {
@@ -290,6 +291,7 @@ describe('the runner with a cache that refuses some writes', () => {
             queued.push(() => ((metadata = { ...metadata, ...values }), [null, 1]));
             return pipeline;
           },
+          hdel: () => pipeline,
           exec: async () => queued.map((reply) => reply()),
         };
         return pipeline;
@@ -303,7 +305,7 @@ describe('the runner with a cache that refuses some writes', () => {
     const failed = run.results.filter((result) => result.error !== null).map((result) => result.label).sort();
     // The section's key is read by the last_year configs holding geographic: the dashboard's two and the users' two.
     expect(failed).toEqual(['dashboard/last_year[geographic,summary,tasks,trends]', 'dashboard/last_year[geographic,trends]', 'users/last_year/month', 'users/last_year/week']);
-    for (const label of failed) expect(run.results.find((result) => result.label === label)!.error).toBe(`write failed for ${refused}: OOM command not allowed`);
+    for (const label of failed) expect(run.results.find((result) => result.label === label)!.error).toMatch(`write failed for ${refused}: Redis refuses writes: it is out of memory`);
     const payloads = [...stored.keys()].filter((key) => key.startsWith('stats_service:')).sort();
     // Every dashboard and users key but the refused one; the failed configs' own payloads are written.
     expect(payloads).toHaveLength(41 - 8 - 1);
