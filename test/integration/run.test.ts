@@ -10,7 +10,8 @@ import { createDb } from '../../src/io/db.js';
 import { parsePostgresTls } from '../../src/io/tls.js';
 import { pyJson } from '../../src/lib/pyjson.js';
 import { loadRunData } from '../../src/pass/load.js';
-import { readBatchFile } from '../../src/requests/batch-file.js';
+import { readFileSync } from 'node:fs';
+import { parseBatchFile } from '../../src/requests/batch-file.js';
 import { configsFor, type RefreshConfig } from '../../src/requests/batches.js';
 import { configLabel, payloadKey } from '../../src/requests/config-keys.js';
 import { parseRequest } from '../../src/requests/request.js';
@@ -137,7 +138,7 @@ describe('the pass answers as the contract defines, on the golden database and e
   let db: ReturnType<typeof createDb>;
   const configs: RefreshConfig[] = [
     ...configsFor(['dashboard', 'executions', 'users']),
-    ...readBatchFile(REQUESTS_FILE, 'requests.txt').flatMap(({ target }) => (target.kind === 'request' ? [target.config] : [])),
+    ...parseBatchFile(readFileSync(REQUESTS_FILE, 'utf8'), 'requests.txt').flatMap(({ target }) => (target.kind === 'request' ? [target.config] : [])),
     ...EXTRA_REQUESTS.map((request) => parseRequest(request).config),
   ];
 
