@@ -3,6 +3,7 @@
  * The `stats-refresh` command line: wires commander to the commands and turns
  * outcomes into exit codes. No logic of its own.
  */
+import { format } from 'node:util';
 import { Command, CommanderError } from 'commander';
 import { FAMILIES } from './requests/batches.js';
 import { clearCommand } from './commands/clear.js';
@@ -176,30 +177,43 @@ function buildProgram(signal: AbortSignal, setExit: (code: number) => void): Com
   return program;
 }
 
+/** A log line written before (or after) the logger exists, shaped like the logger's. */
+function logLine(level: 'info' | 'warn', fields: Record<string, unknown>, msg: string): void {
+  process.stderr.write(`${JSON.stringify({ level, time: new Date().toISOString(), pid: process.pid, name: 'stats-refresh', ...fields, msg })}\n`);
+}
+
 /**
  * Node prints process warnings (a library's deprecation notice, say) as raw text on
- * stderr; turn each into a log line like every other message.
+ * stderr, and libraries write to the console (ioredis: "[WARN] Redis server does not
+ * require a password…"); turn each into a log line like every other message, redacted.
+ * stdout stays the summary's alone.
  */
 function logWarningsAsJson(): void {
   process.removeAllListeners('warning');
   process.on('warning', (warning) => {
-    process.stderr.write(
-      `${JSON.stringify({ level: 'warn', time: new Date().toISOString(), pid: process.pid, name: 'stats-refresh', warning: warning.name, code: (warning as { code?: string }).code, msg: errorMessage(warning) })}\n`,
-    );
+    logLine('warn', { warning: warning.name, code: (warning as { code?: string }).code }, errorMessage(warning));
   });
+  const asLog = (...args: unknown[]) => logLine('warn', { source: 'library' }, errorMessage(format(...args)));
+  console.log = asLog;
+  console.info = asLog;
+  console.warn = asLog;
+  console.error = asLog;
 }
 
-/** First SIGTERM/SIGINT: stop starting work and finish gracefully. Second: exit at once. */
+/**
+ * First SIGTERM/SIGINT: stop starting work and finish gracefully. Second: exit at once.
+ * SIGHUP (a closed terminal, a reload by habit) changes nothing: the settings are read at
+ * start; say so rather than die with 129.
+ */
 function installSignalHandlers(controller: AbortController): void {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.on(signal, () => {
       if (controller.signal.aborted) process.exit(SIGNAL_EXIT[signal]);
-      process.stderr.write(
-        `${JSON.stringify({ level: 'warn', time: new Date().toISOString(), pid: process.pid, name: 'stats-refresh', signal, msg: 'shutdown requested: finishing in-flight work' })}\n`,
-      );
+      logLine('warn', { signal }, 'shutdown requested: finishing in-flight work');
       controller.abort(signal);
     });
   }
+  process.on('SIGHUP', () => logLine('info', { signal: 'SIGHUP' }, 'SIGHUP ignored: settings are read at start; restart to change them, SIGTERM to stop'));
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -233,8 +247,6 @@ const code = await main(process.argv);
 process.exitCode = code;
 // A stuck socket must not keep a CronJob pod alive after the summary is out; say so, it is a leak.
 setTimeout(() => {
-  process.stderr.write(
-    `${JSON.stringify({ level: 'warn', time: new Date().toISOString(), pid: process.pid, name: 'stats-refresh', resources: process.getActiveResourcesInfo(), msg: 'forced exit: handles still open 5 s after the end' })}\n`,
-  );
+  logLine('warn', { resources: process.getActiveResourcesInfo() }, 'forced exit: handles still open 5 s after the end');
   process.exit(code);
 }, 5_000).unref();

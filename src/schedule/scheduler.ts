@@ -7,7 +7,9 @@
 import { Cron } from 'croner';
 import type { ScheduleConfig } from '../config.js';
 import type { FamilyOutcome, RefreshMetrics } from '../io/metrics.js';
+import { redisFailure } from '../io/cache.js';
 import { CRON_TIMEZONE } from '../lib/cron.js';
+import { errorMessage } from '../lib/errors.js';
 import { FAMILIES, type Family } from '../requests/batches.js';
 import { coveredKeys } from '../requests/covered.js';
 import { runTargets } from '../run/family-run.js';
@@ -55,7 +57,8 @@ export class Scheduler {
   private checkTimer: NodeJS.Timeout | undefined;
   private checking = false;
   private recheck = false;
-  private checkFailing = false;
+  /** Why the last check failed, while the checks fail. */
+  private checkError: string | null = null;
   private lastCheckStartAt = 0;
   private watch: Watch | null = null;
   private stopping = false;
@@ -197,8 +200,8 @@ export class Scheduler {
     const { runtime, metrics } = this.deps;
     try {
       const missing = await missingByFamily(runtime.connections.redis!, coveredKeys(this.learnedKeys));
-      if (this.checkFailing) runtime.logger.info('self-healing check answered again');
-      this.checkFailing = false;
+      if (this.checkError !== null) runtime.logger.info('self-healing check answered again');
+      this.checkError = null;
       const now = this.now();
       const heal: Family[] = [];
       const lost: string[] = [];
@@ -229,10 +232,11 @@ export class Scheduler {
         this.trigger(heal, 'self-heal');
       }
     } catch (error) {
-      if (!this.checkFailing) {
-        runtime.logger.warn({ err: error }, 'self-healing check failed; retrying every check interval');
+      const reason = redisFailure(error);
+      if (this.checkError === null) {
+        runtime.logger.warn({ err: reason }, 'self-healing check failed; retrying every check interval');
       }
-      this.checkFailing = true;
+      this.checkError = errorMessage(reason, runtime.secrets);
     } finally {
       this.lastCheckAt = this.now();
       this.checking = false;
@@ -255,6 +259,7 @@ export class Scheduler {
       checkIntervalMs: this.deps.settings.checkIntervalMs,
       intervalsMs: this.deps.settings.intervalsMs,
       lastSuccessAt: this.lastSuccessAt,
+      checkError: this.checkError,
     });
   }
 
