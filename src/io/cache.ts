@@ -125,11 +125,15 @@ export function createRedis(url: string, options: RedisOptions = {}): RedisClien
     connectionName: 'stats-refresh',
   });
   client.onTimeout = () => {
-    lastError = new RedisSilentError(commandTimeoutMs);
-    onError(lastError);
-    // A one-shot run has nothing to wait for; schedule reconnects (a stopped server that
-    // continues answers the new connection).
-    client.disconnect(options.longRunning === true && connectedOnce);
+    const silent = new RedisSilentError(commandTimeoutMs);
+    lastError = silent;
+    onError(silent);
+    // Everything waiting on this connection fails now, and says why.
+    (client as unknown as { flushQueue(error: Error): void }).flushQueue(silent);
+    // A one-shot run has nothing more to wait for; schedule reconnects (a stopped server
+    // that continues answers the new connection).
+    if (!options.longRunning) client.gone = silent;
+    dropConnection(client, options.longRunning === true && connectedOnce);
   };
   client.on('ready', () => {
     connectedOnce = true;
@@ -147,12 +151,27 @@ export function createRedis(url: string, options: RedisOptions = {}): RedisClien
   return Object.assign(client, { lastError: () => lastError });
 }
 
+/**
+ * Closes the connection without waiting for the server: a silent server never answers the
+ * FIN that a plain disconnect waits for.
+ */
+export function dropConnection(client: Redis, reconnect = false): void {
+  client.disconnect(reconnect);
+  (client.stream as { destroy?: () => void } | undefined)?.destroy?.();
+}
+
 /** A command that timed out drops the connection (see REDIS_COMMAND_TIMEOUT_MS). */
 class BoundedRedis extends Redis {
   onTimeout: () => void = () => undefined;
+  /** One-shot: Redis went silent; every later command fails at once with that. */
+  gone: Error | null = null;
 
   override sendCommand(...args: Parameters<Redis['sendCommand']>): ReturnType<Redis['sendCommand']> {
     const [command] = args;
+    if (this.gone) {
+      command.reject(this.gone);
+      return command.promise;
+    }
     command.promise.catch((error: Error) => {
       if (error.message === TIMED_OUT) this.onTimeout();
     });

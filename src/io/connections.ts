@@ -2,7 +2,7 @@
  * Opening and checking the run's connections, and closing them last-in-first-out.
  */
 import type pg from 'pg';
-import { type RedisClient, createRedis, redisFailure } from './cache.js';
+import { type RedisClient, createRedis, dropConnection, redisFailure } from './cache.js';
 import { type PgConnectionOptions, createDb, type Db } from './db.js';
 import { UnreachableError, errorMessage } from '../lib/errors.js';
 import { FAMILIES } from '../requests/batches.js';
@@ -71,7 +71,7 @@ export function openConnections(
     redis,
     dbBytesReceived: () => sockets.reduce((sum, socket) => sum + socket.bytesRead, 0),
     cut() {
-      redis?.disconnect();
+      if (redis) dropConnection(redis);
       // A statement still running fails on its lost connection and its client leaves the pool.
       for (const socket of sockets) socket.destroy();
     },

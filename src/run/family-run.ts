@@ -88,7 +88,7 @@ async function learnedConfigs(runtime: Runtime, families: readonly Family[], oth
 }
 
 /** The run of a command that had nothing to compute (every family skipped or failed): nothing sent. */
-function emptyRun(command: string, now: Date, ttlSeconds: number, skipped: readonly Family[]): RefreshRun {
+function emptyRun(command: string, now: Date, ttlSeconds: number, skipped: readonly Family[], signal: AbortSignal): RefreshRun {
   return {
     command,
     now,
@@ -99,7 +99,7 @@ function emptyRun(command: string, now: Date, ttlSeconds: number, skipped: reado
     statements: 0,
     families: [],
     skipped,
-    interrupted: null,
+    interrupted: signal.aborted ? String(signal.reason) : null,
     results: [],
     payloads: null,
   };
@@ -127,7 +127,7 @@ export async function runTargets(
       ...targets.requests.map((request): PlannedConfig => ({ config: request, origin: 'request' })),
     ];
     const configs = [...batch, ...(await learnedConfigs(runtime, running, batch, now))];
-    const run = configs.length === 0 ? emptyRun(command, now, config.ttlSeconds, skipped) : await refresh(configs, running, skipped);
+    const run = configs.length === 0 ? emptyRun(command, now, config.ttlSeconds, skipped, signal) : await refresh(configs, running, skipped);
     if (failed.size === 0) return run;
     const families = new Set([...run.families, ...failed.keys()]);
     return { ...run, families: FAMILIES.filter((family) => families.has(family)), results: [...run.results, ...lockFailures(failed)] };
