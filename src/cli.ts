@@ -19,13 +19,16 @@ declare const STATS_REFRESH_VERSION: string;
 const FOOTER = `
 Exit codes:
   0  done (for refresh: every config written, or the family skipped because another run holds it)
-  1  some configs failed (the others were written; failed keys keep their previous value);
+  1  some configs failed (the others were written; failed keys keep their previous value), also
+     when PostgreSQL or Redis was lost, went silent or refused writes mid-run;
      for status: a covered key is missing
   2  bad usage or configuration (nothing attempted)
-  3  PostgreSQL or Redis unreachable (nothing written); for warmup and schedule: gave up waiting
+  3  PostgreSQL or Redis unreachable or not answering (nothing written); for warmup and
+     schedule: gave up waiting
   70  internal error (one line on stderr)
   130, 143  stopped by SIGINT or SIGTERM (finished configs written, the summary printed);
-     schedule exits 0 once the runs in flight have finished
+     connections are cut --grace-period + 5 s after the signal (status, clear: at once);
+     schedule exits 0 once the runs in flight have finished; SIGHUP is ignored
 
 Environment: DATABASE_URL, REDIS_URL, REDIS_TLS_CA_FILE, STATS_CACHE_TTL, LOG_LEVEL,
 STATS_REFRESH_CONCURRENCY, STATS_REFRESH_STATEMENT_TIMEOUT, STATS_REFRESH_LOCK_TTL,
