@@ -25,22 +25,13 @@ import { planLoad, sourcesOf } from '../../src/stats/sections.js';
 import { createLogger } from '../../src/io/logger.js';
 import { noReporter } from '../../src/io/reporter.js';
 import { GOLDEN_KEYS, goldenValue } from '../helpers/golden.js';
+import { random } from '../helpers/random.js';
 import { RedisServer, type TestRedisClient } from '../helpers/redis-server.js';
 import { type ExecutionRow, referenceData, type Rows } from '../helpers/reference-data.js';
 import { databaseFromTemplate, GOLDEN_NOW, goldenTemplate, readKeys, type TestDatabase } from '../helpers/services.js';
 
 const REQUESTS_FILE = new URL('../fixtures/golden/requests.txt', import.meta.url).pathname;
 
-/** A deterministic stream of numbers in [0, 1). */
-function random(seed: number): () => number {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    return (state >>> 0) / 2 ** 32;
-  };
-}
 
 const uuid = (next: () => number) =>
   Array.from({ length: 32 }, (_, index) => (index === 12 ? '4' : Math.floor(next() * 16).toString(16)))
