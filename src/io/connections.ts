@@ -78,7 +78,7 @@ export function openConnections(
     async close() {
       // QUIT lets pending replies arrive; a client that never connected has nothing to close
       // (disconnect() would hold the process for ioredis's 2 s socket timer).
-      if (redis?.status === 'ready') await redis.quit().catch(() => redis.disconnect());
+      if (redis?.status === 'ready') await redis.quit().catch(() => dropConnection(redis));
       else if (redis && redis.status !== 'end' && redis.status !== 'wait') redis.disconnect();
       await db.destroy().catch(() => undefined);
       // Kysely ends the pool only if it ever queried through it; the reachability check may be all there was.

@@ -74,11 +74,12 @@ export async function openRuntime(config: Config, needs: RuntimeNeeds, signal?: 
     longRunning: needs.longRunning === true,
     onRedisError: (error) => logger.debug({ err: error }, 'redis connection error'),
   });
-  releasers.push('connections', () => connections.close());
   if (signal) {
+    // Registered before the connections, so it can still cut them while they close.
     const afterMs = needs.graceful ? config.gracePeriodMs + STOP_SLACK_MS : 0;
     releasers.push('shutdown timer', cutAfterSignal(signal, afterMs, () => connections.cut(), logger));
   }
+  releasers.push('connections', () => connections.close());
   return {
     config,
     secrets,

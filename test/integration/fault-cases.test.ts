@@ -143,7 +143,24 @@ describe('credentials in URL query parameters', () => {
     expect(pgDown.code).toBe(2);
     const metadata = [...(await readKeys(redis, 'stats_refresh:*').catch(() => new Map()))].join('\n');
     const hashes = JSON.stringify(await redis.hgetall('stats_refresh:keys'));
-    for (const output of [refresh.stdout, refresh.stderr, status.stdout, status.stderr, unreachable.stderr, pgDown.stderr, metadata, hashes]) {
+    // A Pushgateway that is down is a warning naming it; its token stays hidden.
+    const pushed = await bounded(['refresh', 'users', '--now', GOLDEN_NOW, '--pushgateway-url', `http://127.0.0.1:1/?token=${SECRET}`], {
+      ...env(),
+      REDIS_URL: redisUrl,
+    });
+    expect(pushed.code, pushed.stderr).toBe(0);
+    expect(pushed.logs.some((log) => log.msg === 'metrics not pushed; the run itself is unaffected')).toBe(true);
+    // schedule: /metrics, /healthz and its logs.
+    const schedule = await startSchedule(['--check-interval', '0.5', '--log-level', 'trace'], { ...env(), REDIS_URL: redisUrl });
+    let served = '';
+    try {
+      await eventually('a run of every family', () => schedule.count('schedule run finished') >= 1, 30_000);
+      served = `${await schedule.metrics()}\n${JSON.stringify((await schedule.health()).body)}`;
+    } finally {
+      schedule.child.kill('SIGTERM');
+    }
+    const stopped = await schedule.done;
+    for (const output of [refresh.stdout, refresh.stderr, status.stdout, status.stderr, unreachable.stderr, pgDown.stderr, metadata, hashes, pushed.stderr, served, stopped.stderr]) {
       expect(output).not.toContain(SECRET);
     }
   });
@@ -155,6 +172,14 @@ describe('Redis that stops answering (SIGSTOP)', () => {
     const run = await bounded(['status'], env(), 30_000);
     expect(run.code).toBe(3);
     expect(run.messages).toEqual([`stats-refresh: Redis at ${server.url()} is unreachable (Redis did not answer within 10 s); check REDIS_URL or --redis-url`]);
+  });
+
+  it('refresh: exit 3 at start, nothing computed', async () => {
+    server.pause();
+    const run = await bounded(['refresh', 'all', '--now', GOLDEN_NOW], env(), 30_000);
+    expect(run.code).toBe(3);
+    expect(run.messages).toEqual([`stats-refresh: Redis at ${server.url()} is unreachable (Redis did not answer within 10 s); check REDIS_URL or --redis-url`]);
+    expect(run.logs.some((log) => log.msg === 'refresh started')).toBe(false);
   });
 
   it('status ends at the first SIGTERM', async () => {
