@@ -46,11 +46,11 @@ async function takeLocks(runtime: Runtime, families: readonly Family[], releaser
       running.push(family);
     } else {
       skipped.push(family);
-      const why = signal.aborted
-        ? 'family skipped: shutting down while waiting for its lock'
-        : config.waitLock
-          ? 'family skipped: its lock was not freed in time'
-          : 'family skipped: another run holds its lock';
+      const why = !config.waitLock
+        ? 'family skipped: another run holds its lock'
+        : signal.aborted
+          ? 'family skipped: shutting down while waiting for its lock'
+          : 'family skipped: its lock was not freed in time';
       logger.info({ family, waited: config.waitLock }, why);
     }
   }
