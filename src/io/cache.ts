@@ -86,10 +86,9 @@ export interface RedisOptions {
   readonly onError?: (error: Error) => void;
   /** Once connected, reconnect forever (Redis restarted) instead of giving up after a few tries. */
   readonly longRunning?: boolean;
-  readonly commandTimeoutMs?: number;
 }
 
-/** The client of the process: ioredis, plus the last connection error and whether Redis went silent. */
+/** The client of the process: ioredis, plus the last connection error (a RedisSilentError when Redis went silent). */
 export type RedisClient = Redis & { lastError(): Error | null };
 
 const TIMED_OUT = 'Command timed out';
@@ -107,12 +106,11 @@ export function createRedis(url: string, options: RedisOptions = {}): RedisClien
   let connectedOnce = false;
   let lastError: Error | null = null;
   const tls = redisTlsOption(url, options.tlsCa ?? null);
-  const commandTimeoutMs = options.commandTimeoutMs ?? REDIS_COMMAND_TIMEOUT_MS;
   const client = new BoundedRedis(url, {
     ...(tls ? { tls } : {}),
     lazyConnect: true,
     connectTimeout: 5_000,
-    commandTimeout: commandTimeoutMs,
+    commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
     maxRetriesPerRequest: 1,
     enableOfflineQueue: false,
     // Unreachable at start: give up at once (exit 3). Lost mid-run: a few quick reconnects,
@@ -125,7 +123,7 @@ export function createRedis(url: string, options: RedisOptions = {}): RedisClien
     connectionName: 'stats-refresh',
   });
   client.onTimeout = () => {
-    const silent = new RedisSilentError(commandTimeoutMs);
+    const silent = new RedisSilentError(REDIS_COMMAND_TIMEOUT_MS);
     lastError = silent;
     onError(silent);
     // Everything waiting on this connection fails now, and says why.
