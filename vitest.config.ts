@@ -3,8 +3,9 @@ import { configDefaults, defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    // The container checks run once per CI run: scripts/container-check.sh.
-    exclude: [...configDefaults.exclude, 'test/container/**'],
+    // Run on their own: the container checks once per CI run (scripts/container-check.sh), the chaos
+    // test with npm run chaos / chaos:ci (vitest.chaos.config.ts).
+    exclude: [...configDefaults.exclude, 'test/container/**', 'test/chaos/**'],
     globalSetup: ['test/helpers/global-setup.ts'],
     pool: 'forks',
     testTimeout: 60_000,

@@ -3,27 +3,30 @@
  * The `stats-refresh` command line: wires commander to the commands and turns
  * outcomes into exit codes. No logic of its own.
  */
+import { format } from 'node:util';
 import { Command, CommanderError } from 'commander';
 import { FAMILIES } from './requests/batches.js';
 import { clearCommand } from './commands/clear.js';
-import { SIGNAL_EXIT, refreshCommand } from './commands/refresh.js';
+import { refreshCommand } from './commands/refresh.js';
 import { statusCommand } from './commands/status.js';
 import { warmupCommand } from './commands/warmup.js';
 import { DEFAULTS, SCHEDULE_DEFAULTS, type FlagValues, type ScheduleFlagValues } from './config.js';
-import { EXIT, errorMessage, exitCodeOf } from './lib/errors.js';
+import { EXIT, SIGNAL_EXIT, errorMessage, exitCodeOf } from './lib/errors.js';
 import { API_COMMIT, API_COMMIT_DATE, VERSION } from './lib/version.js';
 
 const FOOTER = `
 Exit codes:
   0  done (for refresh: every config written, or the family skipped because another run holds it)
-  1  some configs failed (the others were written; failed keys keep their previous value),
-     among them those of an endpoint yielding to the API after drift;
+  1  some configs failed (the others were written; failed keys keep their previous value), also
+     when PostgreSQL or Redis was lost, went silent or refused writes mid-run;
+     for status: a covered key is missing
   2  bad usage or configuration (nothing attempted)
-  3  PostgreSQL or Redis unreachable (nothing written); for warmup and schedule: gave up waiting
-     for status: a covered key is missing, or drift is recorded; for verify: drift found
+  3  PostgreSQL or Redis unreachable or not answering (nothing written); for warmup and
+     schedule: gave up waiting
   70  internal error (one line on stderr)
   130, 143  stopped by SIGINT or SIGTERM (finished configs written, the summary printed);
-     schedule exits 0 once the runs in flight have finished
+     connections are cut --grace-period + 5 s after the signal (status, clear: at once);
+     schedule exits 0 once the runs in flight have finished; SIGHUP is ignored
 
 Environment: DATABASE_URL, REDIS_URL, REDIS_TLS_CA_FILE, STATS_CACHE_TTL, LOG_LEVEL,
 STATS_REFRESH_CONCURRENCY, STATS_REFRESH_STATEMENT_TIMEOUT, STATS_REFRESH_LOCK_TTL,
@@ -145,7 +148,7 @@ function buildProgram(signal: AbortSignal, setExit: (code: number) => void): Com
     setExit(await scheduleCommand(flags, signal));
   });
 
-  const status = (flags: FlagValues & { json?: boolean }) => statusCommand(flags).then(setExit);
+  const status = (flags: FlagValues & { json?: boolean }) => statusCommand(flags, signal).then(setExit);
   const statusOptions = (command: Command) =>
     learnOptions(connectionOptions(command.option('--json', 'print JSON (the default when stdout is not a terminal)'))).option(
       '--now <instant>',
@@ -169,11 +172,11 @@ function buildProgram(signal: AbortSignal, setExit: (code: number) => void): Com
       .option('--ttl <seconds>', 'our keys\' expiry, as the runs set it (env STATS_CACHE_TTL, default 300)'),
   ).action(async (targets: string[], flags: FlagValues & { json?: boolean }) => {
     const { verifyCommand } = await import('./commands/verify.js');
-    setExit(await verifyCommand(targets, flags));
+    setExit(await verifyCommand(targets, flags, signal));
   });
 
   const clear = (pattern: string | undefined, flags: FlagValues & { anyPattern?: boolean; learned?: boolean; drift?: boolean }) =>
-    clearCommand(pattern, flags).then(setExit);
+    clearCommand(pattern, flags, signal).then(setExit);
   const clearHelp = 'delete stats_service:*<pattern>* (all stats keys without a pattern), like DELETE /stats/cache';
   const addClear = (command: Command) =>
     connectionOptions(
@@ -193,30 +196,43 @@ function buildProgram(signal: AbortSignal, setExit: (code: number) => void): Com
   return program;
 }
 
+/** A log line written before (or after) the logger exists, shaped like the logger's. */
+function logLine(level: 'info' | 'warn', fields: Record<string, unknown>, msg: string): void {
+  process.stderr.write(`${JSON.stringify({ level, time: new Date().toISOString(), pid: process.pid, name: 'stats-refresh', ...fields, msg })}\n`);
+}
+
 /**
  * Node prints process warnings (a library's deprecation notice, say) as raw text on
- * stderr; turn each into a log line like every other message.
+ * stderr, and libraries write to the console (ioredis: "[WARN] Redis server does not
+ * require a password…"); turn each into a log line like every other message, redacted.
+ * stdout stays the summary's alone.
  */
 function logWarningsAsJson(): void {
   process.removeAllListeners('warning');
   process.on('warning', (warning) => {
-    process.stderr.write(
-      `${JSON.stringify({ level: 'warn', time: new Date().toISOString(), pid: process.pid, name: 'stats-refresh', warning: warning.name, code: (warning as { code?: string }).code, msg: errorMessage(warning) })}\n`,
-    );
+    logLine('warn', { warning: warning.name, code: (warning as { code?: string }).code }, errorMessage(warning));
   });
+  const asLog = (...args: unknown[]) => logLine('warn', { source: 'library' }, errorMessage(format(...args)));
+  console.log = asLog;
+  console.info = asLog;
+  console.warn = asLog;
+  console.error = asLog;
 }
 
-/** First SIGTERM/SIGINT: stop starting work and finish gracefully. Second: exit at once. */
+/**
+ * First SIGTERM/SIGINT: stop starting work and finish gracefully. Second: exit at once.
+ * SIGHUP (a closed terminal, a reload by habit) changes nothing: the settings are read at
+ * start; say so rather than die with 129.
+ */
 function installSignalHandlers(controller: AbortController): void {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.on(signal, () => {
       if (controller.signal.aborted) process.exit(SIGNAL_EXIT[signal]);
-      process.stderr.write(
-        `${JSON.stringify({ level: 'warn', time: new Date().toISOString(), pid: process.pid, name: 'stats-refresh', signal, msg: 'shutdown requested: finishing in-flight work' })}\n`,
-      );
+      logLine('warn', { signal }, 'shutdown requested: finishing in-flight work');
       controller.abort(signal);
     });
   }
+  process.on('SIGHUP', () => logLine('info', { signal: 'SIGHUP' }, 'SIGHUP ignored: settings are read at start; restart to change them, SIGTERM to stop'));
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -250,8 +266,6 @@ const code = await main(process.argv);
 process.exitCode = code;
 // A stuck socket must not keep a CronJob pod alive after the summary is out; say so, it is a leak.
 setTimeout(() => {
-  process.stderr.write(
-    `${JSON.stringify({ level: 'warn', time: new Date().toISOString(), pid: process.pid, name: 'stats-refresh', resources: process.getActiveResourcesInfo(), msg: 'forced exit: handles still open 5 s after the end' })}\n`,
-  );
+  logLine('warn', { resources: process.getActiveResourcesInfo() }, 'forced exit: handles still open 5 s after the end');
   process.exit(code);
 }, 5_000).unref();

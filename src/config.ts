@@ -8,6 +8,7 @@ import { readCertificateFile, readSecretFile } from './io/files.js';
 import { LOG_LEVELS, type LogLevel } from './io/logger.js';
 import { parsePostgresTls } from './io/tls.js';
 import { longestGapMs } from './lib/cron.js';
+import { credentialsOf } from './lib/redact.js';
 import { FAMILIES, type Family } from './requests/batches.js';
 import { parseInstant } from './lib/time.js';
 import type { OnDrift } from './run/drift.js';
@@ -170,7 +171,49 @@ function parseUrl(source: Source | undefined, fallback: string, schemes: readonl
   if (!schemes.includes(parsed.protocol)) {
     throw new UsageError(`${source.name} must be a ${schemes.join(' or ')} URL for ${what}, got ${parsed.protocol}`);
   }
+  // The drivers decode these parts themselves, and fail far from here (or quote the part) on a stray %.
+  for (const [part, text] of [
+    ['user name', parsed.username],
+    ['password', parsed.password],
+    ['path', parsed.pathname],
+    ['query', parsed.search],
+  ] as const) {
+    try {
+      decodeURIComponent(text);
+    } catch {
+      throw new UsageError(`${source.name}: the ${part} holds a % that does not start an escape such as %40; write a literal % as %25`);
+    }
+  }
   return source.value;
+}
+
+/** ioredis reads every query parameter of the URL as a client option: only these mean what they say. */
+const REDIS_QUERY_PARAMETERS = ['db', 'password', 'username', 'family'];
+
+/** The Redis URL's database: a whole number, in the path or as `db=` (ioredis would write elsewhere, or throw). */
+function checkRedisUrl(url: string, name: string): void {
+  const parsed = new URL(url);
+  for (const parameter of parsed.searchParams.keys()) {
+    if (!REDIS_QUERY_PARAMETERS.includes(parameter)) {
+      throw new UsageError(`${name}: the query parameter ${JSON.stringify(parameter)} is not supported; only ${REDIS_QUERY_PARAMETERS.join(', ')} are`);
+    }
+  }
+  const path = parsed.pathname.replace(/^\//, '');
+  for (const db of [path, parsed.searchParams.get('db')]) {
+    if (db === null || db === '') continue;
+    if (!/^\d{1,9}$/.test(db)) {
+      throw new UsageError(`${name}: the database must be a whole number, as in redis://host:6379/0, got ${JSON.stringify(decodeURIComponent(db))}`);
+    }
+  }
+}
+
+/** STATS_REFRESH_LEARN: on or off, in the usual spellings; anything else is a mistake, not "on". */
+function parseSwitch(source: Source | undefined, fallback: boolean): boolean {
+  if (!source) return fallback;
+  const value = source.value.trim().toLowerCase();
+  if (['on', 'true', 'yes', '1'].includes(value)) return true;
+  if (['off', 'false', 'no', '0'].includes(value)) return false;
+  throw new UsageError(`${source.name} must be on or off (or true/false, yes/no, 1/0), got ${JSON.stringify(source.value)}`);
 }
 
 /** A number from `min` to `max`: whole, or (`fractions`) a decimal such as 0.5 seconds. */
@@ -234,6 +277,7 @@ function parseDatabase(flags: FlagValues, env: Env): Pick<Config, 'databaseUrl' 
 function parseRedis(flags: FlagValues, env: Env): Pick<Config, 'redisUrl' | 'redisTlsCa'> {
   const source = pickSecret(flags.redisUrl, '--redis-url', env, 'REDIS_URL');
   const redisUrl = parseUrl(source, DEFAULTS.redisUrl, ['redis:', 'rediss:'], 'Redis');
+  checkRedisUrl(redisUrl, source?.name ?? 'REDIS_URL');
   const caFile = pick(flags.redisTlsCaFile, '--redis-tls-ca-file', env, 'REDIS_TLS_CA_FILE');
   if (!caFile) return { redisUrl, redisTlsCa: null };
   if (new URL(redisUrl).protocol !== 'rediss:') {
@@ -288,7 +332,7 @@ export function loadConfig(
       1000 *
       parseNumber(pick(flags.gracePeriod, '--grace-period', env, 'STATS_REFRESH_GRACE_PERIOD'), DEFAULTS.gracePeriodSeconds, 0, 3600),
     ...batchFileOf(pick(flags.batchFile, '--batch-file', env, 'STATS_REFRESH_BATCH_FILE')),
-    learn: flags.learn !== false && env.STATS_REFRESH_LEARN?.trim().toLowerCase() !== 'off',
+    learn: flags.learn !== false && parseSwitch(pick(undefined, '', env, 'STATS_REFRESH_LEARN'), true),
     learnWindowMs: parseDuration(pick(flags.learnWindow, '--learn-window', env, 'STATS_REFRESH_LEARN_WINDOW'), DEFAULTS.learnWindowMs),
     learnMax: parseNumber(pick(flags.learnMax, '--learn-max', env, 'STATS_REFRESH_LEARN_MAX'), DEFAULTS.learnMax, 0, 1000),
     onDrift: parseChoice(pick(flags.onDrift, '--on-drift', env, 'STATS_REFRESH_ON_DRIFT'), ON_DRIFT_MODES, DEFAULTS.onDrift),
@@ -363,16 +407,7 @@ export function loadScheduleConfig(flags: ScheduleFlagValues, env: Env, clock: (
  * came from (flag, variable or _FILE). A URL's host and user stay printable on purpose.
  */
 export function secretsOf(config: Config): string[] {
-  const secrets: string[] = [];
-  for (const url of [config.databaseUrl, config.redisUrl, config.pushgatewayUrl ?? '']) {
-    if (!url) continue;
-    try {
-      const password = decodeURIComponent(new URL(url).password);
-      if (password) secrets.push(password, new URL(url).password);
-    } catch {
-      // Already validated; nothing to add.
-    }
-  }
+  const secrets = [config.databaseUrl, config.redisUrl, config.pushgatewayUrl ?? ''].flatMap(credentialsOf);
   if (config.rollbarToken) secrets.push(config.rollbarToken);
   return secrets;
 }

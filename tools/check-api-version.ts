@@ -23,7 +23,7 @@ import { noReporter } from '../src/io/reporter.js';
 import { parsePostgresTls } from '../src/io/tls.js';
 import { parseJsonTree } from '../src/lib/json-tree.js';
 import { API_COMMIT } from '../src/lib/version.js';
-import { readBatchFile } from '../src/requests/batch-file.js';
+import { parseBatchFile } from '../src/requests/batch-file.js';
 import { configsFor, type RefreshConfig } from '../src/requests/batches.js';
 import { readApiKey } from '../src/requests/key-parser.js';
 import { METHODS } from '../src/requests/keys.js';
@@ -89,7 +89,7 @@ function runApi(python: string, api: string, databaseUrl: string, requests: read
 async function runOurs(databaseUrl: string): Promise<{ payloads: ReadonlyMap<string, string>; slugs: string[] }> {
   const { db, pool } = createDb({ url: databaseUrl, tls: parsePostgresTls(databaseUrl, 'the check'), applicationName: 'stats-refresh-check', poolSize: 2 });
   try {
-    const requests = readBatchFile(path.join(FIXTURE, 'requests.txt'), 'requests.txt').flatMap(({ target }) =>
+    const requests = parseBatchFile(readFileSync(path.join(FIXTURE, 'requests.txt'), 'utf8'), 'requests.txt').flatMap(({ target }) =>
       target.kind === 'request' ? [target.config] : [],
     );
     const configs: RefreshConfig[] = [...configsFor(['dashboard', 'executions', 'users']), ...requests];

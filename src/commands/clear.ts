@@ -28,12 +28,13 @@ export function clearMatch(pattern: string | undefined, anyPattern: boolean): st
 export function clearCommand(
   pattern: string | undefined,
   flags: FlagValues & { anyPattern?: boolean; learned?: boolean; drift?: boolean },
+  signal: AbortSignal,
 ): Promise<number> {
   const match = clearMatch(pattern, flags.anyPattern === true);
   const config = loadConfig({ ...flags, dryRun: false }, process.env);
   // `clear --drift` is about the drift record: it deletes keys only when a pattern says which.
   const deleteKeys = flags.drift !== true || pattern !== undefined;
-  return withRuntime(config, { db: false, redis: true }, async (runtime) => {
+  return withRuntime(config, { db: false, redis: true }, signal, async (runtime) => {
     await runtime.checkReachable();
     const redis = runtime.connections.redis!;
     const matched: string[] = [];

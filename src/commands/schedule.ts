@@ -83,5 +83,5 @@ export function scheduleCommand(flags: ScheduleFlagValues, signal: AbortSignal):
   const settings = loadScheduleConfig(flags, process.env);
   const config = loadConfig(flags, process.env, undefined, { ttlSeconds: SCHEDULE_DEFAULTS.ttlSeconds });
   resolveTargets(FAMILIES, batchFileOf(config));
-  return withRuntime(config, { db: true, redis: true, longRunning: true }, (runtime) => serve(runtime, settings, signal));
+  return withRuntime(config, { db: true, redis: true, longRunning: true, graceful: true }, signal, (runtime) => serve(runtime, settings, signal));
 }

@@ -7,11 +7,12 @@
  */
 import type { Redis } from 'ioredis';
 import { type FlagValues, loadConfig } from '../config.js';
-import { scanKeys } from '../io/cache.js';
+import { redisFailure, scanKeys } from '../io/cache.js';
 import { activeLearned, LEARNED_KEY, type LearnedRequest, type LearnOptions } from '../io/learned.js';
-import { type FamilyRun, KEY_META, type KeyMeta, lastRunKey } from '../io/metadata.js';
-import { type DriftRecord, readDriftState } from '../io/drift.js';
-import { EXIT } from '../lib/errors.js';
+import { type FamilyRun, KEY_META, lastRunKey, parseFamilyRun, parseKeyMeta } from '../io/metadata.js';
+import { DRIFT_KEY, type DriftRecord, readDriftState } from '../io/drift.js';
+import { lockKey } from '../io/lock.js';
+import { EXIT, errorMessage } from '../lib/errors.js';
 import { safeUrl } from '../lib/redact.js';
 import { FAMILIES, type Family } from '../requests/batches.js';
 import { coveredKeys } from '../requests/covered.js';
@@ -30,60 +31,101 @@ export interface CoveredKeyStatus {
   compute_ms: number | null;
 }
 
+export interface LockStatus {
+  /** Held by a run now. */
+  held: boolean;
+  /** Milliseconds until it lapses; null when free, or when it has no expiry (a problem). */
+  ttl_ms: number | null;
+}
+
 export interface CacheStatus {
   redis: string;
   covered: CoveredKeyStatus[];
   present: number;
   missing: number;
   families: Record<Family, FamilyRun | null>;
+  /** Each family's lock: a run holds it now, or it is free. */
+  locks: Record<Family, LockStatus>;
   /** The learned requests refreshed with their families now (see io/learned.ts). */
   learned: Array<Omit<LearnedRequest, 'config'>>;
   extra_keys: Array<{ key: string; ttl_seconds: number }>;
   /** Endpoints found to differ from the API (docs/drift.md), with what showed it. */
   drift: DriftRecord[];
+  /** What in Redis is not as stats-refresh left it, each with what to do. */
+  problems: string[];
 }
 
-function parseJson<T>(text: string | null | undefined): T | null {
-  if (!text) return null;
-  try {
-    return JSON.parse(text) as T;
-  } catch {
-    return null;
-  }
+/** The reply of a pipelined command, or its error in the operator's words (naming `key`). */
+function replyOf(reply: [Error | null, unknown] | undefined, key: string): { value: unknown } | { problem: string } {
+  const [error, value] = reply ?? [new Error('no reply from Redis'), null];
+  return error ? { problem: errorMessage(redisFailure(error, key)) } : { value };
 }
 
 /** The cache as `now` sees it; `learn` says which learned requests are still refreshed. */
 export async function readStatus(redis: Redis, redisUrl: string, now: Date, learn: LearnOptions): Promise<CacheStatus> {
-  const { active } = activeLearned(await redis.hgetall(LEARNED_KEY), FAMILIES, now, learn);
+  const problems: string[] = [];
+  const hash = async (key: string): Promise<Record<string, string>> => {
+    try {
+      return await redis.hgetall(key);
+    } catch (error) {
+      if (!/^WRONGTYPE/.test((error as Error).message)) throw redisFailure(error);
+      problems.push(errorMessage(redisFailure(error, key)));
+      return {};
+    }
+  };
+  const { active } = activeLearned(await hash(LEARNED_KEY), FAMILIES, now, learn);
   const learnedKeys = new Set(active.map((request) => request.key));
   const covered = coveredKeys(new Map(active.map((request) => [request.key, request.family])));
+  const meta = await hash(KEY_META);
   const pipeline = redis.pipeline();
   for (const key of covered.keys()) pipeline.ttl(key).strlen(key);
-  pipeline.hgetall(KEY_META);
-  for (const family of FAMILIES) pipeline.get(lastRunKey(family));
-  const replies = ((await pipeline.exec()) ?? []).map(([error, value]) => {
-    if (error) throw error;
-    return value;
-  });
-  const meta = replies[covered.size * 2] as Record<string, string>;
-  const runs = replies.slice(covered.size * 2 + 1) as Array<string | null>;
+  for (const family of FAMILIES) pipeline.get(lastRunKey(family)).pttl(lockKey(family));
+  const replies =
+    (await pipeline.exec().catch((error: unknown) => {
+      throw redisFailure(error);
+    })) ?? [];
 
   const rows = [...covered].map(([key, family], index): CoveredKeyStatus => {
-    const ttl = replies[index * 2] as number;
-    const present = ttl !== -2;
-    const written = parseJson<KeyMeta>(meta[key]);
+    const ttl = replyOf(replies[index * 2], key);
+    const size = replyOf(replies[index * 2 + 1], key);
+    // A key the API cannot read as a payload is as good as missing.
+    const problem = 'problem' in ttl ? ttl.problem : 'problem' in size ? size.problem : null;
+    if (problem) problems.push(problem);
+    const present = problem === null && 'value' in ttl && ttl.value !== -2;
+    const written = parseKeyMeta(meta[key]);
     return {
       key,
       family,
       learned: learnedKeys.has(key),
       present,
-      ttl_seconds: present ? ttl : null,
-      size_bytes: present ? (replies[index * 2 + 1] as number) : null,
+      ttl_seconds: present && 'value' in ttl ? (ttl.value as number) : null,
+      size_bytes: present && 'value' in size ? (size.value as number) : null,
       written_at: written?.written_at ?? null,
       compute_ms: written?.compute_ms ?? null,
     };
   });
-  const { records } = await readDriftState(redis);
+  const records = await readDriftState(redis).then(
+    (state) => state.records,
+    (error: unknown) => {
+      problems.push(errorMessage(redisFailure(error, DRIFT_KEY)));
+      return new Map<Family, DriftRecord>();
+    },
+  );
+  const base = covered.size * 2;
+  const families = {} as Record<Family, FamilyRun | null>;
+  const locks = {} as Record<Family, LockStatus>;
+  FAMILIES.forEach((family, index) => {
+    const run = replyOf(replies[base + 2 * index], lastRunKey(family));
+    families[family] = 'value' in run ? parseFamilyRun(run.value as string | null) : null;
+    if ('problem' in run) problems.push(run.problem);
+    else if (run.value !== null && families[family] === null) {
+      problems.push(`${lastRunKey(family)} does not hold a run record; it is ignored, and the next run of ${family} writes it again`);
+    }
+    const lock = replyOf(replies[base + 2 * index + 1], lockKey(family));
+    const ttl = 'value' in lock ? (lock.value as number) : -2;
+    locks[family] = { held: ttl !== -2, ttl_ms: ttl >= 0 ? ttl : null };
+    if (ttl === -1) problems.push(`${lockKey(family)} has no expiry, so it would never lapse; the next run of ${family} gives it one`);
+  });
   const extras = (await scanKeys(redis, `${KEY_PREFIX}*`)).filter((key) => !covered.has(key)).sort();
   const ttlPipeline = redis.pipeline();
   for (const key of extras) ttlPipeline.ttl(key);
@@ -93,13 +135,12 @@ export async function readStatus(redis: Redis, redisUrl: string, now: Date, lear
     covered: rows,
     present: rows.filter((row) => row.present).length,
     missing: rows.filter((row) => !row.present).length,
-    families: Object.fromEntries(FAMILIES.map((family, index) => [family, parseJson<FamilyRun>(runs[index])])) as Record<
-      Family,
-      FamilyRun | null
-    >,
+    families,
+    locks,
     learned: active.map(({ config: _config, ...request }) => request),
     extra_keys: extras.map((key, index) => ({ key, ttl_seconds: extraTtls[index] ?? -2 })),
     drift: [...records.values()],
+    problems,
   };
 }
 
@@ -121,16 +162,18 @@ export function formatStatus(status: CacheStatus): string {
   ]);
   const runRows = FAMILIES.map((family) => {
     const run = status.families[family];
+    const { held, ttl_ms } = status.locks[family];
+    const lock = held ? `held${ttl_ms === null ? ', no expiry' : `, ${Math.ceil(ttl_ms / 1000)}s left`}` : 'free';
     return run
-      ? [family, run.started_at, `${run.duration_ms}ms`, String(run.successful), String(run.failed)]
-      : [family, 'never', '-', '-', '-'];
+      ? [family, run.started_at, `${run.duration_ms}ms`, String(run.successful), String(run.failed), lock]
+      : [family, 'never', '-', '-', '-', lock];
   });
   return [
     `Redis ${status.redis}: ${status.present} of ${status.covered.length} covered keys present, ${status.missing} missing`,
     '',
     table([['STATE', 'FAMILY', 'TTL', 'SIZE', 'WRITTEN', 'COMPUTE', 'KEY (stats_service:…)'], ...keyRows]),
     '',
-    table([['FAMILY', 'LAST RUN', 'DURATION', 'OK', 'FAILED'], ...runRows]),
+    table([['FAMILY', 'LAST RUN', 'DURATION', 'OK', 'FAILED', 'LOCK'], ...runRows]),
     '',
     status.learned.length
       ? table([
@@ -155,12 +198,14 @@ export function formatStatus(status: CacheStatus): string {
         ])
       : "No drift: the API's answers checked agree with ours.",
     '',
+    ...status.problems.map((problem) => `PROBLEM: ${problem}`),
+    ...(status.problems.length ? [''] : []),
   ].join('\n');
 }
 
-export function statusCommand(flags: FlagValues & { json?: boolean }): Promise<number> {
+export function statusCommand(flags: FlagValues & { json?: boolean }, signal: AbortSignal): Promise<number> {
   const config = loadConfig(flags, process.env);
-  return withRuntime(config, { db: false, redis: true }, async (runtime) => {
+  return withRuntime(config, { db: false, redis: true }, signal, async (runtime) => {
     await runtime.checkReachable();
     const status = await readStatus(runtime.connections.redis!, config.redisUrl, config.now, {
       windowMs: config.learnWindowMs,

@@ -25,10 +25,10 @@ export function formatVerify(report: VerifyReport): string {
   return `${lines.join('\n')}\n`;
 }
 
-export function verifyCommand(args: readonly string[], flags: FlagValues & { json?: boolean }): Promise<number> {
+export function verifyCommand(args: readonly string[], flags: FlagValues & { json?: boolean }, signal: AbortSignal): Promise<number> {
   const config = loadConfig(flags, process.env);
   const targets = args.length > 0 ? resolveTargets(args, null) : null;
-  return withRuntime(config, { db: true, redis: true }, async (runtime) => {
+  return withRuntime(config, { db: true, redis: true }, signal, async (runtime) => {
     await runtime.checkReachable();
     const report = await verify(runtime, targets, config.now);
     const json = flags.json === true || !process.stdout.isTTY;

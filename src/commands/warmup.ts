@@ -14,7 +14,7 @@ export function warmupCommand(flags: FlagValues & { bestEffort?: boolean }, sign
   const config = loadConfig(flags, process.env);
   // The batch file is read before any wait: a bad one is exit 2 at once.
   const targets = resolveTargets(FAMILIES, batchFileOf(config));
-  return withRuntime(config, { db: true, redis: !config.dryRun }, async (runtime) => {
+  return withRuntime(config, { db: true, redis: !config.dryRun, graceful: true }, signal, async (runtime) => {
     try {
       await waitForServices(runtime, signal);
       const code = await refreshWithin(runtime, 'warmup', targets, signal);

@@ -1,9 +1,8 @@
 /**
  * Opening and checking the run's connections, and closing them last-in-first-out.
  */
-import type { Redis } from 'ioredis';
 import type pg from 'pg';
-import { createRedis } from './cache.js';
+import { type RedisClient, createRedis, dropConnection, redisFailure } from './cache.js';
 import { type PgConnectionOptions, createDb, type Db } from './db.js';
 import { UnreachableError, errorMessage } from '../lib/errors.js';
 import { FAMILIES } from '../requests/batches.js';
@@ -28,7 +27,9 @@ export interface Connections {
   readonly pool: pg.Pool;
   /** Bytes received from PostgreSQL so far, over every connection the pool opened. */
   dbBytesReceived(): number;
-  readonly redis: (Redis & { lastError(): Error | null }) | null;
+  readonly redis: RedisClient | null;
+  /** Drops every connection at once: whatever waits on one fails now (the end of a grace period). */
+  cut(): void;
   close(): Promise<void>;
 }
 
@@ -62,17 +63,22 @@ export function openConnections(
         ...(options.onRedisError ? { onError: options.onRedisError } : {}),
       })
     : null;
-  const sockets: Array<{ readonly bytesRead: number }> = [];
-  pool.on('connect', (client) => sockets.push((client as unknown as { connection: { stream: { bytesRead: number } } }).connection.stream));
+  const sockets: Array<{ readonly bytesRead: number; destroy(): void }> = [];
+  pool.on('connect', (client) => sockets.push((client as unknown as { connection: { stream: (typeof sockets)[number] } }).connection.stream));
   return {
     db,
     pool,
     redis,
     dbBytesReceived: () => sockets.reduce((sum, socket) => sum + socket.bytesRead, 0),
+    cut() {
+      if (redis) dropConnection(redis);
+      // A statement still running fails on its lost connection and its client leaves the pool.
+      for (const socket of sockets) socket.destroy();
+    },
     async close() {
       // QUIT lets pending replies arrive; a client that never connected has nothing to close
       // (disconnect() would hold the process for ioredis's 2 s socket timer).
-      if (redis?.status === 'ready') await redis.quit().catch(() => redis.disconnect());
+      if (redis?.status === 'ready') await redis.quit().catch(() => dropConnection(redis));
       else if (redis && redis.status !== 'end' && redis.status !== 'wait') redis.disconnect();
       await db.destroy().catch(() => undefined);
       // Kysely ends the pool only if it ever queried through it; the reachability check may be all there was.
@@ -81,9 +87,8 @@ export function openConnections(
   };
 }
 
-function reason(error: unknown, secrets: readonly string[]): string {
+function reason(error: unknown, secrets: readonly string[], message = errorMessage(error, secrets)): string {
   const { code } = error as { code?: string };
-  const message = errorMessage(error, secrets);
   return code && !message.includes(code) ? `${code}: ${message}` : message;
 }
 
@@ -121,7 +126,7 @@ function redisReason(error: unknown, config: ConnectionSettings, secrets: readon
     trust: "set REDIS_TLS_CA_FILE or --redis-tls-ca-file to the server's CA file",
   });
   if (tls) return redact(tls, secrets);
-  const text = reason(error, secrets);
+  const text = reason(error, secrets, errorMessage(redisFailure(error), secrets));
   // A TLS-only port resets a plaintext client; a plaintext port never answers a TLS hello.
   const { code } = error as { code?: string };
   const secure = new URL(config.redisUrl).protocol === 'rediss:';

@@ -111,5 +111,10 @@ export function createDb(options: DbOptions): { db: Db; pool: pg.Pool } {
   const pool = new pg.Pool({ ...pgConnectionConfig(options), max: options.poolSize });
   // An idle client losing its server is reported on the query that needs it, not as a crash.
   pool.on('error', () => undefined);
+  // The pool listens for errors only while a client is idle: a backend terminated, or a server
+  // restarted, while a client is checked out (a COPY streaming, a query about to start) would be
+  // an unhandled 'error' event, a crash. The statement in flight fails with the error anyway,
+  // and the pool discards the client when it comes back.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), pool };
 }

@@ -17,8 +17,21 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** The request's path, or null when its target is not one (`GET http://[ HTTP/1.1`). */
+function pathOf(request: IncomingMessage): string | null {
+  try {
+    return new URL(request.url ?? '/', 'http://localhost').pathname;
+  } catch {
+    return null;
+  }
+}
+
 async function respond(routes: HttpRoutes, request: IncomingMessage, response: ServerResponse): Promise<void> {
-  const path = new URL(request.url ?? '/', 'http://localhost').pathname;
+  const path = pathOf(request);
+  if (path === null) {
+    response.writeHead(400, { 'content-type': 'text/plain' }).end('bad request target: try /metrics or /healthz\n');
+    return;
+  }
   if (request.method !== 'GET' && request.method !== 'HEAD') {
     response.writeHead(405, { allow: 'GET, HEAD' }).end();
     return;

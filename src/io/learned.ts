@@ -6,7 +6,7 @@
  * run of the family then refreshes the requests seen within the window, most recent first.
  */
 import { compareText } from '../lib/compare.js';
-import { type ScanClient, scanKeys } from './cache.js';
+import { redisFailure, type ScanClient, scanKeys } from './cache.js';
 import type { Logger } from './logger.js';
 import { KEY_META, type KeyMeta, META_PREFIX } from './metadata.js';
 import type { Family, RefreshConfig } from '../requests/batches.js';
@@ -111,8 +111,11 @@ export async function learnRequests(
   const scanned = (await Promise.all(families.map((family) => scanKeys(client, `${KEY_PREFIX}${METHODS[family]}:*`))))
     .flat()
     .filter((key) => !batchKeys.has(key));
-  const metas = scanned.length > 0 ? await client.hmget(KEY_META, ...scanned) : [];
-  const entries = await client.hgetall(LEARNED_KEY);
+  const named = (key: string) => (error: unknown) => {
+    throw redisFailure(error, key);
+  };
+  const metas = scanned.length > 0 ? await client.hmget(KEY_META, ...scanned).catch(named(KEY_META)) : [];
+  const entries = await client.hgetall(LEARNED_KEY).catch(named(LEARNED_KEY));
   const seen: Record<string, string> = {};
   const clockMs = Date.now();
   scanned.forEach((key, index) => {
@@ -130,7 +133,7 @@ export async function learnRequests(
     if (Object.keys(seen).length > 0) pipeline.hset(LEARNED_KEY, seen);
     if (lapsed.length > 0) pipeline.hdel(LEARNED_KEY, ...lapsed);
     const failed = ((await pipeline.exec()) ?? []).find(([error]) => error);
-    if (failed) throw failed[0];
+    if (failed) throw redisFailure(failed[0], LEARNED_KEY);
   }
   if (Object.keys(seen).length > 0 || lapsed.length > 0) {
     logger.info({ families, seen: Object.keys(seen).length, lapsed: lapsed.length, active: active.length }, 'learned requests updated');

@@ -11,6 +11,8 @@ export const LOCK_PREFIX = 'stats_refresh:lock:';
 /** Deletes or extends the lock only if it still holds our token. */
 const RELEASE_SCRIPT = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 const RENEW_SCRIPT = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
+/** Gives a lock with no expiry one (no run of ours sets such a lock: it was set by hand, and would never lapse). */
+const EXPIRE_SCRIPT = `if redis.call('pttl', KEYS[1]) == -1 then return redis.call('pexpire', KEYS[1], ARGV[1]) else return 0 end`;
 
 /** The subset of a Redis client the lock needs. */
 export interface LockClient {
@@ -28,11 +30,19 @@ export function lockKey(name: string): string {
   return `${LOCK_PREFIX}${name}`;
 }
 
+export interface LockOptions {
+  /** Hears of a lock found without an expiry, which has just been given one of `ttlMs`. */
+  readonly onNoExpiry?: (key: string) => void;
+}
+
 /** Takes the lock `name` or returns null when someone else holds it. */
-export async function tryLock(client: LockClient, name: string, ttlMs: number): Promise<HeldLock | null> {
+export async function tryLock(client: LockClient, name: string, ttlMs: number, options: LockOptions = {}): Promise<HeldLock | null> {
   const key = lockKey(name);
   const token = randomUUID();
-  if ((await client.set(key, token, 'PX', ttlMs, 'NX')) !== 'OK') return null;
+  if ((await client.set(key, token, 'PX', ttlMs, 'NX')) !== 'OK') {
+    if ((await client.eval(EXPIRE_SCRIPT, 1, key, ttlMs)) === 1) options.onNoExpiry?.(key);
+    return null;
+  }
   const renewal = setInterval(() => {
     client.eval(RENEW_SCRIPT, 1, key, token, ttlMs).catch(() => undefined);
   }, Math.max(100, Math.floor(ttlMs / 3)));
@@ -53,10 +63,11 @@ export async function waitForLock(
   ttlMs: number,
   timeoutMs: number,
   signal?: AbortSignal,
+  options: LockOptions = {},
 ): Promise<HeldLock | null> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const lock = await tryLock(client, name, ttlMs);
+    const lock = await tryLock(client, name, ttlMs, options);
     if (lock || Date.now() >= deadline || signal?.aborted) return lock;
     await sleep(Math.min(200 + Math.random() * 300, deadline - Date.now()), signal);
   }

@@ -4,6 +4,7 @@
  * compute, and each family's last run.
  */
 import type { Family } from '../requests/batches.js';
+import { redisFailure } from './cache.js';
 
 export const META_PREFIX = 'stats_refresh:';
 /** Hash: cache key → JSON {written_at, compute_ms, ttl_seconds}. */
@@ -33,6 +34,7 @@ export interface FamilyRun {
 
 /** The subset of a Redis client metadata needs. */
 export interface MetaClient {
+  hgetall(key: string): Promise<Record<string, string>>;
   pipeline(): {
     hset(key: string, values: Record<string, string>): unknown;
     hdel(key: string, ...fields: string[]): unknown;
@@ -50,17 +52,81 @@ export async function forgetKeys(client: MetaClient, keys: readonly string[]): P
   if (failed) throw failed[0];
 }
 
-/** Records written keys and the families' runs; best effort, the payloads are what matter. */
+/** When a recorded write has expired (or cannot be read): its entry only takes room. */
+function lapsed(text: string, nowMs: number): boolean {
+  try {
+    const { written_at, ttl_seconds } = JSON.parse(text) as Partial<KeyMeta>;
+    return !(Date.parse(String(written_at)) + Number(ttl_seconds) * 1000 > nowMs);
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * Records written keys and the families' runs; best effort, the payloads are what matter.
+ * Entries of writes that have expired are dropped, so one-off requests do not make
+ * `stats_refresh:keys` grow for ever.
+ */
 export async function writeRunMetadata(
   client: MetaClient,
   keys: ReadonlyMap<string, KeyMeta>,
   runs: readonly FamilyRun[],
+  nowMs: number = Date.now(),
 ): Promise<void> {
+  const recorded = await client.hgetall(KEY_META).catch((error: unknown) => {
+    throw redisFailure(error, KEY_META);
+  });
+  const expired = Object.keys(recorded).filter((key) => !keys.has(key) && lapsed(recorded[key]!, nowMs));
   const pipeline = client.pipeline();
+  const written: string[] = [];
+  if (expired.length > 0) {
+    pipeline.hdel(KEY_META, ...expired);
+    written.push(KEY_META);
+  }
   if (keys.size > 0) {
     pipeline.hset(KEY_META, Object.fromEntries([...keys].map(([key, meta]) => [key, JSON.stringify(meta)])));
+    written.push(KEY_META);
   }
-  for (const run of runs) pipeline.set(lastRunKey(run.family), JSON.stringify(run));
-  const failed = ((await pipeline.exec()) ?? []).find(([error]) => error);
-  if (failed) throw failed[0];
+  for (const run of runs) {
+    pipeline.set(lastRunKey(run.family), JSON.stringify(run));
+    written.push(lastRunKey(run.family));
+  }
+  const replies = (await pipeline.exec()) ?? [];
+  const failed = replies.findIndex(([error]) => error);
+  if (failed >= 0) throw redisFailure(replies[failed]![0], written[failed]);
+}
+
+/** A family's last run as recorded, or null when the key holds anything else. */
+export function parseFamilyRun(text: string | null | undefined): FamilyRun | null {
+  if (!text) return null;
+  let value: Partial<Record<keyof FamilyRun, unknown>>;
+  try {
+    value = JSON.parse(text) as typeof value;
+  } catch {
+    return null;
+  }
+  const ok =
+    value !== null &&
+    typeof value === 'object' &&
+    typeof value.family === 'string' &&
+    typeof value.started_at === 'string' &&
+    typeof value.now === 'string' &&
+    Number.isFinite(value.duration_ms) &&
+    Number.isFinite(value.successful) &&
+    Number.isFinite(value.failed) &&
+    Array.isArray(value.failures);
+  return ok ? (value as FamilyRun) : null;
+}
+
+/** A key's recorded write, or null when the entry holds anything else. */
+export function parseKeyMeta(text: string | null | undefined): KeyMeta | null {
+  if (!text) return null;
+  try {
+    const value = JSON.parse(text) as Partial<Record<keyof KeyMeta, unknown>>;
+    return value !== null && typeof value === 'object' && typeof value.written_at === 'string' && Number.isFinite(value.compute_ms) && Number.isFinite(value.ttl_seconds)
+      ? (value as KeyMeta)
+      : null;
+  } catch {
+    return null;
+  }
 }

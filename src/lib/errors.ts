@@ -24,8 +24,21 @@ export class UnreachableError extends Error {
   override readonly name = 'UnreachableError';
 }
 
+/** Exit codes after a shutdown signal, as shells report them (128 + signal number). */
+export const SIGNAL_EXIT: Readonly<Record<string, number>> = { SIGINT: 130, SIGTERM: 143 };
+
+/** A command stopped by SIGTERM or SIGINT before it finished. */
+export class InterruptedError extends Error {
+  readonly exitCode: number;
+  override readonly name = 'InterruptedError';
+  constructor(signal: string) {
+    super(`stopped by ${signal} before it finished`);
+    this.exitCode = SIGNAL_EXIT[signal] ?? EXIT.INTERNAL;
+  }
+}
+
 export function exitCodeOf(error: unknown): number {
-  if (error instanceof UsageError || error instanceof UnreachableError) return error.exitCode;
+  if (error instanceof UsageError || error instanceof UnreachableError || error instanceof InterruptedError) return error.exitCode;
   return EXIT.INTERNAL;
 }
 

@@ -30,6 +30,7 @@ const TRANSIENT_SOCKET_CODES: ReadonlySet<string> = new Set([
 const TRANSIENT_MESSAGES = [
   /Connection terminated unexpectedly/i,
   /Connection terminated due to connection timeout/i,
+  /is not queryable/i,
   /timeout exceeded when trying to connect/i,
   /Connection is closed/i,
   /Stream isn't writeable/i,

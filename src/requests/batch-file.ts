@@ -2,7 +2,6 @@
  * Batch files: one target a line (a family, `all`, or a request in the API's syntax);
  * blank lines and everything after `#` are ignored. A bad line names the file and line.
  */
-import { readFileSync } from 'node:fs';
 import { UsageError } from '../lib/errors.js';
 import { type ParsedTarget, parseTarget } from './request.js';
 
@@ -25,15 +24,4 @@ export function parseBatchFile(text: string, name: string): FileTarget[] {
     }
   });
   return targets;
-}
-
-/** Reads and parses a batch file; `source` names the flag or variable that gave its path. */
-export function readBatchFile(path: string, source: string): FileTarget[] {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new UsageError(`${source}: cannot read batch file ${JSON.stringify(path)} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
-  return parseBatchFile(text, path);
 }

@@ -76,6 +76,8 @@ function filterValue(name: string, value: string | null): string | null {
       `${name}=none is stored by the API under the key of the request without ${name}; refusing to overwrite that entry with a filtered one`,
     );
   }
+  // PostgreSQL text cannot hold a NUL: the API's own query would fail on it, and ours would fail every config.
+  if (value.includes('\0')) throw new RequestError(`${name} holds a NUL character (%00), which no value in the database can hold`);
   return value;
 }
 

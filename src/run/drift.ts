@@ -9,7 +9,7 @@
  * so the API computes its own answers.
  */
 import { createHash } from 'node:crypto';
-import { scanKeys } from '../io/cache.js';
+import { redisFailure, scanKeys } from '../io/cache.js';
 import {
   type ChangeCounters,
   type Difference,
@@ -389,7 +389,7 @@ export async function startDriftCheck(
     logger.debug({ api_keys: keys.entries.length, unreadable: keys.unreadable.length, yielding: [...yielding.keys()] }, 'drift check started');
     return { state, keys, settings, now, yielding };
   } catch (error) {
-    logger.warn({ err: error }, 'drift check not run: its state or the API\'s keys could not be read');
+    logger.warn({ err: redisFailure(error) }, "drift check not run: its state or the API's keys could not be read");
     return null;
   }
 }
@@ -413,7 +413,7 @@ export async function finishDriftCheck(
   }
   const judgement = judge(check.state, { comparisons, unreadable: check.keys.unreadable, counters, now: check.now });
   // Found drift is acted on even when Redis refuses to keep it: this run knows.
-  await writeDriftState(client, judgement).catch((error: unknown) => logger.warn({ err: error }, 'drift state not written'));
+  await writeDriftState(client, judgement).catch((error: unknown) => logger.warn({ err: redisFailure(error) }, 'drift state not written'));
   for (const drift of judgement.found.values()) {
     const paths = drift.differences.map((difference) => difference.path).join(', ');
     const action = check.settings.onDrift === 'yield' ? 'yielding to the API: its keys are no longer written' : 'still writing (--on-drift warn)';

@@ -3,37 +3,74 @@
  * learned requests, the refresh, and the locks released, whatever happened.
  */
 import { learnRequests } from '../io/learned.js';
-import { tryLock, waitForLock } from '../io/lock.js';
+import { redisFailure } from '../io/cache.js';
+import { type HeldLock, lockKey, tryLock, waitForLock } from '../io/lock.js';
+import { errorMessage } from '../lib/errors.js';
 import { Releasers } from '../lib/releasers.js';
 import { DEFAULT_RETRY } from '../lib/retry.js';
-import { configsFor, type Family } from '../requests/batches.js';
-import { payloadKey } from '../requests/config-keys.js';
+import { configsFor, FAMILIES, type Family } from '../requests/batches.js';
+import { configLabel, payloadKey } from '../requests/config-keys.js';
 import { runRefresh } from './refresh.js';
-import type { PlannedConfig, RefreshRun } from './results.js';
+import type { ConfigResult, PlannedConfig, RefreshRun } from './results.js';
 import type { Runtime } from './runtime.js';
 import type { RefreshTargets } from './targets.js';
 
-/** Takes each family's lock; a family whose lock another run holds is skipped. */
+/**
+ * Takes each family's lock; a family whose lock another run holds is skipped, one whose
+ * lock Redis would not give (refusing writes, gone) fails with that reason.
+ */
 async function takeLocks(runtime: Runtime, families: readonly Family[], releasers: Releasers, signal: AbortSignal) {
   const { config, logger, connections } = runtime;
   const running: Family[] = [];
   const skipped: Family[] = [];
+  const failed = new Map<Family, string>();
+  const options = {
+    onNoExpiry: (key: string) =>
+      logger.warn({ lock: key, lock_ttl_ms: config.lockTtlMs }, 'family lock had no expiry and would never lapse: given one of --lock-ttl'),
+  };
   for (const family of families) {
-    const lock = config.waitLock
-      ? await waitForLock(connections.redis!, family, config.lockTtlMs, config.waitTimeoutMs, signal)
-      : await tryLock(connections.redis!, family, config.lockTtlMs);
+    let lock: HeldLock | null;
+    try {
+      lock = config.waitLock
+        ? await waitForLock(connections.redis!, family, config.lockTtlMs, config.waitTimeoutMs, signal, options)
+        : await tryLock(connections.redis!, family, config.lockTtlMs, options);
+    } catch (error) {
+      const reason = errorMessage(redisFailure(error), runtime.secrets);
+      failed.set(family, `family lock not taken: ${reason}`);
+      logger.error({ family, lock: lockKey(family), err: reason }, 'family not run: its lock could not be taken');
+      runtime.reporter.report(`stats-refresh: family ${family} not run: its lock could not be taken: ${reason}`, { family });
+      continue;
+    }
     if (lock) {
       releasers.push(lock.key, () => lock.release());
       running.push(family);
     } else {
       skipped.push(family);
-      logger.info(
-        { family, waited: config.waitLock },
-        config.waitLock ? 'family skipped: its lock was not freed in time' : 'family skipped: another run holds its lock',
-      );
+      const why = !config.waitLock
+        ? 'family skipped: another run holds its lock'
+        : signal.aborted
+          ? 'family skipped: shutting down while waiting for its lock'
+          : 'family skipped: its lock was not freed in time';
+      logger.info({ family, waited: config.waitLock }, why);
     }
   }
-  return { running, skipped };
+  return { running, skipped, failed };
+}
+
+/** The results of the families whose lock could not be taken: every config failed, nothing written. */
+function lockFailures(failed: ReadonlyMap<Family, string>): ConfigResult[] {
+  return [...failed].flatMap(([family, error]) =>
+    configsFor([family]).map((config): ConfigResult => ({
+      config,
+      origin: 'batch',
+      family,
+      label: configLabel(config),
+      key: payloadKey(config),
+      written: [],
+      error,
+      computeMs: 0,
+    })),
+  );
 }
 
 /** The learned requests of the families run; a failure to learn is a warning, never a failed run. */
@@ -45,13 +82,13 @@ async function learnedConfigs(runtime: Runtime, families: readonly Family[], oth
     const learned = await learnRequests(connections.redis!, families, known, now, { windowMs: config.learnWindowMs, max: config.learnMax }, logger);
     return learned.map((request): PlannedConfig => ({ config: request.config, origin: 'learned' }));
   } catch (error) {
-    logger.warn({ err: error }, 'learned requests not read; refreshing without them');
+    logger.warn({ err: redisFailure(error) }, 'learned requests not read; refreshing without them');
     return [];
   }
 }
 
-/** The run of a command whose every family was skipped: nothing computed, nothing sent. */
-function skippedRun(command: string, now: Date, ttlSeconds: number, skipped: readonly Family[]): RefreshRun {
+/** The run of a command that had nothing to compute (every family skipped or failed): nothing sent. */
+function emptyRun(command: string, now: Date, ttlSeconds: number, skipped: readonly Family[], signal: AbortSignal): RefreshRun {
   return {
     command,
     now,
@@ -62,7 +99,7 @@ function skippedRun(command: string, now: Date, ttlSeconds: number, skipped: rea
     statements: 0,
     families: [],
     skipped,
-    interrupted: null,
+    interrupted: signal.aborted ? String(signal.reason) : null,
     results: [],
     payloads: null,
     sha1: new Map(),
@@ -84,16 +121,25 @@ export async function runTargets(
   }
   const releasers = new Releasers();
   try {
-    const { running, skipped } = config.dryRun
-      ? { running: [...targets.families], skipped: [] }
+    const { running, skipped, failed } = config.dryRun
+      ? { running: [...targets.families], skipped: [], failed: new Map<Family, string>() }
       : await takeLocks(runtime, targets.families, releasers, signal);
     const batch: PlannedConfig[] = [
       ...configsFor(running).map((planned): PlannedConfig => ({ config: planned, origin: 'batch' })),
       ...targets.requests.map((request): PlannedConfig => ({ config: request, origin: 'request' })),
     ];
     const configs = [...batch, ...(await learnedConfigs(runtime, running, batch, now))];
-    if (configs.length === 0) return skippedRun(command, now, config.ttlSeconds, skipped);
-    return await runRefresh(
+    const run = configs.length === 0 ? emptyRun(command, now, config.ttlSeconds, skipped, signal) : await refresh(configs, running, skipped);
+    if (failed.size === 0) return run;
+    const families = new Set([...run.families, ...failed.keys()]);
+    return { ...run, families: FAMILIES.filter((family) => families.has(family)), results: [...run.results, ...lockFailures(failed)] };
+  } finally {
+    // Harmless when one fails: a lock lapses on its own after --lock-ttl.
+    await releasers.releaseAll((lock, error) => logger.warn({ lock, err: redisFailure(error) }, 'lock not released'));
+  }
+
+  function refresh(configs: readonly PlannedConfig[], running: readonly Family[], skipped: readonly Family[]): Promise<RefreshRun> {
+    return runRefresh(
       {
         command,
         configs,
@@ -118,8 +164,5 @@ export async function runTargets(
         secrets: runtime.secrets,
       },
     );
-  } finally {
-    // Harmless when one fails: a lock lapses on its own after --lock-ttl.
-    await releasers.releaseAll((lock, error) => logger.warn({ lock, err: error }, 'lock not released'));
   }
 }

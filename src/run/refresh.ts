@@ -3,7 +3,7 @@
  * it (phase 2), write each whole to the key the API reads, and record the run. Never throws
  * for a failing config: failures are in the result.
  */
-import { type CacheClient, type CacheEntry, writeEntries } from '../io/cache.js';
+import { type CacheClient, type CacheEntry, redisFailure, writeEntries } from '../io/cache.js';
 import type { Db } from '../io/db.js';
 import type { Logger } from '../io/logger.js';
 import { forgetKeys, type MetaClient, writeRunMetadata } from '../io/metadata.js';
@@ -94,7 +94,7 @@ async function withdraw(cache: DriftCheckClient & MetaClient, endpoints: Readonl
     await forgetKeys(cache, deleted);
     logger.info({ endpoints: [...endpoints], deleted: deleted.length }, 'withdrew our keys of the endpoints yielding to the API');
   } catch (error) {
-    logger.warn({ err: error }, 'our keys of the endpoints yielding to the API not withdrawn');
+    logger.warn({ err: redisFailure(error) }, 'our keys of the endpoints yielding to the API not withdrawn');
   }
 }
 

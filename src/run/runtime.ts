@@ -6,7 +6,7 @@ import type { Config } from '../config.js';
 import { type Connections, checkReachable, openConnections } from '../io/connections.js';
 import { type Logger, createLogger } from '../io/logger.js';
 import { type FailureReporter, createRollbarReporter, noReporter } from '../io/reporter.js';
-import { UsageError } from '../lib/errors.js';
+import { InterruptedError, UsageError } from '../lib/errors.js';
 import { Releasers } from '../lib/releasers.js';
 import { secretsOf } from '../config.js';
 
@@ -26,9 +26,36 @@ export interface RuntimeNeeds {
   readonly redis: boolean;
   /** schedule: connections that survive a Redis restart, and room for concurrent family runs. */
   readonly longRunning?: boolean;
+  /**
+   * Work that finishes gracefully on SIGTERM/SIGINT (refresh, warmup, schedule): the
+   * connections are cut `--grace-period` plus STOP_SLACK_MS after the signal. Otherwise
+   * (status, clear: nothing worth finishing) at once.
+   */
+  readonly graceful?: boolean;
 }
 
-export async function openRuntime(config: Config, needs: RuntimeNeeds): Promise<Runtime> {
+/** After the grace period, what finished is written and the locks released within this. */
+export const STOP_SLACK_MS = 5_000;
+
+/** Cuts the connections once the signal's grace is over: no wait outlives it. */
+function cutAfterSignal(signal: AbortSignal, afterMs: number, cut: () => void, logger: Logger): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  const start = () => {
+    timer = setTimeout(() => {
+      logger.warn({ after_ms: afterMs }, 'shutdown: grace period over, connections closed');
+      cut();
+    }, afterMs);
+    timer.unref();
+  };
+  if (signal.aborted) start();
+  else signal.addEventListener('abort', start, { once: true });
+  return () => {
+    signal.removeEventListener('abort', start);
+    clearTimeout(timer);
+  };
+}
+
+export async function openRuntime(config: Config, needs: RuntimeNeeds, signal?: AbortSignal): Promise<Runtime> {
   const secrets = secretsOf(config);
   const logger = createLogger(config.logLevel, secrets);
   const releasers = new Releasers();
@@ -47,6 +74,11 @@ export async function openRuntime(config: Config, needs: RuntimeNeeds): Promise<
     longRunning: needs.longRunning === true,
     onRedisError: (error) => logger.debug({ err: error }, 'redis connection error'),
   });
+  if (signal) {
+    // Registered before the connections, so it can still cut them while they close.
+    const afterMs = needs.graceful ? config.gracePeriodMs + STOP_SLACK_MS : 0;
+    releasers.push('shutdown timer', cutAfterSignal(signal, afterMs, () => connections.cut(), logger));
+  }
   releasers.push('connections', () => connections.close());
   return {
     config,
@@ -59,12 +91,24 @@ export async function openRuntime(config: Config, needs: RuntimeNeeds): Promise<
   };
 }
 
-/** Runs `body` with a runtime and always closes it. */
-export async function withRuntime<T>(config: Config, needs: RuntimeNeeds, body: (runtime: Runtime) => Promise<T>): Promise<T> {
-  const runtime = await openRuntime(config, needs);
+/**
+ * Runs `body` with a runtime and always closes it. A failure after SIGTERM/SIGINT (a
+ * connection cut at the end of the grace period) is the signal's exit, not an error.
+ */
+export async function withRuntime<T>(
+  config: Config,
+  needs: RuntimeNeeds,
+  signal: AbortSignal,
+  body: (runtime: Runtime) => Promise<T>,
+): Promise<T> {
+  const runtime = await openRuntime(config, needs, signal);
   try {
     return await body(runtime);
   } catch (error) {
+    if (signal.aborted && !(error instanceof UsageError)) {
+      runtime.logger.warn({ err: error }, `stopped by ${String(signal.reason)}`);
+      throw new InterruptedError(String(signal.reason));
+    }
     // A usage error is its own one-line message; anything else is also logged.
     if (!(error instanceof UsageError)) runtime.logger.error({ err: error }, 'command aborted');
     throw error;

@@ -3,7 +3,8 @@
  * and requests, from the command line and a batch file's lines.
  */
 import { UsageError } from '../lib/errors.js';
-import { readBatchFile } from '../requests/batch-file.js';
+import { readSettingFile } from '../io/files.js';
+import { parseBatchFile } from '../requests/batch-file.js';
 import { FAMILIES, type Family, type RefreshConfig } from '../requests/batches.js';
 import { type ParsedTarget, parseTarget, type Target } from '../requests/request.js';
 
@@ -28,7 +29,8 @@ export interface BatchFile {
  */
 export function resolveTargets(args: readonly string[], batchFile: BatchFile | null): RefreshTargets {
   const given = args.map((arg) => parseTarget(arg));
-  const fromFile = batchFile ? readBatchFile(batchFile.path, batchFile.source).map(({ target }) => target) : [];
+  // A regular file only: a FIFO or a device would be read for ever (src/io/files.ts).
+  const fromFile = batchFile ? parseBatchFile(readSettingFile(batchFile.path, batchFile.source), batchFile.path).map(({ target }) => target) : [];
   const named = new Set(given.flatMap(familiesOf));
   const parsed = [...given, ...(given.length === 0 ? fromFile : fromFile.flatMap((target) => restrictTo(target, named)))];
   if (parsed.length === 0) {

@@ -1,12 +1,11 @@
 /**
- * schedule's health rule, for GET /healthz: the scheduler loop is alive, and every family
- * had a successful run within two of its intervals (counted from the start before its
+ * schedule's health rule, for GET /healthz: the scheduler loop is alive, its checks answer,
+ * and every family had a successful run within two of its intervals (counted from the start before its
  * first success, so a scheduler that just started is healthy).
  */
+import { REDIS_COMMAND_TIMEOUT_MS } from '../io/cache.js';
 import { FAMILIES, type Family } from '../requests/batches.js';
 
-/** A check may wait this long on Redis (the long-running client's command timeout) before it ends. */
-export const CHECK_TIMEOUT_MS = 10_000;
 
 export interface HealthInput {
   readonly now: number;
@@ -17,6 +16,8 @@ export interface HealthInput {
   readonly checkIntervalMs: number;
   readonly intervalsMs: Readonly<Record<Family, number>>;
   readonly lastSuccessAt: Readonly<Record<Family, number | null>>;
+  /** Why the last self-healing check failed (Redis silent, refusing); null while the checks answer. */
+  readonly checkError: string | null;
 }
 
 export interface FamilyHealth {
@@ -30,11 +31,13 @@ export interface FamilyHealth {
 export interface HealthReport {
   readonly healthy: boolean;
   readonly loop_alive: boolean;
+  /** What makes it unhealthy, in words; empty when healthy. */
+  readonly reasons: readonly string[];
   readonly families: Record<Family, FamilyHealth>;
 }
 
 export function healthOf(input: HealthInput): HealthReport {
-  const loopAlive = !input.stopping && input.now - input.lastCheckAt <= 2 * input.checkIntervalMs + CHECK_TIMEOUT_MS;
+  const loopAlive = !input.stopping && input.now - input.lastCheckAt <= 2 * input.checkIntervalMs + REDIS_COMMAND_TIMEOUT_MS;
   const families = Object.fromEntries(
     FAMILIES.map((family) => {
       const success = input.lastSuccessAt[family];
@@ -49,5 +52,13 @@ export function healthOf(input: HealthInput): HealthReport {
       return [family, health];
     }),
   ) as Record<Family, FamilyHealth>;
-  return { healthy: loopAlive && FAMILIES.every((family) => families[family].healthy), loop_alive: loopAlive, families };
+  const reasons = [
+    ...(input.stopping ? ['stopping'] : []),
+    ...(!input.stopping && !loopAlive ? [`no self-healing check has ended for ${Math.round((input.now - input.lastCheckAt) / 1000)} s`] : []),
+    ...(input.checkError === null ? [] : [`self-healing checks failing: ${input.checkError}`]),
+    ...FAMILIES.filter((family) => !families[family].healthy).map(
+      (family) => `${family}: no successful run for ${families[family].age_seconds} s (at most ${families[family].max_age_seconds} s)`,
+    ),
+  ];
+  return { healthy: reasons.length === 0, loop_alive: loopAlive, reasons, families };
 }

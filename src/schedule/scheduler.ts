@@ -7,12 +7,14 @@
 import { Cron } from 'croner';
 import type { ScheduleConfig } from '../config.js';
 import type { FamilyOutcome, RefreshMetrics } from '../io/metrics.js';
+import { redisFailure } from '../io/cache.js';
 import { CRON_TIMEZONE } from '../lib/cron.js';
+import { errorMessage } from '../lib/errors.js';
 import { FAMILIES, type Family } from '../requests/batches.js';
 import { coveredKeys } from '../requests/covered.js';
 import { runTargets } from '../run/family-run.js';
 import { failedOutcomes, learnedKeysOf, outcomesOf, type RefreshRun, writtenKeysOf } from '../run/results.js';
-import type { Runtime } from '../run/runtime.js';
+import { type Runtime, STOP_SLACK_MS } from '../run/runtime.js';
 import { type RefreshTargets, resolveTargets } from '../run/targets.js';
 import { type HealthReport, healthOf } from './health.js';
 import { LastValues } from './last-values.js';
@@ -22,8 +24,6 @@ import { type Watch, watchInvalidations } from './watch.js';
 /** Why a run started. */
 export type RunReason = 'start' | 'cron' | 'self-heal';
 
-/** Runs in flight get the grace period, then this long for their writes and lock release. */
-const STOP_SLACK_MS = 10_000;
 /** Checks triggered by Redis's messages come at most this often. */
 const EVENT_CHECK_SPACING_MS = 100;
 const MAX_HEAL_BASE_MS = 30_000;
@@ -57,7 +57,8 @@ export class Scheduler {
   private checkTimer: NodeJS.Timeout | undefined;
   private checking = false;
   private recheck = false;
-  private checkFailing = false;
+  /** Why the last check failed, while the checks fail. */
+  private checkError: string | null = null;
   private lastCheckStartAt = 0;
   private watch: Watch | null = null;
   private stopping = false;
@@ -206,8 +207,8 @@ export class Scheduler {
     const { runtime, metrics } = this.deps;
     try {
       const missing = await missingByFamily(runtime.connections.redis!, coveredKeys(this.learnedKeys));
-      if (this.checkFailing) runtime.logger.info('self-healing check answered again');
-      this.checkFailing = false;
+      if (this.checkError !== null) runtime.logger.info('self-healing check answered again');
+      this.checkError = null;
       const now = this.now();
       const heal: Family[] = [];
       const lost: string[] = [];
@@ -238,10 +239,11 @@ export class Scheduler {
         this.trigger(heal, 'self-heal');
       }
     } catch (error) {
-      if (!this.checkFailing) {
-        runtime.logger.warn({ err: error }, 'self-healing check failed; retrying every check interval');
+      const reason = redisFailure(error);
+      if (this.checkError === null) {
+        runtime.logger.warn({ err: reason }, 'self-healing check failed; retrying every check interval');
       }
-      this.checkFailing = true;
+      this.checkError = errorMessage(reason, runtime.secrets);
     } finally {
       this.lastCheckAt = this.now();
       this.checking = false;
@@ -264,6 +266,7 @@ export class Scheduler {
       checkIntervalMs: this.deps.settings.checkIntervalMs,
       intervalsMs: this.deps.settings.intervalsMs,
       lastSuccessAt: this.lastSuccessAt,
+      checkError: this.checkError,
     });
   }
 

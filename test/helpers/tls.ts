@@ -3,7 +3,8 @@
  * and removed afterwards: a CA and a server certificate made with openssl, a PostgreSQL
  * cluster that accepts TLS connections only, and a redis-server with no plaintext port.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { appendFileSync, chmodSync, chownSync, copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { freePort } from './services.js';
 import { tmpdir } from 'node:os';
@@ -90,22 +91,34 @@ function chownToServerUser(path: string): void {
   chownSync(path, uid, gid);
 }
 
-export interface TlsPostgres {
+export interface TestPostgres {
   readonly port: number;
-  /** The superuser `postgres`'s password; every TCP connection needs it, over TLS. */
+  /** The superuser `postgres`'s password; every TCP connection needs it (over TLS, for a TLS cluster). */
   readonly password: string;
   /** A URL for `database` on `host` with these query parameters, e.g. `sslmode=verify-full&sslrootcert=...`. */
   url(database: string, query?: string, host?: string): string;
   /** Runs SQL as the superuser over the cluster's Unix socket (not through the code under test). */
   query(database: string, text: string): Promise<pg.QueryResult>;
+  /** A fast restart (`pg_ctl restart -m fast`): every session is terminated, the server comes back on the same port. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
+
+export type TlsPostgres = TestPostgres;
 
 /**
  * A fresh cluster on a free port, listening on 127.0.0.1 and 127.0.0.2, `ssl = on` with
  * the test certificates, and a pg_hba.conf of `hostssl` lines only (scram passwords).
  */
-export async function startTlsPostgres(certs: TestCertificates): Promise<TlsPostgres> {
+export function startTlsPostgres(certs: TestCertificates): Promise<TlsPostgres> {
+  return startPostgres(certs);
+}
+
+/**
+ * A fresh cluster of the test's own on a free port (127.0.0.1 and 127.0.0.2), scram
+ * passwords over TCP; with `certs`, TLS connections only. Removed by `stop()`.
+ */
+export async function startPostgres(certs: TestCertificates | null = null): Promise<TestPostgres> {
   const bin = pgBinDir();
   const dir = mkdtempSync(join(tmpdir(), 'sr-test-pg-'));
   const data = join(dir, 'data');
@@ -115,26 +128,27 @@ export async function startTlsPostgres(certs: TestCertificates): Promise<TlsPost
   writeFileSync(join(dir, 'pwfile'), `${password}\n`);
   chownToServerUser(join(dir, 'pwfile'));
   asServerUser(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '--pwfile', join(dir, 'pwfile'), '-A', 'trust', '-E', 'UTF8', '--locale=C.UTF-8']);
-  for (const [from, to] of [
-    [certs.serverCert, 'server.crt'],
-    [certs.serverKey, 'server.key'],
-  ] as const) {
-    copyFileSync(from, join(data, to));
-    chmodSync(join(data, to), 0o600);
-    chownToServerUser(join(data, to));
+  if (certs) {
+    for (const [from, to] of [
+      [certs.serverCert, 'server.crt'],
+      [certs.serverKey, 'server.key'],
+    ] as const) {
+      copyFileSync(from, join(data, to));
+      chmodSync(join(data, to), 0o600);
+      chownToServerUser(join(data, to));
+    }
   }
+  const host = certs ? 'hostssl' : 'host';
   writeFileSync(
     join(data, 'pg_hba.conf'),
-    ['local all all trust', 'hostssl all all 127.0.0.1/32 scram-sha-256', 'hostssl all all 127.0.0.2/32 scram-sha-256', ''].join('\n'),
+    ['local all all trust', `${host} all all 127.0.0.1/32 scram-sha-256`, `${host} all all 127.0.0.2/32 scram-sha-256`, ''].join('\n'),
   );
   appendFileSync(
     join(data, 'postgresql.conf'),
     [
       "listen_addresses = '127.0.0.1,127.0.0.2'",
       `unix_socket_directories = '${dir}'`,
-      'ssl = on',
-      "ssl_cert_file = 'server.crt'",
-      "ssl_key_file = 'server.key'",
+      ...(certs ? ['ssl = on', "ssl_cert_file = 'server.crt'", "ssl_key_file = 'server.key'"] : []),
       // A throwaway cluster: durability only costs time.
       'fsync = off',
       'synchronous_commit = off',
@@ -161,6 +175,11 @@ export async function startTlsPostgres(certs: TestCertificates): Promise<TlsPost
         await client.end();
       }
     },
+    async restart() {
+      // Not execFileSync: the test's own timers and child processes go on meanwhile.
+      const command = isRoot() ? ['runuser', '-u', SERVER_USER, '--', join(bin, 'pg_ctl')] : [join(bin, 'pg_ctl')];
+      await promisify(execFile)(command[0]!, [...command.slice(1), '-D', data, '-l', join(dir, 'server.log'), '-m', 'fast', '-w', '-t', '30', 'restart']);
+    },
     async stop() {
       try {
         asServerUser(join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', '-w', 'stop']);
@@ -184,7 +203,7 @@ async function startOnFreePort(bin: string, data: string, log: string): Promise<
 }
 
 /** Creates `name` on the cluster with the golden fixture's schema and rows. */
-export async function loadGolden(server: TlsPostgres, name: string): Promise<void> {
+export async function loadGolden(server: TestPostgres, name: string): Promise<void> {
   await server.query('postgres', `CREATE DATABASE "${name}"`);
   await server.query(name, readFileSync(new URL('../fixtures/golden/database.sql', import.meta.url), 'utf8'));
 }

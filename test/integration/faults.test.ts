@@ -205,6 +205,9 @@ describe('Redis faults', () => {
       const summary = summaryOf(done);
       expect(summary).toMatchObject({ successful: 0, failed: 26, cache_keys: [] });
       expect(summary.failures.every((failure) => /write failed/.test(failure.error))).toBe(true);
+      // In the operator's words, not ioredis's ("Stream isn't writeable and enableOfflineQueue options is false").
+      expect(summary.failures.every((failure) => /the connection to Redis was lost$/.test(failure.error))).toBe(true);
+      expect(done.stdout + done.stderr).not.toMatch(/enableOfflineQueue|Stream isn't writeable/);
       expect(done.stdout + done.stderr).not.toContain(PASSWORD);
     } finally {
       await privateRedis.stop();

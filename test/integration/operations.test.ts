@@ -93,6 +93,7 @@ describe('status', () => {
       present: 2,
       missing: 1,
       families: { dashboard: null, executions: null, users: null },
+      locks: { dashboard: { held: true, ttl_ms: 41_500 }, executions: { held: false, ttl_ms: null }, users: { held: true, ttl_ms: null } },
       learned: [{ key: 'stats_service:c', family: 'executions', first_seen: 'f', last_seen: 'l', lapses_at: 'x' }],
       extra_keys: [],
       drift: [
@@ -104,6 +105,7 @@ describe('status', () => {
           differences: [{ kind: 'structure', path: 'activity_stats.active_last_day', detail: 'x' }],
         },
       ],
+      problems: ['stats_refresh:lock:users has no expiry'],
     });
     expect(text).toMatch(/users\s+d\s+0\.1\.0 \(API stats code d77adda\)\s+activity_stats\.active_last_day \(structure\)/);
     expect(text).toMatch(/2 of 3 covered keys present, 1 missing/);
@@ -111,6 +113,10 @@ describe('status', () => {
     expect(text).toMatch(/ok\s+users\s+290s\s+12B/);
     expect(text).toMatch(/ok\s+executions \(learned\)\s+100s/);
     expect(text).toMatch(/LEARNED\s+FIRST SEEN[^\n]*\n\s*executions\s+f\s+l\s+x\s+c/);
+    expect(text).toMatch(/dashboard\s+never\s+-\s+-\s+-\s+held, 42s left/);
+    expect(text).toMatch(/executions\s+never\s+-\s+-\s+-\s+free/);
+    expect(text).toMatch(/users\s+never\s+-\s+-\s+-\s+held, no expiry/);
+    expect(text).toMatch(/PROBLEM: stats_refresh:lock:users has no expiry/);
   });
 
   it('Redis unreachable: exit 3', async () => {

@@ -22,6 +22,7 @@ import { RedisServer, type TestRedisClient } from '../helpers/redis-server.js';
 
 const PASSWORD = 'hunter2secret';
 const TOKEN = 'tok_0123456789abcdef';
+const QUERY_SECRET = 'qsecret9876';
 const TOKEN_HEADER = 'x-rollbar-access-token';
 /** How long the endpoint takes to answer each item. */
 const RESPONSE_DELAY_MS = 500;
@@ -297,6 +298,26 @@ describe('secrets given as flags', () => {
     expect(rollbar.requests).toHaveLength(16);
     for (const request of rollbar.requests) expect(request.body).not.toContain(PASSWORD);
     expect(run.stdout + run.stderr).not.toContain(PASSWORD);
+  });
+});
+
+describe('credentials in URL query parameters', () => {
+  it('keep out of the items, the logs and the summary, at every level', async () => {
+    rollbar.reset();
+    // ioredis takes `password` from a Redis URL's query; libpq's (node-postgres's too) `password`.
+    const redisUrl = `${server.url()}?password=${QUERY_SECRET}`;
+    const databaseUrl = `${broken.url}?password=${QUERY_SECRET}2`;
+    const run = await runTimed(['refresh', 'all', '--now', GOLDEN_NOW, '--redis-url', redisUrl, '--log-level', 'trace'], {
+      ...rollbarEnv(broken),
+      DATABASE_URL: databaseUrl,
+    });
+    expect(run.code, run.stderr).toBe(1);
+    expect(rollbar.requests).toHaveLength(16);
+    // The URL is in process.argv, which the client sends with every item.
+    for (const request of rollbar.requests) expect(request.body).not.toContain(QUERY_SECRET);
+    expect(run.stdout + run.stderr).not.toContain(QUERY_SECRET);
+    // ioredis warns that this server needs no password: a log line too, not raw text.
+    expect(run.stderr.split('\n').filter((line) => line !== '' && !line.startsWith('{'))).toEqual([]);
   });
 });
 

@@ -209,6 +209,29 @@ describe('loadConfig precedence', () => {
     expect(loadConfig({}, { STATS_REFRESH_LEARN: 'off' }, clock).learn).toBe(false);
   });
 
+  it('reads STATS_REFRESH_LEARN as a switch in its usual spellings, and refuses anything else', () => {
+    for (const off of ['off', 'false', 'FALSE', 'no', '0', ' Off ']) expect(loadConfig({}, { STATS_REFRESH_LEARN: off }, clock).learn, off).toBe(false);
+    for (const on of ['on', 'true', 'yes', '1']) expect(loadConfig({}, { STATS_REFRESH_LEARN: on }, clock).learn, on).toBe(true);
+    expect(() => loadConfig({}, { STATS_REFRESH_LEARN: 'disabled' }, clock)).toThrow('STATS_REFRESH_LEARN must be on or off');
+    // --no-learn wins over the variable.
+    expect(loadConfig({ learn: false }, { STATS_REFRESH_LEARN: 'on' }, clock).learn).toBe(false);
+  });
+
+  it('reads a Redis database only as a whole number, in the path or as db=', () => {
+    expect(loadConfig({ redisUrl: 'redis://h:6379/12' }, {}, clock).redisUrl).toBe('redis://h:6379/12');
+    expect(loadConfig({ redisUrl: 'redis://h:6379?db=3&password=x' }, {}, clock).redisUrl).toBe('redis://h:6379?db=3&password=x');
+    for (const bad of ['redis://h/abc', 'redis://h/1.5', 'redis://h/0/1', 'redis://h?db=x', 'redis://h/%2D1']) {
+      expect(() => loadConfig({ redisUrl: bad }, {}, clock), bad).toThrow(/^--redis-url: the database must be a whole number/);
+    }
+    expect(() => loadConfig({ redisUrl: 'redis://h/0?connectTimeout=0' }, {}, clock)).toThrow('--redis-url: the query parameter "connectTimeout" is not supported');
+  });
+
+  it('refuses a stray % in a URL, naming the part', () => {
+    expect(() => loadConfig({ databaseUrl: 'postgres://u:a%ZZb@h/db' }, {}, clock)).toThrow('--database-url: the password holds a % that does not start an escape');
+    expect(() => loadConfig({ databaseUrl: 'postgres://u@h/d%b' }, {}, clock)).toThrow('--database-url: the path holds a %');
+    expect(() => loadConfig({ redisUrl: 'redis://us%r:x@h/0' }, {}, clock)).toThrow('--redis-url: the user name holds a %');
+  });
+
   it('ignores an environment value that a flag overrides', () => {
     expect(loadConfig({ ttl: '60' }, { STATS_CACHE_TTL: 'abc' }, clock).ttlSeconds).toBe(60);
   });
@@ -344,6 +367,11 @@ describe('secretsOf', () => {
     const secrets = secretsOf(config);
     expect(secrets).toContain('p@ss/word');
     expect(secrets).toContain('p%40ss%2Fword');
+  });
+
+  it('returns credentials carried in query parameters', () => {
+    const config = loadConfig({ redisUrl: 'redis://h:1/0?password=qpass123', databaseUrl: 'postgres://u@h/db?password=pgq456' }, {}, clock);
+    expect(secretsOf(config)).toEqual(expect.arrayContaining(['qpass123', 'pgq456']));
   });
 
   it('returns nothing without passwords or token', () => {

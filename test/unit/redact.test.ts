@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { redact, safeUrl } from '../../src/lib/redact.js';
+import { credentialsOf, redact, safeUrl } from '../../src/lib/redact.js';
 
 describe('redact: URL passwords in free text', () => {
   it('replaces a PostgreSQL password, keeping user, host and database', () => {
@@ -56,6 +56,28 @@ describe('redact: URL passwords in free text', () => {
   });
 });
 
+describe('redact: credentials in query parameters', () => {
+  it('replaces every parameter that carries a credential, keeping the others', () => {
+    expect(redact('redis://h:6379/0?password=s3cret&db=2 refused')).toBe('redis://h:6379/0?password=***&db=2 refused');
+    expect(redact('postgres://u@h/d?sslmode=require&sslpassword=k3y&sslkey=/keys/client.key')).toBe(
+      'postgres://u@h/d?sslmode=require&sslpassword=***&sslkey=***',
+    );
+    expect(redact('"url":"http://h/x?Token=abc123&x=1"')).toBe('"url":"http://h/x?Token=***&x=1"');
+    expect(redact('redis://:pw@h/0?password=two')).toBe('redis://:***@h/0?password=***');
+  });
+
+  it('leaves other parameters and text alone', () => {
+    for (const text of ['postgres://u@h/d?sslmode=verify-full&sslrootcert=/ca.pem', 'password authentication failed', 'a passwordless=x']) {
+      expect(redact(text), text).toBe(text);
+    }
+  });
+
+  it('credentialsOf: the raw and decoded values, to scrub wherever they appear alone', () => {
+    expect(credentialsOf('redis://:p%40w@h/0?password=a%2Bb&db=1').sort()).toEqual(['a%2Bb', 'a+b', 'p%40w', 'p@w'].sort());
+    expect(credentialsOf('not a url')).toEqual([]);
+  });
+});
+
 describe('redact: given secrets', () => {
   it('replaces every occurrence of each secret', () => {
     expect(redact('token tok-123456 sent; again tok-123456', ['tok-123456'])).toBe('token *** sent; again ***');
@@ -96,6 +118,7 @@ describe('safeUrl', () => {
     ['postgres://u:p@ssw0rd@host/db', 'postgres://u:***@host/db'],
     ['postgres://user@host/db', 'postgres://user@host/db'],
     ['redis://127.0.0.1:6379/0', 'redis://127.0.0.1:6379/0'],
+    ['redis://127.0.0.1:6379/0?password=pw', 'redis://127.0.0.1:6379/0?password=***'],
   ];
   it.each(cases)('%s → %s', (url, expected) => {
     expect(safeUrl(url)).toBe(expected);

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resolveTargets } from '../../src/run/targets.js';
 import { activeLearned } from '../../src/io/learned.js';
-import { parseBatchFile, readBatchFile } from '../../src/requests/batch-file.js';
+import { parseBatchFile } from '../../src/requests/batch-file.js';
 import type { RefreshConfig } from '../../src/requests/batches.js';
 import { payloadKey } from '../../src/requests/config-keys.js';
 import { familyOfKey, parsePayloadKey, splitParameters } from '../../src/requests/key-parser.js';
@@ -264,13 +264,15 @@ describe('batch files', () => {
     expect(() => parseBatchFile('\n\nfoo\n', 'b.txt')).toThrow(/^b\.txt:3: unknown target "foo"/);
   });
 
-  it('names the flag or variable of a file it cannot read', () => {
-    expect(() => readBatchFile('/nonexistent/batch.txt', 'STATS_REFRESH_BATCH_FILE')).toThrow(
-      'STATS_REFRESH_BATCH_FILE: cannot read batch file "/nonexistent/batch.txt" (ENOENT)',
+  it('names the flag or variable of a file it cannot read, and reads only regular files', () => {
+    expect(() => resolveTargets([], { path: '/nonexistent/batch.txt', source: 'STATS_REFRESH_BATCH_FILE' })).toThrow(
+      'STATS_REFRESH_BATCH_FILE: cannot read /nonexistent/batch.txt (ENOENT: no such file)',
     );
     const dir = mkdtempSync(path.join(tmpdir(), 'batch-'));
     writeFileSync(path.join(dir, 'ok.txt'), 'all\r\n');
-    expect(readBatchFile(path.join(dir, 'ok.txt'), '--batch-file')).toHaveLength(1);
+    expect(resolveTargets([], { path: path.join(dir, 'ok.txt'), source: '--batch-file' }).families).toHaveLength(3);
+    expect(() => resolveTargets([], { path: dir, source: '--batch-file' })).toThrow(`--batch-file: cannot read ${dir} (a folder, not a file)`);
+    expect(() => resolveTargets([], { path: '/dev/zero', source: '--batch-file' })).toThrow('--batch-file: cannot read /dev/zero (not a regular file)');
   });
 });
 

@@ -127,6 +127,7 @@ describe('health rule', () => {
     checkIntervalMs: 5_000,
     intervalsMs: { dashboard: 240_000, executions: 300_000, users: 360_000 },
     lastSuccessAt: { dashboard: 900_000, executions: 800_000, users: 700_000 },
+    checkError: null,
   };
 
   it('healthy while the loop runs and every family succeeded within two intervals', () => {
@@ -136,6 +137,13 @@ describe('health rule', () => {
   it('unhealthy when one family is older than two of its intervals', () => {
     const report = healthOf({ ...base, lastSuccessAt: { ...base.lastSuccessAt, dashboard: 1_000_000 - 480_001 } });
     expect(report).toMatchObject({ healthy: false, families: { dashboard: { healthy: false }, users: { healthy: true } } });
+    expect(report.reasons).toEqual(['dashboard: no successful run for 480 s (at most 480 s)']);
+  });
+
+  it('unhealthy while the self-healing checks fail, saying why', () => {
+    const report = healthOf({ ...base, checkError: 'Redis did not answer within 10 s' });
+    expect(report).toMatchObject({ healthy: false, loop_alive: true, reasons: ['self-healing checks failing: Redis did not answer within 10 s'] });
+    expect(healthOf(base).reasons).toEqual([]);
   });
 
   it('counts from the start before a first success; unhealthy when the loop stalls or stops', () => {
