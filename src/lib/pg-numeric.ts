@@ -205,16 +205,18 @@ export class DurationTable {
     let count = 0;
     let scale = -1;
     let units = 0n;
+    // Counters are counts of rows: summed as Numbers (exact), turned into units once.
+    const remainders = new Float64Array(FAST_SCALES.length * 6);
     for (const cell of cells) {
       const at = STRIDE * cell;
       if (at >= this.cells.length || this.cells[at + COUNT] === 0) continue;
       count += this.cells[at + COUNT]!;
       scale = Math.max(scale, this.cells[at + SCALE_PLUS_ONE]! - 1);
       units += (this.overflow.get(cell) ?? 0n) + BigInt(this.cells[at + WHOLES]!) * WHOLE_UNITS;
-      for (let index = 0; index < FAST_SCALES.length * 6; index++) {
-        const counter = this.cells[at + REMAINDERS + index]!;
-        if (counter !== 0) units += BigInt(counter) * REMAINDER_UNITS[index]!;
-      }
+      for (let index = 0; index < remainders.length; index++) remainders[index]! += this.cells[at + REMAINDERS + index]!;
+    }
+    for (let index = 0; index < remainders.length; index++) {
+      if (remainders[index] !== 0) units += BigInt(remainders[index]!) * REMAINDER_UNITS[index]!;
     }
     const displayScale = Math.max(scale, 0);
     // Every term has at most `displayScale` decimals, so this division is exact.

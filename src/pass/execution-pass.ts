@@ -1,18 +1,21 @@
 /**
- * The pass: one binary COPY of the `execution` columns the plan needs, decoded row by row
- * into numbers and folded into every fold in the same loop. No row is kept. The pass
+ * The pass: one binary COPY of the `execution` columns the plan needs, decoded a batch of
+ * rows at a time into columns of numbers and folded into every fold, each in its own loop
+ * over the batch. No row is kept, save each row's (user, script) pair while top users are
+ * planned: their favourite tasks are counted from those once the ranking is known. The pass
  * knows the folds' inputs (windows, tiers, filters), nothing about payloads.
  */
 import type { Db } from '../io/db.js';
-import { BinaryCopyParser } from './copy-parser.js';
+import { BinaryCopyParser, type TupleBatch } from './copy-parser.js';
 import { type CopyPool, type CopyStatements, copyColumns, queryCopy, tableCopy } from './copy.js';
-import { StatusDictionary } from './dictionary.js';
+import { TextDictionary } from './dictionary.js';
 import { ScriptTierFold, type ScriptTotals } from './folds/script-tiers.js';
 import { StartHourFold, type StartHours } from './folds/start-hours.js';
-import { TimelineFold, type TimelineRow } from './folds/timeline.js';
-import { type UserRuns, UserRunsFold } from './folds/user-runs.js';
+import { type Timeline, TimelineFold } from './folds/timeline.js';
+import { type NeedsByScript, type UserRuns, UserRunsFold } from './folds/user-runs.js';
+import { UserScriptLog } from './folds/user-scripts.js';
 import { type LoadPlan, type SeriesTier, seriesTiers, startCuts } from './plan.js';
-import { type ExecutionRow, RowBatch, StatusKinds } from './rows.js';
+import { ExecutionBatch, StatusKinds, tierOf } from './rows.js';
 import { type ScriptCatalog, ScriptIndex } from './scripts.js';
 
 /** The columns of `execution` a plan reads: a family alone reads only its own. */
@@ -43,6 +46,9 @@ export function executionCopy(db: Db, columns: ExecutionColumns): { statements: 
   return { statements: { table: tableCopy('execution', fields), query }, fields };
 }
 
+/** A user's executions per script index over all time (scripts with none left out). */
+export type ScriptRuns = ReadonlyArray<{ readonly script: number; readonly count: number }>;
+
 /** What the pass kept, by fold; a fold the plan did not ask for is null. */
 export interface ExecutionPass {
   readonly scripts: ScriptIndex;
@@ -51,13 +57,13 @@ export interface ExecutionPass {
   readonly scriptTotals: ScriptTotals | null;
   readonly startHours: StartHours | null;
   readonly seriesTiers: readonly SeriesTier[];
-  readonly timeline: readonly TimelineRow[] | null;
+  readonly timeline: Timeline | null;
   /** Per-user counts; `plan.topUsers[i]` is need i. */
   readonly users: UserRuns | null;
+  /** The executions per script of every user ranked in a planned top list, by user number. */
+  readonly favourites: ReadonlyMap<number, ScriptRuns>;
   readonly bytes: number;
 }
-
-const MAX_EXACT = Number.MAX_SAFE_INTEGER;
 
 /** The filter index of a task_type: 0 for none, 1 + its position in plan.taskTypes. */
 export function filterIndex(plan: LoadPlan, taskType: string | null): number {
@@ -66,6 +72,27 @@ export function filterIndex(plan: LoadPlan, taskType: string | null): number {
   if (index < 0) throw new Error(`the task_type filter ${JSON.stringify(taskType)} was not planned`);
   return 1 + index;
 }
+
+/** The users ranked in some planned top list, each once. */
+export function rankedUsers(plan: LoadPlan, users: UserRuns): number[] {
+  return [...new Set(plan.topUsers.flatMap((need, index) => users.top(index, need.limit).map((ranked) => ranked.user)))];
+}
+
+/** For each script of the catalog, the top-users needs whose filter it matches. */
+function needsByScript(plan: LoadPlan, scripts: ScriptIndex): NeedsByScript {
+  const first = new Int32Array(scripts.catalog.ids.length + 1);
+  const list: number[] = [];
+  scripts.catalog.ids.forEach((_, script) => {
+    plan.topUsers.forEach((need, index) => {
+      if (scripts.matches(script, filterIndex(plan, need.taskType))) list.push(index);
+    });
+    first[script + 1] = list.length;
+  });
+  return { first, list: Int32Array.from(list) };
+}
+
+/** Bits that number `count` things (at least 8). */
+const bitsFor = (count: number) => Math.max(8, Math.ceil(Math.log2(count + 1)));
 
 export async function runExecutionPass(
   db: Db,
@@ -82,79 +109,83 @@ export async function runExecutionPass(
   ];
 
   const scripts = new ScriptIndex(catalog);
-  const statuses = new StatusDictionary();
+  const statuses = new TextDictionary();
   const kinds = new StatusKinds(statuses);
-  const cuts = startCuts(plan);
+  const cuts = Float64Array.from(startCuts(plan));
   const tierCount = cuts.length + 1;
 
-  const scriptFold =
-    plan.scriptWindows.length > 0 ? new ScriptTierFold(tierCount, kinds, () => scripts.dictionary.size, plan.durations) : null;
+  const scriptFold = plan.scriptWindows.length > 0 ? new ScriptTierFold(tierCount, () => scripts.dictionary.size, plan.durations) : null;
   const hourFold =
     plan.hourWindows.length > 0 ? new StartHourFold(tierCount, Math.min(...plan.hourWindows), Math.max(plan.now, ...plan.hourWindows)) : null;
   const timelineTiers = seriesTiers(plan.series);
   const timelineFold =
-    timelineTiers.length > 0
-      ? new TimelineFold(timelineTiers, kinds, (script) => scripts.classOf(script), scripts.classes, (status) => statuses.names[status] ?? null)
-      : null;
-  const needsOfScript = catalog.ids.map(
-    (_, script) =>
-      Int32Array.from(plan.topUsers.flatMap((need, index) => (scripts.matches(script, filterIndex(plan, need.taskType)) ? [index] : []))),
-  );
-  const noNeeds = new Int32Array(0);
+    timelineTiers.length > 0 ? new TimelineFold(timelineTiers, scripts.classByScript, scripts.classes, () => statuses.names) : null;
   const userFold =
     plan.topUsers.length > 0 || plan.activity.length > 0
-      ? new UserRunsFold(
-          plan.topUsers.map((need) => ({ cutoff: need.since })),
-          (script) => needsOfScript[script] ?? noNeeds,
-          kinds,
-        )
+      ? new UserRunsFold(plan.topUsers.map((need) => ({ cutoff: need.since })), needsByScript(plan, scripts))
       : null;
+  const pairs = plan.topUsers.length > 0 ? new UserScriptLog(bitsFor(catalog.ids.length)) : null;
 
-  const row: ExecutionRow = { start: NaN, end: NaN, startExact: null, endExact: null, status: 0, script: -1, user: -1, startTier: 0 };
-  const batch = new RowBatch();
-  const flush = () => {
-    userFold?.resolve(batch);
-    for (let index = 0; index < batch.size; index++) {
-      batch.load(index, row, cuts);
-      // One call site per fold keeps each call monomorphic (inlined), where a loop over them would not be.
-      scriptFold?.add(row);
-      hourFold?.add(row);
-      timelineFold?.add(row);
-      userFold?.add(row);
+  const batch = new ExecutionBatch();
+  const decode = (tuples: TupleBatch) => {
+    const size = tuples.size;
+    batch.size = size;
+    batch.clearExact();
+    for (let row = 0; row < size; row++) {
+      if (startField >= 0) {
+        const start = tuples.int8(row, startField);
+        batch.start[row] = start;
+        batch.startTier[row] = tierOf(cuts, start);
+        if (tuples.beyondExact(row, startField)) {
+          batch.startExact[row] = tuples.int8Exact(row, startField);
+          batch.exactRows.push(row);
+        }
+      } else {
+        batch.startTier[row] = tierCount - 1;
+      }
+      if (endField >= 0) {
+        batch.end[row] = tuples.int8(row, endField);
+        if (tuples.beyondExact(row, endField)) {
+          batch.endExact[row] = tuples.int8Exact(row, endField);
+          batch.exactRows.push(row);
+        }
+      }
+      if (statusField >= 0) {
+        const status = statuses.indexOf(tuples, row, statusField);
+        batch.status[row] = status;
+        batch.kind[row] = kinds.kindOf(status);
+      }
+      if (scriptField >= 0) batch.script[row] = tuples.isNull(row, scriptField) ? -1 : scripts.dictionary.indexOf(tuples, row, scriptField);
+      if (userField >= 0) {
+        const hasUser = !tuples.isNull(row, userField);
+        batch.hasUser[row] = hasUser ? 1 : 0;
+        if (hasUser) for (let word = 0; word < 4; word++) batch.userWords[4 * row + word] = tuples.word(row, userField, word);
+      }
     }
-    batch.size = 0;
+    // One call site per fold keeps each call monomorphic (inlined), where a loop over them would not be.
+    scriptFold?.add(batch);
+    hourFold?.add(batch);
+    timelineFold?.add(batch);
+    if (userFold) {
+      userFold.resolve(batch);
+      userFold.add(batch);
+    }
+    pairs?.add(batch);
   };
-  const parser = new BinaryCopyParser(fields.length, (tuple) => {
-    const at = batch.size++;
-    if (startField >= 0) {
-      const start = tuple.int8(startField);
-      batch.start[at] = start;
-      batch.startExact[at] = (start > MAX_EXACT || start < -MAX_EXACT) && Number.isFinite(start) ? tuple.int8Exact(startField) : null;
-    }
-    if (endField >= 0) {
-      const end = tuple.int8(endField);
-      batch.end[at] = end;
-      batch.endExact[at] = (end > MAX_EXACT || end < -MAX_EXACT) && Number.isFinite(end) ? tuple.int8Exact(endField) : null;
-    }
-    if (statusField >= 0) batch.status[at] = statuses.indexOf(tuple, statusField);
-    if (scriptField >= 0) batch.script[at] = tuple.isNull(scriptField) ? -1 : scripts.dictionary.indexOf(tuple, scriptField);
-    if (userField >= 0) {
-      const hasUser = !tuple.isNull(userField);
-      batch.hasUser[at] = hasUser ? 1 : 0;
-      if (hasUser) for (let word = 0; word < 4; word++) batch.userWords[4 * at + word] = tuple.word(userField, word);
-    }
-    if (batch.size === RowBatch.SIZE) flush();
-  });
+  const parser = new BinaryCopyParser(fields.length, decode);
   const { bytes } = await copyColumns(pool, statements, parser, signal);
-  flush();
+
+  const users = userFold?.result() ?? null;
+  const favourites = users && pairs ? pairs.result().countsOf(rankedUsers(plan, users)) : new Map<number, ScriptRuns>();
   return {
     scripts,
-    cuts,
+    cuts: [...cuts],
     scriptTotals: scriptFold?.result() ?? null,
     startHours: hourFold?.result() ?? null,
     seriesTiers: timelineTiers,
     timeline: timelineFold?.result() ?? null,
-    users: userFold?.result() ?? null,
+    users,
+    favourites,
     bytes,
   };
 }

@@ -9,7 +9,7 @@ import type { BucketKind } from '../lib/micros.js';
 import type { Granularity } from '../requests/batches.js';
 
 /** The statements a run may send, each at most once. */
-export const SOURCE_NAMES = ['scripts', 'user_table', 'execution_pass', 'top_user_details'] as const;
+export const SOURCE_NAMES = ['scripts', 'user_table', 'execution_pass', 'top_user_emails'] as const;
 export type SourceName = (typeof SOURCE_NAMES)[number];
 
 /** What a source is computed from: it fails when one of these does. */
@@ -19,7 +19,7 @@ export const SOURCE_INPUTS: Readonly<Record<SourceName, readonly SourceName[]>> 
   // The folds class each execution by its script's task name and filters.
   execution_pass: ['scripts'],
   // Who ranks in a top list is known only after the pass.
-  top_user_details: ['execution_pass'],
+  top_user_emails: ['execution_pass'],
 };
 
 /** The sources `sources` are computed from, themselves included. */

@@ -12,7 +12,6 @@ import type { ScriptCounts } from './folds/script-tiers.js';
 import type { HourCount } from './folds/start-hours.js';
 import { type LoadPlan, lastTierOf, type SeriesTier, type Since, type SourceName } from './plan.js';
 import type { ScriptCatalog } from './scripts.js';
-import type { UserDetails } from './top-users.js';
 import type { UserTable } from './user-table.js';
 
 export type { HourCount, Since, SourceName };
@@ -89,7 +88,8 @@ export interface LoadedSources {
   readonly scripts?: ScriptCatalog;
   readonly user_table?: UserTable;
   readonly execution_pass?: ExecutionPass;
-  readonly top_user_details?: ReadonlyMap<string, UserDetails>;
+  /** Email by user id, of the users ranked in some top list. */
+  readonly top_user_emails?: ReadonlyMap<string, string>;
 }
 
 /** The last series tier a window includes: tiers are newest first, `null` last. */
@@ -97,6 +97,17 @@ function lastSeriesTier(tiers: readonly SeriesTier[], since: Since): number {
   const tier = tiers.findIndex((candidate) => candidate.from === since);
   if (tier < 0) throw new Error(`the series window since ${since} µs was not planned`);
   return tier;
+}
+
+/** `compute` once per key. */
+function memo<K, V>(compute: (key: K) => V): (key: K) => V {
+  const values = new Map<K, V>();
+  return (key) => {
+    if (values.has(key)) return values.get(key)!;
+    const value = compute(key);
+    values.set(key, value);
+    return value;
+  };
 }
 
 export function createRunData(plan: LoadPlan, loaded: LoadedSources, failures: ReadonlyMap<SourceName, Error>): RunData {
@@ -109,33 +120,56 @@ export function createRunData(plan: LoadPlan, loaded: LoadedSources, failures: R
     if (value === null) throw new Error(`${what} was not planned`);
     return value;
   }
-  let executionUserCountries: Int32Array | undefined;
-  /** The country index (in the user table) of each user of the pass; -1 when not in "user" or NULL. */
-  const countriesOfExecutionUsers = (): Int32Array => {
-    if (executionUserCountries) return executionUserCountries;
+  const createdSince = (table: UserTable, row: number, since: Since) => since === null || table.createdAt[row]! >= since;
+
+  const executionsByScript = memo((since: Since): readonly ScriptExecutions[] => {
+    const pass = source('execution_pass');
+    const totals = fold(pass.scriptTotals, 'executions per script');
+    return totals.through(lastTierOf(pass.cuts, since)).map(({ script, counts }) => ({
+      slug: script < 0 ? null : (pass.scripts.slugOf(script) ?? null),
+      ...counts,
+    }));
+  });
+
+  /** Every activity window at once, in one loop over the pass's users: how many are active, and their countries. */
+  const activity = memo((_: 'all'): Map<Since, ActiveUsers> => {
     const users = fold(source('execution_pass').users, 'the user fold');
     const table = source('user_table');
-    executionUserCountries = new Int32Array(users.distinctUsers);
+    const windows = plan.activity;
+    const counts = new Float64Array(windows.length);
+    const seen = windows.map(() => new Uint8Array(table.countries.length));
     for (let user = 0; user < users.distinctUsers; user++) {
       const row = users.indexIn(table.ids, user);
-      executionUserCountries[user] = row < 0 ? -1 : table.country[row]!;
+      const country = row < 0 ? -1 : table.country[row]!;
+      windows.forEach((since, window) => {
+        if (!users.activeSince(user, since)) return;
+        counts[window]!++;
+        if (country >= 0) seen[window]![country] = 1;
+      });
     }
-    return executionUserCountries;
-  };
-  const createdSince = (table: UserTable, row: number, since: Since) => since === null || table.createdAt[row]! >= since;
+    return new Map(
+      windows.map((since, window) => [
+        since,
+        { users: counts[window]!, countries: new Set(table.countries.filter((_, country) => seen[window]![country] === 1)) },
+      ]),
+    );
+  });
+
+  const usersByCountry = memo((since: Since): ReadonlyMap<string, number> => {
+    const table = source('user_table');
+    const perCountry = new Float64Array(table.countries.length);
+    for (let row = 0; row < table.count; row++) {
+      const country = table.country[row]!;
+      if (country >= 0 && createdSince(table, row, since)) perCountry[country]!++;
+    }
+    return new Map(table.countries.flatMap((country, index) => (perCountry[index]! > 0 ? [[country, perCountry[index]!] as const] : [])));
+  });
 
   return {
     failures,
     scriptCount: () => source('scripts').ids.length,
 
-    executionsByScript(since) {
-      const pass = source('execution_pass');
-      const totals = fold(pass.scriptTotals, 'executions per script');
-      return totals.through(lastTierOf(pass.cuts, since)).map(({ script, counts }) => ({
-        slug: script < 0 ? null : (pass.scripts.slugOf(script) ?? null),
-        ...counts,
-      }));
-    },
+    executionsByScript,
 
     startsPerHour(since) {
       const pass = source('execution_pass');
@@ -144,50 +178,53 @@ export function createRunData(plan: LoadPlan, loaded: LoadedSources, failures: R
 
     timeSeries({ since, groupBy, taskType, status }) {
       const pass = source('execution_pass');
-      const rows = fold(pass.timeline, 'the time series');
+      const timeline = fold(pass.timeline, 'the time series');
       const lastTier = lastSeriesTier(pass.seriesTiers, since);
       const filter = filterIndex(plan, taskType);
       const rollUp = bucketFunction(groupBy);
+      const classes = timeline.classes.flatMap((scriptClass, index) => (scriptClass.matches[filter] ? [index] : []));
+      const statuses = timeline.statuses.flatMap((name, index) => (status === null || name === status ? [index] : []));
       const cells: SeriesCell[] = [];
-      for (const row of rows) {
-        if (row.tier > lastTier || !row.scriptClass.matches[filter]) continue;
-        if (status !== null && row.status !== status) continue;
-        cells.push({ bucket: row.bucket === null ? null : rollUp(row.bucket), status: row.status, task: row.scriptClass.task, count: row.count });
-      }
+      timeline.slotTier.forEach((tier, slot) => {
+        if (tier > lastTier) return;
+        const start = timeline.slotStart[slot]!;
+        const bucket = start === null ? null : rollUp(start);
+        for (const statusIndex of statuses) {
+          for (const scriptClass of classes) {
+            const count = timeline.count(slot, statusIndex, scriptClass);
+            if (count > 0) cells.push({ bucket, status: timeline.statuses[statusIndex]!, task: timeline.classes[scriptClass]!.task, count });
+          }
+        }
+      });
       return cells;
     },
 
     topUsers(since, taskType, limit) {
       const pass = source('execution_pass');
       const users = fold(pass.users, 'the user fold');
-      const details = source('top_user_details');
+      const emails = source('top_user_emails');
       const need = plan.topUsers.findIndex(
         (candidate) => candidate.since === since && candidate.taskType === taskType && candidate.limit === limit,
       );
       if (need < 0) throw new Error('these top users were not planned');
-      const catalog = source('scripts');
-      const slugOf = new Map(catalog.ids.map((id, index) => [id, catalog.slugs[index]!]));
+      const { ids, slugs } = pass.scripts.catalog;
       return users.top(need, limit).flatMap((ranked) => {
         const userId = users.idOf(ranked.user);
-        const found = details.get(userId);
+        const email = emails.get(userId);
         // The API joins "user": a user id without a row there is not listed.
-        if (!found) return [];
-        const scripts = found.scripts.flatMap(({ scriptId, count }) => {
-          const slug = slugOf.get(scriptId);
-          return slug === undefined ? [] : [{ scriptId, slug, count }];
-        });
-        return [{ userId, email: found.email, runs: ranked.runs, finished: ranked.finished, scripts }];
+        if (email === undefined) return [];
+        // Scripts the script table does not hold have indexes past its rows.
+        const scripts = (pass.favourites.get(ranked.user) ?? []).flatMap(({ script, count }) =>
+          script < ids.length ? [{ scriptId: ids[script]!, slug: slugs[script]!, count }] : [],
+        );
+        return [{ userId, email, runs: ranked.runs, finished: ranked.finished, scripts }];
       });
     },
 
     activeUsers(since) {
-      const users = fold(source('execution_pass').users, 'the user fold');
-      const table = source('user_table');
-      const countryOf = countriesOfExecutionUsers();
-      const active = users.activeUsers(since);
-      const countries = new Set<string>();
-      for (const user of active) if (countryOf[user]! >= 0) countries.add(table.countries[countryOf[user]!]!);
-      return { users: active.length, countries };
+      const active = activity('all').get(since);
+      if (!active) throw new Error(`the activity window since ${since} µs was not planned`);
+      return active;
     },
 
     executingUsers: () => fold(source('execution_pass').users, 'the user fold').distinctUsers,
@@ -200,15 +237,7 @@ export function createRunData(plan: LoadPlan, loaded: LoadedSources, failures: R
       return count;
     },
 
-    usersByCountry(since) {
-      const table = source('user_table');
-      const perCountry = new Float64Array(table.countries.length);
-      for (let row = 0; row < table.count; row++) {
-        const country = table.country[row]!;
-        if (country >= 0 && createdSince(table, row, since)) perCountry[country]!++;
-      }
-      return new Map(table.countries.flatMap((country, index) => (perCountry[index]! > 0 ? [[country, perCountry[index]!] as const] : [])));
-    },
+    usersByCountry,
 
     registrations(since, groupBy, country) {
       const table = source('user_table');

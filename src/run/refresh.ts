@@ -9,7 +9,6 @@ import type { Logger } from '../io/logger.js';
 import { type MetaClient, writeRunMetadata } from '../io/metadata.js';
 import type { FailureReporter } from '../io/reporter.js';
 import { errorMessage } from '../lib/errors.js';
-import { pyJson } from '../lib/pyjson.js';
 import { DEFAULT_RETRY, type RetryPolicy } from '../lib/retry.js';
 import type { Period } from '../lib/time.js';
 import type { CopyPool } from '../pass/copy.js';
@@ -109,8 +108,10 @@ export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Pr
   const errors = new Map<PlannedConfig, string>();
   for (const planned of configs) {
     try {
-      const value = pyJson(assembler.payload(planned.config));
-      entries.set(payloadKey(planned.config), { key: payloadKey(planned.config), value, computeMs: elapsed() });
+      const value = assembler.payload(planned.config);
+      const computeMs = elapsed();
+      entries.set(payloadKey(planned.config), { key: payloadKey(planned.config), value, computeMs });
+      logger.debug({ config: configLabel(planned.config), ms: computeMs }, 'config built');
     } catch (error) {
       errors.set(planned, errorMessage(error, secrets));
     }
@@ -118,7 +119,7 @@ export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Pr
   const sections = sectionEntriesOf(configs);
   for (const [key, { section, period }] of sections) {
     try {
-      entries.set(key, { key, value: pyJson(assembler.section({ section, period })), computeMs: elapsed() });
+      entries.set(key, { key, value: assembler.section({ section, period }), computeMs: elapsed() });
     } catch {
       // Its configs failed with the same error.
     }

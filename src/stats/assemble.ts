@@ -1,7 +1,7 @@
 /**
  * Phase 2 of a run: payloads assembled from what was loaded, synchronously. Each distinct
- * section is built once however many payloads hold it; a config whose sources failed
- * fails with the first of them.
+ * section is built and serialised once however many payloads hold it; a config whose
+ * sources failed fails with the first of them.
  */
 import type { RunData, SourceName } from '../pass/run-data.js';
 import type { RefreshConfig } from '../requests/batches.js';
@@ -11,6 +11,7 @@ import { geographicSection } from './geographic.js';
 import { type SectionName, type SectionOf, type SectionRequest, partsOf, sinceOf, sourcesOf, SECTION_SOURCES } from './sections.js';
 import { activityStats, registrationTrends } from './users.js';
 import { SOURCE_NAMES, withInputs } from '../pass/plan.js';
+import { pyJson, pyString } from '../lib/pyjson.js';
 
 type Builders = { readonly [S in SectionName]: (request: SectionOf<S>, data: RunData, at: Date) => unknown };
 
@@ -33,31 +34,37 @@ function firstFailure(data: RunData, sources: ReadonlySet<SourceName>): Error | 
   return failed ? data.failures.get(failed)! : null;
 }
 
-/** The payloads and sections of one run at one instant; results are memoised, so build each once. */
+/**
+ * The payloads and sections of one run at one instant, as the JSON text stored: each
+ * distinct section is built and serialised once, and a payload is its sections' text
+ * under their fields (what serialising the payload whole would write).
+ */
 export class Assembler {
-  private readonly built = new Map<string, unknown>();
+  private readonly built = new Map<string, string>();
 
   constructor(
     private readonly data: RunData,
     private readonly at: Date,
   ) {}
 
-  /** A section's value; throws the error of a source it reads that failed. */
-  section(request: SectionRequest): unknown {
+  /** A section's JSON text; throws the error of a source it reads that failed. */
+  section(request: SectionRequest): string {
     // The request objects come from partsOf only, so their JSON is canonical.
     const key = JSON.stringify(request);
-    if (this.built.has(key)) return this.built.get(key);
+    const built = this.built.get(key);
+    if (built !== undefined) return built;
     const failure = firstFailure(this.data, withInputs(SECTION_SOURCES[request.section]));
     if (failure) throw failure;
     const value = (BUILDERS[request.section] as (request: SectionRequest, data: RunData, at: Date) => unknown)(request, this.data, this.at);
-    this.built.set(key, value);
-    return value;
+    const text = pyJson(value);
+    this.built.set(key, text);
+    return text;
   }
 
-  /** A config's payload, its sections under their fields; throws the error of the first failed source it reads. */
-  payload(config: RefreshConfig): Record<string, unknown> {
+  /** A config's payload as JSON text, its sections under their fields; throws the error of the first failed source it reads. */
+  payload(config: RefreshConfig): string {
     const failure = firstFailure(this.data, sourcesOf(config));
     if (failure) throw failure;
-    return Object.fromEntries(partsOf(config).map(([field, request]) => [field, this.section(request)]));
+    return `{${partsOf(config).map(([field, request]) => `${pyString(field)}: ${this.section(request)}`).join(', ')}}`;
   }
 }

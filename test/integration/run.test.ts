@@ -8,7 +8,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { createDb } from '../../src/io/db.js';
 import { parsePostgresTls } from '../../src/io/tls.js';
-import { pyJson } from '../../src/lib/pyjson.js';
 import { loadRunData } from '../../src/pass/load.js';
 import { readBatchFile } from '../../src/requests/batch-file.js';
 import { configsFor, type RefreshConfig } from '../../src/requests/batches.js';
@@ -110,8 +109,8 @@ async function readRows(database: TestDatabase): Promise<Rows> {
 }
 
 /** A payload as stored, parsed, with the time series' dicts in key order (the API's own order there is PostgreSQL's hash order). */
-function comparable(value: unknown): unknown {
-  const parsed = JSON.parse(pyJson(value)) as Record<string, unknown>;
+function comparable(text: string): unknown {
+  const parsed = JSON.parse(text) as Record<string, unknown>;
   const series = parsed.time_series as Array<Record<string, Record<string, number>>> | undefined;
   for (const point of series ?? []) {
     for (const name of ['by_status', 'by_task']) point[name] = Object.fromEntries(Object.entries(point[name]!).sort());

@@ -127,7 +127,7 @@ describe('planLoad', () => {
     ]);
     expect(plan.topUsers).toEqual(ALL_WINDOWS.map((since) => ({ since, taskType: null, limit: 10 })));
     expect(plan).toMatchObject({ scriptWindows: ALL_WINDOWS, byScript: true, durations: true, taskTypes: [], hourWindows: [], activity: [] });
-    expect([...plan.sources].sort()).toEqual(['execution_pass', 'scripts', 'top_user_details']);
+    expect([...plan.sources].sort()).toEqual(['execution_pass', 'scripts', 'top_user_emails']);
     expect(plan.userColumns).toEqual({ id: false, country: false, createdAt: false });
   });
 

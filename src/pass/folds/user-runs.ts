@@ -8,9 +8,8 @@
  * small enough to stay in cache, and a user's record holds its uuid next to its counts, so
  * checking the match and counting touch the same cache line.
  */
-import type { TupleReader } from '../copy-parser.js';
 import { slotCapacity, type UuidDictionary, uuidSlot, uuidText } from '../dictionary.js';
-import { type ExecutionRow, type Fold, type RowBatch, StatusKind, type StatusKinds } from '../rows.js';
+import { type ExecutionBatch, type Fold, StatusKind } from '../rows.js';
 
 export interface UserRunsNeed {
   /** Starts at or after this (µs) count; null: every execution, NULL start included. */
@@ -28,10 +27,10 @@ export interface RankedUser {
 export interface UserRuns {
   /** The users ranked for need `need`: most runs first, ties by user id; at most `limit`. */
   top(need: number, limit: number): RankedUser[];
-  /** Users with an execution started in the period (any script). */
-  activeUsers(cutoff: number | null): number[];
-  /** Distinct users with any execution. */
+  /** Distinct users with any execution: users are numbered 0 … distinctUsers - 1. */
   readonly distinctUsers: number;
+  /** Whether a user has an execution started at or after `cutoff` (null: any execution, NULL start included). */
+  activeSince(user: number, cutoff: number | null): boolean;
   /** The uuid text of a user. */
   idOf(user: number): string;
   /** The index of a user's uuid in another dictionary (-1 when absent). */
@@ -47,8 +46,17 @@ const COUNTS = 6;
 // A slot, in int32 units: the uuid's first word, then its record's number + 1 (0: empty).
 const SLOT = 2;
 
+/** Which needs count each script, flattened: needs of script s are `list[first[s] … first[s + 1])`. */
+export interface NeedsByScript {
+  readonly first: Int32Array;
+  readonly list: Int32Array;
+}
+
 export class UserRunsFold implements Fold<UserRuns> {
   private readonly stride: number;
+  /** Each need's cutoff, and whether it has none (then NULL starts count too). */
+  private readonly cutoffs: Float64Array;
+  private readonly unbounded: Uint8Array;
   private slots: Int32Array;
   private slotMask: number;
   private i32!: Int32Array;
@@ -56,15 +64,16 @@ export class UserRunsFold implements Fold<UserRuns> {
   private size = 0;
 
   constructor(
-    private readonly needs: readonly UserRunsNeed[],
-    /** Needs whose filter matches each script index (the no-filter needs match every script in `script`). */
-    private readonly needsOfScript: (script: number) => Int32Array,
-    private readonly kinds: StatusKinds,
+    needs: readonly UserRunsNeed[],
+    /** The needs whose filter matches each script index (the no-filter needs match every script in `script`); scripts beyond it match none. */
+    private readonly needsOfScript: NeedsByScript,
     /** Users expected: the tables start that big, instead of doubling up to it. */
     expected = 64 * 1024,
   ) {
     // Always even, so every record's float64 stays aligned.
     this.stride = COUNTS + 2 * needs.length;
+    this.cutoffs = Float64Array.from(needs, (need) => need.cutoff ?? Number.NEGATIVE_INFINITY);
+    this.unbounded = Uint8Array.from(needs, (need) => (need.cutoff === null ? 1 : 0));
     const capacity = slotCapacity(expected);
     this.slots = new Int32Array(SLOT * capacity);
     this.slotMask = capacity - 1;
@@ -78,17 +87,12 @@ export class UserRunsFold implements Fold<UserRuns> {
     this.f64 = new Float64Array(records);
   }
 
-  /** The record (its int32 offset) of the user whose uuid is in `field`, added when new. */
-  recordOf(tuple: TupleReader, field: number): number {
-    return this.find(tuple.word(field, 0), tuple.word(field, 1), tuple.word(field, 2), tuple.word(field, 3));
-  }
-
   /**
-   * Fills `batch.user` with each row's record. First every row's home slot and record are
-   * read, one independent load after another (their misses overlap); then each row is
+   * Fills `batch.user` with each row's user number. First every row's home slot and record
+   * are read, one independent load after another (their misses overlap); then each row is
    * checked against them, with the full look-up (or an insert) only where that missed.
    */
-  resolve(batch: RowBatch): void {
+  resolve(batch: ExecutionBatch): void {
     const { slotMask, stride } = this;
     const { size, userWords: words, hasUser, user } = batch;
     const slots = this.slots;
@@ -98,9 +102,9 @@ export class UserRunsFold implements Fold<UserRuns> {
       const w = row * 4;
       const slot = uuidSlot(words[w]!, words[w + 1]!, words[w + 2]!, words[w + 3]!, slotMask);
       const number = slots[slot * SLOT + 1]!;
-      const at = number > 0 && slots[slot * SLOT] === words[w] ? (number - 1) * stride : -1;
-      user[row] = at;
-      if (at >= 0) touched ^= this.i32[at + 1]!;
+      const found = number > 0 && slots[slot * SLOT] === words[w] ? number - 1 : -1;
+      user[row] = found;
+      if (found >= 0) touched ^= this.i32[found * stride + 1]!;
     }
     this.touched = touched;
     for (let row = 0; row < size; row++) {
@@ -109,10 +113,11 @@ export class UserRunsFold implements Fold<UserRuns> {
         continue;
       }
       const w = row * 4;
-      const at = user[row]!;
+      const found = user[row]!;
       const { i32 } = this;
+      const at = found * stride;
       // The home slot's record is the user's if its other words agree (records never move).
-      if (at >= 0 && i32[at + 1] === words[w + 1] && i32[at + 2] === words[w + 2] && i32[at + 3] === words[w + 3]) continue;
+      if (found >= 0 && i32[at + 1] === words[w + 1] && i32[at + 2] === words[w + 2] && i32[at + 3] === words[w + 3]) continue;
       user[row] = this.find(words[w]!, words[w + 1]!, words[w + 2]!, words[w + 3]!);
     }
   }
@@ -120,7 +125,8 @@ export class UserRunsFold implements Fold<UserRuns> {
   /** Keeps the first loop's loads from being optimised away. */
   private touched = 0;
 
-  private find(w0: number, w1: number, w2: number, w3: number): number {
+  /** The number of the user with these words, added when new. */
+  find(w0: number, w1: number, w2: number, w3: number): number {
     const { slots, slotMask, i32, stride } = this;
     let slot = uuidSlot(w0, w1, w2, w3, slotMask);
     for (;;) {
@@ -128,7 +134,7 @@ export class UserRunsFold implements Fold<UserRuns> {
       if (number === 0) break;
       if (slots[slot * SLOT] === w0) {
         const at = (number - 1) * stride;
-        if (i32[at + 1] === w1 && i32[at + 2] === w2 && i32[at + 3] === w3) return at;
+        if (i32[at + 1] === w1 && i32[at + 2] === w2 && i32[at + 3] === w3) return number - 1;
       }
       slot = (slot + 1) & slotMask;
     }
@@ -136,7 +142,8 @@ export class UserRunsFold implements Fold<UserRuns> {
   }
 
   private insert(slot: number, w0: number, w1: number, w2: number, w3: number): number {
-    const at = this.size * this.stride;
+    const user = this.size;
+    const at = user * this.stride;
     if (at + this.stride > this.i32.length) this.allocateRecords(2 * this.size);
     const { i32 } = this;
     i32[at] = w0;
@@ -147,7 +154,7 @@ export class UserRunsFold implements Fold<UserRuns> {
     this.slots[slot * SLOT] = w0;
     this.slots[slot * SLOT + 1] = ++this.size;
     if (2 * this.size > this.slotMask + 1) this.rehash();
-    return at;
+    return user;
   }
 
   /** Doubles the slots; records stay where they are. */
@@ -165,36 +172,40 @@ export class UserRunsFold implements Fold<UserRuns> {
     }
   }
 
-  /** `row.user` is a record offset from recordOf (or -1). */
-  add(row: ExecutionRow): void {
-    const at = row.user;
-    if (at < 0) return;
-    const f64 = this.f64;
-    const last = f64[(at + LAST_START) / 2]!;
-    if (row.start > last) f64[(at + LAST_START) / 2] = row.start;
-    else if (last === Number.NEGATIVE_INFINITY) f64[(at + LAST_START) / 2] = SEEN_WITHOUT_START;
-    if (row.script < 0 || this.needs.length === 0) return;
-    const needs = this.needsOfScript(row.script);
-    if (needs.length === 0) return;
-    const i32 = this.i32;
-    const finished = this.kinds.kindOf(row.status) === StatusKind.Finished;
-    const finishedAt = at + COUNTS + this.needs.length;
-    for (let index = 0; index < needs.length; index++) {
-      const need = needs[index]!;
-      const cutoff = this.needs[need]!.cutoff;
-      if (cutoff !== null && !(row.start >= cutoff)) continue;
-      i32[at + COUNTS + need]!++;
-      if (finished) i32[finishedAt + need]!++;
+  /** Counts each row of `batch` (resolved first) for its user. */
+  add(batch: ExecutionBatch): void {
+    const { size, user, start, script, kind } = batch;
+    const { stride, cutoffs, unbounded } = this;
+    const { first, list } = this.needsOfScript;
+    const needCount = cutoffs.length;
+    const scripts = first.length - 1;
+    for (let row = 0; row < size; row++) {
+      const rowUser = user[row]!;
+      if (rowUser < 0) continue;
+      const at = rowUser * stride;
+      const f64 = this.f64;
+      const rowStart = start[row]!;
+      const last = f64[(at + LAST_START) / 2]!;
+      if (rowStart > last) f64[(at + LAST_START) / 2] = rowStart;
+      else if (last === Number.NEGATIVE_INFINITY) f64[(at + LAST_START) / 2] = SEEN_WITHOUT_START;
+      const rowScript = script[row]!;
+      if (rowScript < 0 || rowScript >= scripts) continue;
+      const i32 = this.i32;
+      const finished = kind[row] === StatusKind.Finished;
+      for (let index = first[rowScript]!; index < first[rowScript + 1]!; index++) {
+        const need = list[index]!;
+        if (!(rowStart >= cutoffs[need]!) && unbounded[need] === 0) continue;
+        i32[at + COUNTS + need]!++;
+        if (finished) i32[at + COUNTS + needCount + need]!++;
+      }
     }
   }
 
   result(): UserRuns {
     const { i32, f64, stride, size } = this;
-    const needCount = this.needs.length;
+    const needCount = this.cutoffs.length;
     // Users are numbered by their records, in the order first seen.
     const lastStart = (user: number) => f64[(user * stride + LAST_START) / 2]!;
-    let distinct = 0;
-    for (let user = 0; user < size; user++) if (lastStart(user) !== Number.NEGATIVE_INFINITY) distinct++;
     const words = (user: number) => i32.subarray(user * stride, user * stride + 4);
     /** Orders users as their uuid text sorts: the words unsigned, in order. */
     const compareIds = (a: number, b: number) => {
@@ -206,7 +217,11 @@ export class UserRunsFold implements Fold<UserRuns> {
     };
     const tops = new Map<number, RankedUser[]>();
     return {
-      distinctUsers: distinct,
+      // Every user was met in a row, so has a last start (SEEN_WITHOUT_START when all were NULL).
+      distinctUsers: size,
+      activeSince(user, cutoff) {
+        return cutoff === null || lastStart(user) >= cutoff;
+      },
       idOf(user) {
         return uuidText(words(user));
       },
@@ -239,13 +254,6 @@ export class UserRunsFold implements Fold<UserRuns> {
         }));
         tops.set(key, result);
         return result;
-      },
-      activeUsers(cutoff) {
-        const active: number[] = [];
-        for (let user = 0; user < size; user++) {
-          if (cutoff === null ? lastStart(user) !== Number.NEGATIVE_INFINITY : lastStart(user) >= cutoff) active.push(user);
-        }
-        return active;
       },
     };
   }
