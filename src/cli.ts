@@ -5,12 +5,8 @@
  */
 import { Command, CommanderError } from 'commander';
 import { FAMILIES } from './requests/batches.js';
-import { clearCommand } from './commands/clear.js';
-import { SIGNAL_EXIT, refreshCommand } from './commands/refresh.js';
-import { statusCommand } from './commands/status.js';
-import { warmupCommand } from './commands/warmup.js';
 import { DEFAULTS, SCHEDULE_DEFAULTS, type FlagValues, type ScheduleFlagValues } from './config.js';
-import { EXIT, errorMessage, exitCodeOf } from './lib/errors.js';
+import { EXIT, SIGNAL_EXIT, errorMessage, exitCodeOf } from './lib/errors.js';
 
 /** package.json's version, put in by the bundler (tools/build.mjs). */
 declare const STATS_REFRESH_VERSION: string;
@@ -114,14 +110,16 @@ function buildProgram(signal: AbortSignal, setExit: (code: number) => void): Com
       .command('refresh')
       .argument('[targets...]', TARGETS_HELP)
       .description('compute each target and write it to the keys the API reads'),
-  ).action(async (targets: string[], flags: FlagValues) =>
-    setExit(await refreshCommand(['refresh', ...targets].join(' '), targets, flags, signal)),
-  );
+  ).action(async (targets: string[], flags: FlagValues) => {
+    const { refreshCommand } = await import('./commands/refresh.js');
+    setExit(await refreshCommand(['refresh', ...targets].join(' '), targets, flags, signal));
+  });
 
   for (const family of ['all', ...FAMILIES]) {
-    runOptions(program.command(family).description(`shorthand for \`refresh ${family}\``)).action(
-      async (flags: FlagValues) => setExit(await refreshCommand(`refresh ${family}`, [family], flags, signal)),
-    );
+    runOptions(program.command(family).description(`shorthand for \`refresh ${family}\``)).action(async (flags: FlagValues) => {
+      const { refreshCommand } = await import('./commands/refresh.js');
+      setExit(await refreshCommand(`refresh ${family}`, [family], flags, signal));
+    });
   }
 
   runOptions(
@@ -129,7 +127,10 @@ function buildProgram(signal: AbortSignal, setExit: (code: number) => void): Com
       .command('warmup')
       .description('wait (up to --wait-timeout) for PostgreSQL and Redis, then refresh all families; for init containers')
       .option('--best-effort', 'exit 0 even when it gave up or configs failed (logged): never hold back the API'),
-  ).action(async (flags: FlagValues & { bestEffort?: boolean }) => setExit(await warmupCommand(flags, signal)));
+  ).action(async (flags: FlagValues & { bestEffort?: boolean }) => {
+    const { warmupCommand } = await import('./commands/warmup.js');
+    setExit(await warmupCommand(flags, signal));
+  });
 
   scheduleOptions(
     program
@@ -144,7 +145,10 @@ function buildProgram(signal: AbortSignal, setExit: (code: number) => void): Com
     setExit(await scheduleCommand(flags, signal));
   });
 
-  const status = (flags: FlagValues & { json?: boolean }) => statusCommand(flags).then(setExit);
+  const status = async (flags: FlagValues & { json?: boolean }) => {
+    const { statusCommand } = await import('./commands/status.js');
+    setExit(await statusCommand(flags));
+  };
   const statusOptions = (command: Command) =>
     learnOptions(connectionOptions(command.option('--json', 'print JSON (the default when stdout is not a terminal)'))).option(
       '--now <instant>',
@@ -156,8 +160,10 @@ function buildProgram(signal: AbortSignal, setExit: (code: number) => void): Com
       .description('show every covered key (present, TTL, size, last write), each family’s last run, the learned requests and other stats keys'),
   ).action(status);
 
-  const clear = (pattern: string | undefined, flags: FlagValues & { anyPattern?: boolean; learned?: boolean }) =>
-    clearCommand(pattern, flags).then(setExit);
+  const clear = async (pattern: string | undefined, flags: FlagValues & { anyPattern?: boolean; learned?: boolean }) => {
+    const { clearCommand } = await import('./commands/clear.js');
+    setExit(await clearCommand(pattern, flags));
+  };
   const clearHelp = 'delete stats_service:*<pattern>* (all stats keys without a pattern), like DELETE /stats/cache';
   const addClear = (command: Command) =>
     connectionOptions(

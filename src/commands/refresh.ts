@@ -5,15 +5,12 @@
  * family's run.
  */
 import { type Config, type FlagValues, loadConfig } from '../config.js';
-import { EXIT } from '../lib/errors.js';
+import { EXIT, SIGNAL_EXIT } from '../lib/errors.js';
 import { safeUrl } from '../lib/redact.js';
 import { runTargets } from '../run/family-run.js';
 import { failuresOf, outcomesOf, type RefreshRun, summaryOf } from '../run/results.js';
 import { type Runtime, withRuntime } from '../run/runtime.js';
 import { type BatchFile, type RefreshTargets, resolveTargets } from '../run/targets.js';
-
-/** Exit codes after a shutdown signal, as shells report them (128 + signal number). */
-export const SIGNAL_EXIT: Readonly<Record<string, number>> = { SIGINT: 130, SIGTERM: 143 };
 
 /** The batch file the configuration names, if any. */
 export function batchFileOf(config: Config): BatchFile | null {

@@ -24,6 +24,9 @@ export class UnreachableError extends Error {
   override readonly name = 'UnreachableError';
 }
 
+/** Exit codes after a shutdown signal, as shells report them (128 + signal number). */
+export const SIGNAL_EXIT: Readonly<Record<string, number>> = { SIGINT: 130, SIGTERM: 143 };
+
 export function exitCodeOf(error: unknown): number {
   if (error instanceof UsageError || error instanceof UnreachableError) return error.exitCode;
   return EXIT.INTERNAL;
