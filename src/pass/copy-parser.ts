@@ -15,8 +15,6 @@ const NULL_LENGTH = -1;
 const TRAILER = 0xffff;
 const INT8_INFINITY_HIGH = 0x7fffffff;
 const INT8_MINUS_INFINITY_HIGH = -0x80000000;
-/** An int8 whose high word is beyond this is beyond ±2^53: exact only as a bigint. */
-const EXACT_HIGH = 0x200000;
 
 export function int32At(bytes: Uint8Array, at: number): number {
   return (bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!;
@@ -46,8 +44,7 @@ export class TupleBatch {
 
   /**
    * An int8 (a timestamp's microseconds) as a Number; NaN for NULL, ±Infinity for PostgreSQL's
-   * infinite timestamps. Values beyond ±2^53 are approximate (`beyondExact` says which): read
-   * those with `int8Exact`.
+   * infinite timestamps. Finite values beyond ±2^53 are approximate: read those with `int8Exact`.
    */
   int8(tuple: number, field: number): number {
     const slot = tuple * this.fields + field;
@@ -59,14 +56,6 @@ export class TupleBatch {
     if (high === INT8_INFINITY_HIGH && low === 0xffffffff) return Number.POSITIVE_INFINITY;
     if (high === INT8_MINUS_INFINITY_HIGH && low === 0) return Number.NEGATIVE_INFINITY;
     return high * 4294967296 + low;
-  }
-
-  /** Whether a finite int8 is beyond ±2^53, so that `int8` only approximates it. */
-  beyondExact(tuple: number, field: number): boolean {
-    const slot = tuple * this.fields + field;
-    if (this.lengths[slot] !== 8) return false;
-    const high = int32At(this.bytes, this.offsets[slot]!);
-    return (high >= EXACT_HIGH || high < -EXACT_HIGH) && Number.isFinite(this.int8(tuple, field));
   }
 
   /** An int8 exactly, as a bigint. */

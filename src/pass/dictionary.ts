@@ -125,9 +125,13 @@ export class UuidDictionary {
   }
 }
 
+/** Texts shorter than this have a shape, their length and first byte. */
+const SHAPE_LENGTHS = 64;
+
 /**
  * Short texts (statuses, countries: a few hundred distinct at most) to indexes; index 0 is
- * NULL. A text is found by a hash of its bytes and checked byte by byte: no string per row.
+ * NULL. A text is found by its shape (a status is nearly always the one text of its length
+ * and first byte), else by a hash of its bytes, and checked byte by byte: no string per row.
  */
 export class TextDictionary {
   readonly names: Array<string | null> = [null];
@@ -135,6 +139,8 @@ export class TextDictionary {
   /** Index + 1 by hash slot (0: empty), at most half full. */
   private slots = new Int32Array(64);
   private readonly hashes: number[] = [0];
+  /** The first text of each shape: index + 1 (0: none). */
+  private readonly byShape = new Int32Array(SHAPE_LENGTHS * 256);
 
   /** The index of the text in field `field` of tuple `tuple` (0 for NULL), adding it when new. */
   indexOf(tuples: TupleBatch, tuple: number, field: number): number {
@@ -143,6 +149,10 @@ export class TextDictionary {
     if (length < 0) return 0;
     const at = tuples.offsets[slot]!;
     const bytes = tuples.bytes;
+    if (length < SHAPE_LENGTHS) {
+      const candidate = this.byShape[length * 256 + (length > 0 ? bytes[at]! : 0)]! - 1;
+      if (candidate > 0 && sameBytes(this.encoded[candidate]!, bytes, at, length)) return candidate;
+    }
     const hash = hashBytes(bytes, at, at + length);
     const mask = this.slots.length - 1;
     for (let probe = hash & mask; ; probe = (probe + 1) & mask) {
@@ -166,9 +176,12 @@ export class TextDictionary {
 
   private add(text: string, hash: number): number {
     const index = this.names.length;
+    const encoded = Buffer.from(text, 'utf8');
     this.names.push(text);
-    this.encoded.push(Buffer.from(text, 'utf8'));
+    this.encoded.push(encoded);
     this.hashes.push(hash);
+    const shape = encoded.length < SHAPE_LENGTHS ? encoded.length * 256 + (encoded[0] ?? 0) : -1;
+    if (shape >= 0 && this.byShape[shape] === 0) this.byShape[shape] = index + 1;
     if (2 * index >= this.slots.length) this.slots = new Int32Array(this.slots.length * 2);
     const mask = this.slots.length - 1;
     // (Re)place every text: a new one is rare.

@@ -12,9 +12,9 @@ import { TextDictionary } from './dictionary.js';
 import { ScriptTierFold, type ScriptTotals } from './folds/script-tiers.js';
 import { StartHourFold, type StartHours } from './folds/start-hours.js';
 import { type Timeline, TimelineFold } from './folds/timeline.js';
-import { type NeedsByScript, type UserRuns, UserRunsFold } from './folds/user-runs.js';
+import { type FiltersByScript, type RankedUser, type UserRuns, UserRunsFold } from './folds/user-runs.js';
 import { UserScriptLog } from './folds/user-scripts.js';
-import { type LoadPlan, type SeriesTier, seriesTiers, startCuts } from './plan.js';
+import { type LoadPlan, lastTierOf, type SeriesTier, seriesTiers, type Since, startCuts, userCuts } from './plan.js';
 import { ExecutionBatch, StatusKinds, tierOf } from './rows.js';
 import { type ScriptCatalog, ScriptIndex } from './scripts.js';
 
@@ -58,8 +58,10 @@ export interface ExecutionPass {
   readonly startHours: StartHours | null;
   readonly seriesTiers: readonly SeriesTier[];
   readonly timeline: Timeline | null;
-  /** Per-user counts; `plan.topUsers[i]` is need i. */
+  /** Per-user counts, by user tier (cut at `userCuts`) and filter (`userFilters`: the top users' task_type filters). */
   readonly users: UserRuns | null;
+  readonly userCuts: readonly number[];
+  readonly userFilters: ReadonlyArray<string | null>;
   /** The executions per script of every user ranked in a planned top list, by user number. */
   readonly favourites: ReadonlyMap<number, ScriptRuns>;
   readonly bytes: number;
@@ -73,23 +75,38 @@ export function filterIndex(plan: LoadPlan, taskType: string | null): number {
   return 1 + index;
 }
 
-/** The users ranked in some planned top list, each once. */
-export function rankedUsers(plan: LoadPlan, users: UserRuns): number[] {
-  return [...new Set(plan.topUsers.flatMap((need, index) => users.top(index, need.limit).map((ranked) => ranked.user)))];
+/** The users with most executions started since `since` of scripts matching `taskType` (see UserRuns.top). */
+export function rankUsers(
+  pass: Pick<ExecutionPass, 'userCuts' | 'userFilters'> & { readonly users: UserRuns },
+  since: Since,
+  taskType: string | null,
+  limit: number,
+): RankedUser[] {
+  const filter = pass.userFilters.indexOf(taskType);
+  if (filter < 0) throw new Error(`top users with the task_type filter ${JSON.stringify(taskType)} were not planned`);
+  return pass.users.top(filter, lastTierOf(pass.userCuts, since), limit);
 }
 
-/** For each script of the catalog, the top-users needs whose filter it matches. */
-function needsByScript(plan: LoadPlan, scripts: ScriptIndex): NeedsByScript {
+/** The users ranked in some planned top list, each once. */
+export function rankedUsers(plan: LoadPlan, pass: Parameters<typeof rankUsers>[0]): number[] {
+  return [...new Set(plan.topUsers.flatMap((need) => rankUsers(pass, need.since, need.taskType, need.limit).map((ranked) => ranked.user)))];
+}
+
+/** For each script of the catalog, the filters (indexes in `filters`) it matches. */
+function filtersByScript(plan: LoadPlan, scripts: ScriptIndex, filters: ReadonlyArray<string | null>): FiltersByScript {
   const first = new Int32Array(scripts.catalog.ids.length + 1);
   const list: number[] = [];
   scripts.catalog.ids.forEach((_, script) => {
-    plan.topUsers.forEach((need, index) => {
-      if (scripts.matches(script, filterIndex(plan, need.taskType))) list.push(index);
+    filters.forEach((taskType, index) => {
+      if (scripts.matches(script, filterIndex(plan, taskType))) list.push(index);
     });
     first[script + 1] = list.length;
   });
   return { first, list: Int32Array.from(list) };
 }
+
+/** Whether a timestamp read as a Number is only close to its int8 (finite, beyond ±2^53 µs: about 285 years from 2000). */
+const beyondExact = (micros: number) => (micros > Number.MAX_SAFE_INTEGER || micros < -Number.MAX_SAFE_INTEGER) && Number.isFinite(micros);
 
 /** Bits that number `count` things (at least 8). */
 const bitsFor = (count: number) => Math.max(8, Math.ceil(Math.log2(count + 1)));
@@ -120,9 +137,13 @@ export async function runExecutionPass(
   const timelineTiers = seriesTiers(plan.series);
   const timelineFold =
     timelineTiers.length > 0 ? new TimelineFold(timelineTiers, scripts.classByScript, scripts.classes, () => statuses.names) : null;
+  const userTierCuts = userCuts(plan);
+  const userFilters = [...new Set(plan.topUsers.map((need) => need.taskType))];
+  // Start tier t holds starts before cuts[t - 1]: its user tier counts the user cuts among those.
+  const tierOfStartTier = Int32Array.from({ length: tierCount }, (_, tier) => userTierCuts.filter((cut) => cuts.indexOf(cut) < tier).length);
   const userFold =
     plan.topUsers.length > 0 || plan.activity.length > 0
-      ? new UserRunsFold(plan.topUsers.map((need) => ({ cutoff: need.since })), needsByScript(plan, scripts))
+      ? new UserRunsFold(tierOfStartTier, userTierCuts.length + 1, userFilters.length, filtersByScript(plan, scripts, userFilters))
       : null;
   const pairs = plan.topUsers.length > 0 ? new UserScriptLog(bitsFor(catalog.ids.length)) : null;
 
@@ -136,7 +157,7 @@ export async function runExecutionPass(
         const start = tuples.int8(row, startField);
         batch.start[row] = start;
         batch.startTier[row] = tierOf(cuts, start);
-        if (tuples.beyondExact(row, startField)) {
+        if (beyondExact(start)) {
           batch.startExact[row] = tuples.int8Exact(row, startField);
           batch.exactRows.push(row);
         }
@@ -144,8 +165,9 @@ export async function runExecutionPass(
         batch.startTier[row] = tierCount - 1;
       }
       if (endField >= 0) {
-        batch.end[row] = tuples.int8(row, endField);
-        if (tuples.beyondExact(row, endField)) {
+        const end = tuples.int8(row, endField);
+        batch.end[row] = end;
+        if (beyondExact(end)) {
           batch.endExact[row] = tuples.int8Exact(row, endField);
           batch.exactRows.push(row);
         }
@@ -176,7 +198,8 @@ export async function runExecutionPass(
   const { bytes } = await copyColumns(pool, statements, parser, signal);
 
   const users = userFold?.result() ?? null;
-  const favourites = users && pairs ? pairs.result().countsOf(rankedUsers(plan, users)) : new Map<number, ScriptRuns>();
+  const favourites =
+    users && pairs ? pairs.result().countsOf(rankedUsers(plan, { users, userCuts: userTierCuts, userFilters })) : new Map<number, ScriptRuns>();
   return {
     scripts,
     cuts: [...cuts],
@@ -185,6 +208,8 @@ export async function runExecutionPass(
     seriesTiers: timelineTiers,
     timeline: timelineFold?.result() ?? null,
     users,
+    userCuts: userTierCuts,
+    userFilters,
     favourites,
     bytes,
   };

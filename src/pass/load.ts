@@ -50,8 +50,9 @@ function loadersOf(plan: LoadPlan, { db, pool }: LoadDeps): Loaders {
     user_table: (_, cancel) => loadUserTable(db, pool, plan.userColumns, cancel),
     execution_pass: (loaded, cancel) => runExecutionPass(db, pool, plan, loaded.scripts!, cancel),
     top_user_emails: (loaded) => {
-      const users = loaded.execution_pass!.users!;
-      return loadEmails(db, pool, rankedUsers(plan, users).map((user) => users.idOf(user)));
+      const pass = loaded.execution_pass!;
+      const users = pass.users!;
+      return loadEmails(db, pool, rankedUsers(plan, { ...pass, users }).map((user) => users.idOf(user)));
     },
   };
 }

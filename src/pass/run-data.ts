@@ -7,7 +7,7 @@
  */
 import { bucketFunction, minuteOf } from '../lib/micros.js';
 import type { Granularity } from '../requests/batches.js';
-import { type ExecutionPass, filterIndex } from './execution-pass.js';
+import { type ExecutionPass, filterIndex, rankUsers } from './execution-pass.js';
 import type { ScriptCounts } from './folds/script-tiers.js';
 import type { HourCount } from './folds/start-hours.js';
 import { type LoadPlan, lastTierOf, type SeriesTier, type Since, type SourceName } from './plan.js';
@@ -133,16 +133,18 @@ export function createRunData(plan: LoadPlan, loaded: LoadedSources, failures: R
 
   /** Every activity window at once, in one loop over the pass's users: how many are active, and their countries. */
   const activity = memo((_: 'all'): Map<Since, ActiveUsers> => {
-    const users = fold(source('execution_pass').users, 'the user fold');
+    const pass = source('execution_pass');
+    const users = fold(pass.users, 'the user fold');
     const table = source('user_table');
     const windows = plan.activity;
+    const lastTiers = windows.map((since) => lastTierOf(pass.userCuts, since));
     const counts = new Float64Array(windows.length);
     const seen = windows.map(() => new Uint8Array(table.countries.length));
     for (let user = 0; user < users.distinctUsers; user++) {
       const row = users.indexIn(table.ids, user);
       const country = row < 0 ? -1 : table.country[row]!;
-      windows.forEach((since, window) => {
-        if (!users.activeSince(user, since)) return;
+      lastTiers.forEach((lastTier, window) => {
+        if (!users.activeThrough(user, lastTier)) return;
         counts[window]!++;
         if (country >= 0) seen[window]![country] = 1;
       });
@@ -203,12 +205,8 @@ export function createRunData(plan: LoadPlan, loaded: LoadedSources, failures: R
       const pass = source('execution_pass');
       const users = fold(pass.users, 'the user fold');
       const emails = source('top_user_emails');
-      const need = plan.topUsers.findIndex(
-        (candidate) => candidate.since === since && candidate.taskType === taskType && candidate.limit === limit,
-      );
-      if (need < 0) throw new Error('these top users were not planned');
       const { ids, slugs } = pass.scripts.catalog;
-      return users.top(need, limit).flatMap((ranked) => {
+      return rankUsers({ ...pass, users }, since, taskType, limit).flatMap((ranked) => {
         const userId = users.idOf(ranked.user);
         const email = emails.get(userId);
         // The API joins "user": a user id without a row there is not listed.

@@ -7,7 +7,7 @@ import { TextDictionary, uuidWords } from '../../src/pass/dictionary.js';
 import { ScriptTierFold } from '../../src/pass/folds/script-tiers.js';
 import { StartHourFold } from '../../src/pass/folds/start-hours.js';
 import { type ScriptClass, TimelineFold } from '../../src/pass/folds/timeline.js';
-import { type NeedsByScript, UserRunsFold } from '../../src/pass/folds/user-runs.js';
+import { UserRunsFold } from '../../src/pass/folds/user-runs.js';
 import { UserScriptLog } from '../../src/pass/folds/user-scripts.js';
 import { ExecutionBatch, type Fold, StatusKinds, tierOf } from '../../src/pass/rows.js';
 import { pgMicros } from '../helpers/copy-binary.js';
@@ -198,17 +198,19 @@ describe('UserRunsFold', () => {
     }
     return users;
   }
-  /** Needs by script: `of[s]` lists the needs script s counts for. */
-  const needsBy = (of: number[][]): NeedsByScript => {
+  /** Filters by script: `of[s]` lists the filters script s matches. */
+  const filtersBy = (of: number[][]) => {
     const first = new Int32Array(of.length + 1);
-    of.forEach((needs, script) => (first[script + 1] = first[script]! + needs.length));
+    of.forEach((filters, script) => (first[script + 1] = first[script]! + filters.length));
     return { first, list: Int32Array.from(of.flat()) };
   };
+  // User tiers cut at last_week only: start tiers 0 (last_day) and 1 (last_week) are user tier 0, tier 2 (older, NULL) is 1.
+  const TIER_OF_START_TIER = Int32Array.from([0, 0, 1]);
 
-  it('ranks users per need (period and filter), ties by user id, with finished counts', () => {
+  it('ranks users per window and filter, ties by user id, with finished counts', () => {
     const { add } = setup();
-    // Need 0: last_week, no filter (scripts 0 and 1); need 1: all time, a filter matching script 1 only.
-    const fold = new UserRunsFold([{ cutoff: NOW - 7 * DAY }, { cutoff: null }], needsBy([[0], [0, 1]]));
+    // Filter 0: none (scripts 0 and 1); filter 1: one matching script 1 only.
+    const fold = new UserRunsFold(TIER_OF_START_TIER, 2, 2, filtersBy([[0], [0, 1]]));
     const user = usersOf(fold);
     add(fold, [
       { start: NOW, status: 'FINISHED', script: 0, user: user[0]! },
@@ -217,26 +219,32 @@ describe('UserRunsFold', () => {
       { start: NOW, status: 'FINISHED', script: 1, user: user[1]! },
       { start: NOW - 30 * DAY, status: 'FINISHED', script: 1, user: user[2]! }, // outside last_week
       { status: 'FINISHED', script: 1, user: user[2]! }, // NULL start: all time only
-      { start: NOW, status: 'FINISHED', script: 5, user: user[3]! }, // a script no need matches (not in the table)
+      { start: NOW, status: 'FINISHED', script: 5, user: user[3]! }, // a script no filter matches (not in the table)
       { start: NOW, script: 0, user: -1 }, // no user
     ]);
     const result = fold.result();
-    // Users 0 and 1 tie on 2 runs: user 1's id sorts first.
-    expect(result.top(0, 10)).toEqual([
+    // last_week, no filter: users 0 and 1 tie on 2 runs; user 1's id sorts first.
+    expect(result.top(0, 0, 10)).toEqual([
       { user: 1, runs: 2, finished: 2 },
       { user: 0, runs: 2, finished: 1 },
     ]);
-    expect(result.top(1, 10)).toEqual([
+    // All time, filter 1.
+    expect(result.top(1, 1, 10)).toEqual([
       { user: 2, runs: 2, finished: 2 },
       { user: 1, runs: 1, finished: 1 },
       { user: 0, runs: 1, finished: 0 },
     ]);
-    expect(result.top(1, 1)).toEqual([{ user: 2, runs: 2, finished: 2 }]);
+    expect(result.top(1, 1, 1)).toEqual([{ user: 2, runs: 2, finished: 2 }]);
+    expect(result.top(1, 0, 10)).toEqual([
+      { user: 1, runs: 1, finished: 1 },
+      { user: 0, runs: 1, finished: 0 },
+    ]);
   });
 
-  it('tracks activity from the latest start, NULL starts counting for all time only', () => {
+  it('tracks activity from the newest start, NULL starts counting for all time only', () => {
     const { add } = setup();
-    const fold = new UserRunsFold([], needsBy([]));
+    // User tiers cut at last_day and last_week: start tiers map one to one.
+    const fold = new UserRunsFold(Int32Array.from([0, 1, 2]), 3, 0, filtersBy([]));
     const user = usersOf(fold, ids.slice(0, 3));
     add(fold, [
       { start: NOW - 30 * DAY, user: user[0]! },
@@ -245,16 +253,16 @@ describe('UserRunsFold', () => {
       { start: NOW - 3 * DAY, user: user[2]! },
     ]);
     const result = fold.result();
-    const active = (cutoff: number | null) => [0, 1, 2].filter((number) => result.activeSince(number, cutoff));
-    expect(active(NOW - DAY)).toEqual([0]);
-    expect(active(NOW - 7 * DAY)).toEqual([0, 2]);
-    expect(active(null)).toEqual([0, 1, 2]);
+    const active = (lastTier: number) => [0, 1, 2].filter((number) => result.activeThrough(number, lastTier));
+    expect(active(0)).toEqual([0]);
+    expect(active(1)).toEqual([0, 2]);
+    expect(active(2)).toEqual([0, 1, 2]);
     expect(result.distinctUsers).toBe(3);
   });
 
   it('keeps every record whole when its table grows, and finds each user again', () => {
     const { add } = setup();
-    const fold = new UserRunsFold([{ cutoff: null }], needsBy([[0]]), 16);
+    const fold = new UserRunsFold(Int32Array.from([0, 0, 0]), 1, 1, filtersBy([[0]]), 16);
     const uuids = Array.from({ length: 5000 }, (_, index) => `${index.toString(16).padStart(8, '0')}-0000-4000-8000-000000000000`);
     const users = usersOf(fold, [...uuids, ...uuids]);
     expect(users.slice(5000)).toEqual(users.slice(0, 5000));
@@ -262,7 +270,7 @@ describe('UserRunsFold', () => {
     const result = fold.result();
     expect(result.distinctUsers).toBe(5000);
     expect(uuids.every((uuid, user) => result.idOf(user) === uuid)).toBe(true);
-    expect(result.top(0, 3)).toEqual([0, 1, 2].map((user) => ({ user, runs: 2, finished: 2 })));
+    expect(result.top(0, 0, 3)).toEqual([0, 1, 2].map((user) => ({ user, runs: 2, finished: 2 })));
   });
 });
 
