@@ -133,7 +133,7 @@ describe('TimelineFold', () => {
       const start = timeline.slotStart[slot]!;
       timeline.statuses.forEach((status, statusIndex) => {
         timeline.classes.forEach((scriptClass, classIndex) => {
-          const count = timeline.count(slot, statusIndex, classIndex);
+          const count = timeline.counts[(slot * timeline.statusCapacity + statusIndex) * timeline.classes.length + classIndex]!;
           if (count > 0) rows.push({ tier, bucket: start === null ? null : isoMinute(start), status, task: scriptClass.task, count });
         });
       });
@@ -253,7 +253,7 @@ describe('UserRunsFold', () => {
       { start: NOW - 3 * DAY, user: user[2]! },
     ]);
     const result = fold.result();
-    const active = (lastTier: number) => [0, 1, 2].filter((number) => result.activeThrough(number, lastTier));
+    const active = (lastTier: number) => [0, 1, 2].filter((number) => result.newestTier(number) <= lastTier);
     expect(active(0)).toEqual([0]);
     expect(active(1)).toEqual([0, 2]);
     expect(active(2)).toEqual([0, 1, 2]);

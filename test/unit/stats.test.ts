@@ -34,7 +34,7 @@ const user = (id: string, country: string | null, created: string | null): UserR
   country,
   createdAt: created === null ? null : us(created),
 });
-const run = (fields: Partial<ExecutionRow> & { at?: string; minutes?: number }): ExecutionRow => {
+const run = (fields: Partial<ExecutionRow> & { start?: number | null; at?: string; minutes?: number }): ExecutionRow => {
   const start = fields.at === undefined ? (fields.start ?? null) : us(fields.at);
   return {
     start,

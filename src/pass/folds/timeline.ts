@@ -25,8 +25,9 @@ export interface Timeline {
   /** Status names by index (index 0 is NULL). */
   readonly statuses: ReadonlyArray<string | null>;
   readonly classes: readonly ScriptClass[];
-  /** The count of (slot, status, class). */
-  count(slot: number, status: number, scriptClass: number): number;
+  /** The count of (slot, status, class), at `(slot × statusCapacity + status) × classes.length + class`. */
+  readonly counts: Float64Array;
+  readonly statusCapacity: number;
 }
 
 /**
@@ -188,13 +189,7 @@ export class TimelineFold implements Fold<Timeline> {
 
   result(): Timeline {
     const { counts, statusCapacity, slotTier, slotStart, classes } = this;
-    const classCount = classes.length;
-    return {
-      slotTier,
-      slotStart,
-      statuses: this.statusNames(),
-      classes,
-      count: (slot, status, scriptClass) => (status < statusCapacity ? counts[(slot * statusCapacity + status) * classCount + scriptClass]! : 0),
-    };
+    // Statuses past the capacity were never counted (the counts grow with them).
+    return { slotTier, slotStart, statuses: this.statusNames().slice(0, statusCapacity), classes, counts, statusCapacity };
   }
 }

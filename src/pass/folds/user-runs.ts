@@ -25,8 +25,8 @@ export interface UserRuns {
   top(filter: number, lastTier: number, limit: number): RankedUser[];
   /** Distinct users with any execution: users are numbered 0 … distinctUsers - 1. */
   readonly distinctUsers: number;
-  /** Whether a user has an execution started in tiers 0 … `lastTier`. */
-  activeThrough(user: number, lastTier: number): boolean;
+  /** The newest tier a user started an execution in (active in a window that includes it). */
+  newestTier(user: number): number;
   /** The uuid text of a user. */
   idOf(user: number): string;
   /** The index of a user's uuid in another dictionary (-1 when absent). */
@@ -204,8 +204,8 @@ export class UserRunsFold implements Fold<UserRuns> {
     const tops = new Map<string, RankedUser[]>();
     return {
       distinctUsers: size,
-      activeThrough(user, lastTier) {
-        return i32[user * stride + NEWEST_TIER]! <= lastTier;
+      newestTier(user) {
+        return i32[user * stride + NEWEST_TIER]!;
       },
       idOf(user) {
         return uuidText(words(user));
