@@ -201,7 +201,39 @@ export class UserRunsFold implements Fold<UserRuns> {
       }
       return 0;
     };
-    const tops = new Map<string, RankedUser[]>();
+    /**
+     * For a filter, the ranking of every window at once (window t: tiers 0 … t), from one loop
+     * over the users summing their tiers as it goes; a user enters a window's ranking only when
+     * it beats the last of a full one, so most users cost a comparison per window.
+     */
+    const rankEveryWindow = (filter: number, limit: number): RankedUser[][] => {
+      const ranked = Array.from({ length: tiers }, () => [] as RankedUser[]);
+      if (limit <= 0) return ranked;
+      // Most runs first; ties by user id, so the order never depends on the table's.
+      const before = (a: RankedUser, b: RankedUser) => a.runs > b.runs || (a.runs === b.runs && compareIds(a.user, b.user) < 0);
+      for (let user = 0; user < size; user++) {
+        const at = user * stride + COUNTS + filter * tiers;
+        let runs = 0;
+        let finished = 0;
+        for (let tier = 0; tier < tiers; tier++) {
+          runs += i32[at + tier]!;
+          finished += i32[at + cells + tier]!;
+          if (runs === 0) continue;
+          const list = ranked[tier]!;
+          if (list.length === limit && list[limit - 1]!.runs > runs) continue;
+          const candidate = { user, runs, finished };
+          if (list.length === limit && !before(candidate, list[limit - 1]!)) continue;
+          let place = list.length === limit ? limit - 1 : list.length;
+          while (place > 0 && before(candidate, list[place - 1]!)) {
+            list[place] = list[place - 1]!;
+            place--;
+          }
+          list[place] = candidate;
+        }
+      }
+      return ranked;
+    };
+    const tops = new Map<string, RankedUser[][]>();
     return {
       distinctUsers: size,
       newestTier(user) {
@@ -215,35 +247,13 @@ export class UserRunsFold implements Fold<UserRuns> {
         return other.find(i32[at]!, i32[at + 1]!, i32[at + 2]!, i32[at + 3]!);
       },
       top(filter, lastTier, limit) {
-        const key = `${filter}/${lastTier}/${limit}`;
-        const cached = tops.get(key);
-        if (cached) return cached;
-        // Runs and finished of every user over the tiers, summed once.
-        const runs = new Int32Array(size);
-        const finished = new Int32Array(size);
-        for (let user = 0; user < size; user++) {
-          const at = user * stride + COUNTS + filter * tiers;
-          for (let tier = 0; tier <= lastTier; tier++) {
-            runs[user]! += i32[at + tier]!;
-            finished[user]! += i32[at + cells + tier]!;
-          }
+        const key = `${filter}/${limit}`;
+        let ranked = tops.get(key);
+        if (!ranked) {
+          ranked = rankEveryWindow(filter, limit);
+          tops.set(key, ranked);
         }
-        const ranked: number[] = [];
-        // Most runs first; ties by user id, so the order never depends on the table's.
-        const before = (a: number, b: number) => runs[a]! > runs[b]! || (runs[a] === runs[b] && compareIds(a, b) < 0);
-        for (let user = 0; user < size; user++) {
-          if (runs[user] === 0) continue;
-          if (ranked.length === limit && !before(user, ranked[limit - 1]!)) continue;
-          let at = ranked.length === limit ? limit - 1 : ranked.length;
-          while (at > 0 && before(user, ranked[at - 1]!)) {
-            ranked[at] = ranked[at - 1]!;
-            at--;
-          }
-          ranked[at] = user;
-        }
-        const result = ranked.map((user) => ({ user, runs: runs[user]!, finished: finished[user]! }));
-        tops.set(key, result);
-        return result;
+        return ranked[lastTier]!;
       },
     };
   }
