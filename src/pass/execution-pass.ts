@@ -105,6 +105,9 @@ function filtersByScript(plan: LoadPlan, scripts: ScriptIndex, filters: Readonly
   return { first, list: Int32Array.from(list) };
 }
 
+/** Rows the pass folds at most: its counters are int32. */
+const MAX_ROWS = 2 ** 31 - 1;
+
 /** Whether a timestamp read as a Number is only close to its int8 (finite, beyond ±2^53 µs: about 285 years from 2000). */
 const beyondExact = (micros: number) => (micros > Number.MAX_SAFE_INTEGER || micros < -Number.MAX_SAFE_INTEGER) && Number.isFinite(micros);
 
@@ -149,6 +152,8 @@ export async function runExecutionPass(
 
   const batch = new ExecutionBatch();
   const decode = (tuples: TupleBatch) => {
+    // Every counter is an int32: no cell can reach 2^31 while the rows do not.
+    if (parser.rows > MAX_ROWS) throw new Error(`execution has more than ${MAX_ROWS} rows: the pass's int32 counters would overflow`);
     const size = tuples.size;
     batch.size = size;
     batch.clearExact();

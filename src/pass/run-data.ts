@@ -185,14 +185,15 @@ export function createRunData(plan: LoadPlan, loaded: LoadedSources, failures: R
    */
   const usersByDay = once(() => {
     const table = source('user_table');
-    const keys: number[] = [];
+    const keys = new Float64Array(table.count);
+    let dated = 0;
     const undated: number[] = [];
     for (let row = 0; row < table.count; row++) {
       const created = table.createdAt[row]!;
       if (created !== created) undated.push(row);
-      else keys.push(floorDiv(Math.min(Math.max(created, -MAX_DATED), MAX_DATED), MICROS_PER_DAY) * ROW_RANGE + row);
+      else keys[dated++] = floorDiv(Math.min(Math.max(created, -MAX_DATED), MAX_DATED), MICROS_PER_DAY) * ROW_RANGE + row;
     }
-    const sorted = Float64Array.from(keys).sort();
+    const sorted = keys.subarray(0, dated).sort();
     const days = new Float64Array(sorted.length);
     const rows = new Int32Array(sorted.length);
     sorted.forEach((key, at) => {

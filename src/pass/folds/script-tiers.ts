@@ -32,8 +32,8 @@ const COUNTERS = 6;
 const [TOTAL, FINISHED, FAILED, CANCELLED, TIMED, TIMED_FINISHED] = [0, StatusKind.Finished, StatusKind.Failed, StatusKind.Cancelled, 4, 5] as const;
 
 export class ScriptTierFold implements Fold<ScriptTotals> {
-  /** COUNTERS per (script + 1, tier) cell; script -1 (NULL) is slot 0. */
-  private counts: Float64Array;
+  /** COUNTERS per (script + 1, tier) cell; script -1 (NULL) is slot 0 (int32: the pass stops before 2^31 rows). */
+  private counts: Int32Array;
   private readonly durations = new DurationTable(1024);
 
   constructor(
@@ -42,7 +42,7 @@ export class ScriptTierFold implements Fold<ScriptTotals> {
     private readonly scriptsSeen: () => number,
     private readonly withDurations: boolean,
   ) {
-    this.counts = new Float64Array(COUNTERS * tiers * 1024);
+    this.counts = new Int32Array(COUNTERS * tiers * 1024);
   }
 
   add(batch: ExecutionBatch): void {
@@ -76,7 +76,7 @@ export class ScriptTierFold implements Fold<ScriptTotals> {
   private grow(cell: number): void {
     let size = this.counts.length * 2;
     while ((cell + 1) * COUNTERS > size) size *= 2;
-    const grown = new Float64Array(size);
+    const grown = new Int32Array(size);
     grown.set(this.counts);
     this.counts = grown;
   }

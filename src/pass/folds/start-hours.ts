@@ -22,7 +22,7 @@ export interface StartHours {
 export class StartHourFold implements Fold<StartHours> {
   private readonly firstHour: number;
   /** Dense counts per (hour - firstHour, tier) up to the hour after `now`; later hours in `later`. */
-  private readonly dense: Float64Array;
+  private readonly dense: Int32Array;
   private readonly later = new Map<number, Float64Array>();
 
   constructor(
@@ -33,7 +33,7 @@ export class StartHourFold implements Fold<StartHours> {
   ) {
     this.firstHour = floorDiv(windowStart, MICROS_PER_HOUR);
     const hours = floorDiv(nowMicros, MICROS_PER_HOUR) - this.firstHour + 2;
-    this.dense = new Float64Array(Math.max(hours, 1) * tiers);
+    this.dense = new Int32Array(Math.max(hours, 1) * tiers);
   }
 
   add(batch: ExecutionBatch): void {

@@ -6,7 +6,7 @@
  * from those buckets. Executions are grouped by script class (task name and which
  * `task_type` filters match), not by script, to keep the cells few.
  */
-import { type BucketFunction, bucketFunction, floorDiv, minuteOf } from '../../lib/micros.js';
+import { type BucketFunction, bucketFunction, floorDiv, MICROS_PER_MINUTE, minuteOf } from '../../lib/micros.js';
 import type { SeriesTier } from '../plan.js';
 import { type ExecutionBatch, type Fold, StatusKind } from '../rows.js';
 
@@ -26,7 +26,7 @@ export interface Timeline {
   readonly statuses: ReadonlyArray<string | null>;
   readonly classes: readonly ScriptClass[];
   /** The count of (slot, status, class), at `(slot × statusCapacity + status) × classes.length + class`. */
-  readonly counts: Float64Array;
+  readonly counts: Int32Array;
   readonly statusCapacity: number;
 }
 
@@ -93,8 +93,8 @@ export class TimelineFold implements Fold<Timeline> {
   /** Per slot: its tier and its bucket's first minute (null: no timestamp). */
   private readonly slotTier: number[] = [];
   private readonly slotStart: Array<number | null> = [];
-  /** Counts per (slot, status, class): `counts[(slot * statusCapacity + status) * classes + class]`. */
-  private counts: Float64Array;
+  /** Counts per (slot, status, class): `counts[(slot * statusCapacity + status) * classes + class]` (int32: the pass stops before 2^31 rows). */
+  private counts: Int32Array;
   private statusCapacity = 8;
 
   constructor(
@@ -112,7 +112,7 @@ export class TimelineFold implements Fold<Timeline> {
     this.indexes = tiers.map(() => new DenseIndex());
     this.slotOfStart = tiers.map(() => new Map());
     this.undated = new Int32Array(tiers.length).fill(-1);
-    this.counts = new Float64Array(64 * this.statusCapacity * classes.length);
+    this.counts = new Int32Array(64 * this.statusCapacity * classes.length);
   }
 
   add(batch: ExecutionBatch): void {
@@ -139,7 +139,7 @@ export class TimelineFold implements Fold<Timeline> {
 
   private slotAt(tier: number, event: number, exact: bigint | null): number {
     if (!Number.isFinite(event)) throw new Error('an execution has an infinite timestamp; its time bucket has no date');
-    const minute = minuteOf(exact ?? event);
+    const minute = exact === null ? floorDiv(event, MICROS_PER_MINUTE) : minuteOf(exact);
     const key = floorDiv(minute - this.offsets[tier]!, this.steps[tier]!);
     const slot = this.indexes[tier]!.get(key);
     return slot >= 0 ? slot : this.newKey(tier, key, minute);
@@ -168,7 +168,7 @@ export class TimelineFold implements Fold<Timeline> {
     this.slotStart.push(bucketStart);
     const needed = (slot + 1) * this.statusCapacity * this.classes.length;
     if (needed > this.counts.length) {
-      const grown = new Float64Array(Math.max(needed, 2 * this.counts.length));
+      const grown = new Int32Array(Math.max(needed, 2 * this.counts.length));
       grown.set(this.counts);
       this.counts = grown;
     }
@@ -180,7 +180,7 @@ export class TimelineFold implements Fold<Timeline> {
     const classCount = this.classes.length;
     const before = this.statusCapacity;
     while (status >= this.statusCapacity) this.statusCapacity *= 2;
-    const grown = new Float64Array(Math.max(this.slotTier.length, 64) * this.statusCapacity * classCount);
+    const grown = new Int32Array(Math.max(this.slotTier.length, 64) * this.statusCapacity * classCount);
     for (let slot = 0; slot < this.slotTier.length; slot++) {
       grown.set(this.counts.subarray(slot * before * classCount, (slot + 1) * before * classCount), slot * this.statusCapacity * classCount);
     }
