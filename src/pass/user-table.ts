@@ -39,7 +39,8 @@ export async function loadUserTable(db: Db, pool: CopyPool, columns: UserColumns
   const idField = fields.indexOf('id');
   const countryField = fields.indexOf('country');
   const createdField = fields.indexOf('created_at');
-  const ids = new UuidDictionary();
+  // Users are many: the table starts where the user fold's does, instead of doubling up to it from 1,024.
+  const ids = new UuidDictionary(idField >= 0 ? 64 * 1024 : 16);
   const countries = new TextDictionary();
   let createdAt = new Float64Array(createdField >= 0 ? 1024 : 0);
   let country = new Int32Array(countryField >= 0 ? 1024 : 0);
