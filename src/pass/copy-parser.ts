@@ -21,6 +21,20 @@ export function int32At(bytes: Uint8Array, at: number): number {
 }
 
 /**
+ * An int8 field (a timestamp's microseconds) of `length` bytes at `at`, as a Number: NaN for
+ * NULL, ±Infinity for PostgreSQL's infinite timestamps. Finite values beyond ±2^53 are
+ * approximate: read those exactly with TupleBatch.int8Exact.
+ */
+export function int8At(bytes: Uint8Array, at: number, length: number): number {
+  if (length !== 8) return Number.NaN;
+  const high = int32At(bytes, at);
+  const low = int32At(bytes, at + 4) >>> 0;
+  if (high === INT8_INFINITY_HIGH && low === 0xffffffff) return Number.POSITIVE_INFINITY;
+  if (high === INT8_MINUS_INFINITY_HIGH && low === 0) return Number.NEGATIVE_INFINITY;
+  return high * 4294967296 + low;
+}
+
+/**
  * The fields of up to SIZE consecutive tuples, as offsets into `bytes`. Valid only during
  * the consumer's call: the bytes are a socket chunk, reused once the call returns.
  */
@@ -42,20 +56,10 @@ export class TupleBatch {
     return this.lengths[tuple * this.fields + field] === NULL_LENGTH;
   }
 
-  /**
-   * An int8 (a timestamp's microseconds) as a Number; NaN for NULL, ±Infinity for PostgreSQL's
-   * infinite timestamps. Finite values beyond ±2^53 are approximate: read those with `int8Exact`.
-   */
+  /** An int8 field as a Number (see int8At). */
   int8(tuple: number, field: number): number {
     const slot = tuple * this.fields + field;
-    if (this.lengths[slot] !== 8) return Number.NaN;
-    const at = this.offsets[slot]!;
-    const bytes = this.bytes;
-    const high = int32At(bytes, at);
-    const low = int32At(bytes, at + 4) >>> 0;
-    if (high === INT8_INFINITY_HIGH && low === 0xffffffff) return Number.POSITIVE_INFINITY;
-    if (high === INT8_MINUS_INFINITY_HIGH && low === 0) return Number.NEGATIVE_INFINITY;
-    return high * 4294967296 + low;
+    return int8At(this.bytes, this.offsets[slot]!, this.lengths[slot]!);
   }
 
   /** An int8 exactly, as a bigint. */

@@ -69,11 +69,6 @@ export class UuidDictionary {
     return this.lookup(w0, w1, w2, w3, false);
   }
 
-  /** The uuid text of an index. */
-  textOf(index: number): string {
-    return uuidText(this.words.subarray(4 * index, 4 * index + 4));
-  }
-
   private lookup(w0: number, w1: number, w2: number, w3: number, add: boolean): number {
     const slots = this.slots;
     let slot = uuidSlot(w0, w1, w2, w3, this.slotMask);

@@ -15,7 +15,7 @@ import { type Timeline, TimelineFold } from './folds/timeline.js';
 import { type FiltersByScript, type RankedUser, type UserRuns, UserRunsFold } from './folds/user-runs.js';
 import { UserScriptLog } from './folds/user-scripts.js';
 import { type LoadPlan, lastTierOf, type SeriesTier, seriesTiers, type Since, startCuts, userCuts } from './plan.js';
-import { ExecutionBatch, StatusKinds, tierOf } from './rows.js';
+import { ExecutionBatch, StatusKinds } from './rows.js';
 import { type ScriptCatalog, ScriptIndex } from './scripts.js';
 
 /** The columns of `execution` a plan reads: a family alone reads only its own. */
@@ -108,9 +108,6 @@ function filtersByScript(plan: LoadPlan, scripts: ScriptIndex, filters: Readonly
 /** Rows the pass folds at most: its counters are int32. */
 const MAX_ROWS = 2 ** 31 - 1;
 
-/** Whether a timestamp read as a Number is only close to its int8 (finite, beyond ±2^53 µs: about 285 years from 2000). */
-const beyondExact = (micros: number) => (micros > Number.MAX_SAFE_INTEGER || micros < -Number.MAX_SAFE_INTEGER) && Number.isFinite(micros);
-
 /** Bits that number `count` things (at least 8). */
 const bitsFor = (count: number) => Math.max(8, Math.ceil(Math.log2(count + 1)));
 
@@ -154,41 +151,13 @@ export async function runExecutionPass(
   const decode = (tuples: TupleBatch) => {
     // Every counter is an int32: no cell can reach 2^31 while the rows do not.
     if (parser.rows > MAX_ROWS) throw new Error(`execution has more than ${MAX_ROWS} rows: the pass's int32 counters would overflow`);
-    const size = tuples.size;
-    batch.size = size;
-    batch.clearExact();
-    for (let row = 0; row < size; row++) {
-      if (startField >= 0) {
-        const start = tuples.int8(row, startField);
-        batch.start[row] = start;
-        batch.startTier[row] = tierOf(cuts, start);
-        if (beyondExact(start)) {
-          batch.startExact[row] = tuples.int8Exact(row, startField);
-          batch.exactRows.push(row);
-        }
-      } else {
-        batch.startTier[row] = tierCount - 1;
-      }
-      if (endField >= 0) {
-        const end = tuples.int8(row, endField);
-        batch.end[row] = end;
-        if (beyondExact(end)) {
-          batch.endExact[row] = tuples.int8Exact(row, endField);
-          batch.exactRows.push(row);
-        }
-      }
-      if (statusField >= 0) {
-        const status = statuses.indexOf(tuples, row, statusField);
-        batch.status[row] = status;
-        batch.kind[row] = kinds.kindOf(status);
-      }
-      if (scriptField >= 0) batch.script[row] = tuples.isNull(row, scriptField) ? -1 : scripts.dictionary.indexOf(tuples, row, scriptField);
-      if (userField >= 0) {
-        const hasUser = !tuples.isNull(row, userField);
-        batch.hasUser[row] = hasUser ? 1 : 0;
-        if (hasUser) for (let word = 0; word < 4; word++) batch.userWords[4 * row + word] = tuples.word(row, userField, word);
-      }
-    }
+    batch.begin(tuples);
+    if (startField >= 0) batch.decodeStart(tuples, startField, cuts);
+    else batch.startTierless(tierCount);
+    if (endField >= 0) batch.decodeEnd(tuples, endField);
+    if (statusField >= 0) batch.decodeStatus(tuples, statusField, statuses, kinds);
+    if (scriptField >= 0) batch.decodeScript(tuples, scriptField, scripts.dictionary);
+    if (userField >= 0) batch.decodeUser(tuples, userField);
     // One call site per fold keeps each call monomorphic (inlined), where a loop over them would not be.
     scriptFold?.add(batch);
     hourFold?.add(batch);

@@ -1,10 +1,11 @@
 /**
  * What the pass hands its folds: execution rows decoded a batch at a time into columns of
  * numbers (microseconds, dictionary indexes), and the fold interface. A fold loops over a
- * batch's columns: no object per row, one call per fold and batch.
+ * batch's columns: no object per row, one call per fold and batch. Decoding is column by
+ * column too: each loop is small enough for the compiler to keep whole.
  */
-import { TupleBatch } from './copy-parser.js';
-import type { TextDictionary } from './dictionary.js';
+import { int32At, int8At, TupleBatch } from './copy-parser.js';
+import type { TextDictionary, UuidDictionary } from './dictionary.js';
 
 /** How a status counts: the three the API counts apart; the other statuses (and NULL) alike. */
 export const enum StatusKind {
@@ -41,15 +42,87 @@ export class ExecutionBatch {
   /** Filled in by the user fold: each row's user number (-1 for none). */
   readonly user = new Int32Array(ExecutionBatch.SIZE).fill(-1);
 
-  /** Forgets the exact values of this batch, before the next is decoded. */
-  clearExact(): void {
+  /** Starts the batch of `tuples`: its size, and no exact value left from the last one. */
+  begin(tuples: TupleBatch): void {
+    this.size = tuples.size;
     for (const row of this.exactRows) {
       this.startExact[row] = null;
       this.endExact[row] = null;
     }
     this.exactRows.length = 0;
   }
+
+  /** start_date from `field`, and each row's start tier among `cuts` (newest first; see startCuts). */
+  decodeStart(tuples: TupleBatch, field: number, cuts: Float64Array): void {
+    const { bytes, offsets, lengths, fields } = tuples;
+    const { start, startTier } = this;
+    for (let row = 0; row < this.size; row++) {
+      const slot = row * fields + field;
+      const micros = int8At(bytes, offsets[slot]!, lengths[slot]!);
+      start[row] = micros;
+      startTier[row] = tierOf(cuts, micros);
+      if (beyondExact(micros)) this.keepExact(this.startExact, row, tuples.int8Exact(row, field));
+    }
+  }
+
+  /** The start tier every row has when start_date is not read: the last (as NULL). */
+  startTierless(tiers: number): void {
+    this.startTier.fill(tiers - 1, 0, this.size);
+  }
+
+  decodeEnd(tuples: TupleBatch, field: number): void {
+    const { bytes, offsets, lengths, fields } = tuples;
+    const end = this.end;
+    for (let row = 0; row < this.size; row++) {
+      const slot = row * fields + field;
+      const micros = int8At(bytes, offsets[slot]!, lengths[slot]!);
+      end[row] = micros;
+      if (beyondExact(micros)) this.keepExact(this.endExact, row, tuples.int8Exact(row, field));
+    }
+  }
+
+  decodeStatus(tuples: TupleBatch, field: number, statuses: TextDictionary, kinds: StatusKinds): void {
+    const { status, kind } = this;
+    for (let row = 0; row < this.size; row++) {
+      const index = statuses.indexOf(tuples, row, field);
+      status[row] = index;
+      kind[row] = kinds.kindOf(index);
+    }
+  }
+
+  decodeScript(tuples: TupleBatch, field: number, scripts: UuidDictionary): void {
+    const { lengths, fields } = tuples;
+    const script = this.script;
+    for (let row = 0; row < this.size; row++) script[row] = lengths[row * fields + field]! < 0 ? -1 : scripts.indexOf(tuples, row, field);
+  }
+
+  /** The user's uuid words, looked up later all at once (see UserRunsFold.resolve). */
+  decodeUser(tuples: TupleBatch, field: number): void {
+    const { bytes, offsets, lengths, fields } = tuples;
+    const { userWords, hasUser } = this;
+    for (let row = 0; row < this.size; row++) {
+      const slot = row * fields + field;
+      if (lengths[slot]! < 0) {
+        hasUser[row] = 0;
+        continue;
+      }
+      hasUser[row] = 1;
+      const at = offsets[slot]!;
+      userWords[4 * row] = int32At(bytes, at);
+      userWords[4 * row + 1] = int32At(bytes, at + 4);
+      userWords[4 * row + 2] = int32At(bytes, at + 8);
+      userWords[4 * row + 3] = int32At(bytes, at + 12);
+    }
+  }
+
+  private keepExact(column: Array<bigint | null>, row: number, exact: bigint): void {
+    column[row] = exact;
+    this.exactRows.push(row);
+  }
 }
+
+/** Whether a timestamp read as a Number is only close to its int8 (finite, beyond ±2^53 µs: about 285 years from 2000). */
+const beyondExact = (micros: number) => (micros > Number.MAX_SAFE_INTEGER || micros < -Number.MAX_SAFE_INTEGER) && Number.isFinite(micros);
 
 /** A consumer of the pass: folds each batch into what it keeps, holding no row. */
 export interface Fold<Result> {
