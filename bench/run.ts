@@ -3,15 +3,17 @@
  *
  *   npm run bench -- [--database-url URL] [--users N] [--scripts N] [--executions N] [--runs N]
  *                    [--family all|dashboard|executions|users] [--concurrency N] [--scale] [--json]
- *                    [--cli PATH]
+ *                    [--cli PATH] [--compare PATH] [--node PATH] [--help-runs N]
  *
  * Seeds the bench database with tools/seed-lib.ts when it is missing or its row counts differ,
  * runs the built CLI once as a warm-up and then `--runs` times (and, for `all`, every family on
  * its own as many times), and prints, per family: the CPU of the PostgreSQL processes serving
  * the run (the figure that matters: the API shares that database), bytes received from
  * PostgreSQL, wall time, statements (cross-checked on the server), peak RSS and the CLI's CPU;
- * then the database CPU per hour of the default schedules. It reports; it asserts nothing.
- * See docs/performance.md.
+ * then the database CPU per hour of the default schedules, and the start-up of `--help`. With
+ * `--compare`, a second build runs on the same data in the same session, the two alternating
+ * run by run (so both see the same load on a shared machine), and the table shows both. It
+ * reports; it asserts nothing. See docs/performance.md.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -45,8 +47,12 @@ function refreshArgs(variant: Variant): string[] {
 const SCALE_EXECUTIONS = [250_000, 1_000_000, 4_000_000];
 
 interface Options {
-  /** The CLI to run (default dist/cli.js), e.g. another build to compare with. */
-  cli: string;
+  /** The CLIs to run (default dist/cli.js; a second with --compare), alternating run by run. */
+  clis: string[];
+  /** The Node.js binary the CLIs run on (default: the one running the bench). */
+  node: string;
+  /** Runs of `--help`, timed from spawn to exit. */
+  helpRuns: number;
   databaseUrl: string;
   redisUrl: string;
   users: number;
@@ -86,6 +92,9 @@ function parseCli(argv: string[]): Options {
       options: {
         'database-url': { type: 'string' },
         cli: { type: 'string' },
+        compare: { type: 'string' },
+        node: { type: 'string' },
+        'help-runs': { type: 'string' },
         users: { type: 'string' },
         scripts: { type: 'string' },
         executions: { type: 'string' },
@@ -107,7 +116,9 @@ function parseCli(argv: string[]): Options {
     throw new UsageError(`--database-url must name the bench's own database, got ${JSON.stringify(name)}`);
   }
   return {
-    cli: values.cli ? path.resolve(values.cli) : CLI,
+    clis: [values.cli ? path.resolve(values.cli) : CLI, ...(values.compare ? [path.resolve(values.compare)] : [])],
+    node: values.node ? path.resolve(values.node) : process.execPath,
+    helpRuns: count('help-runs', values['help-runs'], 10),
     databaseUrl,
     redisUrl: benchRedisUrl(process.env.REDIS_URL),
     users: count('users', values.users, 100_000),
@@ -251,13 +262,13 @@ async function adminQuery(adminUrl: string, text: string): Promise<void> {
  * SET max_parallel_workers = 0, reset afterwards; plans are unchanged, the leader does the work),
  * so statements = transactions - sessions.
  */
-async function serverStatementCount(options: Options, url: string, family: Variant): Promise<{ logged: number; server: number }> {
+async function serverStatementCount(options: Options, cli: string, url: string, family: Variant): Promise<{ logged: number; server: number }> {
   const name = databaseName(url);
   const adminUrl = withDatabase(url, 'postgres');
   await adminQuery(adminUrl, `ALTER DATABASE "${name}" SET max_parallel_workers = 0`);
   try {
     const before = await settledCounters(adminUrl, name);
-    const run = await runCli(options, url, family);
+    const run = await runCli(options, cli, url, family);
     if (run.error) note(`${family} statement count run failed: ${run.error}`);
     const after = await settledCounters(adminUrl, name);
     return { logged: run.statements, server: after.transactions - before.transactions - (after.sessions - before.sessions) };
@@ -299,8 +310,18 @@ function startCpuSampler(childPid: number, name: string) {
   const seen = new Map<string, number>();
   const backends = new Set<string>();
   let child = 0;
+  /** Every thread of the CLI (V8's compiler and GC helpers too), by thread id. */
+  const childThreads = new Map<string, number>();
   const sample = () => {
     child = processCpuMs(childPid) ?? child;
+    try {
+      for (const tid of readdirSync(`/proc/${childPid}/task`)) {
+        const cpu = processCpuMs(`${childPid}/task/${tid}`);
+        if (cpu !== null) childThreads.set(tid, cpu);
+      }
+    } catch {
+      // The CLI has exited: its threads' last figures stand.
+    }
     let pids: string[];
     try {
       pids = readdirSync('/proc').filter((entry) => /^\d+$/.test(entry));
@@ -324,12 +345,12 @@ function startCpuSampler(childPid: number, name: string) {
   for (const [pid, cpu] of seen) baseline.set(pid, cpu); // processes already running (none, normally)
   const timer = setInterval(sample, SAMPLE_MS);
   return {
-    stop(): { serverCpuMs: number; cliCpuMs: number } {
+    stop(): { serverCpuMs: number; cliCpuMs: number; cliThreadsCpuMs: number } {
       clearInterval(timer);
       sample();
       let server = 0;
       for (const [pid, cpu] of seen) server += cpu - (baseline.get(pid) ?? 0);
-      return { serverCpuMs: server, cliCpuMs: child };
+      return { serverCpuMs: server, cliCpuMs: child, cliThreadsCpuMs: [...childThreads.values()].reduce((sum, cpu) => sum + cpu, 0) };
     },
   };
 }
@@ -351,6 +372,8 @@ interface Run {
   /** CPU time of the PostgreSQL processes serving the run, and of the CLI process (sampled). */
   serverCpuMs: number;
   cliCpuMs: number;
+  /** All the CLI's threads: the main one, V8's compiler and garbage-collector helpers, libuv's pool. */
+  cliThreadsCpuMs: number;
   /** `query done` / `query failed` lines, plus the reachability `SELECT 1`. */
   statements: number;
   queries: Map<string, number>;
@@ -358,11 +381,36 @@ interface Run {
   error: string | null;
 }
 
-function runCli(options: Options, url: string, family: Variant): Promise<Run> {
-  const args = [options.cli, ...refreshArgs(family), '--now', NOW, '--log-level', 'debug', '--database-url', url, '--redis-url', options.redisUrl];
+/** all+compare: what a `refresh all` writes, planted as the API's own keys before each run. */
+let apiKeys: Map<string, string> | null = null;
+
+/** The keys of one (unmeasured) `refresh all`, once; then, before each run, the same values with 300 s to live and no record of ours. */
+async function plantApiKeys(options: Options, cli: string, url: string): Promise<void> {
+  const redis = new Redis(options.redisUrl);
+  try {
+    if (!apiKeys) {
+      spawnSync(options.node, [cli, 'refresh', 'all', '--now', NOW, '--log-level', 'silent', '--database-url', url, '--redis-url', options.redisUrl]);
+      const keys = await redis.keys('stats_service:*');
+      const values = await redis.mget(keys);
+      apiKeys = new Map(keys.map((key, index) => [key, values[index]!]));
+      await redis.flushdb();
+    }
+    const pipeline = redis.pipeline();
+    for (const [key, value] of apiKeys) pipeline.set(key, value, 'EX', 300);
+    await pipeline.exec();
+  } finally {
+    redis.disconnect();
+  }
+}
+
+async function runCli(options: Options, cli: string, url: string, family: Variant): Promise<Run> {
+  // A run that died holding a family lock would have the next runs skip the family.
+  await flushRedis(options.redisUrl);
+  if (family === 'all+compare') await plantApiKeys(options, cli, url);
+  const args = [cli, ...refreshArgs(family), '--now', NOW, '--log-level', 'debug', '--database-url', url, '--redis-url', options.redisUrl];
   if (options.concurrency !== null) args.push('--concurrency', String(options.concurrency));
   const started = performance.now();
-  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(options.node, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   const sampler = startCpuSampler(child.pid!, databaseName(url));
   let stdout = '';
   let stderr = '';
@@ -400,6 +448,7 @@ function runCli(options: Options, url: string, family: Variant): Promise<Run> {
         }
       }
       if (exitCode !== 0) run.error = `exit ${exitCode}: ${messages[0] ?? stdout.trim().slice(0, 300)}`;
+      else if (Number.isNaN(run.durationMs)) run.error = `no run: ${stdout.trim().slice(0, 300)}`;
       resolve(run);
     });
   });
@@ -410,40 +459,19 @@ interface FamilyResult {
   runs: Run[];
 }
 
-/**
- * Makes the keys `refresh all` wrote look like the API's own (its values, 300 s to live, no
- * record of ours), before each `all+compare` run.
- */
-async function asTheApisKeys(options: Options): Promise<() => Promise<void>> {
-  const redis = new Redis(options.redisUrl);
-  try {
-    const keys = await redis.keys('stats_service:*');
-    const values = await redis.mget(keys);
-    return async () => {
-      const client = new Redis(options.redisUrl);
-      try {
-        const pipeline = client.pipeline().del('stats_refresh:keys');
-        keys.forEach((key, index) => pipeline.set(key, values[index]!, 'EX', 300));
-        await pipeline.exec();
-      } finally {
-        client.disconnect();
-      }
-    };
-  } finally {
-    redis.disconnect();
-  }
-}
-
-async function measure(options: Options, url: string, family: Variant, runs: number): Promise<FamilyResult> {
-  const result: FamilyResult = { family, runs: [] };
-  const before = family === 'all+compare' ? await asTheApisKeys(options) : async () => undefined;
+/** `runs` runs of each CLI, alternating (and alternating which goes first), so they share the machine's moods. */
+async function measure(options: Options, url: string, family: Variant, runs: number): Promise<FamilyResult[]> {
+  const results: FamilyResult[] = options.clis.map(() => ({ family, runs: [] }));
   for (let index = 0; index < runs; index++) {
-    await before();
-    const run = await runCli(options, url, family);
-    if (run.error) note(`${family} run ${index + 1} failed: ${run.error}`);
-    result.runs.push(run);
+    const order = options.clis.map((_, at) => at);
+    if (index % 2 === 1) order.reverse();
+    for (const at of order) {
+      const run = await runCli(options, options.clis[at]!, url, family);
+      if (run.error) note(`${family} run ${index + 1} of ${options.clis[at]} failed: ${run.error}`);
+      results[at]!.runs.push(run);
+    }
   }
-  return result;
+  return results;
 }
 
 function spread(values: readonly number[]) {
@@ -469,6 +497,7 @@ function summarize(result: FamilyResult) {
     peak_rss_mb: { median: ok.length ? median(ok.map((run) => run.rssMb)) : NaN, max: Math.max(...ok.map((run) => run.rssMb)) },
     server_cpu_ms: spread(ok.map((run) => run.serverCpuMs)),
     cli_cpu_ms: spread(ok.map((run) => run.cliCpuMs)),
+    cli_threads_cpu_ms: spread(ok.map((run) => run.cliThreadsCpuMs)),
     db_bytes: ok.length ? median(ok.map((run) => run.dbBytes)) : NaN,
     queries: names((run) => run.queries).sort((a, b) => b.medianMs - a.medianMs),
     configs: names((run) => run.configs).sort((a, b) => a.medianMs - b.medianMs),
@@ -482,7 +511,7 @@ const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 function printFamilies(summaries: Summary[], executions: number): void {
   table(
     ['family', 'runs', 'PostgreSQL CPU median', 'min', 'max', 'bytes from PostgreSQL', 'per execution', 'wall median', 'min', 'max',
-      'run median', 'statements/run', 'peak RSS MiB (median/max)', 'CLI CPU'],
+      'run median', 'statements/run', 'peak RSS MiB (median/max)', 'CLI CPU main', 'all threads'],
     summaries.map((s) => [
       s.family,
       s.failed ? `${s.runs} (${s.failed} failed)` : String(s.runs),
@@ -493,6 +522,7 @@ function printFamilies(summaries: Summary[], executions: number): void {
       s.statements_per_run.join(' / '),
       `${s.peak_rss_mb.median} / ${s.peak_rss_mb.max}`,
       ms(s.cli_cpu_ms.median),
+      ms(s.cli_threads_cpu_ms.median),
     ]),
   );
   out();
@@ -502,6 +532,7 @@ function printFamilies(summaries: Summary[], executions: number): void {
   out('wall = spawn to exit of `node dist/cli.js` (Node.js start-up and module loading included);');
   out('run  = the CLI\'s own duration_ms (plan, passes, payloads, Redis write; start-up excluded).');
   out('statements/run = `query done`/`query failed` debug lines + the one reachability `SELECT 1`.');
+  out('CLI CPU main = the CLI\'s main thread (its JavaScript); all threads = with V8\'s compiler and GC helper threads.');
 }
 
 /** Runs per hour of the default schedules (the CronJobs' and `schedule`'s): every 4, 5 and 6 minutes. */
@@ -550,90 +581,149 @@ function scaledUrl(base: string, sizes: Sizes): string {
   return withDatabase(base, `${databaseName(base)}_u${sizes.users}_s${sizes.scripts}_e${sizes.executions}`);
 }
 
+type CrossCheck = Record<string, { logged: number; server: number }>;
+
 async function benchmark(options: Options, url: string, sizes: Sizes, withFamilies: boolean) {
   await ensureDatabase(url, sizes);
   const families: Variant[] = options.family === 'all' && withFamilies ? [...FAMILIES, 'all+requests', 'all+compare'] : [options.family];
-  const summaries: Summary[] = [];
-  const crossCheck: Record<string, { logged: number; server: number }> = {};
+  const summaries: Summary[][] = options.clis.map(() => []);
+  const crossChecks: CrossCheck[] = options.clis.map(() => ({}));
   for (const family of families) {
-    const warmUp = await runCli(options, url, family); // caches, first connections
-    if (warmUp.error) note(`${family} warm-up failed: ${warmUp.error}`);
-    crossCheck[family] = await serverStatementCount(options, url, family).catch((error: unknown) => {
-      note(`${family}: no server-side statement count (${(error as Error).message})`);
-      return { logged: NaN, server: NaN };
-    });
-    summaries.push(summarize(await measure(options, url, family, options.runs)));
+    for (const [at, cli] of options.clis.entries()) {
+      const warmUp = await runCli(options, cli, url, family); // caches, first connections
+      if (warmUp.error) note(`${family} warm-up of ${cli} failed: ${warmUp.error}`);
+      crossChecks[at]![family] = await serverStatementCount(options, cli, url, family).catch((error: unknown) => {
+        note(`${family}: no server-side statement count (${(error as Error).message})`);
+        return { logged: NaN, server: NaN };
+      });
+    }
+    (await measure(options, url, family, options.runs)).forEach((result, at) => summaries[at]!.push(summarize(result)));
   }
-  return { database: databaseName(url), sizes, summaries, crossCheck };
+  return { database: databaseName(url), sizes, summaries, crossChecks };
+}
+
+/** Spawn to exit of `--help`, the start-up a command pays before any work. */
+async function measureHelp(options: Options, cli: string): Promise<ReturnType<typeof spread>> {
+  const walls: number[] = [];
+  for (let index = 0; index < options.helpRuns; index++) {
+    const started = performance.now();
+    const child = spawn(options.node, [cli, '--help'], { cwd: ROOT, stdio: 'ignore' });
+    await new Promise((resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', resolve);
+    });
+    walls.push(performance.now() - started);
+  }
+  return spread(walls);
+}
+
+const label = (cli: string) => (cli.startsWith(ROOT) ? path.relative(ROOT, cli) : cli);
+const range = (s: { median: number; min: number; max: number }, unit = (value: number) => ms(value)) =>
+  `${unit(s.median)} (${unit(s.min)}–${unit(s.max)})`;
+
+/** Each family's medians (min–max) for every CLI, side by side. */
+function printComparison(options: Options, summaries: Summary[][]): void {
+  const rows = summaries[0]!.flatMap((first, index) => {
+    const of = summaries.map((list) => list[index]!);
+    const metric = (name: string, value: (s: Summary) => string) => [first.family, name, ...of.map(value)];
+    return [
+      metric('PostgreSQL CPU', (s) => range(s.server_cpu_ms)),
+      metric('CLI CPU, main thread', (s) => range(s.cli_cpu_ms)),
+      metric('CLI CPU, all threads', (s) => range(s.cli_threads_cpu_ms)),
+      metric('wall', (s) => range(s.wall_ms)),
+      metric('peak RSS MiB (median / max)', (s) => `${s.peak_rss_mb.median} / ${s.peak_rss_mb.max}`),
+      metric('statements', (s) => s.statements_per_run.join(' / ')),
+      metric('bytes from PostgreSQL', (s) => mib(s.db_bytes)),
+    ];
+  });
+  out(`side by side, ${options.runs} alternating runs each (median, min–max):`);
+  table(['family', 'metric', ...options.clis.map(label)], rows);
 }
 
 async function main(argv: string[]): Promise<number> {
   const options = parseCli(argv);
   if (options.json) out = (line = '') => process.stderr.write(`${line}\n`);
-  ensureBuilt(options.cli);
+  options.clis.forEach(ensureBuilt);
+  const nodeVersion = spawnSync(options.node, ['--version'], { encoding: 'utf8' }).stdout.trim();
 
   const machine = { cpus: cpus().length, loadavg: loadavg().map((value) => Number(value.toFixed(2))) };
   const sizes: Sizes = { users: options.users, scripts: options.scripts, executions: options.executions };
   const base = await benchmark(options, options.databaseUrl, sizes, true);
-  const failed = base.summaries.some((s) => s.failed > 0);
+  const failed = base.summaries.flat().some((s) => s.failed > 0);
+  const help: Array<ReturnType<typeof spread>> = [];
+  for (const cli of options.clis) help.push(await measureHelp(options, cli));
 
   out(`stats-refresh benchmark: ${base.database} (${options.users} users, ${options.scripts} scripts, ` +
     `${options.executions} executions, seed ${DEFAULT_SEED}), --now ${NOW}`);
-  out(`CLI ${options.cli.startsWith(ROOT) ? path.relative(ROOT, options.cli) : options.cli}; ${options.runs} runs after 1 warm-up; concurrency ${options.concurrency ?? 'CLI default'}; ` +
+  out(`${options.runs} runs after 1 warm-up; concurrency ${options.concurrency ?? 'CLI default'}; Node.js ${nodeVersion}; ` +
     `${machine.cpus} CPUs, load average at start ${machine.loadavg.join(' ')}`);
-  out();
-  printFamilies(base.summaries, options.executions);
-  if (base.summaries.length > 1) {
+  for (const [at, cli] of options.clis.entries()) {
+    const summaries = base.summaries[at]!;
     out();
-    printHourly(base.summaries);
-    const cpuOf = (variant: Variant) => base.summaries.find((s) => s.family === variant)?.server_cpu_ms.median ?? NaN;
+    out(`CLI ${label(cli)}`);
     out();
-    out(`16 golden requests on top of \`refresh all\` (one more statement's worth of filters, no more passes): ` +
-      `PostgreSQL CPU ${ms(cpuOf('all+requests'))} against ${ms(cpuOf('all'))}, ` +
-      `${(((cpuOf('all+requests') - cpuOf('all')) / cpuOf('all')) * 100).toFixed(1)} % more`);
-    out(`the drift check comparing all 41 keys as the API's (their windows folded on the same pass, no more statements): ` +
-      `PostgreSQL CPU ${ms(cpuOf('all+compare'))} against ${ms(cpuOf('all'))} with nothing to compare`);
+    printFamilies(summaries, options.executions);
+    if (summaries.length > 1) {
+      out();
+      printHourly(summaries);
+      const cpuOf = (variant: Variant) => summaries.find((s) => s.family === variant)?.server_cpu_ms.median ?? NaN;
+      out();
+      out(`16 golden requests on top of \`refresh all\` (one more statement's worth of filters, no more passes): ` +
+        `PostgreSQL CPU ${ms(cpuOf('all+requests'))} against ${ms(cpuOf('all'))}, ` +
+        `${(((cpuOf('all+requests') - cpuOf('all')) / cpuOf('all')) * 100).toFixed(1)} % more`);
+      out(`the drift check comparing all 41 keys as the API's (their windows folded on the same pass, no more statements): ` +
+        `PostgreSQL CPU ${ms(cpuOf('all+compare'))} against ${ms(cpuOf('all'))} with nothing to compare`);
+    }
+    out('cross-check, one extra run per family: statements the server executed = pg_stat_database');
+    out('(xact_commit + xact_rollback) - sessions, parallel workers off for that run:');
+    out(`  ${Object.entries(base.crossChecks[at]!).map(([family, c]) => `${family}: ${c.server} (logged ${c.logged})`).join(', ')}`);
+    out(`\`--help\`, spawn to exit (${options.helpRuns} runs): ${range(help[at]!)}`);
+
+    const first = summaries[0]!;
+    out();
+    out(`queries of \`refresh ${first.family}\` (median ms each; they overlap, up to the concurrency):`);
+    table(['query', 'median'], first.queries.map((q) => [q.name, ms(q.medianMs)]));
+    out();
+    out(`configs of \`refresh ${first.family}\` (median ms since the run started when each was built):`);
+    table(['config', 'built at'], first.configs.map((c) => [c.name, ms(c.medianMs)]));
   }
-  out('cross-check, one extra run per family: statements the server executed = pg_stat_database');
-  out('(xact_commit + xact_rollback) - sessions, parallel workers off for that run:');
-  out(`  ${Object.entries(base.crossCheck).map(([family, c]) => `${family}: ${c.server} (logged ${c.logged})`).join(', ')}`);
+  if (options.clis.length > 1) {
+    out();
+    printComparison(options, base.summaries);
+  }
 
-  const first = base.summaries[0]!;
-  out();
-  out(`queries of \`refresh ${first.family}\` (median ms each; they overlap, up to the concurrency):`);
-  table(['query', 'median'], first.queries.map((q) => [q.name, ms(q.medianMs)]));
-  out();
-  out(`configs of \`refresh ${first.family}\` (median ms since the run started when each was built):`);
-  table(['config', 'built at'], first.configs.map((c) => [c.name, ms(c.medianMs)]));
-
-  const scale: Array<{ executions: number; database: string; summary: Summary }> = [];
+  const scale: Array<{ executions: number; database: string; summaries: Summary[] }> = [];
   if (options.scale) {
     for (const executions of SCALE_EXECUTIONS) {
       const sizes = { users: options.users, scripts: options.scripts, executions };
       const url = executions === options.executions ? options.databaseUrl : scaledUrl(options.databaseUrl, sizes);
       const result = executions === options.executions ? base : await benchmark(options, url, sizes, false);
-      scale.push({ executions, database: result.database, summary: result.summaries[0]! });
+      scale.push({ executions, database: result.database, summaries: result.summaries.map((list) => list[0]!) });
     }
-    out();
-    out(`scale (\`refresh ${options.family}\`; users ${options.users} and scripts ${options.scripts} fixed, executions vary):`);
-    table(
-      ['executions', 'database', 'PostgreSQL CPU median', 'per 1M executions', 'wall median', 'run median', 'run per 1M',
-        'bytes from PostgreSQL', 'statements', 'peak RSS MiB'],
-      scale.map(({ executions, database, summary }) => [
-        String(executions), database, ms(summary.server_cpu_ms.median), ms(summary.server_cpu_ms.median / (executions / 1e6)),
-        ms(summary.wall_ms.median), ms(summary.duration_ms.median), ms(summary.duration_ms.median / (executions / 1e6)),
-        mib(summary.db_bytes), summary.statements_per_run.join(' / '), String(summary.peak_rss_mb.max),
-      ]),
-    );
-    const [smallest, , largest] = scale;
-    if (smallest && largest) {
-      const growth = (pick: (summary: Summary) => number) => {
-        const slope = (pick(largest.summary) - pick(smallest.summary)) / ((largest.executions - smallest.executions) / 1e6);
-        return `${ms(slope)} per additional 1M executions (fixed part about ${ms(pick(smallest.summary) - slope * (smallest.executions / 1e6))})`;
-      };
-      out(`growth between ${smallest.executions} and ${largest.executions} executions:`);
-      out(`  PostgreSQL CPU ${growth((summary) => summary.server_cpu_ms.median)}`);
-      out(`  run time       ${growth((summary) => summary.duration_ms.median)}`);
+    for (const [at, cli] of options.clis.entries()) {
+      const rows = scale.map(({ executions, database, summaries }) => ({ executions, database, summary: summaries[at]! }));
+      out();
+      out(`scale (\`refresh ${options.family}\` by ${label(cli)}; users ${options.users} and scripts ${options.scripts} fixed, executions vary):`);
+      table(
+        ['executions', 'database', 'PostgreSQL CPU median', 'per 1M executions', 'wall median', 'run median', 'run per 1M',
+          'CLI CPU main', 'all threads', 'bytes from PostgreSQL', 'statements', 'peak RSS MiB'],
+        rows.map(({ executions, database, summary }) => [
+          String(executions), database, ms(summary.server_cpu_ms.median), ms(summary.server_cpu_ms.median / (executions / 1e6)),
+          ms(summary.wall_ms.median), ms(summary.duration_ms.median), ms(summary.duration_ms.median / (executions / 1e6)),
+          ms(summary.cli_cpu_ms.median), ms(summary.cli_threads_cpu_ms.median), mib(summary.db_bytes), summary.statements_per_run.join(' / '), String(summary.peak_rss_mb.max),
+        ]),
+      );
+      const [smallest, , largest] = rows;
+      if (smallest && largest) {
+        const growth = (pick: (summary: Summary) => number) => {
+          const slope = (pick(largest.summary) - pick(smallest.summary)) / ((largest.executions - smallest.executions) / 1e6);
+          return `${ms(slope)} per additional 1M executions (fixed part about ${ms(pick(smallest.summary) - slope * (smallest.executions / 1e6))})`;
+        };
+        out(`growth between ${smallest.executions} and ${largest.executions} executions:`);
+        out(`  PostgreSQL CPU ${growth((summary) => summary.server_cpu_ms.median)}`);
+        out(`  wall           ${growth((summary) => summary.wall_ms.median)}`);
+        out(`  CLI CPU (main) ${growth((summary) => summary.cli_cpu_ms.median)}`);
+      }
     }
   }
 
@@ -644,9 +734,15 @@ async function main(argv: string[]): Promise<number> {
   if (options.json) {
     process.stdout.write(
       `${JSON.stringify({
-        now: NOW, seed: DEFAULT_SEED, machine, concurrency: options.concurrency, runs: options.runs,
-        database: base.database, sizes: base.sizes, families: base.summaries, statement_cross_check: base.crossCheck,
-        scale: options.scale ? scale.map(({ executions, database, summary }) => ({ executions, database, ...summary })) : null,
+        now: NOW, seed: DEFAULT_SEED, machine, node: nodeVersion, concurrency: options.concurrency, runs: options.runs,
+        database: base.database, sizes: base.sizes,
+        clis: options.clis.map((cli, at) => ({
+          cli,
+          families: base.summaries[at],
+          statement_cross_check: base.crossChecks[at],
+          help_ms: help[at],
+          scale: options.scale ? scale.map(({ executions, database, summaries }) => ({ executions, database, ...summaries[at]! })) : null,
+        })),
       })}\n`,
     );
   }
@@ -660,7 +756,8 @@ main(process.argv.slice(2)).then(
   (error: unknown) => {
     if (error instanceof UsageError) {
       process.stderr.write(`bench: ${error.message}\nusage: npm run bench -- [--database-url URL] [--users N] [--scripts N] ` +
-        `[--executions N] [--runs N] [--family all|dashboard|executions|users] [--concurrency N] [--scale] [--json] [--cli PATH]\n`);
+        `[--executions N] [--runs N] [--family all|dashboard|executions|users] [--concurrency N] [--scale] [--json] [--cli PATH] ` +
+        `[--compare PATH] [--node PATH] [--help-runs N]\n`);
       process.exitCode = 2;
       return;
     }

@@ -6,10 +6,6 @@
 import { format } from 'node:util';
 import { Command, CommanderError } from 'commander';
 import { FAMILIES } from './requests/batches.js';
-import { clearCommand } from './commands/clear.js';
-import { refreshCommand } from './commands/refresh.js';
-import { statusCommand } from './commands/status.js';
-import { warmupCommand } from './commands/warmup.js';
 import { DEFAULTS, SCHEDULE_DEFAULTS, type FlagValues, type ScheduleFlagValues } from './config.js';
 import { EXIT, SIGNAL_EXIT, errorMessage, exitCodeOf } from './lib/errors.js';
 import { API_COMMIT, API_COMMIT_DATE, VERSION } from './lib/version.js';
@@ -118,14 +114,16 @@ function buildProgram(signal: AbortSignal, setExit: (code: number) => void): Com
       .command('refresh')
       .argument('[targets...]', TARGETS_HELP)
       .description('compute each target and write it to the keys the API reads'),
-  ).action(async (targets: string[], flags: FlagValues) =>
-    setExit(await refreshCommand(['refresh', ...targets].join(' '), targets, flags, signal)),
-  );
+  ).action(async (targets: string[], flags: FlagValues) => {
+    const { refreshCommand } = await import('./commands/refresh.js');
+    setExit(await refreshCommand(['refresh', ...targets].join(' '), targets, flags, signal));
+  });
 
   for (const family of ['all', ...FAMILIES]) {
-    runOptions(program.command(family).description(`shorthand for \`refresh ${family}\``)).action(
-      async (flags: FlagValues) => setExit(await refreshCommand(`refresh ${family}`, [family], flags, signal)),
-    );
+    runOptions(program.command(family).description(`shorthand for \`refresh ${family}\``)).action(async (flags: FlagValues) => {
+      const { refreshCommand } = await import('./commands/refresh.js');
+      setExit(await refreshCommand(`refresh ${family}`, [family], flags, signal));
+    });
   }
 
   runOptions(
@@ -133,7 +131,10 @@ function buildProgram(signal: AbortSignal, setExit: (code: number) => void): Com
       .command('warmup')
       .description('wait (up to --wait-timeout) for PostgreSQL and Redis, then refresh all families; for init containers')
       .option('--best-effort', 'exit 0 even when it gave up or configs failed (logged): never hold back the API'),
-  ).action(async (flags: FlagValues & { bestEffort?: boolean }) => setExit(await warmupCommand(flags, signal)));
+  ).action(async (flags: FlagValues & { bestEffort?: boolean }) => {
+    const { warmupCommand } = await import('./commands/warmup.js');
+    setExit(await warmupCommand(flags, signal));
+  });
 
   scheduleOptions(
     program
@@ -148,7 +149,10 @@ function buildProgram(signal: AbortSignal, setExit: (code: number) => void): Com
     setExit(await scheduleCommand(flags, signal));
   });
 
-  const status = (flags: FlagValues & { json?: boolean }) => statusCommand(flags, signal).then(setExit);
+  const status = async (flags: FlagValues & { json?: boolean }) => {
+    const { statusCommand } = await import('./commands/status.js');
+    setExit(await statusCommand(flags, signal));
+  };
   const statusOptions = (command: Command) =>
     learnOptions(connectionOptions(command.option('--json', 'print JSON (the default when stdout is not a terminal)'))).option(
       '--now <instant>',
@@ -175,8 +179,10 @@ function buildProgram(signal: AbortSignal, setExit: (code: number) => void): Com
     setExit(await verifyCommand(targets, flags, signal));
   });
 
-  const clear = (pattern: string | undefined, flags: FlagValues & { anyPattern?: boolean; learned?: boolean; drift?: boolean }) =>
-    clearCommand(pattern, flags, signal).then(setExit);
+  const clear = async (pattern: string | undefined, flags: FlagValues & { anyPattern?: boolean; learned?: boolean; drift?: boolean }) => {
+    const { clearCommand } = await import('./commands/clear.js');
+    setExit(await clearCommand(pattern, flags, signal));
+  };
   const clearHelp = 'delete stats_service:*<pattern>* (all stats keys without a pattern), like DELETE /stats/cache';
   const addClear = (command: Command) =>
     connectionOptions(

@@ -16,18 +16,18 @@ export type DecimalString = string;
 
 /**
  * Python's `round(x, 1)` for a float: the nearest one-decimal value to the exact binary
- * value of `x`, ties to even. `toFixed` rounds ties away from zero, so ties are handled here.
+ * value of `x`, ties to even. A tie, (2n + 1) / 20, is exact in binary only when `x` is an
+ * odd number of quarters (6.25, 18.75); every other value has one nearest tenth, which
+ * `toFixed(1)` finds on the exact value (it rounds only ties differently, away from zero).
  */
 export function roundHalfEven1(x: number): number {
   if (!Number.isFinite(x) || x === 0) return x; // keeps -0, as Python does
-  // toFixed(100) prints the exact binary value for every double in our range.
-  const exact = Math.abs(x).toFixed(100);
-  const dot = exact.indexOf('.');
-  const tail = exact.slice(dot + 2);
-  if (tail[0] === '5' && /^50*$/.test(tail)) {
-    const tenths = Number(exact.slice(0, dot) + exact[dot + 1]);
-    const even = tenths % 2 === 0 ? tenths : tenths + 1;
-    return (Math.sign(x) || 1) * even / 10;
+  const quarters = x * 4;
+  if (Number.isInteger(quarters) && quarters % 2 !== 0 && Math.abs(quarters) < 2 ** 50) {
+    // |x| × 10 = 2.5 × |quarters|: exact, halfway between two tenths.
+    const below = Math.floor(Math.abs(x) * 10);
+    const even = below % 2 === 0 ? below : below + 1;
+    return (x < 0 ? -even : even) / 10;
   }
   return Number(x.toFixed(1));
 }

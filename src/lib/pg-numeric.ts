@@ -125,12 +125,13 @@ const REMAINDER_UNITS: readonly bigint[] = FAST_SCALES.flatMap((scale) => {
 });
 const WHOLE_UNITS = pow10(SUM_SCALE - 7); // a u counts 10^17 units
 
-/** Per cell: row count, the sum's display scale + 1 (0: empty), Σ ±u, then the 30 remainder counters. */
+/** Per cell, a head: row count, the sum's display scale + 1 (0: empty), Σ ±u. */
 const COUNT = 0;
 const SCALE_PLUS_ONE = 1;
 const WHOLES = 2;
-const REMAINDERS = 3;
-const STRIDE = REMAINDERS + FAST_SCALES.length * 6;
+const HEAD = 3;
+/** And apart, the 30 remainder counters (int32: each counts rows, which the pass keeps below 2^31). */
+const REMAINDERS = FAST_SCALES.length * 6;
 const WHOLES_LIMIT = 2 ** 52;
 
 /** The sum of some cells of a DurationTable, and PostgreSQL's avg() of it. */
@@ -144,15 +145,18 @@ export interface DurationTotal {
 
 /**
  * Σ exact(µs / 10^6 / 60), each row rounded as PostgreSQL rounds it, per cell (a script and
- * tier, say). Cells are flat in one array, so a row touches two cache lines, not an object.
+ * tier, say). Cells are flat in two arrays (heads, and int32 remainder counters), so a row
+ * touches two cache lines, not an object, and the table stays small enough for the cache.
  */
 export class DurationTable {
-  private cells: Float64Array;
+  private heads: Float64Array;
+  private remainders: Int32Array;
   /** Exact 10^-24 units per cell: `wholes` carried over, and rows too long for the fast path. */
   private readonly overflow = new Map<number, bigint>();
 
   constructor(cells = 16) {
-    this.cells = new Float64Array(STRIDE * cells);
+    this.heads = new Float64Array(HEAD * cells);
+    this.remainders = new Int32Array(REMAINDERS * cells);
   }
 
   /** Adds one duration of `micros` microseconds to `cell` (beyond ±2^53 it takes the exact path). */
@@ -162,13 +166,14 @@ export class DurationTable {
       this.addExact(cell, BigInt(micros));
       return;
     }
-    const at = this.at(cell);
-    const cells = this.cells;
-    cells[at + COUNT]!++;
+    this.reach(cell);
+    const heads = this.heads;
+    const at = HEAD * cell;
+    heads[at + COUNT]!++;
     let step = 0;
     while (magnitude >= STEP_LIMITS[step]!) step++;
     const scale = STEP_SCALES[step]!;
-    if (scale + 1 > cells[at + SCALE_PLUS_ONE]!) cells[at + SCALE_PLUS_ONE] = scale + 1;
+    if (scale + 1 > heads[at + SCALE_PLUS_ONE]!) heads[at + SCALE_PLUS_ONE] = scale + 1;
     if (magnitude === 0) return;
     const sign = micros < 0 ? -1 : 1;
     let u = Math.floor(magnitude / 6);
@@ -181,22 +186,23 @@ export class DurationTable {
       u++;
       v -= 6;
     }
-    cells[at + REMAINDERS + SLOT_OF_STEP[step]! * 6 + v]! += sign;
-    const wholes = cells[at + WHOLES]! + sign * u;
+    this.remainders[REMAINDERS * cell + SLOT_OF_STEP[step]! * 6 + v]! += sign;
+    const wholes = heads[at + WHOLES]! + sign * u;
     if (wholes > WHOLES_LIMIT || wholes < -WHOLES_LIMIT) {
       this.carry(cell, BigInt(wholes) * WHOLE_UNITS);
-      cells[at + WHOLES] = 0;
+      heads[at + WHOLES] = 0;
     } else {
-      cells[at + WHOLES] = wholes;
+      heads[at + WHOLES] = wholes;
     }
   }
 
   /** Adds one duration given exactly (any int8), through the general division. */
   addExact(cell: number, micros: bigint): void {
-    const at = this.at(cell);
-    this.cells[at + COUNT]!++;
+    this.reach(cell);
+    const at = HEAD * cell;
+    this.heads[at + COUNT]!++;
     const quotient = numericDivide({ units: micros, scale: EPOCH_SCALE }, SIXTY);
-    if (quotient.scale + 1 > this.cells[at + SCALE_PLUS_ONE]!) this.cells[at + SCALE_PLUS_ONE] = quotient.scale + 1;
+    if (quotient.scale + 1 > this.heads[at + SCALE_PLUS_ONE]!) this.heads[at + SCALE_PLUS_ONE] = quotient.scale + 1;
     this.carry(cell, quotient.units * pow10(SUM_SCALE - quotient.scale));
   }
 
@@ -205,16 +211,18 @@ export class DurationTable {
     let count = 0;
     let scale = -1;
     let units = 0n;
+    // Counters are counts of rows: summed as Numbers (exact), turned into units once.
+    const remainders = new Float64Array(REMAINDERS);
     for (const cell of cells) {
-      const at = STRIDE * cell;
-      if (at >= this.cells.length || this.cells[at + COUNT] === 0) continue;
-      count += this.cells[at + COUNT]!;
-      scale = Math.max(scale, this.cells[at + SCALE_PLUS_ONE]! - 1);
-      units += (this.overflow.get(cell) ?? 0n) + BigInt(this.cells[at + WHOLES]!) * WHOLE_UNITS;
-      for (let index = 0; index < FAST_SCALES.length * 6; index++) {
-        const counter = this.cells[at + REMAINDERS + index]!;
-        if (counter !== 0) units += BigInt(counter) * REMAINDER_UNITS[index]!;
-      }
+      const at = HEAD * cell;
+      if (at >= this.heads.length || this.heads[at + COUNT] === 0) continue;
+      count += this.heads[at + COUNT]!;
+      scale = Math.max(scale, this.heads[at + SCALE_PLUS_ONE]! - 1);
+      units += (this.overflow.get(cell) ?? 0n) + BigInt(this.heads[at + WHOLES]!) * WHOLE_UNITS;
+      for (let index = 0; index < REMAINDERS; index++) remainders[index]! += this.remainders[REMAINDERS * cell + index]!;
+    }
+    for (let index = 0; index < remainders.length; index++) {
+      if (remainders[index] !== 0) units += BigInt(remainders[index]!) * REMAINDER_UNITS[index]!;
     }
     const displayScale = Math.max(scale, 0);
     // Every term has at most `displayScale` decimals, so this division is exact.
@@ -227,16 +235,16 @@ export class DurationTable {
     this.overflow.set(cell, (this.overflow.get(cell) ?? 0n) + units);
   }
 
-  /** The offset of `cell`, growing the table to hold it. */
-  private at(cell: number): number {
-    const at = STRIDE * cell;
-    if (at + STRIDE > this.cells.length) {
-      let size = this.cells.length * 2;
-      while (at + STRIDE > size) size *= 2;
-      const grown = new Float64Array(size);
-      grown.set(this.cells);
-      this.cells = grown;
-    }
-    return at;
+  /** Grows the table to hold `cell`. */
+  private reach(cell: number): void {
+    if (HEAD * (cell + 1) <= this.heads.length) return;
+    let cells = this.heads.length / HEAD;
+    while (cells <= cell) cells *= 2;
+    const heads = new Float64Array(HEAD * cells);
+    heads.set(this.heads);
+    this.heads = heads;
+    const remainders = new Int32Array(REMAINDERS * cells);
+    remainders.set(this.remainders);
+    this.remainders = remainders;
   }
 }

@@ -20,9 +20,12 @@ function escapeChar(char: string): string {
   return SHORT_ESCAPES[char] ?? `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`;
 }
 
+/** Printable ASCII but `"` and `\`: written as it is (nearly every string of a payload). */
+const PLAIN = /^[ !#-[\]-~]*$/;
+
 /** A string as Python's `ensure_ascii` JSON encoder writes it: all but printable ASCII escaped, UTF-16 unit by unit. */
 export function pyString(text: string): string {
-  return `"${text.replace(/["\\]|[^ -~]/g, escapeChar)}"`;
+  return PLAIN.test(text) ? `"${text}"` : `"${text.replace(/["\\]|[^ -~]/g, escapeChar)}"`;
 }
 
 /** Python's `repr(float)`: shortest round-trip digits, always with a fraction or an exponent. */
@@ -40,27 +43,43 @@ export function pyFloat(value: number): string {
   return text.includes('.') ? text : `${text}.0`;
 }
 
-/** Serialises a payload the way the API stores it; a Map is a dict whose key order matters. */
+/** Serialises a payload the way the API stores it, in one pass; a Map is a dict whose key order matters. */
 export function pyJson(value: unknown): string {
-  if (value === null || value === undefined) return 'null';
-  if (value instanceof PyFloat) return pyFloat(value.value);
+  return write(value, '');
+}
+
+/** `out` followed by the JSON of `value`. */
+function write(value: unknown, out: string): string {
+  if (value === null || value === undefined) return `${out}null`;
   switch (typeof value) {
     case 'string':
-      return pyString(value);
+      return out + pyString(value);
     case 'number':
-      return Number.isInteger(value) ? String(value) : pyFloat(value);
+      return out + (Number.isInteger(value) ? String(value) : pyFloat(value));
     case 'boolean':
-      return value ? 'true' : 'false';
+      return out + (value ? 'true' : 'false');
     case 'bigint':
-      return value.toString();
+      return out + value.toString();
     case 'object':
-      if (Array.isArray(value)) return `[${value.map(pyJson).join(', ')}]`;
-      // Maps keep data-derived keys in insertion order (objects would move numeric-looking keys first).
-      return `{${(value instanceof Map ? [...value.entries()] : Object.entries(value as Record<string, unknown>))
-        .filter(([, item]) => item !== undefined)
-        .map(([key, item]) => `${pyString(key)}: ${pyJson(item)}`)
-        .join(', ')}}`;
+      break;
     default:
       throw new TypeError(`cannot serialise a ${typeof value}`);
   }
+  if (value instanceof PyFloat) return out + pyFloat(value.value);
+  if (Array.isArray(value)) {
+    out += '[';
+    for (let index = 0; index < value.length; index++) out = write(value[index], index === 0 ? out : `${out}, `);
+    return `${out}]`;
+  }
+  out += '{';
+  let first = true;
+  const member = (key: string, item: unknown) => {
+    if (item === undefined) return;
+    out = write(item, `${first ? out : `${out}, `}${pyString(key)}: `);
+    first = false;
+  };
+  // Maps keep data-derived keys in insertion order (objects would move numeric-looking keys first).
+  if (value instanceof Map) for (const [key, item] of value as Map<string, unknown>) member(key, item);
+  else for (const key in value) member(key, (value as Record<string, unknown>)[key]);
+  return `${out}}`;
 }

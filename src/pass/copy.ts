@@ -1,14 +1,14 @@
 /**
- * Running one `COPY … TO STDOUT (FORMAT binary)` through pg-copy-streams on a pooled
- * connection: chunks go to a parser as they arrive, and an abort cancels the statement on
- * the server (PostgreSQL's cancel request, no extra session), so nothing keeps reading
- * after the run has given up on it.
+ * Running the load's statements on pooled connections: one `COPY … TO STDOUT (FORMAT
+ * binary)` read in place off the socket into a parser (copy-out.ts), and the small queries.
+ * A connection error while a statement runs (a terminated backend, a lost socket) rejects
+ * that statement, never the process; an abort cancels a COPY on the server (PostgreSQL's
+ * cancel request, no extra session), so nothing keeps reading after the run has given up.
  */
 import pg from 'pg';
-import { to as copyTo } from 'pg-copy-streams';
-import type { BinaryCopyParser } from './copy-parser.js';
+import { CopyOut, type CopySink } from './copy-out.js';
 
-/** The subset of pg.Pool the pass needs. */
+/** The subset of pg.Pool the load needs. */
 export interface CopyPool {
   connect(): Promise<pg.PoolClient>;
   readonly options: pg.PoolConfig;
@@ -43,13 +43,21 @@ const CANNOT_COPY_FROM = '42809';
 /** Pools that were refused the table form, so a long-running process asks only once. */
 const queryFormOnly = new WeakMap<CopyPool, Set<string>>();
 
+/** What the server sent for one COPY. */
+export interface CopyStats {
+  readonly rows: number;
+  readonly bytes: number;
+}
+
+/** A parser the COPY data goes to, that can say when the stream was complete. */
+export interface CopyParser extends CopySink {
+  readonly rows: number;
+  readonly bytes: number;
+  end(): void;
+}
+
 /** Runs the table form, or the query form when the server refuses the table form. */
-export async function copyColumns(
-  pool: CopyPool,
-  statements: CopyStatements,
-  parser: BinaryCopyParser,
-  signal?: AbortSignal,
-): Promise<CopyStats> {
+export async function copyColumns(pool: CopyPool, statements: CopyStatements, parser: CopyParser, signal?: AbortSignal): Promise<CopyStats> {
   const refused = queryFormOnly.get(pool) ?? new Set<string>();
   queryFormOnly.set(pool, refused);
   if (statements.table && !refused.has(statements.table)) {
@@ -64,10 +72,39 @@ export async function copyColumns(
   return copyInto(pool, statements.query, parser, signal);
 }
 
-/** What the server sent for one COPY. */
-export interface CopyStats {
-  readonly rows: number;
-  readonly bytes: number;
+/**
+ * Runs `use` on a pooled client. The client is released when `use` settles, destroyed rather
+ * than pooled if it failed; while it is out, a connection error rejects `use`'s promise
+ * instead of being thrown as an unhandled 'error' event (node-postgres emits one on a client
+ * that lost its server, and a checked-out client has no listener).
+ */
+export async function withClient<T>(pool: CopyPool, use: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let lost: (error: Error) => void = () => undefined;
+  const connectionLost = new Promise<never>((_, reject) => {
+    lost = reject;
+  });
+  connectionLost.catch(() => undefined);
+  const onError = (error: Error) => lost(error);
+  client.on('error', onError);
+  let failure: Error | undefined;
+  try {
+    return await Promise.race([use(client), connectionLost]);
+  } catch (error) {
+    failure = error as Error;
+    throw error;
+  } finally {
+    // A connection whose statement failed may be mid-protocol: destroy it rather than pool it.
+    client.release(failure ?? false);
+    // A destroyed client may still report its socket closing: that is no longer anyone's concern.
+    if (failure) client.on('error', () => undefined);
+    client.removeListener('error', onError);
+  }
+}
+
+/** Runs a query (parameters as $1, $2, …) on a pooled client; resolves with its rows. */
+export async function queryRows<Row>(pool: CopyPool, sql: string, parameters: readonly unknown[] = []): Promise<Row[]> {
+  return withClient(pool, async (client) => (await client.query(sql, [...parameters])).rows as Row[]);
 }
 
 /** Asks the server to cancel the statement `client` is running, from a throwaway connection. */
@@ -85,50 +122,25 @@ function cancelOnServer(pool: CopyPool, client: pg.PoolClient, query: unknown): 
  * Streams the COPY `sql` into `parser`; resolves when the server is done and the stream
  * was complete, rejects on any error (the connection is then discarded, not reused).
  */
-export async function copyInto(
-  pool: CopyPool,
-  sql: string,
-  parser: BinaryCopyParser,
-  signal?: AbortSignal,
-): Promise<CopyStats> {
-  const client = await pool.connect();
-  let failure: Error | undefined;
-  try {
-    const stream = client.query(copyTo(sql));
-    await new Promise<void>((resolve, reject) => {
-      const onAbort = () => cancelOnServer(pool, client, stream);
-      const settle = (error?: Error) => {
-        signal?.removeEventListener('abort', onAbort);
-        if (error) reject(error);
-        else resolve();
-      };
-      if (signal?.aborted) onAbort();
-      else signal?.addEventListener('abort', onAbort, { once: true });
-      stream.on('data', (chunk: Buffer) => {
-        try {
-          parser.write(chunk);
-        } catch (error) {
-          onAbort();
-          stream.destroy();
-          settle(error as Error);
-        }
-      });
-      stream.on('error', (error: Error) => settle(error));
-      stream.on('end', () => {
-        try {
-          parser.end();
-          settle();
-        } catch (error) {
-          settle(error as Error);
-        }
-      });
-    });
-    return { rows: parser.rows, bytes: parser.bytes };
-  } catch (error) {
-    failure = error as Error;
-    throw error;
-  } finally {
-    // A connection whose COPY failed may be mid-protocol: destroy it rather than pool it.
-    client.release(failure ?? false);
-  }
+export async function copyInto(pool: CopyPool, sql: string, parser: CopyParser, signal?: AbortSignal): Promise<CopyStats> {
+  return withClient(pool, async (client) => {
+    const copy = new CopyOut(sql, parser);
+    const onAbort = () => cancelOnServer(pool, client, copy);
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      void client.query(copy as unknown as pg.QueryConfig);
+      try {
+        await copy.done;
+      } catch (error) {
+        // The parser refused the data, or the server failed the statement: make sure it stops.
+        if (!(error as { code?: string }).code) onAbort();
+        throw error;
+      }
+      parser.end();
+      return { rows: parser.rows, bytes: parser.bytes };
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  });
 }

@@ -1,9 +1,9 @@
 /**
- * Dictionary encoding for the pass: each distinct uuid (or status) seen gets a small dense
- * index, so the folds keep typed arrays instead of maps keyed by strings, and a row costs
- * a hash probe on the bytes it arrived as, not a string.
+ * Dictionary encoding for the passes: each distinct uuid (or short text: a status, a country)
+ * seen gets a small dense index, so the folds keep typed arrays instead of maps keyed by
+ * strings, and a row costs a hash probe on the bytes it arrived as, not a string.
  */
-import type { TupleReader } from './copy-parser.js';
+import type { TupleBatch } from './copy-parser.js';
 
 const EMPTY = -1;
 
@@ -12,6 +12,15 @@ export function uuidText(words: ArrayLike<number>): string {
   const hex = Array.from({ length: 4 }, (_, word) => (words[word]! >>> 0).toString(16).padStart(8, '0')).join('');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
+
+/** The four (signed) words of a uuid's text. */
+export function uuidWords(uuid: string): [number, number, number, number] {
+  const hex = uuid.replaceAll('-', '');
+  if (!/^[0-9a-f]{32}$/i.test(hex)) throw new Error(`not a uuid: ${JSON.stringify(uuid)}`);
+  const word = (index: number) => Number.parseInt(hex.slice(index * 8, index * 8 + 8), 16) | 0;
+  return [word(0), word(1), word(2), word(3)];
+}
+
 /** The home slot of a uuid given by its four words, in a table of `mask + 1` slots (uuids are random enough that mixing the words spreads them well). */
 export function uuidSlot(w0: number, w1: number, w2: number, w3: number, mask: number): number {
   return (Math.imul(w0 ^ w3, 0x9e3779b1) ^ w1 ^ w2) & mask;
@@ -44,17 +53,15 @@ export class UuidDictionary {
     this.words = new Int32Array(4 * Math.max(expected, 16));
   }
 
-  /** The index of the uuid in `field` of the tuple, adding it when new. */
-  indexOf(tuple: TupleReader, field: number): number {
-    return this.lookup(tuple.word(field, 0), tuple.word(field, 1), tuple.word(field, 2), tuple.word(field, 3), true);
+  /** The index of the uuid in field `field` of tuple `tuple`, adding it when new. */
+  indexOf(tuples: TupleBatch, tuple: number, field: number): number {
+    return this.lookup(tuples.word(tuple, field, 0), tuples.word(tuple, field, 1), tuples.word(tuple, field, 2), tuples.word(tuple, field, 3), true);
   }
 
   /** The index of a uuid given as text, or -1 when absent (`add` inserts it). */
   indexOfText(uuid: string, add = false): number {
-    const hex = uuid.replaceAll('-', '');
-    if (!/^[0-9a-f]{32}$/i.test(hex)) throw new Error(`not a uuid: ${JSON.stringify(uuid)}`);
-    const word = (index: number) => Number.parseInt(hex.slice(index * 8, index * 8 + 8), 16) | 0;
-    return this.lookup(word(0), word(1), word(2), word(3), add);
+    const [w0, w1, w2, w3] = uuidWords(uuid);
+    return this.lookup(w0, w1, w2, w3, add);
   }
 
   /** The index of the uuid given by its four (signed) words, or -1. */
@@ -113,58 +120,86 @@ export class UuidDictionary {
   }
 }
 
+/** Texts shorter than this have a shape, their length and first byte. */
+const SHAPE_LENGTHS = 64;
+
 /**
- * Statuses (short texts, a handful of them) to indexes; index 0 is NULL. Looks a status up
- * in a table by its length and first byte, then checks every byte; collisions fall back to a map.
+ * Short texts (statuses, countries: a few hundred distinct at most) to indexes; index 0 is
+ * NULL. A text is found by its shape (a status is nearly always the one text of its length
+ * and first byte), else by a hash of its bytes, and checked byte by byte: no string per row.
  */
-export class StatusDictionary {
+export class TextDictionary {
   readonly names: Array<string | null> = [null];
-  private readonly bytes: Buffer[] = [Buffer.alloc(0)];
-  /** Index + 1 by (length, first byte), for lengths below SHAPE_LENGTHS; 0 when unclaimed. */
+  private readonly encoded: Buffer[] = [Buffer.alloc(0)];
+  /** Index + 1 by hash slot (0: empty), at most half full. */
+  private slots = new Int32Array(64);
+  private readonly hashes: number[] = [0];
+  /** The first text of each shape: index + 1 (0: none). */
   private readonly byShape = new Int32Array(SHAPE_LENGTHS * 256);
-  private readonly byText = new Map<string, number>();
 
-  indexOf(tuple: TupleReader, field: number): number {
-    const length = tuple.lengths[field]!;
+  /** The index of the text in field `field` of tuple `tuple` (0 for NULL), adding it when new. */
+  indexOf(tuples: TupleBatch, tuple: number, field: number): number {
+    const slot = tuple * tuples.fields + field;
+    const length = tuples.lengths[slot]!;
     if (length < 0) return 0;
-    const at = tuple.offsets[field]!;
-    const buffer = tuple.buffer;
-    const shape = shapeOf(length, length > 0 ? buffer[at]! : 0);
-    const candidate = shape < 0 ? -1 : this.byShape[shape]! - 1;
-    if (candidate >= 0 && sameBytes(this.bytes[candidate]!, buffer, at, length)) return candidate;
-    return this.add(tuple.text(field)!, shape);
-  }
-
-  /** The index of a status given as text (added when new). */
-  indexOfText(name: string): number {
-    const encoded = Buffer.from(name, 'utf8');
-    return this.add(name, shapeOf(encoded.length, encoded[0] ?? 0));
-  }
-
-  private add(name: string, shape: number): number {
-    let index = this.byText.get(name);
-    if (index === undefined) {
-      index = this.names.length;
-      this.names.push(name);
-      this.bytes.push(Buffer.from(name, 'utf8'));
-      this.byText.set(name, index);
+    const at = tuples.offsets[slot]!;
+    const bytes = tuples.bytes;
+    if (length < SHAPE_LENGTHS) {
+      const candidate = this.byShape[length * 256 + (length > 0 ? bytes[at]! : 0)]! - 1;
+      if (candidate > 0 && sameBytes(this.encoded[candidate]!, bytes, at, length)) return candidate;
     }
-    // The first status of a shape keeps it; the others are found through the map.
+    const hash = hashBytes(bytes, at, at + length);
+    const mask = this.slots.length - 1;
+    for (let probe = hash & mask; ; probe = (probe + 1) & mask) {
+      const index = this.slots[probe]! - 1;
+      if (index < 0) return this.add(tuples.text(tuple, field)!, hash);
+      if (this.hashes[index] === hash && sameBytes(this.encoded[index]!, bytes, at, length)) return index;
+    }
+  }
+
+  /** The index of a text (added when new). */
+  indexOfText(text: string): number {
+    const encoded = Buffer.from(text, 'utf8');
+    const hash = hashBytes(encoded, 0, encoded.length);
+    const mask = this.slots.length - 1;
+    for (let probe = hash & mask; ; probe = (probe + 1) & mask) {
+      const index = this.slots[probe]! - 1;
+      if (index < 0) return this.add(text, hash);
+      if (this.names[index] === text) return index;
+    }
+  }
+
+  private add(text: string, hash: number): number {
+    const index = this.names.length;
+    const encoded = Buffer.from(text, 'utf8');
+    this.names.push(text);
+    this.encoded.push(encoded);
+    this.hashes.push(hash);
+    const shape = encoded.length < SHAPE_LENGTHS ? encoded.length * 256 + (encoded[0] ?? 0) : -1;
     if (shape >= 0 && this.byShape[shape] === 0) this.byShape[shape] = index + 1;
+    if (2 * index >= this.slots.length) this.slots = new Int32Array(this.slots.length * 2);
+    const mask = this.slots.length - 1;
+    // (Re)place every text: a new one is rare.
+    this.slots.fill(0);
+    for (let entry = 1; entry < this.names.length; entry++) {
+      let probe = this.hashes[entry]! & mask;
+      while (this.slots[probe] !== 0) probe = (probe + 1) & mask;
+      this.slots[probe] = entry + 1;
+    }
     return index;
   }
 }
 
-/** Statuses are short (the API's column is varchar(20)); longer ones go through the map. */
-const SHAPE_LENGTHS = 64;
-
-function shapeOf(length: number, firstByte: number): number {
-  return length < SHAPE_LENGTHS ? length * 256 + firstByte : -1;
+/** FNV-1a over `bytes[start, end)`. */
+function hashBytes(bytes: Uint8Array, start: number, end: number): number {
+  let hash = 0x811c9dc5;
+  for (let at = start; at < end; at++) hash = Math.imul(hash ^ bytes[at]!, 0x01000193);
+  return hash >>> 0;
 }
 
-/** Whether `buffer[at, at + length)` holds exactly `expected` (a loop: statuses are a few bytes). */
-function sameBytes(expected: Buffer, buffer: Buffer, at: number, length: number): boolean {
+/** Whether `bytes[at, at + length)` holds exactly `expected` (a loop: these texts are short). */
+function sameBytes(expected: Uint8Array, bytes: Uint8Array, at: number, length: number): boolean {
   if (expected.length !== length) return false;
-  for (let index = 0; index < length; index++) if (expected[index] !== buffer[at + index]) return false;
+  for (let index = 0; index < length; index++) if (expected[index] !== bytes[at + index]) return false;
   return true;
 }

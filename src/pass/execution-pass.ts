@@ -1,18 +1,21 @@
 /**
- * The pass: one binary COPY of the `execution` columns the plan needs, decoded row by row
- * into numbers and folded into every fold in the same loop. No row is kept. The pass
+ * The pass: one binary COPY of the `execution` columns the plan needs, decoded a batch of
+ * rows at a time into columns of numbers and folded into every fold, each in its own loop
+ * over the batch. No row is kept, save each row's (user, script) pair while top users are
+ * planned: their favourite tasks are counted from those once the ranking is known. The pass
  * knows the folds' inputs (windows, tiers, filters), nothing about payloads.
  */
 import type { Db } from '../io/db.js';
-import { BinaryCopyParser } from './copy-parser.js';
+import { BinaryCopyParser, type TupleBatch } from './copy-parser.js';
 import { type CopyPool, type CopyStatements, copyColumns, queryCopy, tableCopy } from './copy.js';
-import { StatusDictionary } from './dictionary.js';
+import { TextDictionary } from './dictionary.js';
 import { ScriptTierFold, type ScriptTotals } from './folds/script-tiers.js';
 import { StartHourFold, type StartHours } from './folds/start-hours.js';
-import { TimelineFold, type TimelineRow } from './folds/timeline.js';
-import { type UserRuns, UserRunsFold } from './folds/user-runs.js';
-import { type LoadPlan, type SeriesTier, seriesTiers, startCuts } from './plan.js';
-import { type ExecutionRow, RowBatch, StatusKinds } from './rows.js';
+import { type Timeline, TimelineFold } from './folds/timeline.js';
+import { type FiltersByScript, type RankedUser, type UserRuns, UserRunsFold } from './folds/user-runs.js';
+import { UserScriptLog } from './folds/user-scripts.js';
+import { type LoadPlan, lastTierOf, type SeriesTier, seriesTiers, type Since, startCuts, userCuts } from './plan.js';
+import { ExecutionBatch, StatusKinds } from './rows.js';
 import { type ScriptCatalog, ScriptIndex } from './scripts.js';
 
 /** The columns of `execution` a plan reads: a family alone reads only its own. */
@@ -43,6 +46,9 @@ export function executionCopy(db: Db, columns: ExecutionColumns): { statements: 
   return { statements: { table: tableCopy('execution', fields), query }, fields };
 }
 
+/** A user's executions per script index over all time (scripts with none left out). */
+export type ScriptRuns = ReadonlyArray<{ readonly script: number; readonly count: number }>;
+
 /** What the pass kept, by fold; a fold the plan did not ask for is null. */
 export interface ExecutionPass {
   readonly scripts: ScriptIndex;
@@ -51,13 +57,15 @@ export interface ExecutionPass {
   readonly scriptTotals: ScriptTotals | null;
   readonly startHours: StartHours | null;
   readonly seriesTiers: readonly SeriesTier[];
-  readonly timeline: readonly TimelineRow[] | null;
-  /** Per-user counts; `plan.topUsers[i]` is need i. */
+  readonly timeline: Timeline | null;
+  /** Per-user counts, by user tier (cut at `userCuts`) and filter (`userFilters`: the top users' task_type filters). */
   readonly users: UserRuns | null;
+  readonly userCuts: readonly number[];
+  readonly userFilters: ReadonlyArray<string | null>;
+  /** The executions per script of every user ranked in a planned top list, by user number. */
+  readonly favourites: ReadonlyMap<number, ScriptRuns>;
   readonly bytes: number;
 }
-
-const MAX_EXACT = Number.MAX_SAFE_INTEGER;
 
 /** The filter index of a task_type: 0 for none, 1 + its position in plan.taskTypes. */
 export function filterIndex(plan: LoadPlan, taskType: string | null): number {
@@ -66,6 +74,42 @@ export function filterIndex(plan: LoadPlan, taskType: string | null): number {
   if (index < 0) throw new Error(`the task_type filter ${JSON.stringify(taskType)} was not planned`);
   return 1 + index;
 }
+
+/** The users with most executions started since `since` of scripts matching `taskType` (see UserRuns.top). */
+export function rankUsers(
+  pass: Pick<ExecutionPass, 'userCuts' | 'userFilters'> & { readonly users: UserRuns },
+  since: Since,
+  taskType: string | null,
+  limit: number,
+): RankedUser[] {
+  const filter = pass.userFilters.indexOf(taskType);
+  if (filter < 0) throw new Error(`top users with the task_type filter ${JSON.stringify(taskType)} were not planned`);
+  return pass.users.top(filter, lastTierOf(pass.userCuts, since), limit);
+}
+
+/** The users ranked in some planned top list, each once. */
+export function rankedUsers(plan: LoadPlan, pass: Parameters<typeof rankUsers>[0]): number[] {
+  return [...new Set(plan.topUsers.flatMap((need) => rankUsers(pass, need.since, need.taskType, need.limit).map((ranked) => ranked.user)))];
+}
+
+/** For each script of the catalog, the filters (indexes in `filters`) it matches. */
+function filtersByScript(plan: LoadPlan, scripts: ScriptIndex, filters: ReadonlyArray<string | null>): FiltersByScript {
+  const first = new Int32Array(scripts.catalog.ids.length + 1);
+  const list: number[] = [];
+  scripts.catalog.ids.forEach((_, script) => {
+    filters.forEach((taskType, index) => {
+      if (scripts.matches(script, filterIndex(plan, taskType))) list.push(index);
+    });
+    first[script + 1] = list.length;
+  });
+  return { first, list: Int32Array.from(list) };
+}
+
+/** Rows the pass folds at most: its counters are int32. */
+const MAX_ROWS = 2 ** 31 - 1;
+
+/** Bits that number `count` things (at least 8). */
+const bitsFor = (count: number) => Math.max(8, Math.ceil(Math.log2(count + 1)));
 
 export async function runExecutionPass(
   db: Db,
@@ -82,79 +126,65 @@ export async function runExecutionPass(
   ];
 
   const scripts = new ScriptIndex(catalog);
-  const statuses = new StatusDictionary();
+  const statuses = new TextDictionary();
   const kinds = new StatusKinds(statuses);
-  const cuts = startCuts(plan);
+  const cuts = Float64Array.from(startCuts(plan));
   const tierCount = cuts.length + 1;
 
-  const scriptFold =
-    plan.scriptWindows.length > 0 ? new ScriptTierFold(tierCount, kinds, () => scripts.dictionary.size, plan.durations) : null;
+  const scriptFold = plan.scriptWindows.length > 0 ? new ScriptTierFold(tierCount, () => scripts.dictionary.size, plan.durations) : null;
   const hourFold =
     plan.hourWindows.length > 0 ? new StartHourFold(tierCount, Math.min(...plan.hourWindows), Math.max(plan.now, ...plan.hourWindows)) : null;
   const timelineTiers = seriesTiers(plan.series);
   const timelineFold =
-    timelineTiers.length > 0
-      ? new TimelineFold(timelineTiers, kinds, (script) => scripts.classOf(script), scripts.classes, (status) => statuses.names[status] ?? null)
-      : null;
-  const needsOfScript = catalog.ids.map(
-    (_, script) =>
-      Int32Array.from(plan.topUsers.flatMap((need, index) => (scripts.matches(script, filterIndex(plan, need.taskType)) ? [index] : []))),
-  );
-  const noNeeds = new Int32Array(0);
+    timelineTiers.length > 0 ? new TimelineFold(timelineTiers, scripts.classByScript, scripts.classes, () => statuses.names) : null;
+  const userTierCuts = userCuts(plan);
+  const userFilters = [...new Set(plan.topUsers.map((need) => need.taskType))];
+  // Start tier t holds starts before cuts[t - 1]: its user tier counts the user cuts among those.
+  const tierOfStartTier = Int32Array.from({ length: tierCount }, (_, tier) => userTierCuts.filter((cut) => cuts.indexOf(cut) < tier).length);
   const userFold =
     plan.topUsers.length > 0 || plan.activity.length > 0
-      ? new UserRunsFold(
-          plan.topUsers.map((need) => ({ cutoff: need.since })),
-          (script) => needsOfScript[script] ?? noNeeds,
-          kinds,
-        )
+      ? new UserRunsFold(tierOfStartTier, userTierCuts.length + 1, userFilters.length, filtersByScript(plan, scripts, userFilters))
       : null;
+  const pairs = plan.topUsers.length > 0 ? new UserScriptLog(bitsFor(catalog.ids.length)) : null;
 
-  const row: ExecutionRow = { start: NaN, end: NaN, startExact: null, endExact: null, status: 0, script: -1, user: -1, startTier: 0 };
-  const batch = new RowBatch();
-  const flush = () => {
-    userFold?.resolve(batch);
-    for (let index = 0; index < batch.size; index++) {
-      batch.load(index, row, cuts);
-      // One call site per fold keeps each call monomorphic (inlined), where a loop over them would not be.
-      scriptFold?.add(row);
-      hourFold?.add(row);
-      timelineFold?.add(row);
-      userFold?.add(row);
+  const batch = new ExecutionBatch();
+  const decode = (tuples: TupleBatch) => {
+    // Every counter is an int32: no cell can reach 2^31 while the rows do not.
+    if (parser.rows > MAX_ROWS) throw new Error(`execution has more than ${MAX_ROWS} rows: the pass's int32 counters would overflow`);
+    batch.begin(tuples);
+    if (startField >= 0) batch.decodeStart(tuples, startField, cuts);
+    else batch.startTierless(tierCount);
+    if (endField >= 0) batch.decodeEnd(tuples, endField);
+    if (statusField >= 0) batch.decodeStatus(tuples, statusField, statuses, kinds);
+    if (scriptField >= 0) batch.decodeScript(tuples, scriptField, scripts.dictionary);
+    if (userField >= 0) batch.decodeUser(tuples, userField);
+    // One call site per fold keeps each call monomorphic (inlined), where a loop over them would not be.
+    scriptFold?.add(batch);
+    hourFold?.add(batch);
+    timelineFold?.add(batch);
+    if (userFold) {
+      userFold.resolve(batch);
+      userFold.add(batch);
     }
-    batch.size = 0;
+    pairs?.add(batch);
   };
-  const parser = new BinaryCopyParser(fields.length, (tuple) => {
-    const at = batch.size++;
-    if (startField >= 0) {
-      const start = tuple.int8(startField);
-      batch.start[at] = start;
-      batch.startExact[at] = (start > MAX_EXACT || start < -MAX_EXACT) && Number.isFinite(start) ? tuple.int8Exact(startField) : null;
-    }
-    if (endField >= 0) {
-      const end = tuple.int8(endField);
-      batch.end[at] = end;
-      batch.endExact[at] = (end > MAX_EXACT || end < -MAX_EXACT) && Number.isFinite(end) ? tuple.int8Exact(endField) : null;
-    }
-    if (statusField >= 0) batch.status[at] = statuses.indexOf(tuple, statusField);
-    if (scriptField >= 0) batch.script[at] = tuple.isNull(scriptField) ? -1 : scripts.dictionary.indexOf(tuple, scriptField);
-    if (userField >= 0) {
-      const hasUser = !tuple.isNull(userField);
-      batch.hasUser[at] = hasUser ? 1 : 0;
-      if (hasUser) for (let word = 0; word < 4; word++) batch.userWords[4 * at + word] = tuple.word(userField, word);
-    }
-    if (batch.size === RowBatch.SIZE) flush();
-  });
+  const parser = new BinaryCopyParser(fields.length, decode);
   const { bytes } = await copyColumns(pool, statements, parser, signal);
-  flush();
+
+  const users = userFold?.result() ?? null;
+  const favourites =
+    users && pairs ? pairs.result().countsOf(rankedUsers(plan, { users, userCuts: userTierCuts, userFilters })) : new Map<number, ScriptRuns>();
   return {
     scripts,
-    cuts,
+    cuts: [...cuts],
     scriptTotals: scriptFold?.result() ?? null,
     startHours: hourFold?.result() ?? null,
     seriesTiers: timelineTiers,
     timeline: timelineFold?.result() ?? null,
-    users: userFold?.result() ?? null,
+    users,
+    userCuts: userTierCuts,
+    userFilters,
+    favourites,
     bytes,
   };
 }

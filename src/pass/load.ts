@@ -1,7 +1,7 @@
 /**
  * Phase 1 of a run: loading what the plan needs, each source at most once and only when
  * planned: the script table (a small query), the `"user"` and `execution` tables (one
- * binary COPY pass each) and the top users' details (one small look-up after the pass).
+ * binary COPY pass each) and the top users' emails (by primary key, after the pass).
  * Sources start at once, bounded by the run's concurrency; a failed source fails only
  * what is built on it, and a retried one starts over (nothing half-folded is kept).
  */
@@ -11,11 +11,11 @@ import { settleWithinGrace } from '../lib/async.js';
 import { errorMessage } from '../lib/errors.js';
 import { type RetryPolicy, withRetry } from '../lib/retry.js';
 import type { CopyPool } from './copy.js';
-import { runExecutionPass } from './execution-pass.js';
+import { rankedUsers, runExecutionPass } from './execution-pass.js';
 import { type LoadPlan, SOURCE_INPUTS, SOURCE_NAMES, type SourceName } from './plan.js';
 import { createRunData, type LoadedSources, type RunData } from './run-data.js';
 import { loadScripts } from './scripts.js';
-import { loadUserDetails } from './top-users.js';
+import { loadEmails } from './top-users.js';
 import { loadUserTable } from './user-table.js';
 
 export interface LoadDeps {
@@ -46,16 +46,13 @@ type Loaders = { [K in SourceName]: (loaded: LoadedSources, cancel: AbortSignal)
 
 function loadersOf(plan: LoadPlan, { db, pool }: LoadDeps): Loaders {
   return {
-    scripts: () => loadScripts(db, plan.taskTypes),
+    scripts: () => loadScripts(db, pool, plan.taskTypes),
     user_table: (_, cancel) => loadUserTable(db, pool, plan.userColumns, cancel),
     execution_pass: (loaded, cancel) => runExecutionPass(db, pool, plan, loaded.scripts!, cancel),
-    top_user_details: (loaded) => {
-      const users = loaded.execution_pass!.users!;
-      const ids = new Set<string>();
-      plan.topUsers.forEach((need, index) => {
-        for (const ranked of users.top(index, need.limit)) ids.add(users.idOf(ranked.user));
-      });
-      return loadUserDetails(db, [...ids]);
+    top_user_emails: (loaded) => {
+      const pass = loaded.execution_pass!;
+      const users = pass.users!;
+      return loadEmails(db, pool, rankedUsers(plan, { ...pass, users }).map((user) => users.idOf(user)));
     },
   };
 }

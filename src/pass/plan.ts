@@ -9,7 +9,7 @@ import type { BucketKind } from '../lib/micros.js';
 import type { Granularity } from '../requests/batches.js';
 
 /** The statements a run may send, each at most once. */
-export const SOURCE_NAMES = ['scripts', 'user_table', 'execution_pass', 'top_user_details'] as const;
+export const SOURCE_NAMES = ['scripts', 'user_table', 'execution_pass', 'top_user_emails'] as const;
 export type SourceName = (typeof SOURCE_NAMES)[number];
 
 /** What a source is computed from: it fails when one of these does. */
@@ -19,7 +19,7 @@ export const SOURCE_INPUTS: Readonly<Record<SourceName, readonly SourceName[]>> 
   // The folds class each execution by its script's task name and filters.
   execution_pass: ['scripts'],
   // Who ranks in a top list is known only after the pass.
-  top_user_details: ['execution_pass'],
+  top_user_emails: ['execution_pass'],
 };
 
 /** The sources `sources` are computed from, themselves included. */
@@ -181,15 +181,24 @@ export function seriesTiers(needs: readonly SeriesNeed[]): SeriesTier[] {
 
 /**
  * The instants (µs, newest first) at which the start-time folds cut time: every window of
- * the per-script counts and of the trends. Tier i holds starts at or after cut i and before
- * cut i - 1; the last tier (index = cuts.length) holds older and NULL starts.
+ * the per-script counts, the trends, the top users and the activity. Tier i holds starts at
+ * or after cut i and before cut i - 1; the last tier (index = cuts.length) holds older and
+ * NULL starts.
  */
 export function startCuts(plan: LoadPlan): number[] {
-  const cuts = [...plan.scriptWindows, ...plan.hourWindows].filter((cut): cut is number => cut !== null);
-  return distinct(cuts).sort((a, b) => b - a);
+  return newestFirst([...plan.scriptWindows, ...plan.hourWindows, ...userCuts(plan)]);
 }
 
-/** The last start tier a window includes (see startCuts); throws for a window that was not planned. */
+/** The windows the user fold counts in (top users and activity): some of the start cuts. */
+export function userCuts(plan: LoadPlan): number[] {
+  return newestFirst([...plan.topUsers.map((need) => need.since), ...plan.activity]);
+}
+
+function newestFirst(windows: readonly Since[]): number[] {
+  return distinct(windows.filter((cut): cut is number => cut !== null)).sort((a, b) => b - a);
+}
+
+/** The last tier a window includes, of tiers cut at `cuts` (see startCuts); throws for a window that was not planned. */
 export function lastTierOf(cuts: readonly number[], since: Since): number {
   if (since === null) return cuts.length;
   const tier = cuts.indexOf(since);

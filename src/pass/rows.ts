@@ -1,71 +1,133 @@
 /**
- * What the pass hands its folds: one execution row at a time, decoded into a reused
- * object of numbers (microseconds, dictionary indexes), and the fold interface.
+ * What the pass hands its folds: execution rows decoded a batch at a time into columns of
+ * numbers (microseconds, dictionary indexes), and the fold interface. A fold loops over a
+ * batch's columns: no object per row, one call per fold and batch. Decoding is column by
+ * column too: each loop is small enough for the compiler to keep whole.
  */
-import type { StatusDictionary } from './dictionary.js';
+import { int32At, int8At, TupleBatch } from './copy-parser.js';
+import type { TextDictionary, UuidDictionary } from './dictionary.js';
 
-export interface ExecutionRow {
-  /** start_date and end_date in µs since 2000-01-01; NaN for NULL. */
-  start: number;
-  end: number;
-  /** The exact values when beyond ±2^53 µs (about 285 years from 2000), else null. */
-  startExact: bigint | null;
-  endExact: bigint | null;
-  /** Status dictionary index (0 for NULL). */
-  status: number;
-  /** Script dictionary index (-1 for NULL). */
-  script: number;
-  /** The user's record in the user fold (-1 for NULL). */
-  user: number;
-  /** The start tier (see startCuts in pass/plan.ts). */
-  startTier: number;
-}
-
-/**
- * Rows decoded a few hundred at a time, as columns, so the user look-ups of a batch can run
- * side by side (their cache misses overlap) before the rows go to the folds one by one.
- */
-export class RowBatch {
-  static readonly SIZE = 256;
-  size = 0;
-  /** NaN for NULL, and for a column the pass does not read. */
-  readonly start = new Float64Array(RowBatch.SIZE).fill(Number.NaN);
-  readonly end = new Float64Array(RowBatch.SIZE).fill(Number.NaN);
-  readonly startExact: Array<bigint | null> = new Array<bigint | null>(RowBatch.SIZE).fill(null);
-  readonly endExact: Array<bigint | null> = new Array<bigint | null>(RowBatch.SIZE).fill(null);
-  readonly status = new Int32Array(RowBatch.SIZE);
-  readonly script = new Int32Array(RowBatch.SIZE).fill(-1);
-  /** The user's uuid words (four per row) and whether the row has a user. */
-  readonly userWords = new Int32Array(4 * RowBatch.SIZE);
-  readonly hasUser = new Uint8Array(RowBatch.SIZE);
-  /** Filled in by the user fold: each row's user record (-1 for none). */
-  readonly user = new Int32Array(RowBatch.SIZE).fill(-1);
-
-  /** Copies row `index` into `row` (the one object the folds read). */
-  load(index: number, row: ExecutionRow, cuts: readonly number[]): void {
-    row.start = this.start[index]!;
-    row.end = this.end[index]!;
-    row.startExact = this.startExact[index]!;
-    row.endExact = this.endExact[index]!;
-    row.status = this.status[index]!;
-    row.script = this.script[index]!;
-    row.user = this.user[index]!;
-    row.startTier = tierOf(cuts, row.start);
-  }
-}
-
-/** A consumer of the pass: folds each row into what it keeps, holding no row. */
-export interface Fold<Result> {
-  add(row: ExecutionRow): void;
-  result(): Result;
-}
-
-/** How a status counts: the three the API counts apart, and completion for the event time. */
+/** How a status counts: the three the API counts apart; the other statuses (and NULL) alike. */
 export const enum StatusKind {
   Other = 0,
   Finished = 1,
   Failed = 2,
   Cancelled = 3,
+}
+
+/** Rows decoded as columns; row r of every column is the same execution. */
+export class ExecutionBatch {
+  static readonly SIZE = TupleBatch.SIZE;
+  size = 0;
+  /** start_date and end_date in µs since 2000-01-01; NaN for NULL, and for a column the pass does not read. */
+  readonly start = new Float64Array(ExecutionBatch.SIZE).fill(Number.NaN);
+  readonly end = new Float64Array(ExecutionBatch.SIZE).fill(Number.NaN);
+  /**
+   * The exact values of the rows whose dates are beyond ±2^53 µs (about 285 years from 2000),
+   * null elsewhere; `exactRows` lists those rows so they can be cleared.
+   */
+  readonly startExact: Array<bigint | null> = new Array<bigint | null>(ExecutionBatch.SIZE).fill(null);
+  readonly endExact: Array<bigint | null> = new Array<bigint | null>(ExecutionBatch.SIZE).fill(null);
+  readonly exactRows: number[] = [];
+  /** Status dictionary index (0 for NULL) and its kind. */
+  readonly status = new Int32Array(ExecutionBatch.SIZE);
+  readonly kind = new Uint8Array(ExecutionBatch.SIZE);
+  /** Script dictionary index (-1 for NULL). */
+  readonly script = new Int32Array(ExecutionBatch.SIZE).fill(-1);
+  /** The start tier (see startCuts in pass/plan.ts). */
+  readonly startTier = new Int32Array(ExecutionBatch.SIZE);
+  /** The user's uuid words (four per row) and whether the row has a user. */
+  readonly userWords = new Int32Array(4 * ExecutionBatch.SIZE);
+  readonly hasUser = new Uint8Array(ExecutionBatch.SIZE);
+  /** Filled in by the user fold: each row's user number (-1 for none). */
+  readonly user = new Int32Array(ExecutionBatch.SIZE).fill(-1);
+
+  /** Starts the batch of `tuples`: its size, and no exact value left from the last one. */
+  begin(tuples: TupleBatch): void {
+    this.size = tuples.size;
+    for (const row of this.exactRows) {
+      this.startExact[row] = null;
+      this.endExact[row] = null;
+    }
+    this.exactRows.length = 0;
+  }
+
+  /** start_date from `field`, and each row's start tier among `cuts` (newest first; see startCuts). */
+  decodeStart(tuples: TupleBatch, field: number, cuts: Float64Array): void {
+    const { bytes, offsets, lengths, fields } = tuples;
+    const { start, startTier } = this;
+    for (let row = 0; row < this.size; row++) {
+      const slot = row * fields + field;
+      const micros = int8At(bytes, offsets[slot]!, lengths[slot]!);
+      start[row] = micros;
+      startTier[row] = tierOf(cuts, micros);
+      if (beyondExact(micros)) this.keepExact(this.startExact, row, tuples.int8Exact(row, field));
+    }
+  }
+
+  /** The start tier every row has when start_date is not read: the last (as NULL). */
+  startTierless(tiers: number): void {
+    this.startTier.fill(tiers - 1, 0, this.size);
+  }
+
+  decodeEnd(tuples: TupleBatch, field: number): void {
+    const { bytes, offsets, lengths, fields } = tuples;
+    const end = this.end;
+    for (let row = 0; row < this.size; row++) {
+      const slot = row * fields + field;
+      const micros = int8At(bytes, offsets[slot]!, lengths[slot]!);
+      end[row] = micros;
+      if (beyondExact(micros)) this.keepExact(this.endExact, row, tuples.int8Exact(row, field));
+    }
+  }
+
+  decodeStatus(tuples: TupleBatch, field: number, statuses: TextDictionary, kinds: StatusKinds): void {
+    const { status, kind } = this;
+    for (let row = 0; row < this.size; row++) {
+      const index = statuses.indexOf(tuples, row, field);
+      status[row] = index;
+      kind[row] = kinds.kindOf(index);
+    }
+  }
+
+  decodeScript(tuples: TupleBatch, field: number, scripts: UuidDictionary): void {
+    const { lengths, fields } = tuples;
+    const script = this.script;
+    for (let row = 0; row < this.size; row++) script[row] = lengths[row * fields + field]! < 0 ? -1 : scripts.indexOf(tuples, row, field);
+  }
+
+  /** The user's uuid words, looked up later all at once (see UserRunsFold.resolve). */
+  decodeUser(tuples: TupleBatch, field: number): void {
+    const { bytes, offsets, lengths, fields } = tuples;
+    const { userWords, hasUser } = this;
+    for (let row = 0; row < this.size; row++) {
+      const slot = row * fields + field;
+      if (lengths[slot]! < 0) {
+        hasUser[row] = 0;
+        continue;
+      }
+      hasUser[row] = 1;
+      const at = offsets[slot]!;
+      userWords[4 * row] = int32At(bytes, at);
+      userWords[4 * row + 1] = int32At(bytes, at + 4);
+      userWords[4 * row + 2] = int32At(bytes, at + 8);
+      userWords[4 * row + 3] = int32At(bytes, at + 12);
+    }
+  }
+
+  private keepExact(column: Array<bigint | null>, row: number, exact: bigint): void {
+    column[row] = exact;
+    this.exactRows.push(row);
+  }
+}
+
+/** Whether a timestamp read as a Number is only close to its int8 (finite, beyond ±2^53 µs: about 285 years from 2000). */
+const beyondExact = (micros: number) => (micros > Number.MAX_SAFE_INTEGER || micros < -Number.MAX_SAFE_INTEGER) && Number.isFinite(micros);
+
+/** A consumer of the pass: folds each batch into what it keeps, holding no row. */
+export interface Fold<Result> {
+  add(batch: ExecutionBatch): void;
+  result(): Result;
 }
 
 const KINDS: Readonly<Record<string, StatusKind>> = {
@@ -78,7 +140,7 @@ const KINDS: Readonly<Record<string, StatusKind>> = {
 export class StatusKinds {
   private kinds = new Uint8Array(0);
 
-  constructor(private readonly statuses: StatusDictionary) {}
+  constructor(private readonly statuses: TextDictionary) {}
 
   /** The kind of a status index of the dictionary. */
   kindOf(status: number): StatusKind {
@@ -99,7 +161,7 @@ export class StatusKinds {
 }
 
 /** The index of the first cut (newest first) at or before `micros`, or cuts.length (older, or NULL). */
-export function tierOf(cuts: readonly number[], micros: number): number {
+export function tierOf(cuts: ArrayLike<number>, micros: number): number {
   let tier = 0;
   while (tier < cuts.length && !(micros >= cuts[tier]!)) tier++;
   return tier;

@@ -5,14 +5,13 @@
  * window asked for must have been planned (src/pass/plan.ts); a source that failed answers
  * with its error.
  */
-import { bucketFunction, minuteOf } from '../lib/micros.js';
+import { bucketFunction, floorDiv, MICROS_PER_MINUTE, MINUTES_PER_DAY, minuteOf } from '../lib/micros.js';
 import type { Granularity } from '../requests/batches.js';
-import { type ExecutionPass, filterIndex } from './execution-pass.js';
+import { type ExecutionPass, filterIndex, rankUsers } from './execution-pass.js';
 import type { ScriptCounts } from './folds/script-tiers.js';
 import type { HourCount } from './folds/start-hours.js';
 import { type LoadPlan, lastTierOf, type SeriesTier, type Since, type SourceName } from './plan.js';
 import type { ScriptCatalog } from './scripts.js';
-import type { UserDetails } from './top-users.js';
 import type { UserTable } from './user-table.js';
 
 export type { HourCount, Since, SourceName };
@@ -91,7 +90,8 @@ export interface LoadedSources {
   readonly scripts?: ScriptCatalog;
   readonly user_table?: UserTable;
   readonly execution_pass?: ExecutionPass;
-  readonly top_user_details?: ReadonlyMap<string, UserDetails>;
+  /** Email by user id, of the users ranked in some top list. */
+  readonly top_user_emails?: ReadonlyMap<string, string>;
 }
 
 /** The last series tier a window includes: tiers are newest first, `null` last. */
@@ -99,6 +99,28 @@ function lastSeriesTier(tiers: readonly SeriesTier[], since: Since): number {
   const tier = tiers.findIndex((candidate) => candidate.from === since);
   if (tier < 0) throw new Error(`the series window since ${since} µs was not planned`);
   return tier;
+}
+
+const MICROS_PER_DAY = MINUTES_PER_DAY * MICROS_PER_MINUTE;
+/** Rows per day in a sort key (day × ROW_RANGE + row), and the dates that keeps exact. */
+const ROW_RANGE = 2 ** 26;
+const MAX_DATED = 2 ** 26 * MICROS_PER_DAY;
+
+/** `compute` once, when first asked. */
+function once<T>(compute: () => T): () => T {
+  let value: { readonly result: T } | undefined;
+  return () => (value ??= { result: compute() }).result;
+}
+
+/** `compute` once per key. */
+function memo<K, V>(compute: (key: K) => V): (key: K) => V {
+  const values = new Map<K, V>();
+  return (key) => {
+    if (values.has(key)) return values.get(key)!;
+    const value = compute(key);
+    values.set(key, value);
+    return value;
+  };
 }
 
 export function createRunData(plan: LoadPlan, loaded: LoadedSources, failures: ReadonlyMap<SourceName, Error>): RunData {
@@ -111,34 +133,112 @@ export function createRunData(plan: LoadPlan, loaded: LoadedSources, failures: R
     if (value === null) throw new Error(`${what} was not planned`);
     return value;
   }
-  let executionUserCountries: Int32Array | undefined;
-  /** The country index (in the user table) of each user of the pass; -1 when not in "user" or NULL. */
-  const countriesOfExecutionUsers = (): Int32Array => {
-    if (executionUserCountries) return executionUserCountries;
-    const users = fold(source('execution_pass').users, 'the user fold');
-    const table = source('user_table');
-    executionUserCountries = new Int32Array(users.distinctUsers);
-    for (let user = 0; user < users.distinctUsers; user++) {
-      const row = users.indexIn(table.ids, user);
-      executionUserCountries[user] = row < 0 ? -1 : table.country[row]!;
-    }
-    return executionUserCountries;
-  };
   const createdSince = (table: UserTable, row: number, since: Since) => since === null || table.createdAt[row]! >= since;
+
+  const executionsByScript = memo((since: Since): readonly ScriptExecutions[] => {
+    const pass = source('execution_pass');
+    const totals = fold(pass.scriptTotals, 'executions per script');
+    return totals.through(lastTierOf(pass.cuts, since)).map(({ script, counts }) => ({
+      slug: script < 0 ? null : (pass.scripts.slugOf(script) ?? null),
+      ...counts,
+    }));
+  });
+
+  /** The distinct task names of the timeline's classes, and the task of each class. */
+  const timelineTasks = once(() => {
+    const { classes } = fold(source('execution_pass').timeline, 'the time series');
+    const tasks = [...new Set(classes.map((scriptClass) => scriptClass.task))];
+    return { tasks, taskOf: Int32Array.from(classes, (scriptClass) => tasks.indexOf(scriptClass.task)) };
+  });
+
+  /**
+   * Every activity window at once, from one loop over the pass's users: how many users are
+   * active through each user tier, and the newest tier each country has an active user in.
+   */
+  const activity = once((): Map<Since, ActiveUsers> => {
+    const pass = source('execution_pass');
+    const users = fold(pass.users, 'the user fold');
+    const table = source('user_table');
+    const tiers = pass.userCuts.length + 1;
+    const perNewestTier = new Float64Array(tiers);
+    const newestOfCountry = new Int32Array(table.countries.length).fill(tiers);
+    for (let user = 0; user < users.distinctUsers; user++) {
+      const newest = users.newestTier(user);
+      perNewestTier[newest]!++;
+      const row = users.indexIn(table.ids, user);
+      const country = row < 0 ? -1 : table.country[row]!;
+      if (country >= 0 && newest < newestOfCountry[country]!) newestOfCountry[country] = newest;
+    }
+    return new Map(
+      plan.activity.map((since) => {
+        const lastTier = lastTierOf(pass.userCuts, since);
+        let active = 0;
+        for (let tier = 0; tier <= lastTier; tier++) active += perNewestTier[tier]!;
+        return [since, { users: active, countries: new Set(table.countries.filter((_, country) => newestOfCountry[country]! <= lastTier)) }];
+      }),
+    );
+  });
+
+  /**
+   * The user table's dated rows in order of their day of created_at (a window is then a run
+   * of them from its first day on, and a bucket of whole days is found once a day), and the
+   * undated rows. Each dated row is sorted as one number, day × 2^26 + row: exact for every
+   * int8 timestamp (|days| < 2^27) and up to 2^26 users.
+   */
+  const usersByDay = once(() => {
+    const table = source('user_table');
+    const keys = new Float64Array(table.count);
+    let dated = 0;
+    const undated: number[] = [];
+    for (let row = 0; row < table.count; row++) {
+      const created = table.createdAt[row]!;
+      if (created !== created) undated.push(row);
+      else keys[dated++] = floorDiv(Math.min(Math.max(created, -MAX_DATED), MAX_DATED), MICROS_PER_DAY) * ROW_RANGE + row;
+    }
+    const sorted = keys.subarray(0, dated).sort();
+    const days = new Float64Array(sorted.length);
+    const rows = new Int32Array(sorted.length);
+    sorted.forEach((key, at) => {
+      days[at] = Math.floor(key / ROW_RANGE);
+      rows[at] = key - days[at]! * ROW_RANGE;
+    });
+    return { days, rows, undated };
+  });
+
+  /** Where the dated rows of a window start in usersByDay: at its first day (the rows of that day still need checking). */
+  const firstOfWindow = (since: Since) => {
+    if (since === null) return 0;
+    const { days } = usersByDay();
+    const day = floorDiv(since, MICROS_PER_DAY);
+    let low = 0;
+    let high = days.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (days[middle]! < day) low = middle + 1;
+      else high = middle;
+    }
+    return low;
+  };
+
+  const usersByCountry = memo((since: Since): ReadonlyMap<string, number> => {
+    const table = source('user_table');
+    const perCountry = new Float64Array(table.countries.length);
+    const count = (row: number) => {
+      const country = table.country[row]!;
+      if (country >= 0) perCountry[country]!++;
+    };
+    const { rows, undated } = usersByDay();
+    for (let at = firstOfWindow(since); at < rows.length; at++) if (createdSince(table, rows[at]!, since)) count(rows[at]!);
+    if (since === null) undated.forEach(count);
+    return new Map(table.countries.flatMap((country, index) => (perCountry[index]! > 0 ? [[country, perCountry[index]!] as const] : [])));
+  });
 
   return {
     failures,
     scriptCount: () => source('scripts').ids.length,
     scriptSlugs: () => source('scripts').slugs,
 
-    executionsByScript(since) {
-      const pass = source('execution_pass');
-      const totals = fold(pass.scriptTotals, 'executions per script');
-      return totals.through(lastTierOf(pass.cuts, since)).map(({ script, counts }) => ({
-        slug: script < 0 ? null : (pass.scripts.slugOf(script) ?? null),
-        ...counts,
-      }));
-    },
+    executionsByScript,
 
     startsPerHour(since) {
       const pass = source('execution_pass');
@@ -147,15 +247,35 @@ export function createRunData(plan: LoadPlan, loaded: LoadedSources, failures: R
 
     timeSeries({ since, groupBy, taskType, status }) {
       const pass = source('execution_pass');
-      const rows = fold(pass.timeline, 'the time series');
+      const timeline = fold(pass.timeline, 'the time series');
       const lastTier = lastSeriesTier(pass.seriesTiers, since);
       const filter = filterIndex(plan, taskType);
       const rollUp = bucketFunction(groupBy);
+      const { classes, statuses, counts, statusCapacity } = timeline;
+      const { tasks, taskOf } = timelineTasks();
+      const matching = classes.flatMap((scriptClass, index) => (scriptClass.matches[filter] ? [index] : []));
+      const wanted = statuses.flatMap((name, index) => (status === null || name === status ? [index] : []));
+      // Counts per rolled-up bucket as (status, task) cells: summed in arrays, one object per cell at the end.
+      const sums = new Map<number | null, Float64Array>();
+      timeline.slotTier.forEach((tier, slot) => {
+        if (tier > lastTier) return;
+        const start = timeline.slotStart[slot]!;
+        const bucket = start === null ? null : rollUp(start);
+        let cells = sums.get(bucket);
+        if (!cells) {
+          cells = new Float64Array(statuses.length * tasks.length);
+          sums.set(bucket, cells);
+        }
+        for (const statusIndex of wanted) {
+          const at = (slot * statusCapacity + statusIndex) * classes.length;
+          for (const scriptClass of matching) cells[statusIndex * tasks.length + taskOf[scriptClass]!]! += counts[at + scriptClass]!;
+        }
+      });
       const cells: SeriesCell[] = [];
-      for (const row of rows) {
-        if (row.tier > lastTier || !row.scriptClass.matches[filter]) continue;
-        if (status !== null && row.status !== status) continue;
-        cells.push({ bucket: row.bucket === null ? null : rollUp(row.bucket), status: row.status, task: row.scriptClass.task, count: row.count });
+      for (const [bucket, counted] of sums) {
+        counted.forEach((count, cell) => {
+          if (count > 0) cells.push({ bucket, status: statuses[Math.floor(cell / tasks.length)]!, task: tasks[cell % tasks.length]!, count });
+        });
       }
       return cells;
     },
@@ -163,34 +283,25 @@ export function createRunData(plan: LoadPlan, loaded: LoadedSources, failures: R
     topUsers(since, taskType, limit) {
       const pass = source('execution_pass');
       const users = fold(pass.users, 'the user fold');
-      const details = source('top_user_details');
-      const need = plan.topUsers.findIndex(
-        (candidate) => candidate.since === since && candidate.taskType === taskType && candidate.limit === limit,
-      );
-      if (need < 0) throw new Error('these top users were not planned');
-      const catalog = source('scripts');
-      const slugOf = new Map(catalog.ids.map((id, index) => [id, catalog.slugs[index]!]));
-      return users.top(need, limit).flatMap((ranked) => {
+      const emails = source('top_user_emails');
+      const { ids, slugs } = pass.scripts.catalog;
+      return rankUsers({ ...pass, users }, since, taskType, limit).flatMap((ranked) => {
         const userId = users.idOf(ranked.user);
-        const found = details.get(userId);
+        const email = emails.get(userId);
         // The API joins "user": a user id without a row there is not listed.
-        if (!found) return [];
-        const scripts = found.scripts.flatMap(({ scriptId, count }) => {
-          const slug = slugOf.get(scriptId);
-          return slug === undefined ? [] : [{ scriptId, slug, count }];
-        });
-        return [{ userId, email: found.email, runs: ranked.runs, finished: ranked.finished, scripts }];
+        if (email === undefined) return [];
+        // Scripts the script table does not hold have indexes past its rows.
+        const scripts = (pass.favourites.get(ranked.user) ?? []).flatMap(({ script, count }) =>
+          script < ids.length ? [{ scriptId: ids[script]!, slug: slugs[script]!, count }] : [],
+        );
+        return [{ userId, email, runs: ranked.runs, finished: ranked.finished, scripts }];
       });
     },
 
     activeUsers(since) {
-      const users = fold(source('execution_pass').users, 'the user fold');
-      const table = source('user_table');
-      const countryOf = countriesOfExecutionUsers();
-      const active = users.activeUsers(since);
-      const countries = new Set<string>();
-      for (const user of active) if (countryOf[user]! >= 0) countries.add(table.countries[countryOf[user]!]!);
-      return { users: active.length, countries };
+      const active = activity().get(since);
+      if (!active) throw new Error(`the activity window since ${since} µs was not planned`);
+      return active;
     },
 
     executingUsers: () => fold(source('execution_pass').users, 'the user fold').distinctUsers,
@@ -198,41 +309,45 @@ export function createRunData(plan: LoadPlan, loaded: LoadedSources, failures: R
     userCount(since) {
       const table = source('user_table');
       if (since === null) return table.count;
+      const { rows } = usersByDay();
       let count = 0;
-      for (let row = 0; row < table.count; row++) if (createdSince(table, row, since)) count++;
+      for (let at = firstOfWindow(since); at < rows.length; at++) if (createdSince(table, rows[at]!, since)) count++;
       return count;
     },
 
-    usersByCountry(since) {
-      const table = source('user_table');
-      const perCountry = new Float64Array(table.countries.length);
-      for (let row = 0; row < table.count; row++) {
-        const country = table.country[row]!;
-        if (country >= 0 && createdSince(table, row, since)) perCountry[country]!++;
-      }
-      return new Map(table.countries.flatMap((country, index) => (perCountry[index]! > 0 ? [[country, perCountry[index]!] as const] : [])));
-    },
+    usersByCountry,
 
     registrations(since, groupBy, country) {
       const table = source('user_table');
       const wanted = country === null ? -1 : table.countries.indexOf(country);
       if (country !== null && wanted < 0) return [];
       const bucketOf = bucketFunction(groupBy);
-      const perBucket = new Map<number, number>();
-      let undated = 0;
-      for (let row = 0; row < table.count; row++) {
-        if (wanted >= 0 && table.country[row] !== wanted) continue;
-        const created = table.createdAt[row]!;
-        if (created !== created) {
-          if (since === null) undated++; // NULL created_at passes only a period without cutoff
+      const { days, rows, undated } = usersByDay();
+      const ofCountry = (row: number) => wanted < 0 || table.country[row] === wanted;
+      // Days ascend, so buckets of whole days do too and are counted as runs; finer ones by key.
+      const wholeDays = groupBy !== 'hour' && groupBy !== 'quarter_hour';
+      const buckets: Array<{ bucket: number | null; users: number }> = [];
+      const finer = new Map<number, number>();
+      let day = Number.NaN;
+      for (let at = firstOfWindow(since); at < rows.length; at++) {
+        const row = rows[at]!;
+        if (!ofCountry(row) || !createdSince(table, row, since)) continue;
+        if (!wholeDays) {
+          const key = bucketOf(minuteOf(table.createdAt[row]!));
+          finer.set(key, (finer.get(key) ?? 0) + 1);
           continue;
         }
-        if (since !== null && !(created >= since)) continue;
-        const bucket = bucketOf(minuteOf(created));
-        perBucket.set(bucket, (perBucket.get(bucket) ?? 0) + 1);
+        if (days[at] !== day) {
+          day = days[at]!;
+          const start = bucketOf(day * MINUTES_PER_DAY);
+          if (buckets.at(-1)?.bucket !== start) buckets.push({ bucket: start, users: 0 });
+        }
+        buckets[buckets.length - 1]!.users++;
       }
-      const buckets: Registrations[] = [...perBucket].sort((a, b) => a[0] - b[0]).map(([bucket, users]) => ({ bucket, users }));
-      if (undated > 0) buckets.push({ bucket: null, users: undated });
+      for (const [bucket, users] of [...finer].sort((a, b) => a[0] - b[0])) buckets.push({ bucket, users });
+      // NULL created_at passes only a period without cutoff, and comes last.
+      const undatedUsers = since === null ? undated.filter(ofCountry).length : 0;
+      if (undatedUsers > 0) buckets.push({ bucket: null, users: undatedUsers });
       return buckets;
     },
   };

@@ -6,6 +6,7 @@
 import { sql } from 'kysely';
 import type { Db } from '../io/db.js';
 import { taskName } from '../lib/slug.js';
+import { type CopyPool, queryRows } from './copy.js';
 import { UuidDictionary } from './dictionary.js';
 import type { ScriptClass } from './folds/timeline.js';
 
@@ -22,17 +23,17 @@ export function taskTypePattern(taskType: string): string {
   return `%${taskType}%`;
 }
 
-export async function loadScripts(db: Db, taskTypes: readonly string[]): Promise<ScriptCatalog> {
-  const rows = await db
+export async function loadScripts(db: Db, pool: CopyPool, taskTypes: readonly string[]): Promise<ScriptCatalog> {
+  const query = db
     .selectFrom('script')
     .select(['id', 'slug'])
     .select(taskTypes.map((taskType, index) => sql<boolean | null>`slug LIKE ${taskTypePattern(taskType)}`.as(`m${index}`)))
-    .execute();
-  const record = (row: object) => row as Record<string, unknown>;
+    .compile();
+  const rows = await queryRows<Record<string, unknown> & { id: string; slug: string }>(pool, query.sql, query.parameters);
   return {
     ids: rows.map((row) => row.id),
     slugs: rows.map((row) => row.slug),
-    matches: taskTypes.map((_, index) => rows.map((row) => record(row)[`m${index}`] === true)),
+    matches: taskTypes.map((_, index) => rows.map((row) => row[`m${index}`] === true)),
   };
 }
 
@@ -40,7 +41,8 @@ export async function loadScripts(db: Db, taskTypes: readonly string[]): Promise
 export class ScriptIndex {
   readonly dictionary = new UuidDictionary();
   readonly classes: ScriptClass[] = [];
-  private readonly classByScript: Int32Array;
+  /** The class of each script of the catalog, by index. */
+  readonly classByScript: Int32Array;
 
   constructor(readonly catalog: ScriptCatalog) {
     const byKey = new Map<string, number>();

@@ -6,7 +6,7 @@
 import type { Db } from '../io/db.js';
 import { BinaryCopyParser } from './copy-parser.js';
 import { type CopyPool, type CopyStatements, copyColumns, queryCopy, tableCopy } from './copy.js';
-import { UuidDictionary } from './dictionary.js';
+import { TextDictionary, UuidDictionary } from './dictionary.js';
 import type { UserColumns } from './plan.js';
 
 export interface UserTable {
@@ -39,37 +39,28 @@ export async function loadUserTable(db: Db, pool: CopyPool, columns: UserColumns
   const idField = fields.indexOf('id');
   const countryField = fields.indexOf('country');
   const createdField = fields.indexOf('created_at');
-  const ids = new UuidDictionary();
-  const countryIndex = new Map<string, number>();
-  const countries: string[] = [];
+  // Users are many: the table starts where the user fold's does, instead of doubling up to it from 1,024.
+  const ids = new UuidDictionary(idField >= 0 ? 64 * 1024 : 16);
+  const countries = new TextDictionary();
   let createdAt = new Float64Array(createdField >= 0 ? 1024 : 0);
   let country = new Int32Array(countryField >= 0 ? 1024 : 0);
   let count = 0;
-  const parser = new BinaryCopyParser(fields.length, (tuple) => {
-    const row = count++;
-    if (createdField >= 0) {
-      if (row >= createdAt.length) createdAt = widen(createdAt, new Float64Array(createdAt.length * 2));
+  const parser = new BinaryCopyParser(fields.length, (tuples) => {
+    const first = count;
+    count += tuples.size;
+    if (createdField >= 0 && count > createdAt.length) createdAt = widen(createdAt, new Float64Array(2 * count));
+    if (countryField >= 0 && count > country.length) country = widen(country, new Int32Array(2 * count));
+    for (let tuple = 0; tuple < tuples.size; tuple++) {
+      const row = first + tuple;
       // Beyond ±2^53 µs (285 years from 2000) the Number is within 64 µs: it orders right against cutoffs.
-      createdAt[row] = tuple.int8(createdField);
+      if (createdField >= 0) createdAt[row] = tuples.int8(tuple, createdField);
+      // Dictionary index 0 is NULL: countries are numbered from 0 in `countries`, NULL is -1.
+      if (countryField >= 0) country[row] = countries.indexOf(tuples, tuple, countryField) - 1;
+      if (idField >= 0) ids.indexOf(tuples, tuple, idField);
     }
-    if (countryField >= 0) {
-      if (row >= country.length) country = widen(country, new Int32Array(country.length * 2));
-      const name = tuple.text(countryField);
-      let index = -1;
-      if (name !== null) {
-        index = countryIndex.get(name) ?? -1;
-        if (index < 0) {
-          index = countries.length;
-          countries.push(name);
-          countryIndex.set(name, index);
-        }
-      }
-      country[row] = index;
-    }
-    if (idField >= 0) ids.indexOf(tuple, idField);
   });
   const { bytes } = await copyColumns(pool, statements, parser, signal);
-  return { count, createdAt, country, countries, ids, bytes };
+  return { count, createdAt, country, countries: countries.names.slice(1) as string[], ids, bytes };
 }
 
 function widen<T extends Float64Array | Int32Array>(array: T, grown: T): T {

@@ -29,7 +29,6 @@ import type { Logger } from '../io/logger.js';
 import { KEY_META, type KeyMeta } from '../io/metadata.js';
 import { errorMessage } from '../lib/errors.js';
 import { parseJsonTree } from '../lib/json-tree.js';
-import { pyJson } from '../lib/pyjson.js';
 import { BUILD } from '../lib/version.js';
 import type { RunData } from '../pass/run-data.js';
 import { readApiKey } from '../requests/key-parser.js';
@@ -193,13 +192,6 @@ export interface Comparison {
   readonly why: string | null;
 }
 
-/** Ours for an entry, as the API would store it; throws when a section of it cannot be built. */
-function oursFor(entry: ApiEntry, assembler: Assembler): string {
-  const [first] = entry.parts;
-  if (entry.parts.length === 1 && first![0] === '') return pyJson(assembler.section(first![1]));
-  return pyJson(Object.fromEntries(entry.parts.map(([field, request]) => [field, assembler.section(request)])));
-}
-
 /** Compares every entry with ours; `assemblerAt` builds ours at an instant from the run's data. */
 export function compareEntries(entries: readonly ApiEntry[], data: RunData, now: Date, assemblerAt: (at: Date) => Assembler): Comparison[] {
   const assemblers = new Map<number, Assembler>();
@@ -219,8 +211,8 @@ export function compareEntries(entries: readonly ApiEntry[], data: RunData, now:
     let high: string;
     let low: string | null = null;
     try {
-      high = oursFor(entry, at(entry.instants?.hi ?? now));
-      if (entry.instants) low = oursFor(entry, at(entry.instants.lo));
+      high = at(entry.instants?.hi ?? now).parts(entry.parts);
+      if (entry.instants) low = at(entry.instants.lo).parts(entry.parts);
       universes ??= universesOf(data.scriptSlugs());
     } catch (error) {
       return { entry, compared: false, shape: [], values: null, why: `not comparable: ${errorMessage(error)}` };

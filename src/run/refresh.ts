@@ -10,7 +10,6 @@ import { forgetKeys, type MetaClient, writeRunMetadata } from '../io/metadata.js
 import type { DriftRecord } from '../io/drift.js';
 import type { FailureReporter } from '../io/reporter.js';
 import { errorMessage } from '../lib/errors.js';
-import { pyJson } from '../lib/pyjson.js';
 import { DEFAULT_RETRY, type RetryPolicy, withRetry } from '../lib/retry.js';
 import { type Catalog, type Column, DECODED_COLUMNS, readCatalog, refusedColumns } from '../pass/catalog.js';
 import type { Period } from '../lib/time.js';
@@ -166,8 +165,10 @@ export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Pr
     const record = yielding.get(planned.config.family);
     try {
       if (record) throw driftError(record);
-      const value = pyJson(assembler.payload(planned.config));
-      entries.set(payloadKey(planned.config), { key: payloadKey(planned.config), value, computeMs: elapsed() });
+      const value = assembler.payload(planned.config);
+      const computeMs = elapsed();
+      entries.set(payloadKey(planned.config), { key: payloadKey(planned.config), value, computeMs });
+      logger.debug({ config: configLabel(planned.config), ms: computeMs }, 'config built');
     } catch (error) {
       errors.set(planned, errorMessage(error, secrets));
     }
@@ -176,7 +177,7 @@ export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Pr
   const sections = yielding.has('dashboard') ? new Map<string, SectionEntry>() : sectionEntriesOf(configs);
   for (const [key, { section, period }] of sections) {
     try {
-      entries.set(key, { key, value: pyJson(assembler.section({ section, period })), computeMs: elapsed() });
+      entries.set(key, { key, value: assembler.section({ section, period }), computeMs: elapsed() });
     } catch {
       // Its configs failed with the same error.
     }

@@ -1,16 +1,26 @@
 /**
  * Phase 2 of a run: payloads assembled from what was loaded, synchronously. Each distinct
- * section is built once however many payloads hold it; a config whose sources failed
- * fails with the first of them.
+ * section is built and serialised once however many payloads hold it; a config whose
+ * sources failed, or that reads a column refused, fails with the first reason.
  */
+import { pyJson, pyString } from '../lib/pyjson.js';
+import type { Column } from '../pass/catalog.js';
+import { SOURCE_NAMES, withInputs } from '../pass/plan.js';
 import type { RunData, SourceName } from '../pass/run-data.js';
 import type { RefreshConfig } from '../requests/batches.js';
 import { summarySection, tasksSection, trendsSection } from './dashboard.js';
 import { taskPerformance, timeSeries, topUsers } from './executions.js';
 import { geographicSection } from './geographic.js';
-import type { Column } from '../pass/catalog.js';
-import { SOURCE_NAMES, withInputs } from '../pass/plan.js';
-import { type SectionName, type SectionOf, type SectionRequest, partsOf, refusedColumnOf, sinceOf, SECTION_SOURCES } from './sections.js';
+import {
+  type PayloadPart,
+  partsOf,
+  refusedColumnOf,
+  SECTION_SOURCES,
+  type SectionName,
+  type SectionOf,
+  type SectionRequest,
+  sinceOf,
+} from './sections.js';
 import { activityStats, registrationTrends } from './users.js';
 
 type Builders = { readonly [S in SectionName]: (request: SectionOf<S>, data: RunData, at: Date) => unknown };
@@ -34,9 +44,13 @@ function firstFailure(data: RunData, sources: ReadonlySet<SourceName>): Error | 
   return failed ? data.failures.get(failed)! : null;
 }
 
-/** The payloads and sections of one run at one instant; results are memoised, so build each once. */
+/**
+ * The payloads and sections of one run at one instant, as the JSON text stored: each
+ * distinct section is built and serialised once, and a payload is its sections' text
+ * under their fields (what serialising the payload whole would write).
+ */
 export class Assembler {
-  private readonly built = new Map<string, unknown>();
+  private readonly built = new Map<string, string>();
 
   constructor(
     private readonly data: RunData,
@@ -50,23 +64,33 @@ export class Assembler {
     return refusedColumnOf(request, this.refused) ?? firstFailure(this.data, withInputs(SECTION_SOURCES[request.section]));
   }
 
-  /** A section's value; throws the error of a refused column or a failed source it reads. */
-  section(request: SectionRequest): unknown {
+  /** A section's JSON text; throws the error of a refused column or a failed source it reads. */
+  section(request: SectionRequest): string {
     // The request objects come from partsOf only, so their JSON is canonical.
     const key = JSON.stringify(request);
-    if (this.built.has(key)) return this.built.get(key);
+    const built = this.built.get(key);
+    if (built !== undefined) return built;
     const failure = this.failureOf(request);
     if (failure) throw failure;
     const value = (BUILDERS[request.section] as (request: SectionRequest, data: RunData, at: Date) => unknown)(request, this.data, this.at);
-    this.built.set(key, value);
-    return value;
+    const text = pyJson(value);
+    this.built.set(key, text);
+    return text;
   }
 
-  /** A config's payload, its sections under their fields; throws why its first section that cannot be built cannot. */
-  payload(config: RefreshConfig): Record<string, unknown> {
-    const parts = partsOf(config);
+  /**
+   * The JSON text of sections under their fields (a payload), or of a section alone (one
+   * part whose field is ''); throws why its first section that cannot be built cannot.
+   */
+  parts(parts: readonly PayloadPart[]): string {
     const failure = parts.map(([, request]) => this.failureOf(request)).find((error) => error !== null);
     if (failure) throw failure;
-    return Object.fromEntries(parts.map(([field, request]) => [field, this.section(request)]));
+    if (parts.length === 1 && parts[0]![0] === '') return this.section(parts[0]![1]);
+    return `{${parts.map(([field, request]) => `${pyString(field)}: ${this.section(request)}`).join(', ')}}`;
+  }
+
+  /** A config's payload as JSON text. */
+  payload(config: RefreshConfig): string {
+    return this.parts(partsOf(config));
   }
 }

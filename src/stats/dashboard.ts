@@ -2,11 +2,11 @@
  * The dashboard family's sections (`get_dashboard_stats`): summary, trends and tasks; the
  * geographic section is shared with the users family (geographic.ts).
  */
-import { isoMinute } from '../lib/micros.js';
+import { floorDiv, isoDayOf, isoMinute, MINUTES_PER_DAY, monthStartDay } from '../lib/micros.js';
 import { PyFloat, percent1 } from '../lib/numbers.js';
 import { majorVersion, taskName } from '../lib/slug.js';
 import type { Period } from '../lib/time.js';
-import type { RunData, Since } from '../pass/run-data.js';
+import type { HourCount, RunData, Since } from '../pass/run-data.js';
 import { trendWindows } from './sections.js';
 
 const TOP_TASKS = 10;
@@ -34,14 +34,21 @@ export function summarySection(data: RunData, since: Since) {
   };
 }
 
-/** Counts summed per label, in the order labels first appear. */
-function sumBy(hours: ReadonlyArray<{ hour: number; count: number }>, label: (text: string) => string): Array<[string, number]> {
-  const sums = new Map<string, number>();
+/** Hourly counts (ascending) summed per day or month, ascending: each label is formatted once. */
+function sumBy(hours: readonly HourCount[], unit: 'day' | 'month'): Array<[string, number]> {
+  const sums: Array<[string, number]> = [];
+  let bucket = Number.NaN;
   for (const { hour, count } of hours) {
-    const key = label(isoMinute(hour));
-    sums.set(key, (sums.get(key) ?? 0) + count);
+    const day = floorDiv(hour, MINUTES_PER_DAY);
+    const start = unit === 'day' ? day : monthStartDay(day);
+    if (start !== bucket) {
+      bucket = start;
+      const date = isoDayOf(start);
+      sums.push([unit === 'day' ? date : date.slice(0, 7), 0]);
+    }
+    sums[sums.length - 1]![1] += count;
   }
-  return [...sums];
+  return sums;
 }
 
 export function trendsSection(data: RunData, period: Period, at: Date) {
@@ -51,9 +58,9 @@ export function trendsSection(data: RunData, period: Period, at: Date) {
     trends.hourly_jobs = data.startsPerHour(windows.hourly).map(({ hour, count }) => ({ hour: isoMinute(hour), count }));
   }
   if (windows.daily !== null) {
-    trends.daily_jobs = sumBy(data.startsPerHour(windows.daily), (hour) => hour.slice(0, 10)).map(([date, count]) => ({ date, count }));
+    trends.daily_jobs = sumBy(data.startsPerHour(windows.daily), 'day').map(([date, count]) => ({ date, count }));
   }
-  trends.monthly_jobs = sumBy(data.startsPerHour(windows.monthly), (hour) => hour.slice(0, 7)).map(([month, count]) => ({ month, count }));
+  trends.monthly_jobs = sumBy(data.startsPerHour(windows.monthly), 'month').map(([month, count]) => ({ month, count }));
   return trends;
 }
 

@@ -33,7 +33,7 @@ export const SECTION_SOURCES: Readonly<Record<SectionName, readonly SourceName[]
   geographic: ['user_table'],
   tasks: ['scripts', 'execution_pass'],
   timeSeries: ['scripts', 'execution_pass'],
-  topUsers: ['scripts', 'execution_pass', 'top_user_details'],
+  topUsers: ['scripts', 'execution_pass', 'top_user_emails'],
   taskPerformance: ['scripts', 'execution_pass'],
   registration: ['user_table'],
   activity: ['user_table', 'execution_pass'],

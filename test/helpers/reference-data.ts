@@ -35,9 +35,13 @@ export interface UserRow {
   readonly createdAt: number | null;
 }
 
+/** µs since 2000-01-01: a Number, or a bigint beyond ±2^53 (or ±Infinity for PostgreSQL's infinite timestamps). */
+export type Micros = number | bigint;
+
 export interface ExecutionRow {
-  readonly start: number | null;
-  readonly end: number | null;
+  /** Exact: a bigint where a Number would not be (beyond ±2^53 µs). */
+  readonly start: Micros | null;
+  readonly end: Micros | null;
   readonly status: string | null;
   readonly scriptId: string | null;
   readonly userId: string | null;
@@ -64,7 +68,8 @@ export function like(text: string, pattern: string): boolean {
   return new RegExp(`^${regex}$`, 'u').test(text);
 }
 
-const inWindow = (at: number | null, since: Since) => since === null || (at !== null && at >= since);
+const inWindow = (at: Micros | null, since: Since) => since === null || (at !== null && at >= since);
+const finite = (at: Micros) => typeof at === 'bigint' || Number.isFinite(at);
 
 function countBy<K>(items: Iterable<K>): Map<K, number> {
   const counts = new Map<K, number>();
@@ -96,7 +101,10 @@ export function referenceData(rows: Rows, failures: ReadonlyMap<SourceName, Erro
         if (group.length === 0) return [];
         const timed = group.filter((row) => row.start !== null && row.end !== null);
         const durations = new DurationTable(1);
-        for (const row of timed) durations.add(0, row.end! - row.start!);
+        for (const { start, end } of timed) {
+          if (typeof start === 'number' && typeof end === 'number') durations.add(0, end - start);
+          else durations.addExact(0, BigInt(end!) - BigInt(start!));
+        }
         return [
           {
             slug: scriptId === null ? null : (slugOf.get(scriptId) ?? null),
@@ -114,7 +122,7 @@ export function referenceData(rows: Rows, failures: ReadonlyMap<SourceName, Erro
 
     startsPerHour(since) {
       const hours = countBy(
-        rows.executions.filter((row) => row.start !== null && Number.isFinite(row.start) && row.start >= since).map((row) => Math.floor(minuteOf(row.start!) / 60) * 60),
+        rows.executions.filter((row) => row.start !== null && finite(row.start) && row.start >= since).map((row) => Math.floor(minuteOf(row.start!) / 60) * 60),
       );
       return [...hours].sort((a, b) => a[0] - b[0]).map(([hour, count]): HourCount => ({ hour, count }));
     },

@@ -8,7 +8,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { createDb } from '../../src/io/db.js';
 import { parsePostgresTls } from '../../src/io/tls.js';
-import { pyJson } from '../../src/lib/pyjson.js';
 import { loadRunData } from '../../src/pass/load.js';
 import { readFileSync } from 'node:fs';
 import { parseBatchFile } from '../../src/requests/batch-file.js';
@@ -75,6 +74,24 @@ async function addEdgeRows(database: TestDatabase): Promise<void> {
       user: next() < 0.05 ? null : pick(everyone).id,
     };
   });
+  // Exactly at each period's cutoff of GOLDEN_NOW and just before it, and far from now: the windows' edges.
+  const cutoffs = [1, 3, 7, 30, 365].map((days) => now - days * day);
+  const edges = cutoffs.flatMap((cutoff) => [cutoff, cutoff - 1]).map((at) => new Date(at).toISOString());
+  const far = ['1901-03-04T05:06:07Z', '2301-07-08T09:10:11Z'];
+  for (const at of [...edges, ...far]) {
+    executions.push({ id: uuid(next), start: at, end: at, status: 'FINISHED', script: pick(allScripts), user: pick(everyone).id });
+    executions.push({ id: uuid(next), start: at, end: null, status: 'RUNNING', script: pick(allScripts), user: pick(everyone).id });
+  }
+  // Beyond 2^53 µs a Number holds only every other microsecond: read as Numbers, this run would
+  // end in the next quarter-hour and last 8 µs, not 6 (only the exact int8 keeps both right).
+  executions.push({
+    id: uuid(next), start: '2301-07-08T09:14:59.999993', end: '2301-07-08T09:14:59.999999', status: 'FINISHED', script: pick(allScripts), user: pick(everyone).id,
+  });
+  await database.query(
+    `INSERT INTO "user" (id, email, name, country, password, created_at)
+     SELECT id, id::text || '@example.org', 'edge', 'Kenya', 'x', created FROM unnest($1::uuid[], $2::timestamp[]) AS t(id, created)`,
+    [edges.map(() => uuid(next)), edges],
+  );
   const column = <K extends keyof (typeof executions)[number]>(name: K) => executions.map((row) => row[name]);
   await database.query(
     `INSERT INTO execution (id, start_date, end_date, status, script_id, user_id)
@@ -87,6 +104,8 @@ async function addEdgeRows(database: TestDatabase): Promise<void> {
 async function readRows(database: TestDatabase): Promise<Rows> {
   const micros = (column: string) => `(extract(epoch FROM ${column} - timestamp '2000-01-01') * 1000000)::bigint`;
   const number = (value: string | null) => (value === null ? null : Number(value));
+  // Beyond ±2^53 µs only a bigint is exact.
+  const exact = (value: string | null) => (value === null ? null : Number.isSafeInteger(Number(value)) ? Number(value) : BigInt(value));
   const scripts = await database.query('SELECT id::text AS id, slug FROM script');
   const users = await database.query(`SELECT id::text AS id, email, country, ${micros('created_at')} AS created FROM "user"`);
   const executions = await database.query(
@@ -96,14 +115,14 @@ async function readRows(database: TestDatabase): Promise<Rows> {
     scripts: scripts.rows.map((row) => ({ id: row.id, slug: row.slug })),
     users: users.rows.map((row) => ({ id: row.id, email: row.email, country: row.country, createdAt: number(row.created) })),
     executions: executions.rows.map(
-      (row): ExecutionRow => ({ start: number(row.start), end: number(row.end), status: row.status, scriptId: row.script, userId: row.user }),
+      (row): ExecutionRow => ({ start: exact(row.start), end: exact(row.end), status: row.status, scriptId: row.script, userId: row.user }),
     ),
   };
 }
 
 /** A payload as stored, parsed, with the time series' dicts in key order (the API's own order there is PostgreSQL's hash order). */
-function comparable(value: unknown): unknown {
-  const parsed = JSON.parse(pyJson(value)) as Record<string, unknown>;
+function comparable(text: string): unknown {
+  const parsed = JSON.parse(text) as Record<string, unknown>;
   const series = parsed.time_series as Array<Record<string, Record<string, number>>> | undefined;
   for (const point of series ?? []) {
     for (const name of ['by_status', 'by_task']) point[name] = Object.fromEntries(Object.entries(point[name]!).sort());

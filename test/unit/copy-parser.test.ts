@@ -1,24 +1,38 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { BinaryCopyParser, type TupleReader } from '../../src/pass/copy-parser.js';
+import { BinaryCopyParser, type TupleBatch } from '../../src/pass/copy-parser.js';
 import { queryCopy, tableCopy } from '../../src/pass/copy.js';
-import { StatusDictionary, UuidDictionary, uuidText } from '../../src/pass/dictionary.js';
+import { TextDictionary, UuidDictionary, uuidText } from '../../src/pass/dictionary.js';
 import { binaryCopy, type CopyValue } from '../helpers/copy-binary.js';
 
-/** Decodes every tuple of `stream`, written in chunks cut at `cuts`, as plain values. */
+/** A parser handing each tuple of every batch to `onTuple`. */
+function tupleParser(fields: number, onTuple: (tuples: TupleBatch, tuple: number) => void): BinaryCopyParser {
+  return new BinaryCopyParser(fields, (tuples) => {
+    for (let tuple = 0; tuple < tuples.size; tuple++) onTuple(tuples, tuple);
+  });
+}
+
+/**
+ * Decodes every tuple of `stream`, written in chunks cut at `cuts`, as plain values. Each
+ * chunk is a fresh copy, overwritten once written, as a socket's chunks are reused: tuples
+ * must be read before the chunk's flush returns.
+ */
 function decode(stream: Buffer, fields: number, cuts: readonly number[] = []): unknown[][] {
   const rows: unknown[][] = [];
-  const parser = new BinaryCopyParser(fields, (tuple: TupleReader) => {
+  const parser = tupleParser(fields, (tuples, tuple) => {
     rows.push(
       Array.from({ length: fields }, (_, field) => {
-        if (tuple.isNull(field)) return null;
-        return field === 0 ? tuple.int8(field) : tuple.text(field);
+        if (tuples.isNull(tuple, field)) return null;
+        return field === 0 ? tuples.int8(tuple, field) : tuples.text(tuple, field);
       }),
     );
   });
   let from = 0;
   for (const cut of [...cuts, stream.length]) {
-    parser.write(stream.subarray(from, cut));
+    const chunk = Buffer.from(stream.subarray(from, cut));
+    parser.write(chunk);
+    parser.flush();
+    chunk.fill(0xee);
     from = cut;
   }
   parser.end();
@@ -52,14 +66,23 @@ describe('BinaryCopyParser', () => {
     expect(decode(stream, 2, everyByte)).toEqual(DECODED);
   });
 
-  it('reads infinities and int8 beyond 2^53 exactly on request', () => {
-    const values: bigint[] = [2n ** 63n - 1n, -(2n ** 63n), 2n ** 60n + 12345n, -(2n ** 55n) - 3n];
+  it('reads infinities, int8 exactly up to ±2^53 and to the nearest Number beyond, and exactly on request', () => {
+    const values: bigint[] = [2n ** 63n - 1n, -(2n ** 63n), 2n ** 60n + 12345n, -(2n ** 55n) - 3n, 2n ** 53n - 1n, -(2n ** 53n) + 1n, 2n ** 53n + 1n];
     const seen: Array<[number, bigint]> = [];
-    const parser = new BinaryCopyParser(1, (tuple) => seen.push([tuple.int8(0), tuple.int8Exact(0)]));
+    const parser = tupleParser(1, (tuples, tuple) => seen.push([tuples.int8(tuple, 0), tuples.int8Exact(tuple, 0)]));
     parser.write(binaryCopy(values.map((int8) => [{ int8 }])));
     parser.end();
     expect(seen.map(([number]) => number).slice(0, 2)).toEqual([Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]);
     expect(seen.map(([, exact]) => exact)).toEqual(values);
+    expect(seen.slice(2).map(([number]) => number)).toEqual(values.slice(2).map((value) => Number(value)));
+  });
+
+  it('hands tuples over in batches of at most TupleBatch.SIZE, and every one of them', () => {
+    const sizes: number[] = [];
+    const parser = new BinaryCopyParser(1, (tuples) => sizes.push(tuples.size));
+    parser.write(binaryCopy(Array.from({ length: 600 }, (_, index) => [{ int8: BigInt(index) }])));
+    parser.end();
+    expect(sizes).toEqual([256, 256, 88]);
   });
 
   it('counts rows and bytes', () => {
@@ -85,7 +108,7 @@ describe('UuidDictionary', () => {
   it('numbers uuids densely in first-seen order, through rehashes, and prints them back', () => {
     const dictionary = new UuidDictionary();
     const uuids = Array.from({ length: 5000 }, () => randomUUID());
-    const parser = new BinaryCopyParser(1, (tuple) => dictionary.indexOf(tuple, 0));
+    const parser = tupleParser(1, (tuples, tuple) => dictionary.indexOf(tuples, tuple, 0));
     parser.write(binaryCopy([...uuids, ...uuids.slice(0, 100)].map((uuid) => [{ uuid }])));
     parser.end();
     expect(dictionary.size).toBe(5000);
@@ -106,17 +129,31 @@ describe('UuidDictionary', () => {
   });
 });
 
-describe('StatusDictionary', () => {
-  it('gives NULL index 0, and each distinct status its own index, collisions of shape included', () => {
-    const statuses = new StatusDictionary();
-    const names = ['FINISHED', 'FAILED', 'FROZEN', 'FAILED', null, 'FINISHED', 'RUNNING', 'READY_', 'RENDER'];
+describe('TextDictionary', () => {
+  it('gives NULL index 0, and each distinct text its own index, found again by its bytes', () => {
+    const texts = new TextDictionary();
+    const names = ['FINISHED', 'FAILED', 'FROZEN', 'FAILED', null, 'FINISHED', 'RUNNING', 'READY_', 'RENDER', '', 'Côte d’Ivoire', 'Cote d’Ivoire'];
     const seen: number[] = [];
-    const parser = new BinaryCopyParser(1, (tuple) => seen.push(statuses.indexOf(tuple, 0)));
+    const parser = tupleParser(1, (tuples, tuple) => seen.push(texts.indexOf(tuples, tuple, 0)));
     parser.write(binaryCopy(names.map((name) => [name === null ? null : { text: name }])));
     parser.end();
-    expect(seen.map((index) => statuses.names[index])).toEqual(names);
+    expect(seen.map((index) => texts.names[index])).toEqual(names);
     expect(seen[4]).toBe(0);
-    expect(statuses.indexOfText('FROZEN')).toBe(seen[2]);
+    expect(new Set(seen).size).toBe(10);
+    expect(texts.indexOfText('FROZEN')).toBe(seen[2]);
+    expect(texts.indexOfText('Côte d’Ivoire')).toBe(seen[10]);
+  });
+
+  it('keeps hundreds of texts apart through its growth', () => {
+    const texts = new TextDictionary();
+    const names = Array.from({ length: 500 }, (_, index) => `country ${index}`);
+    const indexes = names.map((name) => texts.indexOfText(name));
+    expect(new Set(indexes).size).toBe(500);
+    const seen: number[] = [];
+    const parser = tupleParser(1, (tuples, tuple) => seen.push(texts.indexOf(tuples, tuple, 0)));
+    parser.write(binaryCopy(names.map((text) => [{ text }])));
+    parser.end();
+    expect(seen).toEqual(indexes);
   });
 });
 

@@ -3,14 +3,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import { isoMinute } from '../../src/lib/micros.js';
-import { BinaryCopyParser } from '../../src/pass/copy-parser.js';
-import { StatusDictionary } from '../../src/pass/dictionary.js';
+import { TextDictionary, uuidWords } from '../../src/pass/dictionary.js';
 import { ScriptTierFold } from '../../src/pass/folds/script-tiers.js';
 import { StartHourFold } from '../../src/pass/folds/start-hours.js';
 import { type ScriptClass, TimelineFold } from '../../src/pass/folds/timeline.js';
 import { UserRunsFold } from '../../src/pass/folds/user-runs.js';
-import { type ExecutionRow, StatusKinds, tierOf } from '../../src/pass/rows.js';
-import { binaryCopy, pgMicros } from '../helpers/copy-binary.js';
+import { UserScriptLog } from '../../src/pass/folds/user-scripts.js';
+import { ExecutionBatch, type Fold, StatusKinds, tierOf } from '../../src/pass/rows.js';
+import { pgMicros } from '../helpers/copy-binary.js';
 
 const us = (iso: string) => Number(pgMicros(iso));
 const NOW = us('2026-06-15T12:34:56Z');
@@ -18,26 +18,38 @@ const DAY = 86_400_000_000;
 /** Start cuts newest first: last_day, last_week; tier 2 is everything older (and NULL). */
 const CUTS = [NOW - DAY, NOW - 7 * DAY];
 
-function setup() {
-  const statuses = new StatusDictionary();
-  const kinds = new StatusKinds(statuses);
-  const status = (name: string | null) => (name === null ? 0 : statuses.indexOfText(name));
-  const row = (fields: { start?: number; end?: number; status?: string | null; script?: number; user?: number }): ExecutionRow => {
-    const start = fields.start ?? Number.NaN;
-    return {
-      start,
-      end: fields.end ?? Number.NaN,
-      startExact: null,
-      endExact: null,
-      status: status(fields.status ?? null),
-      script: fields.script ?? -1,
-      user: fields.user ?? -1,
-      startTier: tierOf(CUTS, start),
-    };
-  };
-  return { statuses, kinds, row };
+interface RowFields {
+  start?: number;
+  end?: number;
+  status?: string | null;
+  script?: number;
+  user?: number;
 }
 
+function setup() {
+  const statuses = new TextDictionary();
+  const kinds = new StatusKinds(statuses);
+  const status = (name: string | null) => (name === null ? 0 : statuses.indexOfText(name));
+  /** Folds `rows` as the pass would, in batches of at most ExecutionBatch.SIZE. */
+  const add = (fold: Fold<unknown> & { resolve?: (batch: ExecutionBatch) => void }, rows: readonly RowFields[]) => {
+    for (let from = 0; from < rows.length; from += ExecutionBatch.SIZE) {
+      const batch = new ExecutionBatch();
+      rows.slice(from, from + ExecutionBatch.SIZE).forEach((fields, row) => {
+        const start = fields.start ?? Number.NaN;
+        batch.start[row] = start;
+        batch.end[row] = fields.end ?? Number.NaN;
+        batch.status[row] = status(fields.status ?? null);
+        batch.kind[row] = kinds.kindOf(batch.status[row]!);
+        batch.script[row] = fields.script ?? -1;
+        batch.user[row] = fields.user ?? -1;
+        batch.startTier[row] = tierOf(CUTS, start);
+      });
+      batch.size = Math.min(ExecutionBatch.SIZE, rows.length - from);
+      fold.add(batch);
+    }
+  };
+  return { statuses, kinds, add };
+}
 describe('tierOf', () => {
   it('puts a start in the first tier whose cut it is at or after; older and NULL last', () => {
     expect(tierOf(CUTS, NOW)).toBe(0);
@@ -50,15 +62,17 @@ describe('tierOf', () => {
 
 describe('ScriptTierFold', () => {
   it('counts per script and window, with NULL scripts and the exact average of timed executions', () => {
-    const { kinds, row } = setup();
-    const fold = new ScriptTierFold(3, kinds, () => 3, true);
+    const { add } = setup();
+    const fold = new ScriptTierFold(3, () => 3, true);
     const minute = 60_000_000;
-    fold.add(row({ start: NOW - 3600e6, end: NOW - 3600e6 + minute, status: 'FINISHED', script: 0 }));
-    fold.add(row({ start: NOW - 2 * DAY, end: NOW - 2 * DAY + 2 * minute, status: 'FAILED', script: 0 }));
-    fold.add(row({ start: NOW - 90 * DAY, status: 'CANCELLED', script: 0 })); // no end: not timed
-    fold.add(row({ status: 'FINISHED', script: 1 })); // NULL start: only the last tier
-    fold.add(row({ start: NOW, status: null, script: -1 }));
-    fold.add(row({ start: NOW, status: 'RUNNING', script: 2 })); // an id the script table lacks
+    add(fold, [
+      { start: NOW - 3600e6, end: NOW - 3600e6 + minute, status: 'FINISHED', script: 0 },
+      { start: NOW - 2 * DAY, end: NOW - 2 * DAY + 2 * minute, status: 'FAILED', script: 0 },
+      { start: NOW - 90 * DAY, status: 'CANCELLED', script: 0 }, // no end: not timed
+      { status: 'FINISHED', script: 1 }, // NULL start: only the last tier
+      { start: NOW, status: null, script: -1 },
+      { start: NOW, status: 'RUNNING', script: 2 }, // an id the script table lacks
+    ]);
     const totals = fold.result();
     const through = (lastTier: number) => new Map(totals.through(lastTier).map(({ script, counts }) => [script, counts]));
     expect([...through(2).keys()]).toEqual([-1, 0, 1, 2]);
@@ -74,21 +88,23 @@ describe('ScriptTierFold', () => {
   });
 
   it('refuses to subtract infinite timestamps, as PostgreSQL does', () => {
-    const { kinds, row } = setup();
-    const fold = new ScriptTierFold(3, kinds, () => 1, true);
-    expect(() => fold.add(row({ start: NOW, end: Number.POSITIVE_INFINITY, script: 0 }))).toThrow(/infinite/);
+    const { add } = setup();
+    const fold = new ScriptTierFold(3, () => 1, true);
+    expect(() => add(fold, [{ start: NOW, end: Number.POSITIVE_INFINITY, script: 0 }])).toThrow(/infinite/);
   });
 });
 
 describe('StartHourFold', () => {
   it('counts starts per hour and reports each window from the tiers it spans', () => {
-    const { row } = setup();
+    const { add } = setup();
     const fold = new StartHourFold(3, NOW - 7 * DAY, NOW);
-    fold.add(row({ start: us('2026-06-15T11:59:59Z') }));
-    fold.add(row({ start: us('2026-06-15T11:00:00Z') }));
-    fold.add(row({ start: us('2026-06-10T08:30:00Z') }));
-    fold.add(row({ start: us('2026-05-01T00:00:00Z') })); // before the window
-    fold.add(row({ start: us('2026-06-16T01:00:00Z') })); // after now (clock skew)
+    add(fold, [
+      { start: us('2026-06-15T11:59:59Z') },
+      { start: us('2026-06-15T11:00:00Z') },
+      { start: us('2026-06-10T08:30:00Z') },
+      { start: us('2026-05-01T00:00:00Z') }, // before the window
+      { start: us('2026-06-16T01:00:00Z') }, // after now (clock skew)
+    ]);
     const hours = (lastTier: number) => fold.result().through(lastTier).map(({ hour, count }) => [isoMinute(hour), count]);
     expect(hours(0)).toEqual([
       ['2026-06-15T11:00:00', 2],
@@ -107,26 +123,40 @@ describe('TimelineFold', () => {
     { task: 'alpha', matches: [true, true] },
     { task: 'beta', matches: [true, false] },
   ];
-  const classOf = (script: number) => [0, 1, 0][script] ?? -1;
+  /** Scripts 0 and 2 are alpha, 1 is beta; others are not in the script table. */
+  const classOf = Int32Array.from([0, 1, 0]);
+  /** The fold's counts as rows, sorted. */
+  const rowsOf = (fold: TimelineFold) => {
+    const timeline = fold.result();
+    const rows: Array<{ tier: number; bucket: string | null; status: string | null; task: string; count: number }> = [];
+    timeline.slotTier.forEach((tier, slot) => {
+      const start = timeline.slotStart[slot]!;
+      timeline.statuses.forEach((status, statusIndex) => {
+        timeline.classes.forEach((scriptClass, classIndex) => {
+          const count = timeline.counts[(slot * timeline.statusCapacity + statusIndex) * timeline.classes.length + classIndex]!;
+          if (count > 0) rows.push({ tier, bucket: start === null ? null : isoMinute(start), status, task: scriptClass.task, count });
+        });
+      });
+    });
+    return rows.sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+  };
 
   it('buckets by event time: the end of finished, failed and cancelled runs, else the start', () => {
-    const { kinds, row, statuses } = setup();
+    const { add, statuses } = setup();
     const tiers = [
       { from: NOW - DAY, bucket: 'hour' as const },
       { from: null, bucket: 'month' as const },
     ];
-    const fold = new TimelineFold(tiers, kinds, classOf, classes, (status) => statuses.names[status] ?? null);
-    fold.add(row({ start: us('2026-06-01T10:00:00Z'), end: us('2026-06-15T10:20:00Z'), status: 'FINISHED', script: 0 }));
-    fold.add(row({ start: us('2026-06-01T10:00:00Z'), end: us('2026-06-15T10:20:00Z'), status: 'RUNNING', script: 2 }));
-    fold.add(row({ start: us('2026-06-15T10:40:00Z'), status: 'FAILED', script: 1 })); // no end: its start
-    fold.add(row({ status: null, script: 1 })); // no time at all: the unbounded tier's null bucket
-    fold.add(row({ start: NOW, status: 'FINISHED', script: -1 })); // no script: left out
-    fold.add(row({ start: NOW, status: 'FINISHED', script: 7 })); // not in the script table: left out
-    const rows = fold
-      .result()
-      .map((r) => ({ tier: r.tier, bucket: r.bucket === null ? null : isoMinute(r.bucket), status: r.status, task: r.scriptClass.task, count: r.count }))
-      .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
-    expect(rows).toEqual([
+    const fold = new TimelineFold(tiers, classOf, classes, () => statuses.names);
+    add(fold, [
+      { start: us('2026-06-01T10:00:00Z'), end: us('2026-06-15T10:20:00Z'), status: 'FINISHED', script: 0 },
+      { start: us('2026-06-01T10:00:00Z'), end: us('2026-06-15T10:20:00Z'), status: 'RUNNING', script: 2 },
+      { start: us('2026-06-15T10:40:00Z'), status: 'FAILED', script: 1 }, // no end: its start
+      { status: null, script: 1 }, // no time at all: the unbounded tier's null bucket
+      { start: NOW, status: 'FINISHED', script: -1 }, // no script: left out
+      { start: NOW, status: 'FINISHED', script: 7 }, // not in the script table: left out
+    ]);
+    expect(rowsOf(fold)).toEqual([
       { tier: 0, bucket: '2026-06-15T10:00:00', status: 'FAILED', task: 'beta', count: 1 },
       { tier: 0, bucket: '2026-06-15T10:00:00', status: 'FINISHED', task: 'alpha', count: 1 },
       { tier: 1, bucket: '2026-06-01T00:00:00', status: 'RUNNING', task: 'alpha', count: 1 },
@@ -135,84 +165,149 @@ describe('TimelineFold', () => {
   });
 
   it('keeps nothing older than a bounded last tier, and grows for statuses beyond its first capacity', () => {
-    const { kinds, row, statuses } = setup();
-    const fold = new TimelineFold([{ from: NOW - DAY, bucket: 'day' }], kinds, classOf, classes, (status) => statuses.names[status] ?? null);
-    fold.add(row({ start: NOW - 2 * DAY, status: 'RUNNING', script: 0 }));
-    fold.add(row({ status: 'RUNNING', script: 0 }));
-    for (let index = 0; index < 20; index++) fold.add(row({ start: NOW, status: `S${index}`, script: 1 }));
-    const rows = fold.result();
-    expect(rows).toHaveLength(20);
+    const { add, statuses } = setup();
+    const fold = new TimelineFold([{ from: NOW - DAY, bucket: 'day' }], classOf, classes, () => statuses.names);
+    add(fold, [{ start: NOW - 2 * DAY, status: 'RUNNING', script: 0 }, { status: 'RUNNING', script: 0 }]);
+    add(fold, [{ start: NOW - 3 * 3600e6, status: 'S0', script: 0 }]); // a bucket made before the statuses grow
+    add(fold, Array.from({ length: 20 }, (_, index) => ({ start: NOW, status: `S${index}`, script: 1 })));
+    add(fold, [{ start: NOW - 3 * 3600e6, status: 'S19', script: 0 }]);
+    const rows = rowsOf(fold);
+    expect(rows.filter((row) => row.task === 'alpha')).toEqual([
+      { tier: 0, bucket: '2026-06-15T00:00:00', status: 'S0', task: 'alpha', count: 1 },
+      { tier: 0, bucket: '2026-06-15T00:00:00', status: 'S19', task: 'alpha', count: 1 },
+    ]);
+    expect(rows.filter((row) => row.task === 'beta')).toHaveLength(20);
     expect(new Set(rows.map((r) => r.status))).toEqual(new Set(Array.from({ length: 20 }, (_, index) => `S${index}`)));
   });
 });
 
 describe('UserRunsFold', () => {
   const ids = ['00000000-0000-4000-8000-000000000003', '00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000002', 'f0000000-0000-4000-8000-000000000000'];
-  /** The fold's records of `ids`, found as the pass finds them: from a COPY stream of the uuids. */
-  function recordsOf(fold: UserRunsFold): number[] {
-    const records: number[] = [];
-    const parser = new BinaryCopyParser(1, (tuple) => records.push(fold.recordOf(tuple, 0)));
-    parser.write(binaryCopy(ids.map((uuid) => [{ uuid }])));
-    parser.end();
-    return records;
+  /** The fold's numbers for `ids`, found as the pass finds them, a batch of uuid words at a time. */
+  function usersOf(fold: UserRunsFold, uuids: readonly string[] = ids): number[] {
+    const users: number[] = [];
+    for (let from = 0; from < uuids.length; from += ExecutionBatch.SIZE) {
+      const batch = new ExecutionBatch();
+      uuids.slice(from, from + ExecutionBatch.SIZE).forEach((uuid, row) => {
+        batch.userWords.set(uuidWords(uuid), 4 * row);
+        batch.hasUser[row] = 1;
+      });
+      batch.size = Math.min(ExecutionBatch.SIZE, uuids.length - from);
+      fold.resolve(batch);
+      users.push(...batch.user.subarray(0, batch.size));
+    }
+    return users;
   }
+  /** Filters by script: `of[s]` lists the filters script s matches. */
+  const filtersBy = (of: number[][]) => {
+    const first = new Int32Array(of.length + 1);
+    of.forEach((filters, script) => (first[script + 1] = first[script]! + filters.length));
+    return { first, list: Int32Array.from(of.flat()) };
+  };
+  // User tiers cut at last_week only: start tiers 0 (last_day) and 1 (last_week) are user tier 0, tier 2 (older, NULL) is 1.
+  const TIER_OF_START_TIER = Int32Array.from([0, 0, 1]);
 
-  it('ranks users per need (period and filter), ties by user id, with finished counts', () => {
-    const { kinds, row } = setup();
-    // Need 0: last_week, no filter (scripts 0 and 1); need 1: all time, a filter matching script 1 only.
-    const needsOfScript = (script: number) => Int32Array.from(script === 0 ? [0] : script === 1 ? [0, 1] : []);
-    const fold = new UserRunsFold([{ cutoff: NOW - 7 * DAY }, { cutoff: null }], needsOfScript, kinds);
-    const record = recordsOf(fold);
-    fold.add(row({ start: NOW, status: 'FINISHED', script: 0, user: record[0]! }));
-    fold.add(row({ start: NOW, status: 'FAILED', script: 1, user: record[0]! }));
-    fold.add(row({ start: NOW, status: 'FINISHED', script: 0, user: record[1]! }));
-    fold.add(row({ start: NOW, status: 'FINISHED', script: 1, user: record[1]! }));
-    fold.add(row({ start: NOW - 30 * DAY, status: 'FINISHED', script: 1, user: record[2]! })); // outside last_week
-    fold.add(row({ status: 'FINISHED', script: 1, user: record[2]! })); // NULL start: all time only
-    fold.add(row({ start: NOW, status: 'FINISHED', script: 5, user: record[3]! })); // a script no need matches
-    fold.add(row({ start: NOW, script: 0, user: -1 })); // no user
+  it('ranks users per window and filter, ties by user id, with finished counts', () => {
+    const { add } = setup();
+    // Filter 0: none (scripts 0 and 1); filter 1: one matching script 1 only.
+    const fold = new UserRunsFold(TIER_OF_START_TIER, 2, 2, filtersBy([[0], [0, 1]]));
+    const user = usersOf(fold);
+    add(fold, [
+      { start: NOW, status: 'FINISHED', script: 0, user: user[0]! },
+      { start: NOW, status: 'FAILED', script: 1, user: user[0]! },
+      { start: NOW, status: 'FINISHED', script: 0, user: user[1]! },
+      { start: NOW, status: 'FINISHED', script: 1, user: user[1]! },
+      { start: NOW - 30 * DAY, status: 'FINISHED', script: 1, user: user[2]! }, // outside last_week
+      { status: 'FINISHED', script: 1, user: user[2]! }, // NULL start: all time only
+      { start: NOW, status: 'FINISHED', script: 5, user: user[3]! }, // a script no filter matches (not in the table)
+      { start: NOW, script: 0, user: -1 }, // no user
+    ]);
     const result = fold.result();
-    // Users 0 and 1 tie on 2 runs: user 1's id sorts first.
-    expect(result.top(0, 10)).toEqual([
+    // last_week, no filter: users 0 and 1 tie on 2 runs; user 1's id sorts first.
+    expect(result.top(0, 0, 10)).toEqual([
       { user: 1, runs: 2, finished: 2 },
       { user: 0, runs: 2, finished: 1 },
     ]);
-    expect(result.top(1, 10)).toEqual([
+    // All time, filter 1.
+    expect(result.top(1, 1, 10)).toEqual([
       { user: 2, runs: 2, finished: 2 },
       { user: 1, runs: 1, finished: 1 },
       { user: 0, runs: 1, finished: 0 },
     ]);
-    expect(result.top(1, 1)).toEqual([{ user: 2, runs: 2, finished: 2 }]);
+    expect(result.top(1, 1, 1)).toEqual([{ user: 2, runs: 2, finished: 2 }]);
+    expect(result.top(1, 0, 10)).toEqual([
+      { user: 1, runs: 1, finished: 1 },
+      { user: 0, runs: 1, finished: 0 },
+    ]);
   });
 
-  it('tracks activity from the latest start, NULL starts counting for all time only', () => {
-    const { kinds, row } = setup();
-    const fold = new UserRunsFold([], () => new Int32Array(0), kinds);
-    const record = recordsOf(fold);
-    fold.add(row({ start: NOW - 30 * DAY, user: record[0]! }));
-    fold.add(row({ start: NOW, user: record[0]! }));
-    fold.add(row({ user: record[1]! }));
-    fold.add(row({ start: NOW - 3 * DAY, user: record[2]! }));
+  it('tracks activity from the newest start, NULL starts counting for all time only', () => {
+    const { add } = setup();
+    // User tiers cut at last_day and last_week: start tiers map one to one.
+    const fold = new UserRunsFold(Int32Array.from([0, 1, 2]), 3, 0, filtersBy([]));
+    const user = usersOf(fold, ids.slice(0, 3));
+    add(fold, [
+      { start: NOW - 30 * DAY, user: user[0]! },
+      { start: NOW, user: user[0]! },
+      { user: user[1]! },
+      { start: NOW - 3 * DAY, user: user[2]! },
+    ]);
     const result = fold.result();
-    expect(result.activeUsers(NOW - DAY)).toEqual([0]);
-    expect(result.activeUsers(NOW - 7 * DAY)).toEqual([0, 2]);
-    expect(result.activeUsers(null)).toEqual([0, 1, 2]);
+    const active = (lastTier: number) => [0, 1, 2].filter((number) => result.newestTier(number) <= lastTier);
+    expect(active(0)).toEqual([0]);
+    expect(active(1)).toEqual([0, 2]);
+    expect(active(2)).toEqual([0, 1, 2]);
     expect(result.distinctUsers).toBe(3);
   });
 
   it('keeps every record whole when its table grows, and finds each user again', () => {
-    const { kinds, row } = setup();
-    const fold = new UserRunsFold([{ cutoff: null }], () => Int32Array.from([0]), kinds, 16);
+    const { add } = setup();
+    const fold = new UserRunsFold(Int32Array.from([0, 0, 0]), 1, 1, filtersBy([[0]]), 16);
     const uuids = Array.from({ length: 5000 }, (_, index) => `${index.toString(16).padStart(8, '0')}-0000-4000-8000-000000000000`);
-    const parser = new BinaryCopyParser(1, (tuple) => {
-      const record = fold.recordOf(tuple, 0);
-      fold.add(row({ start: NOW - (record % 7) * DAY, status: 'FINISHED', script: 0, user: record }));
-    });
-    parser.write(binaryCopy([...uuids, ...uuids].map((uuid) => [{ uuid }])));
-    parser.end();
+    const users = usersOf(fold, [...uuids, ...uuids]);
+    expect(users.slice(5000)).toEqual(users.slice(0, 5000));
+    add(fold, users.map((user) => ({ start: NOW - (user % 7) * DAY, status: 'FINISHED', script: 0, user })));
     const result = fold.result();
     expect(result.distinctUsers).toBe(5000);
     expect(uuids.every((uuid, user) => result.idOf(user) === uuid)).toBe(true);
-    expect(result.top(0, 3)).toEqual([0, 1, 2].map((user) => ({ user, runs: 2, finished: 2 })));
+    expect(result.top(0, 0, 3)).toEqual([0, 1, 2].map((user) => ({ user, runs: 2, finished: 2 })));
+  });
+});
+
+describe('UserScriptLog', () => {
+  it('counts the executions per script of the users asked for, over every row it was given', () => {
+    const { add } = setup();
+    const log = new UserScriptLog(8);
+    const rows = [
+      ...Array.from({ length: 700 }, (_, index) => ({ user: index % 7, script: index % 3 })),
+      { user: -1, script: 1 }, // no user
+      { user: 2, script: -1 }, // no script
+    ];
+    add(log, rows);
+    const counts = log.result().countsOf([2, 5, 2, 99]);
+    expect([...counts.keys()]).toEqual([2, 5]);
+    const expected = (user: number) =>
+      [0, 1, 2].flatMap((script) => {
+        const count = rows.filter((row) => row.user === user && row.script === script).length;
+        return count > 0 ? [{ script, count }] : [];
+      });
+    expect([...counts.get(2)!].sort((a, b) => a.script - b.script)).toEqual(expected(2));
+    expect([...counts.get(5)!].sort((a, b) => a.script - b.script)).toEqual(expected(5));
+  });
+
+  it('keeps every pair exact when a user or script number outgrows 4 bytes a pair', () => {
+    const { add } = setup();
+    const log = new UserScriptLog(8);
+    // 70,000 pairs (more than a chunk) fit; then a script past 8 bits and a user past 24 make the log wide.
+    const packed = Array.from({ length: 70_000 }, (_, index) => ({ user: index % 1000, script: index % 200 }));
+    add(log, packed);
+    add(log, [{ user: 3, script: 300 }, { user: 2 ** 24 + 5, script: 7 }, { user: 3, script: 0 }]);
+    const counts = log.result().countsOf([3, 2 ** 24 + 5]);
+    const of = (user: number) => new Map(counts.get(user)!.map(({ script, count }) => [script, count]));
+    expect(of(3).get(300)).toBe(1);
+    expect(of(3).get(3)).toBe(packed.filter((row) => row.user === 3 && row.script === 3).length);
+    expect(of(3).get(0)).toBe(1);
+    expect([...of(2 ** 24 + 5)]).toEqual([[7, 1]]);
+    expect([...of(3).values()].reduce((sum, count) => sum + count, 0)).toBe(packed.filter((row) => row.user === 3).length + 2);
   });
 });

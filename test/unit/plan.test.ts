@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { BATCHES, configsFor, type Granularity } from '../../src/requests/batches.js';
-import { commonRefinement, type SeriesNeed, seriesTiers, type TierBucket } from '../../src/pass/plan.js';
+import { commonRefinement, type SeriesNeed, seriesTiers, startCuts, type TierBucket, userCuts } from '../../src/pass/plan.js';
 import { planLoad } from '../../src/stats/sections.js';
 import { PERIODS, type Period } from '../../src/lib/time.js';
 
@@ -127,7 +127,7 @@ describe('planLoad', () => {
     ]);
     expect(plan.topUsers).toEqual(ALL_WINDOWS.map((since) => ({ since, taskType: null, limit: 10 })));
     expect(plan).toMatchObject({ scriptWindows: ALL_WINDOWS, byScript: true, durations: true, taskTypes: [], hourWindows: [], activity: [] });
-    expect([...plan.sources].sort()).toEqual(['execution_pass', 'scripts', 'top_user_details']);
+    expect([...plan.sources].sort()).toEqual(['execution_pass', 'scripts', 'top_user_emails']);
     expect(plan.userColumns).toEqual({ id: false, country: false, createdAt: false });
   });
 
@@ -158,6 +158,23 @@ describe('planLoad', () => {
     expect(forward.scriptWindows).toEqual(ALL_WINDOWS);
     expect(forward.series).toHaveLength(7);
     expect(planLoad([...configs].reverse(), NOW)).toEqual(forward);
+  });
+});
+
+describe('startCuts and userCuts', () => {
+  const DATED = [CUTOFFS.last_day, CUTOFFS.last_week, CUTOFFS.last_month, CUTOFFS.last_year];
+
+  it('cut the start tiers at every window of the counts, the trends, the top users and the activity, newest first', () => {
+    expect(startCuts(planLoad(configsFor(['dashboard', 'executions', 'users']), NOW))).toEqual([CUTOFFS.last_day, HOURLY, ...DATED.slice(1)]);
+    // The users family alone: only activity windows.
+    expect(startCuts(planLoad(configsFor(['users']), NOW))).toEqual(DATED);
+  });
+
+  it('cut the user tiers at the top users\' and activity windows only, each of them a start cut', () => {
+    const plan = planLoad(configsFor(['dashboard', 'executions', 'users']), NOW);
+    expect(userCuts(plan)).toEqual(DATED);
+    expect(userCuts(plan).every((cut) => startCuts(plan).includes(cut))).toBe(true);
+    expect(userCuts(planLoad(configsFor(['dashboard']), NOW))).toEqual([]);
   });
 });
 

@@ -24,7 +24,7 @@ describe('the failure table', () => {
 
   it('follows from the sources each section reads and what the pass is computed from', () => {
     const table = failureTable();
-    expect(table.get('top_user_details')).toEqual(['topUsers']);
+    expect(table.get('top_user_emails')).toEqual(['topUsers']);
     // The pass needs the script table: a section on the pass fails with it.
     for (const section of table.get('execution_pass')!) expect(table.get('scripts')).toContain(section);
     expect(table.get('scripts')).not.toContain('geographic');

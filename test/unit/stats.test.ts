@@ -34,7 +34,7 @@ const user = (id: string, country: string | null, created: string | null): UserR
   country,
   createdAt: created === null ? null : us(created),
 });
-const run = (fields: Partial<ExecutionRow> & { at?: string; minutes?: number }): ExecutionRow => {
+const run = (fields: Partial<ExecutionRow> & { start?: number | null; at?: string; minutes?: number }): ExecutionRow => {
   const start = fields.at === undefined ? (fields.start ?? null) : us(fields.at);
   return {
     start,
@@ -201,11 +201,24 @@ describe('users sections', () => {
 describe('Assembler', () => {
   it('puts sections under their fields in the API\'s order, whatever the order of include', () => {
     const payload = new Assembler(DATA, NOW).payload({ family: 'dashboard', period: 'all', include: ['tasks', 'summary'] });
-    expect(Object.keys(payload)).toEqual(['summary', 'tasks']);
+    expect(Object.keys(JSON.parse(payload))).toEqual(['summary', 'tasks']);
     const executions = new Assembler(DATA, NOW).payload({ family: 'executions', period: 'all', groupBy: 'day', status: null, taskType: null });
-    expect(Object.keys(executions)).toEqual(['time_series', 'top_users', 'task_performance']);
+    expect(Object.keys(JSON.parse(executions))).toEqual(['time_series', 'top_users', 'task_performance']);
     const users = new Assembler(DATA, NOW).payload({ family: 'users', period: 'all', groupBy: 'day', country: null });
-    expect(Object.keys(users)).toEqual(['registration_trends', 'geographic_distribution', 'activity_stats']);
+    expect(Object.keys(JSON.parse(users))).toEqual(['registration_trends', 'geographic_distribution', 'activity_stats']);
+  });
+
+  it('writes a payload as serialising it whole would: its sections\' text under their fields', () => {
+    const assembler = new Assembler(DATA, NOW);
+    const config = { family: 'dashboard', period: 'last_week', include: ['summary', 'trends', 'geographic', 'tasks'] } as const;
+    const whole = pyJson({
+      summary: summarySection(DATA, WEEK_AGO),
+      trends: trendsSection(DATA, 'last_week', NOW),
+      geographic: geographicSection(DATA, WEEK_AGO),
+      tasks: tasksSection(DATA, WEEK_AGO),
+    });
+    expect(assembler.payload(config)).toBe(whole);
+    expect(assembler.section({ section: 'geographic', period: 'last_week' })).toBe(pyJson(geographicSection(DATA, WEEK_AGO)));
   });
 
   it('builds each distinct section once', () => {
@@ -222,7 +235,7 @@ describe('Assembler', () => {
     const failed = referenceData(ROWS, new Map([['user_table', new Error('query user_table failed: boom')]]));
     const assembler = new Assembler(failed, NOW);
     expect(() => assembler.payload({ family: 'dashboard', period: 'all', include: ['trends', 'geographic'] })).toThrow(/user_table failed: boom/);
-    expect(Object.keys(assembler.payload({ family: 'dashboard', period: 'all', include: ['trends', 'tasks'] }))).toEqual(['trends', 'tasks']);
+    expect(Object.keys(JSON.parse(assembler.payload({ family: 'dashboard', period: 'all', include: ['trends', 'tasks'] })))).toEqual(['trends', 'tasks']);
     expect(() => assembler.section({ section: 'summary', period: 'all' })).toThrow(/boom/);
   });
 });

@@ -4,7 +4,7 @@
  * A window is the sum of its tiers, added up once per script instead of once per row.
  */
 import { DurationTable } from '../../lib/pg-numeric.js';
-import { type ExecutionRow, type Fold, StatusKind, type StatusKinds } from '../rows.js';
+import { type ExecutionBatch, type Fold, StatusKind } from '../rows.js';
 
 export interface ScriptCounts {
   total: number;
@@ -28,49 +28,55 @@ export interface ScriptTotals {
 }
 
 const COUNTERS = 6;
-const [TOTAL, FINISHED, FAILED, CANCELLED, TIMED, TIMED_FINISHED] = [0, 1, 2, 3, 4, 5] as const;
+// FINISHED, FAILED and CANCELLED sit at their StatusKind.
+const [TOTAL, FINISHED, FAILED, CANCELLED, TIMED, TIMED_FINISHED] = [0, StatusKind.Finished, StatusKind.Failed, StatusKind.Cancelled, 4, 5] as const;
 
 export class ScriptTierFold implements Fold<ScriptTotals> {
-  /** COUNTERS per (script + 1, tier) cell; script -1 (NULL) is slot 0. */
-  private counts: Float64Array;
+  /** COUNTERS per (script + 1, tier) cell; script -1 (NULL) is slot 0 (int32: the pass stops before 2^31 rows). */
+  private counts: Int32Array;
   private readonly durations = new DurationTable(1024);
 
   constructor(
     private readonly tiers: number,
-    private readonly kinds: StatusKinds,
     /** How many script indexes the pass has handed out, read at result time. */
     private readonly scriptsSeen: () => number,
     private readonly withDurations: boolean,
   ) {
-    this.counts = new Float64Array(COUNTERS * tiers * 1024);
+    this.counts = new Int32Array(COUNTERS * tiers * 1024);
   }
 
-  add(row: ExecutionRow): void {
-    const cell = (row.script + 1) * this.tiers + row.startTier;
-    if ((cell + 1) * COUNTERS > this.counts.length) this.grow(cell);
-    const at = cell * COUNTERS;
-    const counts = this.counts;
-    counts[at + TOTAL]!++;
-    const kind = this.kinds.kindOf(row.status);
-    if (kind === StatusKind.Finished) counts[at + FINISHED]!++;
-    else if (kind === StatusKind.Failed) counts[at + FAILED]!++;
-    else if (kind === StatusKind.Cancelled) counts[at + CANCELLED]!++;
-    if (!this.withDurations || row.start !== row.start || row.end !== row.end) return; // NaN: a date is NULL
-    counts[at + TIMED]!++;
-    if (kind === StatusKind.Finished) counts[at + TIMED_FINISHED]!++;
-    if (row.startExact === null && row.endExact === null) {
-      const micros = row.end - row.start;
-      if (micros !== micros || !Number.isFinite(micros)) throw new Error('cannot subtract infinite timestamps (execution.end_date - start_date)');
-      this.durations.add(cell, micros);
-    } else {
-      this.durations.addExact(cell, (row.endExact ?? BigInt(row.end)) - (row.startExact ?? BigInt(row.start)));
+  add(batch: ExecutionBatch): void {
+    const { size, script, startTier, kind, start, end } = batch;
+    const tiers = this.tiers;
+    for (let row = 0; row < size; row++) {
+      const cell = (script[row]! + 1) * tiers + startTier[row]!;
+      if ((cell + 1) * COUNTERS > this.counts.length) this.grow(cell);
+      const at = cell * COUNTERS;
+      const counts = this.counts;
+      counts[at + TOTAL]!++;
+      const rowKind = kind[row]!;
+      if (rowKind !== StatusKind.Other) counts[at + rowKind]!++; // FINISHED, FAILED, CANCELLED are counters 1, 2, 3
+      const from = start[row]!;
+      const to = end[row]!;
+      if (!this.withDurations || from !== from || to !== to) continue; // NaN: a date is NULL
+      counts[at + TIMED]!++;
+      if (rowKind === StatusKind.Finished) counts[at + TIMED_FINISHED]!++;
+      const startExact = batch.startExact[row]!;
+      const endExact = batch.endExact[row]!;
+      if (startExact === null && endExact === null) {
+        const micros = to - from;
+        if (micros !== micros || !Number.isFinite(micros)) throw new Error('cannot subtract infinite timestamps (execution.end_date - start_date)');
+        this.durations.add(cell, micros);
+      } else {
+        this.durations.addExact(cell, (endExact ?? BigInt(to)) - (startExact ?? BigInt(from)));
+      }
     }
   }
 
   private grow(cell: number): void {
     let size = this.counts.length * 2;
     while ((cell + 1) * COUNTERS > size) size *= 2;
-    const grown = new Float64Array(size);
+    const grown = new Int32Array(size);
     grown.set(this.counts);
     this.counts = grown;
   }

@@ -4,7 +4,7 @@
  * windows an hour's executions fall in.
  */
 import { floorDiv, MICROS_PER_MINUTE } from '../../lib/micros.js';
-import { type ExecutionRow, type Fold } from '../rows.js';
+import type { ExecutionBatch, Fold } from '../rows.js';
 
 const MICROS_PER_HOUR = 60 * MICROS_PER_MINUTE;
 
@@ -22,7 +22,7 @@ export interface StartHours {
 export class StartHourFold implements Fold<StartHours> {
   private readonly firstHour: number;
   /** Dense counts per (hour - firstHour, tier) up to the hour after `now`; later hours in `later`. */
-  private readonly dense: Float64Array;
+  private readonly dense: Int32Array;
   private readonly later = new Map<number, Float64Array>();
 
   constructor(
@@ -33,23 +33,30 @@ export class StartHourFold implements Fold<StartHours> {
   ) {
     this.firstHour = floorDiv(windowStart, MICROS_PER_HOUR);
     const hours = floorDiv(nowMicros, MICROS_PER_HOUR) - this.firstHour + 2;
-    this.dense = new Float64Array(Math.max(hours, 1) * tiers);
+    this.dense = new Int32Array(Math.max(hours, 1) * tiers);
   }
 
-  add(row: ExecutionRow): void {
-    if (!(row.start >= this.windowStart) || row.start === Number.POSITIVE_INFINITY) return;
-    const hour = floorDiv(row.start, MICROS_PER_HOUR) - this.firstHour;
-    const cell = hour * this.tiers + row.startTier;
-    if (cell < this.dense.length) {
-      this.dense[cell]!++;
-      return;
+  add(batch: ExecutionBatch): void {
+    const { size, start, startTier } = batch;
+    const { tiers, dense, windowStart, firstHour } = this;
+    for (let row = 0; row < size; row++) {
+      const at = start[row]!;
+      if (!(at >= windowStart) || at === Number.POSITIVE_INFINITY) continue;
+      const hour = floorDiv(at, MICROS_PER_HOUR) - firstHour;
+      const cell = hour * tiers + startTier[row]!;
+      if (cell < dense.length) dense[cell]!++;
+      else this.addLater(hour, startTier[row]!);
     }
+  }
+
+  /** An hour after the dense range (a start after `now`: clock skew, or far future). */
+  private addLater(hour: number, tier: number): void {
     let counts = this.later.get(hour);
     if (!counts) {
       counts = new Float64Array(this.tiers);
       this.later.set(hour, counts);
     }
-    counts[row.startTier]!++;
+    counts[tier]!++;
   }
 
   result(): StartHours {

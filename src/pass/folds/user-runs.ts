@@ -1,21 +1,16 @@
 /**
- * Per user: executions per top-users need (a period and a task_type filter) with their
- * finished count, and the last start, for the top users and the users' activity. Memory is
- * a few numbers per user and need, never per row.
+ * Per user: executions per start tier and `task_type` filter, with their finished count, and
+ * the newest tier the user started in: the top users and the activity of every planned
+ * window and filter add up from those (a window is a set of whole tiers). Memory is a few
+ * numbers per user, never per row; a row adds one to a counter per filter its script matches.
  *
  * Users are the many (100,000 and more) and come in no order, so each row costs a cache
  * miss. To keep it to one: the hash slots (a uuid's first word and its record's number) are
  * small enough to stay in cache, and a user's record holds its uuid next to its counts, so
  * checking the match and counting touch the same cache line.
  */
-import type { TupleReader } from '../copy-parser.js';
 import { slotCapacity, type UuidDictionary, uuidSlot, uuidText } from '../dictionary.js';
-import { type ExecutionRow, type Fold, type RowBatch, StatusKind, type StatusKinds } from '../rows.js';
-
-export interface UserRunsNeed {
-  /** Starts at or after this (µs) count; null: every execution, NULL start included. */
-  readonly cutoff: number | null;
-}
+import { type ExecutionBatch, type Fold, StatusKind } from '../rows.js';
 
 export interface RankedUser {
   /** The user's number in this pass (see UserRuns). */
@@ -26,45 +21,53 @@ export interface RankedUser {
 
 /** What the fold knows of the users; a user is numbered 0, 1, 2, … in the order first seen. */
 export interface UserRuns {
-  /** The users ranked for need `need`: most runs first, ties by user id; at most `limit`. */
-  top(need: number, limit: number): RankedUser[];
-  /** Users with an execution started in the period (any script). */
-  activeUsers(cutoff: number | null): number[];
-  /** Distinct users with any execution. */
+  /** The users with most executions started in tiers 0 … `lastTier` of scripts filter `filter` matches, ties by user id; at most `limit`. */
+  top(filter: number, lastTier: number, limit: number): RankedUser[];
+  /** Distinct users with any execution: users are numbered 0 … distinctUsers - 1. */
   readonly distinctUsers: number;
+  /** The newest tier a user started an execution in (active in a window that includes it). */
+  newestTier(user: number): number;
   /** The uuid text of a user. */
   idOf(user: number): string;
   /** The index of a user's uuid in another dictionary (-1 when absent). */
   indexIn(other: UuidDictionary, user: number): number;
 }
 
-/** lastStart of a user seen only with NULL starts. */
-const SEEN_WITHOUT_START = -Number.MAX_VALUE;
-// A record, in int32 units: the uuid's four words, two pads, the latest start (a float64),
-// then runs and finished (int32) per need.
-const LAST_START = 4;
+/** Which filters count each script, flattened: filters of script s are `list[first[s] … first[s + 1])`. */
+export interface FiltersByScript {
+  readonly first: Int32Array;
+  readonly list: Int32Array;
+}
+
+// A record, in int32 units: the uuid's four words, the newest tier, a pad, then runs and
+// finished per (filter, tier).
+const NEWEST_TIER = 4;
 const COUNTS = 6;
 // A slot, in int32 units: the uuid's first word, then its record's number + 1 (0: empty).
 const SLOT = 2;
 
 export class UserRunsFold implements Fold<UserRuns> {
   private readonly stride: number;
+  /** Counters per filter (one per tier), and where the finished counters start. */
+  private readonly cells: number;
   private slots: Int32Array;
   private slotMask: number;
   private i32!: Int32Array;
-  private f64!: Float64Array;
   private size = 0;
 
   constructor(
-    private readonly needs: readonly UserRunsNeed[],
-    /** Needs whose filter matches each script index (the no-filter needs match every script in `script`). */
-    private readonly needsOfScript: (script: number) => Int32Array,
-    private readonly kinds: StatusKinds,
+    /** The user tier of each start tier (user tiers are cut at some of the start cuts). */
+    private readonly tierOfStartTier: Int32Array,
+    private readonly tiers: number,
+    filters: number,
+    /** The filters that match each script index (the no-filter one matches every script in `script`); scripts beyond match none. */
+    private readonly filtersOf: FiltersByScript,
     /** Users expected: the tables start that big, instead of doubling up to it. */
     expected = 64 * 1024,
   ) {
-    // Always even, so every record's float64 stays aligned.
-    this.stride = COUNTS + 2 * needs.length;
+    this.cells = filters * tiers;
+    // Always even: a record starts on a multiple of 8 bytes.
+    this.stride = COUNTS + 2 * this.cells;
     const capacity = slotCapacity(expected);
     this.slots = new Int32Array(SLOT * capacity);
     this.slotMask = capacity - 1;
@@ -72,47 +75,43 @@ export class UserRunsFold implements Fold<UserRuns> {
   }
 
   private allocateRecords(count: number): void {
-    const records = new ArrayBuffer(count * this.stride * 4);
-    if (this.i32) new Int32Array(records).set(this.i32);
-    this.i32 = new Int32Array(records);
-    this.f64 = new Float64Array(records);
-  }
-
-  /** The record (its int32 offset) of the user whose uuid is in `field`, added when new. */
-  recordOf(tuple: TupleReader, field: number): number {
-    return this.find(tuple.word(field, 0), tuple.word(field, 1), tuple.word(field, 2), tuple.word(field, 3));
+    const grown = new Int32Array(count * this.stride);
+    if (this.i32) grown.set(this.i32);
+    this.i32 = grown;
   }
 
   /**
-   * Fills `batch.user` with each row's record. First every row's home slot and record are
-   * read, one independent load after another (their misses overlap); then each row is
-   * checked against them, with the full look-up (or an insert) only where that missed.
+   * Fills `batch.user` with each row's user number. Users come in no order, so each row's
+   * home slot and record are cache misses: they are read in two passes over the batch, one
+   * independent load after another (the misses of many rows overlap, where a chain of slot
+   * then record per row would wait twice a row); then each row is checked against them, with
+   * the full look-up (or an insert) only where that missed.
    */
-  resolve(batch: RowBatch): void {
+  resolve(batch: ExecutionBatch): void {
     const { slotMask, stride } = this;
     const { size, userWords: words, hasUser, user } = batch;
     const slots = this.slots;
-    let touched = 0;
     for (let row = 0; row < size; row++) {
-      if (hasUser[row] === 0) continue;
       const w = row * 4;
-      const slot = uuidSlot(words[w]!, words[w + 1]!, words[w + 2]!, words[w + 3]!, slotMask);
-      const number = slots[slot * SLOT + 1]!;
-      const at = number > 0 && slots[slot * SLOT] === words[w] ? (number - 1) * stride : -1;
-      user[row] = at;
-      if (at >= 0) touched ^= this.i32[at + 1]!;
+      user[row] = hasUser[row] === 0 ? -1 : uuidSlot(words[w]!, words[w + 1]!, words[w + 2]!, words[w + 3]!, slotMask);
     }
+    for (let row = 0; row < size; row++) {
+      const slot = user[row]!;
+      if (slot < 0) continue;
+      const number = slots[slot * SLOT + 1]!;
+      user[row] = number > 0 && slots[slot * SLOT] === words[row * 4] ? number - 1 : -2;
+    }
+    const i32 = this.i32;
+    let touched = 0;
+    for (let row = 0; row < size; row++) if (user[row]! >= 0) touched ^= i32[user[row]! * stride + 1]!;
     this.touched = touched;
     for (let row = 0; row < size; row++) {
-      if (hasUser[row] === 0) {
-        user[row] = -1;
-        continue;
-      }
+      const found = user[row]!;
+      if (found === -1) continue;
       const w = row * 4;
-      const at = user[row]!;
-      const { i32 } = this;
+      const at = found * stride;
       // The home slot's record is the user's if its other words agree (records never move).
-      if (at >= 0 && i32[at + 1] === words[w + 1] && i32[at + 2] === words[w + 2] && i32[at + 3] === words[w + 3]) continue;
+      if (found >= 0 && this.i32[at + 1] === words[w + 1] && this.i32[at + 2] === words[w + 2] && this.i32[at + 3] === words[w + 3]) continue;
       user[row] = this.find(words[w]!, words[w + 1]!, words[w + 2]!, words[w + 3]!);
     }
   }
@@ -120,7 +119,8 @@ export class UserRunsFold implements Fold<UserRuns> {
   /** Keeps the first loop's loads from being optimised away. */
   private touched = 0;
 
-  private find(w0: number, w1: number, w2: number, w3: number): number {
+  /** The number of the user with these words, added when new. */
+  find(w0: number, w1: number, w2: number, w3: number): number {
     const { slots, slotMask, i32, stride } = this;
     let slot = uuidSlot(w0, w1, w2, w3, slotMask);
     for (;;) {
@@ -128,7 +128,7 @@ export class UserRunsFold implements Fold<UserRuns> {
       if (number === 0) break;
       if (slots[slot * SLOT] === w0) {
         const at = (number - 1) * stride;
-        if (i32[at + 1] === w1 && i32[at + 2] === w2 && i32[at + 3] === w3) return at;
+        if (i32[at + 1] === w1 && i32[at + 2] === w2 && i32[at + 3] === w3) return number - 1;
       }
       slot = (slot + 1) & slotMask;
     }
@@ -136,18 +136,19 @@ export class UserRunsFold implements Fold<UserRuns> {
   }
 
   private insert(slot: number, w0: number, w1: number, w2: number, w3: number): number {
-    const at = this.size * this.stride;
+    const user = this.size;
+    const at = user * this.stride;
     if (at + this.stride > this.i32.length) this.allocateRecords(2 * this.size);
     const { i32 } = this;
     i32[at] = w0;
     i32[at + 1] = w1;
     i32[at + 2] = w2;
     i32[at + 3] = w3;
-    this.f64[(at + LAST_START) / 2] = Number.NEGATIVE_INFINITY;
+    i32[at + NEWEST_TIER] = this.tiers;
     this.slots[slot * SLOT] = w0;
     this.slots[slot * SLOT + 1] = ++this.size;
     if (2 * this.size > this.slotMask + 1) this.rehash();
-    return at;
+    return user;
   }
 
   /** Doubles the slots; records stay where they are. */
@@ -165,36 +166,32 @@ export class UserRunsFold implements Fold<UserRuns> {
     }
   }
 
-  /** `row.user` is a record offset from recordOf (or -1). */
-  add(row: ExecutionRow): void {
-    const at = row.user;
-    if (at < 0) return;
-    const f64 = this.f64;
-    const last = f64[(at + LAST_START) / 2]!;
-    if (row.start > last) f64[(at + LAST_START) / 2] = row.start;
-    else if (last === Number.NEGATIVE_INFINITY) f64[(at + LAST_START) / 2] = SEEN_WITHOUT_START;
-    if (row.script < 0 || this.needs.length === 0) return;
-    const needs = this.needsOfScript(row.script);
-    if (needs.length === 0) return;
+  /** Counts each row of `batch` (resolved first) for its user. */
+  add(batch: ExecutionBatch): void {
+    const { size, user, startTier, script, kind } = batch;
+    const { stride, cells, tiers, tierOfStartTier } = this;
+    const { first, list } = this.filtersOf;
+    const scripts = first.length - 1;
     const i32 = this.i32;
-    const finished = this.kinds.kindOf(row.status) === StatusKind.Finished;
-    const finishedAt = at + COUNTS + this.needs.length;
-    for (let index = 0; index < needs.length; index++) {
-      const need = needs[index]!;
-      const cutoff = this.needs[need]!.cutoff;
-      if (cutoff !== null && !(row.start >= cutoff)) continue;
-      i32[at + COUNTS + need]!++;
-      if (finished) i32[finishedAt + need]!++;
+    for (let row = 0; row < size; row++) {
+      const rowUser = user[row]!;
+      if (rowUser < 0) continue;
+      const at = rowUser * stride;
+      const tier = tierOfStartTier[startTier[row]!]!;
+      if (tier < i32[at + NEWEST_TIER]!) i32[at + NEWEST_TIER] = tier;
+      const rowScript = script[row]!;
+      if (rowScript < 0 || rowScript >= scripts) continue;
+      const finished = kind[row] === StatusKind.Finished;
+      for (let index = first[rowScript]!; index < first[rowScript + 1]!; index++) {
+        const cell = at + COUNTS + list[index]! * tiers + tier;
+        i32[cell]!++;
+        if (finished) i32[cell + cells]!++;
+      }
     }
   }
 
   result(): UserRuns {
-    const { i32, f64, stride, size } = this;
-    const needCount = this.needs.length;
-    // Users are numbered by their records, in the order first seen.
-    const lastStart = (user: number) => f64[(user * stride + LAST_START) / 2]!;
-    let distinct = 0;
-    for (let user = 0; user < size; user++) if (lastStart(user) !== Number.NEGATIVE_INFINITY) distinct++;
+    const { i32, stride, size, tiers, cells } = this;
     const words = (user: number) => i32.subarray(user * stride, user * stride + 4);
     /** Orders users as their uuid text sorts: the words unsigned, in order. */
     const compareIds = (a: number, b: number) => {
@@ -204,9 +201,44 @@ export class UserRunsFold implements Fold<UserRuns> {
       }
       return 0;
     };
-    const tops = new Map<number, RankedUser[]>();
+    /**
+     * For a filter, the ranking of every window at once (window t: tiers 0 … t), from one loop
+     * over the users summing their tiers as it goes; a user enters a window's ranking only when
+     * it beats the last of a full one, so most users cost a comparison per window.
+     */
+    const rankEveryWindow = (filter: number, limit: number): RankedUser[][] => {
+      const ranked = Array.from({ length: tiers }, () => [] as RankedUser[]);
+      if (limit <= 0) return ranked;
+      // Most runs first; ties by user id, so the order never depends on the table's.
+      const before = (a: RankedUser, b: RankedUser) => a.runs > b.runs || (a.runs === b.runs && compareIds(a.user, b.user) < 0);
+      for (let user = 0; user < size; user++) {
+        const at = user * stride + COUNTS + filter * tiers;
+        let runs = 0;
+        let finished = 0;
+        for (let tier = 0; tier < tiers; tier++) {
+          runs += i32[at + tier]!;
+          finished += i32[at + cells + tier]!;
+          if (runs === 0) continue;
+          const list = ranked[tier]!;
+          if (list.length === limit && list[limit - 1]!.runs > runs) continue;
+          const candidate = { user, runs, finished };
+          if (list.length === limit && !before(candidate, list[limit - 1]!)) continue;
+          let place = list.length === limit ? limit - 1 : list.length;
+          while (place > 0 && before(candidate, list[place - 1]!)) {
+            list[place] = list[place - 1]!;
+            place--;
+          }
+          list[place] = candidate;
+        }
+      }
+      return ranked;
+    };
+    const tops = new Map<string, RankedUser[][]>();
     return {
-      distinctUsers: distinct,
+      distinctUsers: size,
+      newestTier(user) {
+        return i32[user * stride + NEWEST_TIER]!;
+      },
       idOf(user) {
         return uuidText(words(user));
       },
@@ -214,38 +246,14 @@ export class UserRunsFold implements Fold<UserRuns> {
         const at = user * stride;
         return other.find(i32[at]!, i32[at + 1]!, i32[at + 2]!, i32[at + 3]!);
       },
-      top(need, limit) {
-        const key = need * 1024 + limit;
-        const cached = tops.get(key);
-        if (cached) return cached;
-        const runsOf = (user: number) => i32[user * stride + COUNTS + need]!;
-        const ranked: number[] = [];
-        // Most runs first; ties by user id, so the order never depends on the table's.
-        const before = (a: number, b: number) => runsOf(a) > runsOf(b) || (runsOf(a) === runsOf(b) && compareIds(a, b) < 0);
-        for (let user = 0; user < size; user++) {
-          if (runsOf(user) === 0) continue;
-          if (ranked.length === limit && !before(user, ranked[limit - 1]!)) continue;
-          let at = ranked.length === limit ? limit - 1 : ranked.length;
-          while (at > 0 && before(user, ranked[at - 1]!)) {
-            ranked[at] = ranked[at - 1]!;
-            at--;
-          }
-          ranked[at] = user;
+      top(filter, lastTier, limit) {
+        const key = `${filter}/${limit}`;
+        let ranked = tops.get(key);
+        if (!ranked) {
+          ranked = rankEveryWindow(filter, limit);
+          tops.set(key, ranked);
         }
-        const result = ranked.map((user) => ({
-          user,
-          runs: runsOf(user),
-          finished: i32[user * stride + COUNTS + needCount + need]!,
-        }));
-        tops.set(key, result);
-        return result;
-      },
-      activeUsers(cutoff) {
-        const active: number[] = [];
-        for (let user = 0; user < size; user++) {
-          if (cutoff === null ? lastStart(user) !== Number.NEGATIVE_INFINITY : lastStart(user) >= cutoff) active.push(user);
-        }
-        return active;
+        return ranked[lastTier]!;
       },
     };
   }
