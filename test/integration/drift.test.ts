@@ -5,11 +5,13 @@
  * after they were written are not; a yielding endpoint writes nothing and withdraws its
  * keys while the others run on; status, verify and clear --drift say and undo it.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runCli, summaryOf, type CliRun } from '../helpers/cli.js';
 import { GOLDEN_EXPECTED, GOLDEN_KEYS, goldenValue, REQUESTS_EXPECTED, staleValue } from '../helpers/golden.js';
-import { RedisServer, type TestRedisClient } from '../helpers/redis-server.js';
-import { databaseFromTemplate, GOLDEN_NOW, goldenTemplate, readKeys, type TestDatabase } from '../helpers/services.js';
+import { useGoldenServices } from '../helpers/golden-services.js';
+import { databaseFromTemplate, GOLDEN_NOW, goldenTemplate, readKeys } from '../helpers/services.js';
+
+const services = useGoldenServices('drift');
 
 const USERS = 'stats_service:get_user_stats:country=none_group_by=month_period=last_year';
 const EXECUTIONS = 'stats_service:get_execution_stats:group_by=hour_period=last_week_status=none_task_type=none';
@@ -19,32 +21,10 @@ const EXTRA_EXECUTIONS = 'stats_service:get_execution_stats:group_by=hour_period
 
 const minutesAfter = (minutes: number) => new Date(Date.parse(GOLDEN_NOW) + minutes * 60_000).toISOString();
 
-let server: RedisServer;
-let redis: TestRedisClient;
-let database: TestDatabase;
-let env: Record<string, string>;
-
-beforeAll(async () => {
-  server = await RedisServer.start();
-  redis = await server.client();
-  database = await databaseFromTemplate(goldenTemplate(), 'drift');
-  env = { DATABASE_URL: database.url, REDIS_URL: server.url() };
-});
-
-afterAll(async () => {
-  await redis?.close();
-  await server?.stop();
-  await database?.drop();
-});
-
-beforeEach(async () => {
-  await redis.flushdb();
-});
-
 const raw = (key: string) => (GOLDEN_EXPECTED[key] ?? REQUESTS_EXPECTED[key])!.raw;
 /** "The API" computes `key` on a miss and stores it for its 5 minutes. */
-const apiWrites = (key: string, value: string) => redis.set(key, value, 'EX', 300);
-const refresh = (target: string, ...args: string[]) => runCli(['refresh', target, '--now', GOLDEN_NOW, ...args], env);
+const apiWrites = (key: string, value: string) => services.redis.set(key, value, 'EX', 300);
+const refresh = (target: string, ...args: string[]) => runCli(['refresh', target, '--now', GOLDEN_NOW, ...args], services.env);
 const driftLines = (run: CliRun) => run.logs.filter((log) => String(log.msg).startsWith('drift: '));
 
 interface RealChange {
@@ -113,9 +93,9 @@ describe('changes the API really made: found, yielded, reported', () => {
     expect(lines[0]).toMatchObject({ level: 'error', endpoint: change.family, key: change.key });
     expect(String(lines[0]!.msg)).toMatch(change.path);
     // The API's key is left as it was.
-    expect(await redis.get(change.key)).toBe(changed);
+    expect(await services.redis.get(change.key)).toBe(changed);
     // status says so and exits 1.
-    const status = await runCli(['status', '--json'], env);
+    const status = await runCli(['status', '--json'], services.env);
     expect(status.code).toBe(1);
     expect(JSON.parse(status.stdout).drift.map((record: { endpoint: string }) => record.endpoint)).toContain(change.family);
   });
@@ -143,16 +123,16 @@ describe('data churn is not drift', () => {
           SELECT gen_random_uuid(), 'churn' || n || '@example.org', 'churn', CASE WHEN n % 2 = 0 THEN 'Atlantis' ELSE 'Kenya' END, 'x',
                  timestamp '2026-06-15 12:10:00' + n * interval '1 minute'
           FROM generate_series(1, 5) AS n;`);
-      const run = await runCli(['refresh', 'all', '--now', minutesAfter(2)], { ...env, DATABASE_URL: churned.url });
+      const run = await runCli(['refresh', 'all', '--now', minutesAfter(2)], { ...services.env, DATABASE_URL: churned.url });
       expect(run.code, run.stderr).toBe(0);
       expect(driftLines(run)).toEqual([]);
       expect(summaryOf(run)).toMatchObject({ successful: 26, failed: 0 });
-      expect(await redis.hlen('stats_refresh:drift')).toBe(0);
+      expect(await services.redis.hlen('stats_refresh:drift')).toBe(0);
       // The values did change: they wait for proof, which the counters will refuse.
-      expect(await redis.hlen('stats_refresh:drift:pending')).toBeGreaterThan(0);
-      const later = await runCli(['refresh', 'all', '--now', minutesAfter(5)], { ...env, DATABASE_URL: churned.url });
+      expect(await services.redis.hlen('stats_refresh:drift:pending')).toBeGreaterThan(0);
+      const later = await runCli(['refresh', 'all', '--now', minutesAfter(5)], { ...services.env, DATABASE_URL: churned.url });
       expect(later.code, later.stderr).toBe(0);
-      expect(await redis.hlen('stats_refresh:drift')).toBe(0);
+      expect(await services.redis.hlen('stats_refresh:drift')).toBe(0);
     } finally {
       await churned.drop();
     }
@@ -160,7 +140,7 @@ describe('data churn is not drift', () => {
 
   it('verify: the API\'s entries as they are agree with ours, values included', async () => {
     for (const key of GOLDEN_KEYS) await apiWrites(key, raw(key));
-    const run = await runCli(['verify', '--json', '--now', GOLDEN_NOW], env);
+    const run = await runCli(['verify', '--json', '--now', GOLDEN_NOW], services.env);
     expect(run.code, run.stderr).toBe(0);
     const report = JSON.parse(run.stdout) as { endpoints: Array<{ endpoint: string; verdict: string; compared: number; values_compared: number; differences: unknown[] }> };
     expect(report.endpoints.map((endpoint) => [endpoint.endpoint, endpoint.verdict])).toEqual([
@@ -171,11 +151,11 @@ describe('data churn is not drift', () => {
     expect(report.endpoints.reduce((sum, endpoint) => sum + endpoint.compared, 0)).toBe(41);
     expect(report.endpoints.find((endpoint) => endpoint.endpoint === 'executions')!.values_compared).toBeGreaterThan(0);
     // verify wrote nothing.
-    expect(await redis.exists('stats_refresh:drift', 'stats_refresh:counters', 'stats_refresh:keys')).toBe(0);
+    expect(await services.redis.exists('stats_refresh:drift', 'stats_refresh:counters', 'stats_refresh:keys')).toBe(0);
   });
 
   it('verify: nothing the API wrote is present: not comparable, exit 0', async () => {
-    const run = await runCli(['verify', 'users', '--json', '--now', GOLDEN_NOW], env);
+    const run = await runCli(['verify', 'users', '--json', '--now', GOLDEN_NOW], services.env);
     expect(run.code).toBe(0);
     expect(JSON.parse(run.stdout).endpoints).toEqual([expect.objectContaining({ endpoint: 'users', verdict: 'not comparable' })]);
   });
@@ -185,18 +165,18 @@ describe('yielding, end to end', () => {
   it('after drift: writes none of the endpoint\'s keys, withdraws its own, leaves the API\'s, exits 1; clear --drift resumes', async () => {
     // Our keys first, as every run writes them.
     expect((await refresh('all')).code).toBe(0);
-    expect((await readKeys(redis, 'stats_service:*')).size).toBe(41);
+    expect((await readKeys(services.redis, 'stats_service:*')).size).toBe(41);
     const drifted = raw(EXTRA_EXECUTIONS).replace(/"timestamp": "([^"]+)"/g, '"timestamp": "$1+00:00"');
     await apiWrites(EXTRA_EXECUTIONS, drifted);
 
     const found = await refresh('executions');
     expect(found.code).toBe(1);
-    const keys = await readKeys(redis, 'stats_service:*');
+    const keys = await readKeys(services.redis, 'stats_service:*');
     // Our 8 executions keys withdrawn; the API's left; the other families' untouched.
     expect([...keys.keys()].filter((key) => key.includes('get_execution_stats'))).toEqual([EXTRA_EXECUTIONS]);
     expect(keys.get(EXTRA_EXECUTIONS)).toBe(drifted);
     expect(keys.size).toBe(41 - 8 + 1);
-    expect(await redis.hlen('stats_refresh:keys')).toBe(41 - 8);
+    expect(await services.redis.hlen('stats_refresh:keys')).toBe(41 - 8);
 
     const again = await refresh('executions');
     expect(again.code).toBe(1);
@@ -205,20 +185,20 @@ describe('yielding, end to end', () => {
     const dashboard = await refresh('dashboard');
     expect(dashboard.code).toBe(0);
 
-    const verify = await runCli(['verify', 'executions', '--json', '--now', GOLDEN_NOW], env);
+    const verify = await runCli(['verify', 'executions', '--json', '--now', GOLDEN_NOW], services.env);
     expect(verify.code).toBe(1);
     expect(JSON.parse(verify.stdout).endpoints[0]).toMatchObject({ verdict: 'drift', differences: [expect.objectContaining({ key: EXTRA_EXECUTIONS, kind: 'format' })] });
 
-    const cleared = await runCli(['clear', '--drift'], env);
+    const cleared = await runCli(['clear', '--drift'], services.env);
     expect(cleared.code).toBe(0);
     expect(JSON.parse(cleared.stdout)).toMatchObject({ drift_forgotten: ['executions'], deleted: 0 });
-    await redis.del(EXTRA_EXECUTIONS); // the API's entry expired
+    await services.redis.del(EXTRA_EXECUTIONS); // the API's entry expired
     const resumed = await refresh('executions');
     expect(resumed.code, resumed.stderr).toBe(0);
     for (const key of GOLDEN_KEYS.filter((key) => key.includes('get_execution_stats'))) {
-      expect(JSON.parse((await redis.get(key))!), key).toStrictEqual(goldenValue(key));
+      expect(JSON.parse((await services.redis.get(key))!), key).toStrictEqual(goldenValue(key));
     }
-    expect((await runCli(['status', '--json'], env)).code).toBe(0);
+    expect((await runCli(['status', '--json'], services.env)).code).toBe(0);
   });
 
   it('--on-drift warn: records and reports, keeps writing', async () => {
@@ -227,30 +207,30 @@ describe('yielding, end to end', () => {
     expect(run.code, run.stderr).toBe(0);
     expect(String(driftLines(run)[0]!.msg)).toMatch(/still writing \(--on-drift warn\)/);
     expect(summaryOf(run)).toMatchObject({ failed: 0 });
-    expect((await runCli(['status', '--json'], env)).code).toBe(1);
+    expect((await runCli(['status', '--json'], services.env)).code).toBe(1);
   });
 
   it('a newly deployed build checks again by itself', async () => {
-    await redis.hset('stats_refresh:drift', 'users', JSON.stringify({ endpoint: 'users', build: '0.0.9 (API stats code 0000000)', detected_at: GOLDEN_NOW, key: USERS, differences: [] }));
-    const run = await runCli(['refresh', 'users', '--now', GOLDEN_NOW, '--log-level', 'info'], env);
+    await services.redis.hset('stats_refresh:drift', 'users', JSON.stringify({ endpoint: 'users', build: '0.0.9 (API stats code 0000000)', detected_at: GOLDEN_NOW, key: USERS, differences: [] }));
+    const run = await runCli(['refresh', 'users', '--now', GOLDEN_NOW, '--log-level', 'info'], services.env);
     expect(run.code, run.stderr).toBe(0);
     expect(run.logs.some((log) => log.msg === 'drift recorded by another build forgotten: checking again')).toBe(true);
-    expect(await redis.hlen('stats_refresh:drift')).toBe(0);
+    expect(await services.redis.hlen('stats_refresh:drift')).toBe(0);
   });
 });
 
 describe('values: drift once the counters prove the data did not change', () => {
   it('a count the API computes otherwise is recorded by the run after the one that found it', async () => {
     // A run 20 minutes before: the tables' counters then.
-    expect((await runCli(['refresh', 'users', '--now', minutesAfter(-20)], env)).code).toBe(0);
+    expect((await runCli(['refresh', 'users', '--now', minutesAfter(-20)], services.env)).code).toBe(0);
     await apiWrites(EXECUTIONS, staleValue(EXECUTIONS));
     const found = await refresh('executions');
     expect(found.code, found.stderr).toBe(0); // not proven yet
-    expect(await redis.hexists('stats_refresh:drift:pending', EXECUTIONS)).toBe(1);
-    const proof = await runCli(['refresh', 'users', '--now', minutesAfter(2)], env);
+    expect(await services.redis.hexists('stats_refresh:drift:pending', EXECUTIONS)).toBe(1);
+    const proof = await runCli(['refresh', 'users', '--now', minutesAfter(2)], services.env);
     expect(proof.code).toBe(0); // users is not the endpoint
     expect(driftLines(proof)).toEqual([expect.objectContaining({ endpoint: 'executions' })]);
     expect(driftLines(proof)[0]!.differences).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'values' })]));
-    expect(await redis.hexists('stats_refresh:drift', 'executions')).toBe(1);
+    expect(await services.redis.hexists('stats_refresh:drift', 'executions')).toBe(1);
   });
 });

@@ -2,42 +2,18 @@
  * On-call commands on the real services: status (and its `cache info` alias), clear,
  * and warmup.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { FAMILIES } from '../../src/requests/batches.js';
 import { type CacheStatus, formatStatus } from '../../src/commands/status.js';
 import { coveredKeys } from '../../src/requests/covered.js';
 import { runCli, startCli, summaryOf } from '../helpers/cli.js';
-import {
-  GOLDEN_NOW,
-  databaseFromTemplate,
-  goldenTemplate,
-  readKeys,
-  type TestDatabase,
-} from '../helpers/services.js';
-import { RedisServer, type TestRedisClient } from '../helpers/redis-server.js';
+import { useGoldenServices } from '../helpers/golden-services.js';
+import { RedisServer } from '../helpers/redis-server.js';
+import { GOLDEN_NOW, readKeys } from '../helpers/services.js';
 
-let database: TestDatabase;
-let server: RedisServer;
-let redis: TestRedisClient;
-let env: Record<string, string>;
+const services = useGoldenServices('ops');
+
 const API_OWN_KEY = 'stats_service:get_dashboard_stats:include=summary_period=last_day';
-
-beforeAll(async () => {
-  database = await databaseFromTemplate(goldenTemplate(), 'ops');
-  server = await RedisServer.start();
-  redis = await server.client();
-  env = { DATABASE_URL: database.url, REDIS_URL: server.url() };
-});
-
-afterAll(async () => {
-  await redis?.close();
-  await server?.stop();
-  await database?.drop();
-});
-
-beforeEach(async () => {
-  await redis.flushdb();
-});
 
 function statusOf(stdout: string): CacheStatus {
   return JSON.parse(stdout) as CacheStatus;
@@ -49,9 +25,9 @@ describe('status', () => {
   });
 
   it('after a refresh: every covered key present with TTL, size, write time and compute time; exit 0', async () => {
-    expect((await runCli(['all', '--now', GOLDEN_NOW], env)).code).toBe(0);
-    await redis.set(API_OWN_KEY, '{}', 'EX', 100);
-    const run = await runCli(['status', '--json'], env);
+    expect((await runCli(['all', '--now', GOLDEN_NOW], services.env)).code).toBe(0);
+    await services.redis.set(API_OWN_KEY, '{}', 'EX', 100);
+    const run = await runCli(['status', '--json'], services.env);
     expect(run.code).toBe(0);
     const status = statusOf(run.stdout);
     expect(status).toMatchObject({ present: 41, missing: 0 });
@@ -70,8 +46,8 @@ describe('status', () => {
   });
 
   it('exits 1 and names what is missing, so it can serve as a check', async () => {
-    expect((await runCli(['users', '--now', GOLDEN_NOW], env)).code).toBe(0);
-    const run = await runCli(['cache', 'info', '--json'], env);
+    expect((await runCli(['users', '--now', GOLDEN_NOW], services.env)).code).toBe(0);
+    const run = await runCli(['cache', 'info', '--json'], services.env);
     expect(run.code).toBe(1);
     const status = statusOf(run.stdout);
     expect(status).toMatchObject({ present: 11, missing: 30 });
@@ -127,65 +103,65 @@ describe('status', () => {
 
 describe('clear', () => {
   beforeEach(async () => {
-    expect((await runCli(['all', '--now', GOLDEN_NOW], env)).code).toBe(0);
+    expect((await runCli(['all', '--now', GOLDEN_NOW], services.env)).code).toBe(0);
   });
 
   it('--dry-run lists what `summary` matches and deletes nothing', async () => {
-    const run = await runCli(['clear', 'summary', '--dry-run'], env);
+    const run = await runCli(['clear', 'summary', '--dry-run'], services.env);
     expect(run.code).toBe(0);
     const summary = JSON.parse(run.stdout) as { matched: number; deleted: number; keys: string[]; match: string };
     expect(summary.match).toBe('stats_service:*summary*');
-    const expected = [...(await readKeys(redis, 'stats_service:*')).keys()].filter((key) => key.includes('summary')).sort();
+    const expected = [...(await readKeys(services.redis, 'stats_service:*')).keys()].filter((key) => key.includes('summary')).sort();
     expect(summary.keys).toEqual(expected);
     expect(summary).toMatchObject({ matched: expected.length, deleted: 0 });
-    expect((await readKeys(redis, 'stats_service:*')).size).toBe(41);
+    expect((await readKeys(services.redis, 'stats_service:*')).size).toBe(41);
   });
 
   it('deletes the keys the API would and leaves everything else, metadata included', async () => {
-    const before = [...(await readKeys(redis, 'stats_service:*')).keys()];
-    const run = await runCli(['clear', 'geographic'], env);
+    const before = [...(await readKeys(services.redis, 'stats_service:*')).keys()];
+    const run = await runCli(['clear', 'geographic'], services.env);
     expect(run.code).toBe(0);
-    const left = [...(await readKeys(redis, 'stats_service:*')).keys()];
+    const left = [...(await readKeys(services.redis, 'stats_service:*')).keys()];
     expect(left.sort()).toEqual(before.filter((key) => !key.includes('geographic')).sort());
     // 5 section keys and the 7 dashboard payloads that include the section.
     expect(JSON.parse(run.stdout).deleted).toBe(12);
-    expect((await readKeys(redis, 'stats_refresh:*')).size).toBeGreaterThan(0);
+    expect((await readKeys(services.redis, 'stats_refresh:*')).size).toBeGreaterThan(0);
   });
 
   it('without a pattern clears every stats_service key', async () => {
-    const run = await runCli(['cache', 'clear'], env);
+    const run = await runCli(['cache', 'clear'], services.env);
     expect(run.code).toBe(0);
     expect(JSON.parse(run.stdout)).toMatchObject({ match: 'stats_service:*', deleted: 41 });
-    expect((await readKeys(redis, 'stats_service:*')).size).toBe(0);
+    expect((await readKeys(services.redis, 'stats_service:*')).size).toBe(0);
   });
 
   it('refuses a pattern the API refuses, unless --any-pattern', async () => {
-    const refused = await runCli(['clear', 'period=all'], env);
+    const refused = await runCli(['clear', 'period=all'], services.env);
     expect(refused.code).toBe(2);
     expect(refused.messages).toEqual([expect.stringMatching(/not one the API accepts.*--any-pattern/)]);
-    expect((await readKeys(redis, 'stats_service:*')).size).toBe(41);
+    expect((await readKeys(services.redis, 'stats_service:*')).size).toBe(41);
 
-    const matching = [...(await readKeys(redis, 'stats_service:*period=all*')).keys()];
-    const forced = await runCli(['clear', 'period=all', '--any-pattern'], env);
+    const matching = [...(await readKeys(services.redis, 'stats_service:*period=all*')).keys()];
+    const forced = await runCli(['clear', 'period=all', '--any-pattern'], services.env);
     expect(forced.code).toBe(0);
     expect(JSON.parse(forced.stdout).deleted).toBe(matching.length);
     expect(matching.length).toBe(10);
-    expect((await readKeys(redis, 'stats_service:*')).size).toBe(41 - 10);
+    expect((await readKeys(services.redis, 'stats_service:*')).size).toBe(41 - 10);
   });
 });
 
 describe('warmup', () => {
   it('refreshes every family when the services answer', async () => {
-    const run = await runCli(['warmup', '--now', GOLDEN_NOW], env);
+    const run = await runCli(['warmup', '--now', GOLDEN_NOW], services.env);
     expect(run.code).toBe(0);
     expect(summaryOf(run)).toMatchObject({ command: 'warmup', successful: 26, failed: 0 });
-    expect((await readKeys(redis, 'stats_service:*')).size).toBe(41);
+    expect((await readKeys(services.redis, 'stats_service:*')).size).toBe(41);
   });
 
   it('waits for a Redis that starts late, logging each attempt', async () => {
     const late = await RedisServer.start();
     await late.kill();
-    const run = startCli(['warmup', '--now', GOLDEN_NOW, '--wait-timeout', '30'], { ...env, REDIS_URL: late.url(0) });
+    const run = startCli(['warmup', '--now', GOLDEN_NOW, '--wait-timeout', '30'], { ...services.env, REDIS_URL: late.url(0) });
     await run.waitForLog('waiting for services');
     // Take the same port again now that the first attempts failed.
     await late.launch();
@@ -203,7 +179,7 @@ describe('warmup', () => {
   });
 
   it('gives up after --wait-timeout with a clear message (exit 3)', async () => {
-    const run = await runCli(['warmup', '--wait-timeout', '2'], { ...env, REDIS_URL: 'redis://127.0.0.1:1/0' });
+    const run = await runCli(['warmup', '--wait-timeout', '2'], { ...services.env, REDIS_URL: 'redis://127.0.0.1:1/0' });
     expect(run.code).toBe(3);
     expect(run.messages).toEqual([expect.stringMatching(/gave up after \d+ attempts in 2 s: Redis at .* is unreachable/)]);
     expect(run.logs.filter((log) => log.msg === 'waiting for services').length).toBeGreaterThanOrEqual(2);
@@ -211,7 +187,7 @@ describe('warmup', () => {
   });
 
   it('--best-effort (for init containers) logs that it gave up and exits 0', async () => {
-    const run = await runCli(['warmup', '--wait-timeout', '1', '--best-effort'], { ...env, REDIS_URL: 'redis://127.0.0.1:1/0' });
+    const run = await runCli(['warmup', '--wait-timeout', '1', '--best-effort'], { ...services.env, REDIS_URL: 'redis://127.0.0.1:1/0' });
     expect(run.code).toBe(0);
     expect(run.logs.some((log) => log.msg === 'warmup gave up; exiting 0 (--best-effort)' && log.level === 'warn')).toBe(true);
   });
