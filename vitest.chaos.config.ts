@@ -5,6 +5,7 @@ export default defineConfig({
   test: {
     include: ['test/chaos/**/*.test.ts'],
     globalSetup: ['test/helpers/global-setup.ts'],
+    setupFiles: ['test/helpers/per-file.ts'],
     pool: 'forks',
     // Each test runs its faults one after another; the bound of every run is its own.
     testTimeout: 3 * 3600_000,

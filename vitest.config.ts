@@ -7,6 +7,7 @@ export default defineConfig({
     // test with npm run chaos / chaos:ci (vitest.chaos.config.ts).
     exclude: [...configDefaults.exclude, 'test/container/**', 'test/chaos/**'],
     globalSetup: ['test/helpers/global-setup.ts'],
+    setupFiles: ['test/helpers/per-file.ts'],
     pool: 'forks',
     testTimeout: 60_000,
     hookTimeout: 120_000,

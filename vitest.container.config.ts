@@ -9,6 +9,7 @@ export default defineConfig({
   test: {
     include: ['test/container/**/*.test.ts'],
     globalSetup: ['test/helpers/global-setup.ts'],
+    setupFiles: ['test/helpers/per-file.ts'],
     pool: 'forks',
     // One file at a time: each runs containers whose layers vfs copies whole.
     fileParallelism: false,

@@ -25,6 +25,28 @@ const plainArgs = (port: number) => ['--port', String(port), '--bind', '127.0.0.
 /** A connected client that `close()` disconnects. */
 export type TestRedisClient = Redis & { close(): Promise<void> };
 
+/** Every server this test file started and has not seen exit. */
+const running = new Set<ChildProcess>();
+
+/**
+ * Kills every server still running: test/helpers/per-file.ts calls it after each file, so a
+ * file that forgets stop() leaves no server behind (the worker is killed, not exited, so a
+ * process 'exit' hook would never run).
+ */
+export async function stopEveryRedisServer(): Promise<void> {
+  await Promise.all(
+    [...running].map(
+      (server) =>
+        new Promise<void>((resolve) => {
+          if (server.exitCode !== null || server.signalCode !== null) return resolve();
+          server.once('exit', () => resolve());
+          server.kill('SIGCONT');
+          server.kill('SIGKILL');
+        }),
+    ),
+  );
+}
+
 export class RedisServer {
   private process: ChildProcess | null = null;
 
@@ -67,7 +89,10 @@ export class RedisServer {
 
   /** Starts it again after `kill()`, on the same port. */
   launch(): Promise<void> {
-    this.process = spawn('redis-server', (this.options.args ?? plainArgs)(this.port), { stdio: 'ignore' });
+    const server = spawn('redis-server', (this.options.args ?? plainArgs)(this.port), { stdio: 'ignore' });
+    running.add(server);
+    server.once('exit', () => running.delete(server));
+    this.process = server;
     return this.waitUntilReady();
   }
 

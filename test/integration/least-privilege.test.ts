@@ -133,6 +133,7 @@ afterAll(async () => {
     await database.drop();
   }
   if (role) await adminQuery(`DROP ROLE IF EXISTS "${role}"`);
+  await server?.stop();
 });
 
 /** Runs the CLI as the restricted PostgreSQL role and Redis user. */
