@@ -670,14 +670,14 @@ async function main(argv: string[]): Promise<number> {
       out();
       out(`16 golden requests on top of \`refresh all\` (one more statement's worth of filters, no more passes): ` +
         `PostgreSQL CPU ${ms(cpuOf('all+requests'))} against ${ms(cpuOf('all'))}, ` +
-        `${(((cpuOf('all+requests') - cpuOf('all')) / cpuOf('all')) * 100).toFixed(1)} % more`);
+        `${signedPercent(cpuOf('all+requests'), cpuOf('all'))}`);
       out(`the drift check comparing all 41 keys as the API's (their windows folded on the same pass, no more statements): ` +
         `PostgreSQL CPU ${ms(cpuOf('all+compare'))} against ${ms(cpuOf('all'))} with nothing to compare`);
     }
     out('cross-check, one extra run per family: statements the server executed = pg_stat_database');
     out('(xact_commit + xact_rollback) - sessions, parallel workers off for that run:');
     out(`  ${Object.entries(base.crossChecks[at]!).map(([family, c]) => `${family}: ${c.server} (logged ${c.logged})`).join(', ')}`);
-    out(`\`--help\`, spawn to exit (${options.helpRuns} runs): ${range(help[at]!)}`);
+    if (options.helpRuns > 0) out(`\`--help\`, spawn to exit (${options.helpRuns} runs): ${range(help[at]!)}`);
 
     const first = summaries[0]!;
     out();
@@ -765,3 +765,9 @@ main(process.argv.slice(2)).then(
     process.exitCode = 1;
   },
 );
+
+/** `value` against `base` as "+4.0 %" or "-4.0 %". */
+function signedPercent(value: number, base: number): string {
+  const percent = ((value - base) / base) * 100;
+  return `${percent >= 0 ? '+' : ''}${percent.toFixed(1)} %`;
+}
