@@ -3,6 +3,7 @@
  */
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
+import { reusedBufferSocket } from './pg-socket.js';
 import { type PostgresTls, pgSslOption, withoutTlsParameters } from './tls.js';
 
 /** Columns we read from `"user"`; the API owns the schema. */
@@ -95,9 +96,12 @@ export function withSessionOptions(url: string): string {
  * handed over has no sslmode left for node-postgres to interpret its own way.
  */
 export function pgConnectionConfig(options: PgConnectionOptions): pg.ClientConfig {
+  const ssl = pgSslOption(options.tls);
   return {
     connectionString: withSessionOptions(withoutTlsParameters(options.url)),
-    ssl: pgSslOption(options.tls),
+    ssl,
+    // TLS reads through its own layer: only a plain connection gets the reused read buffer.
+    ...(ssl === false ? { stream: reusedBufferSocket } : {}),
     ...(options.tls.negotiation ? { sslnegotiation: options.tls.negotiation } : {}),
     application_name: options.applicationName,
     types: types as pg.CustomTypesConfig,

@@ -7,6 +7,7 @@
  * ErrorResponse), so node-postgres itself reads how the statement ended.
  */
 import type { EventEmitter } from 'node:events';
+import { isChunkLender } from '../io/pg-socket.js';
 
 /** Where the COPY data goes: the bytes of the COPY stream, in order, as ranges of socket chunks. */
 export interface CopySink {
@@ -72,6 +73,8 @@ export class CopyOut {
     this.pgListener = listeners[0]!;
     stream.removeListener('data', this.pgListener);
     stream.on('data', this.listener);
+    // Chunks are used during the call only (the sink's contract), so the socket may lend them.
+    if (isChunkLender(stream)) stream.lendChunks(true);
     connection.query(this.text);
     return undefined;
   }
@@ -140,7 +143,9 @@ export class CopyOut {
     this.pgListener = null;
     stream.removeListener('data', this.listener);
     stream.on('data', pgListener);
-    if (rest.length > 0) pgListener(rest);
+    // node-postgres may keep the bytes (a message cut at the chunk's end): a lent chunk is copied.
+    if (isChunkLender(stream)) stream.lendChunks(false);
+    if (rest.length > 0) pgListener(isChunkLender(stream) ? Buffer.from(rest) : rest);
   }
 
   private fail(error: Error): void {
@@ -154,6 +159,7 @@ export class CopyOut {
   handleError(error: Error): void {
     // A lost connection may come while this still holds the socket, which is of no more use.
     this.stream?.removeListener('data', this.listener);
+    if (isChunkLender(this.stream)) this.stream.lendChunks(false);
     this.stream = null;
     this.fail(error);
   }

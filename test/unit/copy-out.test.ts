@@ -129,6 +129,35 @@ describe('CopyOut', () => {
     expect(new CopyOut('COPY', sink).submit(connection)?.message).toMatch(/2 data listeners/);
   });
 
+  it('borrows a lending socket’s chunks only while it reads the copy-out, and hands node-postgres a copy of the rest', () => {
+    for (const cut of [0, copyOut.length - 2, copyOut.length + 3]) {
+      const lends: boolean[] = [];
+      const socket = Object.assign(new EventEmitter(), { lendChunks: (on: boolean) => lends.push(on) });
+      // As node-postgres's parser may: keep the chunk itself (a message cut at its end).
+      const kept: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => kept.push(chunk));
+      const { written, sink } = harness();
+      new CopyOut('COPY', sink).submit({ stream: socket, query: () => undefined });
+      expect(lends).toEqual([true]);
+      // `feed` overwrites each chunk once handled, as the reused read buffer is.
+      feed(socket, stream, cut === 0 ? [] : [cut]);
+      expect(Buffer.concat(written), `cut at ${cut}`).toEqual(Buffer.concat(COPY_DATA));
+      expect(lends, `cut at ${cut}`).toEqual([true, false]);
+      expect(Buffer.concat(kept), `cut at ${cut}`).toEqual(END);
+    }
+  });
+
+  it('a lost connection stops the lending', () => {
+    const lends: boolean[] = [];
+    const socket = Object.assign(new EventEmitter(), { lendChunks: (on: boolean) => lends.push(on) });
+    socket.on('data', () => undefined);
+    const copy = new CopyOut('COPY', harness().sink);
+    copy.submit({ stream: socket, query: () => undefined });
+    copy.handleError(new Error('Connection terminated unexpectedly'));
+    void copy.done.catch(() => undefined);
+    expect(lends).toEqual([true, false]);
+  });
+
   it('a lost connection fails the statement and releases the socket', async () => {
     const { stream: socket, sink, connection } = harness();
     const copy = new CopyOut('COPY', sink);
