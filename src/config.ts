@@ -11,7 +11,7 @@ import { longestGapMs } from './lib/cron.js';
 import { credentialsOf } from './lib/redact.js';
 import { FAMILIES, type Family } from './requests/batches.js';
 import { parseInstant } from './lib/time.js';
-import type { OnDrift } from './run/drift.js';
+import type { OnDrift } from './run/drift-check.js';
 
 export const DEFAULTS = Object.freeze({
   databaseUrl: 'postgres://postgres@127.0.0.1:5432/postgres',

@@ -24,11 +24,11 @@ import { parsePostgresTls } from '../src/io/tls.js';
 import { parseJsonTree } from '../src/lib/json-tree.js';
 import { API_COMMIT } from '../src/lib/version.js';
 import { parseBatchFile } from '../src/requests/batch-file.js';
-import { configsFor, type RefreshConfig } from '../src/requests/batches.js';
+import { requestsFor, type StatsRequest } from '../src/requests/batches.js';
 import { readApiKey } from '../src/requests/key-parser.js';
 import { METHODS } from '../src/requests/keys.js';
-import { runRefresh } from '../src/run/refresh.js';
-import { shapeDifferences, universesOf, valueDifferences } from '../src/stats/compare.js';
+import { runRefresh } from '../src/run/refresh-run.js';
+import { shapeDifferences, universesOf, valueDifferences } from '../src/stats/payload-diff.js';
 import { createDatabase, dropDatabase, withDatabase } from './seed-lib.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -92,7 +92,7 @@ async function runOurs(databaseUrl: string): Promise<{ payloads: ReadonlyMap<str
     const requests = parseBatchFile(readFileSync(path.join(FIXTURE, 'requests.txt'), 'utf8'), 'requests.txt').flatMap(({ target }) =>
       target.kind === 'request' ? [target.config] : [],
     );
-    const configs: RefreshConfig[] = [...configsFor(['dashboard', 'executions', 'users']), ...requests];
+    const configs: StatsRequest[] = [...requestsFor(['dashboard', 'executions', 'users']), ...requests];
     const run = await runRefresh(
       { command: 'check-api-version', configs: configs.map((config) => ({ config, origin: 'batch' })), families: [], now: new Date(GOLDEN_NOW), ttlSeconds: 300, concurrency: 2, dryRun: true },
       { db, pool, cache: null, logger: createLogger('warn'), reporter: noReporter, secrets: [] },

@@ -6,7 +6,7 @@
  */
 import { type FlagValues, loadConfig } from '../config.js';
 import { scanBatches } from '../io/cache.js';
-import { forgetDrift } from '../io/drift.js';
+import { forgetDrift } from '../io/drift-store.js';
 import { LEARNED_KEY } from '../io/learned.js';
 import { EXIT, UsageError } from '../lib/errors.js';
 import { KEY_PREFIX } from '../requests/keys.js';

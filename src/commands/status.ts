@@ -10,7 +10,7 @@ import { type FlagValues, loadConfig } from '../config.js';
 import { redisFailure, scanKeys } from '../io/cache.js';
 import { activeLearned, LEARNED_KEY, type LearnedRequest, type LearnOptions } from '../io/learned.js';
 import { type FamilyRun, KEY_META, lastRunKey, parseFamilyRun, parseKeyMeta } from '../io/metadata.js';
-import { DRIFT_KEY, type DriftRecord, readDriftState } from '../io/drift.js';
+import { DRIFT_KEY, type DriftRecord, readDriftState } from '../io/drift-store.js';
 import { lockKey } from '../io/lock.js';
 import { EXIT, errorMessage } from '../lib/errors.js';
 import { safeUrl } from '../lib/redact.js';

@@ -8,7 +8,7 @@ import { type FlagValues, loadConfig } from '../config.js';
 import { EXIT } from '../lib/errors.js';
 import { withRuntime } from '../run/runtime.js';
 import { resolveTargets } from '../run/targets.js';
-import { type VerifyReport, verify } from '../run/verify.js';
+import { type VerifyReport, verify } from '../run/verification.js';
 
 /** The human view, for a terminal. */
 export function formatVerify(report: VerifyReport): string {

@@ -9,7 +9,7 @@ import { compareText } from '../lib/compare.js';
 import { redisFailure, type ScanClient, scanKeys } from './cache.js';
 import type { Logger } from './logger.js';
 import { KEY_META, type KeyMeta, META_PREFIX } from './metadata.js';
-import type { Family, RefreshConfig } from '../requests/batches.js';
+import type { Family, StatsRequest } from '../requests/batches.js';
 import { familyOfKey, parsePayloadKey } from '../requests/key-parser.js';
 import { KEY_PREFIX, METHODS } from '../requests/keys.js';
 
@@ -24,7 +24,7 @@ export interface LearnedSighting {
 export interface LearnedRequest extends LearnedSighting {
   readonly key: string;
   readonly family: Family;
-  readonly config: RefreshConfig;
+  readonly config: StatsRequest;
   /** When it leaves the batch unless the API writes it again. */
   readonly lapses_at: string;
 }

@@ -7,7 +7,7 @@
  */
 import { sql } from 'kysely';
 import type { Db } from '../io/db.js';
-import type { ChangeCounters } from '../io/drift.js';
+import type { ChangeCounters } from '../io/drift-store.js';
 
 /** How each column the run may read is decoded, and the types that decode to the same values. */
 const TIMESTAMP = { accepts: ['timestamp', 'timestamptz'], says: 'timestamp without time zone (or timestamptz, read in UTC)' } as const;

@@ -16,7 +16,7 @@ import { type FiltersByScript, type RankedUser, type UserRuns, UserRunsFold } fr
 import { UserScriptLog } from './folds/user-scripts.js';
 import { type LoadPlan, lastTierOf, type SeriesTier, seriesTiers, type Since, startCuts, userCuts } from './plan.js';
 import { ExecutionBatch, StatusKinds } from './rows.js';
-import { type ScriptCatalog, ScriptIndex } from './scripts.js';
+import { type ScriptRows, ScriptIndex } from './scripts.js';
 
 /** The columns of `execution` a plan reads: a family alone reads only its own. */
 export interface ExecutionColumns {
@@ -92,11 +92,11 @@ export function rankedUsers(plan: LoadPlan, pass: Parameters<typeof rankUsers>[0
   return [...new Set(plan.topUsers.flatMap((need) => rankUsers(pass, need.since, need.taskType, need.limit).map((ranked) => ranked.user)))];
 }
 
-/** For each script of the catalog, the filters (indexes in `filters`) it matches. */
+/** For each script row, the filters (indexes in `filters`) it matches. */
 function filtersByScript(plan: LoadPlan, scripts: ScriptIndex, filters: ReadonlyArray<string | null>): FiltersByScript {
-  const first = new Int32Array(scripts.catalog.ids.length + 1);
+  const first = new Int32Array(scripts.rows.ids.length + 1);
   const list: number[] = [];
-  scripts.catalog.ids.forEach((_, script) => {
+  scripts.rows.ids.forEach((_, script) => {
     filters.forEach((taskType, index) => {
       if (scripts.matches(script, filterIndex(plan, taskType))) list.push(index);
     });
@@ -115,7 +115,7 @@ export async function runExecutionPass(
   db: Db,
   pool: CopyPool,
   plan: LoadPlan,
-  catalog: ScriptCatalog,
+  scriptRows: ScriptRows,
   signal?: AbortSignal,
 ): Promise<ExecutionPass> {
   const columns = executionColumns(plan);
@@ -125,7 +125,7 @@ export async function runExecutionPass(
     field('start_date'), field('end_date'), field('status'), field('script_id'), field('user_id'),
   ];
 
-  const scripts = new ScriptIndex(catalog);
+  const scripts = new ScriptIndex(scriptRows);
   const statuses = new TextDictionary();
   const kinds = new StatusKinds(statuses);
   const cuts = Float64Array.from(startCuts(plan));
@@ -145,7 +145,7 @@ export async function runExecutionPass(
     plan.topUsers.length > 0 || plan.activity.length > 0
       ? new UserRunsFold(tierOfStartTier, userTierCuts.length + 1, userFilters.length, filtersByScript(plan, scripts, userFilters))
       : null;
-  const pairs = plan.topUsers.length > 0 ? new UserScriptLog(bitsFor(catalog.ids.length)) : null;
+  const pairs = plan.topUsers.length > 0 ? new UserScriptLog(bitsFor(scriptRows.ids.length)) : null;
 
   const batch = new ExecutionBatch();
   const decode = (tuples: TupleBatch) => {

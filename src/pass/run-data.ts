@@ -11,8 +11,8 @@ import { type ExecutionPass, filterIndex, rankUsers } from './execution-pass.js'
 import type { ScriptCounts } from './folds/script-tiers.js';
 import type { HourCount } from './folds/start-hours.js';
 import { type LoadPlan, lastTierOf, type SeriesTier, type Since, type SourceName } from './plan.js';
-import type { ScriptCatalog } from './scripts.js';
-import type { UserTable } from './user-table.js';
+import type { ScriptRows } from './scripts.js';
+import type { LoadedUsers } from './user-table.js';
 
 export type { HourCount, Since, SourceName };
 
@@ -87,8 +87,8 @@ export interface RunData {
 
 /** What the loader read: each planned source that loaded. */
 export interface LoadedSources {
-  readonly scripts?: ScriptCatalog;
-  readonly user_table?: UserTable;
+  readonly scripts?: ScriptRows;
+  readonly user_table?: LoadedUsers;
   readonly execution_pass?: ExecutionPass;
   /** Email by user id, of the users ranked in some top list. */
   readonly top_user_emails?: ReadonlyMap<string, string>;
@@ -133,7 +133,7 @@ export function createRunData(plan: LoadPlan, loaded: LoadedSources, failures: R
     if (value === null) throw new Error(`${what} was not planned`);
     return value;
   }
-  const createdSince = (table: UserTable, row: number, since: Since) => since === null || table.createdAt[row]! >= since;
+  const createdSince = (table: LoadedUsers, row: number, since: Since) => since === null || table.createdAt[row]! >= since;
 
   const executionsByScript = memo((since: Since): readonly ScriptExecutions[] => {
     const pass = source('execution_pass');
@@ -284,7 +284,7 @@ export function createRunData(plan: LoadPlan, loaded: LoadedSources, failures: R
       const pass = source('execution_pass');
       const users = fold(pass.users, 'the user fold');
       const emails = source('top_user_emails');
-      const { ids, slugs } = pass.scripts.catalog;
+      const { ids, slugs } = pass.scripts.rows;
       return rankUsers({ ...pass, users }, since, taskType, limit).flatMap((ranked) => {
         const userId = users.idOf(ranked.user);
         const email = emails.get(userId);

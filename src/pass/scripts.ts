@@ -10,7 +10,7 @@ import { type CopyPool, queryRows } from './copy.js';
 import { UuidDictionary } from './dictionary.js';
 import type { ScriptClass } from './folds/timeline.js';
 
-export interface ScriptCatalog {
+export interface ScriptRows {
   /** Rows of `script`, in the order read. */
   readonly ids: readonly string[];
   readonly slugs: readonly string[];
@@ -23,7 +23,7 @@ export function taskTypePattern(taskType: string): string {
   return `%${taskType}%`;
 }
 
-export async function loadScripts(db: Db, pool: CopyPool, taskTypes: readonly string[]): Promise<ScriptCatalog> {
+export async function loadScripts(db: Db, pool: CopyPool, taskTypes: readonly string[]): Promise<ScriptRows> {
   const query = db
     .selectFrom('script')
     .select(['id', 'slug'])
@@ -37,20 +37,20 @@ export async function loadScripts(db: Db, pool: CopyPool, taskTypes: readonly st
   };
 }
 
-/** The pass's view of the scripts: a dictionary seeded with the catalog, classes and filter needs. */
+/** The pass's view of the scripts: a dictionary seeded with the script rows, classes and filter needs. */
 export class ScriptIndex {
   readonly dictionary = new UuidDictionary();
   readonly classes: ScriptClass[] = [];
-  /** The class of each script of the catalog, by index. */
+  /** The class of each script row, by index. */
   readonly classByScript: Int32Array;
 
-  constructor(readonly catalog: ScriptCatalog) {
+  constructor(readonly rows: ScriptRows) {
     const byKey = new Map<string, number>();
-    this.classByScript = new Int32Array(catalog.ids.length);
-    catalog.ids.forEach((id, script) => {
+    this.classByScript = new Int32Array(rows.ids.length);
+    rows.ids.forEach((id, script) => {
       this.dictionary.indexOfText(id, true);
-      const matches = [true, ...catalog.matches.map((column) => column[script]!)];
-      const task = taskName(catalog.slugs[script]);
+      const matches = [true, ...rows.matches.map((column) => column[script]!)];
+      const task = taskName(rows.slugs[script]);
       const key = JSON.stringify([task, matches]);
       let scriptClass = byKey.get(key);
       if (scriptClass === undefined) {
@@ -64,7 +64,7 @@ export class ScriptIndex {
 
   /** The slug of a script index; undefined for ids the pass met that `script` does not hold. */
   slugOf(script: number): string | undefined {
-    return this.catalog.slugs[script];
+    return this.rows.slugs[script];
   }
 
   /** The class of a script index, or -1 when the script is not in `script` (the API's join drops it). */

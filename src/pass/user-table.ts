@@ -9,7 +9,7 @@ import { type CopyPool, type CopyStatements, copyColumns, queryCopy, tableCopy }
 import { TextDictionary, UuidDictionary } from './dictionary.js';
 import type { UserColumns } from './plan.js';
 
-export interface UserTable {
+export interface LoadedUsers {
   /** Users in the table. */
   readonly count: number;
   /** created_at in µs since 2000-01-01 (NaN for NULL), by row; empty when not read. */
@@ -34,7 +34,7 @@ export function userCopy(db: Db, columns: UserColumns): { statements: CopyStatem
   return { statements: { table: tableCopy('user', fields), query: queryCopy(query.compile()) }, fields: fields.length > 0 ? fields : ['one'] };
 }
 
-export async function loadUserTable(db: Db, pool: CopyPool, columns: UserColumns, signal?: AbortSignal): Promise<UserTable> {
+export async function loadUserTable(db: Db, pool: CopyPool, columns: UserColumns, signal?: AbortSignal): Promise<LoadedUsers> {
   const { statements, fields } = userCopy(db, columns);
   const idField = fields.indexOf('id');
   const countryField = fields.indexOf('country');

@@ -13,13 +13,13 @@ export type DashboardSection = (typeof DASHBOARD_SECTIONS)[number];
 /** Buckets the time series and registration trends can be grouped by. */
 export type Granularity = 'quarter_hour' | 'hour' | 'day' | 'week' | 'month';
 
-export interface DashboardConfig {
+export interface DashboardRequest {
   readonly family: 'dashboard';
   readonly period: Period;
   readonly include: readonly DashboardSection[];
 }
 
-export interface ExecutionsConfig {
+export interface ExecutionsRequest {
   readonly family: 'executions';
   readonly period: Period;
   readonly groupBy: Granularity;
@@ -29,7 +29,7 @@ export interface ExecutionsConfig {
   readonly taskType: string | null;
 }
 
-export interface UsersConfig {
+export interface UsersRequest {
   readonly family: 'users';
   readonly period: Period;
   readonly groupBy: Granularity;
@@ -37,26 +37,26 @@ export interface UsersConfig {
   readonly country: string | null;
 }
 
-export type RefreshConfig = DashboardConfig | ExecutionsConfig | UsersConfig;
+export type StatsRequest = DashboardRequest | ExecutionsRequest | UsersRequest;
 
 const ALL_SECTIONS = DASHBOARD_SECTIONS;
 
-const dashboard = (period: Period, include: readonly DashboardSection[]): DashboardConfig => ({
+const dashboard = (period: Period, include: readonly DashboardSection[]): DashboardRequest => ({
   family: 'dashboard',
   period,
   include,
 });
-const executions = (period: Period, groupBy: Granularity, status: string | null = null): ExecutionsConfig => ({
+const executions = (period: Period, groupBy: Granularity, status: string | null = null): ExecutionsRequest => ({
   family: 'executions',
   period,
   groupBy,
   status,
   taskType: null,
 });
-const users = (period: Period, groupBy: Granularity): UsersConfig => ({ family: 'users', period, groupBy, country: null });
+const users = (period: Period, groupBy: Granularity): UsersRequest => ({ family: 'users', period, groupBy, country: null });
 
 /** The default batch of every family, in the contract's order. */
-export const BATCHES: Readonly<Record<Family, readonly RefreshConfig[]>> = {
+export const BATCHES: Readonly<Record<Family, readonly StatsRequest[]>> = {
   dashboard: [
     dashboard('all', ALL_SECTIONS),
     dashboard('last_month', ['summary', 'trends']),
@@ -92,7 +92,7 @@ export const BATCHES: Readonly<Record<Family, readonly RefreshConfig[]>> = {
 };
 
 /** The configs a command refreshes, in batch order. */
-export function configsFor(families: readonly Family[]): RefreshConfig[] {
+export function requestsFor(families: readonly Family[]): StatsRequest[] {
   return families.flatMap((family) => BATCHES[family]);
 }
 

@@ -1,6 +1,6 @@
 /** The keys the batches write, as data: what `status` lists and `schedule` watches. */
 import { BATCHES, FAMILIES, type Family } from './batches.js';
-import { cachedSectionsOf, payloadKey, sectionKey } from './config-keys.js';
+import { cachedSectionsOf, payloadKey, sectionKey } from './request-keys.js';
 
 /**
  * Every key the batches write, then the `extra` keys (learned requests'), with the first

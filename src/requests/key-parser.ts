@@ -5,8 +5,8 @@
  * and it counts only when exactly one split gives values the API would accept and the
  * request they make has exactly this key.
  */
-import { FAMILIES, type Family, type RefreshConfig } from './batches.js';
-import { CACHED_SECTIONS, type CachedSection, payloadKey } from './config-keys.js';
+import { FAMILIES, type Family, type StatsRequest } from './batches.js';
+import { CACHED_SECTIONS, type CachedSection, payloadKey } from './request-keys.js';
 import { isPeriod, type Period } from '../lib/time.js';
 import { KEY_PREFIX, METHODS } from './keys.js';
 import { PARAMETERS, RequestError, requestOf } from './request.js';
@@ -33,12 +33,12 @@ export function familyOfKey(key: string): Family | null {
 }
 
 /** The request the API stored `key` for, or null when the key does not read as exactly one valid request. */
-export function parsePayloadKey(key: string): RefreshConfig | null {
+export function parsePayloadKey(key: string): StatsRequest | null {
   const family = familyOfKey(key);
   if (!family) return null;
   const names = [...PARAMETERS[family]].sort();
   const text = key.slice(`${KEY_PREFIX}${METHODS[family]}:`.length);
-  const readings: RefreshConfig[] = [];
+  const readings: StatsRequest[] = [];
   for (const values of splitParameters(text, names)) {
     // In a key, an absent filter is written `none`.
     const get = (name: string) => {
@@ -57,7 +57,7 @@ export function parsePayloadKey(key: string): RefreshConfig | null {
 
 /** What a `stats_service:` key is to us: a family's payload, a section the API caches on its own, or a method we do not know. */
 export type ApiKey =
-  | { readonly kind: 'payload'; readonly family: Family; readonly config: RefreshConfig | null }
+  | { readonly kind: 'payload'; readonly family: Family; readonly config: StatsRequest | null }
   | { readonly kind: 'section'; readonly section: CachedSection; readonly period: Period | null }
   | { readonly kind: 'unknown'; readonly method: string; readonly families: readonly Family[] };
 

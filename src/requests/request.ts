@@ -14,7 +14,7 @@ import {
   type Family,
   type Granularity,
   parseFamilies,
-  type RefreshConfig,
+  type StatsRequest,
 } from './batches.js';
 
 export const GRANULARITIES: readonly Granularity[] = ['quarter_hour', 'hour', 'day', 'week', 'month'];
@@ -23,7 +23,7 @@ export const STATUSES = ['PENDING', 'RUNNING', 'FINISHED', 'FAILED', 'CANCELLED'
 /** What a target on the command line or in a batch file means. */
 export type Target =
   | { readonly kind: 'families'; readonly families: readonly Family[] }
-  | { readonly kind: 'request'; readonly config: RefreshConfig; readonly text: string };
+  | { readonly kind: 'request'; readonly config: StatsRequest; readonly text: string };
 
 /** A request the API would refuse (HTTP 400), or one stats-refresh cannot serve faithfully. */
 export class RequestError extends UsageError {
@@ -82,7 +82,7 @@ function filterValue(name: string, value: string | null): string | null {
 }
 
 /** The dashboard route: period (default all) and include (default all four sections, items stripped). */
-function dashboardRequest(get: (name: string) => string | null): RefreshConfig {
+function dashboardRequest(get: (name: string) => string | null): StatsRequest {
   const chosen = period(get('period') ?? 'all');
   const include = (get('include') ?? DASHBOARD_SECTIONS.join(',')).split(',').map(pyStrip);
   const invalid = include.filter((section) => !(DASHBOARD_SECTIONS as readonly string[]).includes(section));
@@ -93,7 +93,7 @@ function dashboardRequest(get: (name: string) => string | null): RefreshConfig {
 }
 
 /** The executions route: period (last_month), group_by (day, exact), status and task_type (optional). */
-function executionsRequest(get: (name: string) => string | null): RefreshConfig {
+function executionsRequest(get: (name: string) => string | null): StatsRequest {
   const chosen = period(get('period') ?? 'last_month');
   const groupBy = granularity(get('group_by') ?? 'day');
   const status = get('status');
@@ -110,20 +110,20 @@ function executionsRequest(get: (name: string) => string | null): RefreshConfig 
 }
 
 /** The users route: period (last_year), group_by (month, normalised), country (optional, exact). */
-function usersRequest(get: (name: string) => string | null): RefreshConfig {
+function usersRequest(get: (name: string) => string | null): StatsRequest {
   const chosen = period(get('period') ?? 'last_year');
   const groupBy = granularity(normalizeUserGroupBy(get('group_by') ?? 'month'));
   return { family: 'users', period: chosen, groupBy, country: filterValue('country', get('country')) };
 }
 
-const ROUTES: Readonly<Record<Family, (get: (name: string) => string | null) => RefreshConfig>> = {
+const ROUTES: Readonly<Record<Family, (get: (name: string) => string | null) => StatsRequest>> = {
   dashboard: dashboardRequest,
   executions: executionsRequest,
   users: usersRequest,
 };
 
 /** The config a family's route makes of its parameters (`get` returns null for an absent one). */
-export function requestOf(family: Family, get: (name: string) => string | null): RefreshConfig {
+export function requestOf(family: Family, get: (name: string) => string | null): StatsRequest {
   return ROUTES[family](get);
 }
 
@@ -148,7 +148,7 @@ function endpointOf(path: string): Family {
 }
 
 export interface ParsedRequest {
-  readonly config: RefreshConfig;
+  readonly config: StatsRequest;
   /** Parameters present that the endpoint does not read (the API ignores them too). */
   readonly ignored: readonly string[];
 }

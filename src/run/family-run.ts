@@ -8,10 +8,10 @@ import { type HeldLock, lockKey, tryLock, waitForLock } from '../io/lock.js';
 import { errorMessage } from '../lib/errors.js';
 import { Releasers } from '../lib/releasers.js';
 import { DEFAULT_RETRY } from '../lib/retry.js';
-import { configsFor, FAMILIES, type Family } from '../requests/batches.js';
-import { configLabel, payloadKey } from '../requests/config-keys.js';
-import { runRefresh } from './refresh.js';
-import type { ConfigResult, PlannedConfig, RefreshRun } from './results.js';
+import { requestsFor, FAMILIES, type Family } from '../requests/batches.js';
+import { requestLabel, payloadKey } from '../requests/request-keys.js';
+import { runRefresh } from './refresh-run.js';
+import type { RequestResult, PlannedRequest, RefreshRun } from './results.js';
 import type { Runtime } from './runtime.js';
 import type { RefreshTargets } from './targets.js';
 
@@ -58,13 +58,13 @@ async function takeLocks(runtime: Runtime, families: readonly Family[], releaser
 }
 
 /** The results of the families whose lock could not be taken: every config failed, nothing written. */
-function lockFailures(failed: ReadonlyMap<Family, string>): ConfigResult[] {
+function lockFailures(failed: ReadonlyMap<Family, string>): RequestResult[] {
   return [...failed].flatMap(([family, error]) =>
-    configsFor([family]).map((config): ConfigResult => ({
+    requestsFor([family]).map((config): RequestResult => ({
       config,
       origin: 'batch',
       family,
-      label: configLabel(config),
+      label: requestLabel(config),
       key: payloadKey(config),
       written: [],
       error,
@@ -74,13 +74,13 @@ function lockFailures(failed: ReadonlyMap<Family, string>): ConfigResult[] {
 }
 
 /** The learned requests of the families run; a failure to learn is a warning, never a failed run. */
-async function learnedConfigs(runtime: Runtime, families: readonly Family[], others: readonly PlannedConfig[], now: Date) {
+async function learnedConfigs(runtime: Runtime, families: readonly Family[], others: readonly PlannedRequest[], now: Date) {
   const { config, connections, logger } = runtime;
   if (!config.learn || config.dryRun || families.length === 0 || config.learnMax === 0) return [];
   try {
     const known = new Set(others.map(({ config: other }) => payloadKey(other)));
     const learned = await learnRequests(connections.redis!, families, known, now, { windowMs: config.learnWindowMs, max: config.learnMax }, logger);
-    return learned.map((request): PlannedConfig => ({ config: request.config, origin: 'learned' }));
+    return learned.map((request): PlannedRequest => ({ config: request.config, origin: 'learned' }));
   } catch (error) {
     logger.warn({ err: redisFailure(error) }, 'learned requests not read; refreshing without them');
     return [];
@@ -124,9 +124,9 @@ export async function runTargets(
     const { running, skipped, failed } = config.dryRun
       ? { running: [...targets.families], skipped: [], failed: new Map<Family, string>() }
       : await takeLocks(runtime, targets.families, releasers, signal);
-    const batch: PlannedConfig[] = [
-      ...configsFor(running).map((planned): PlannedConfig => ({ config: planned, origin: 'batch' })),
-      ...targets.requests.map((request): PlannedConfig => ({ config: request, origin: 'request' })),
+    const batch: PlannedRequest[] = [
+      ...requestsFor(running).map((planned): PlannedRequest => ({ config: planned, origin: 'batch' })),
+      ...targets.requests.map((request): PlannedRequest => ({ config: request, origin: 'request' })),
     ];
     const configs = [...batch, ...(await learnedConfigs(runtime, running, batch, now))];
     const run = configs.length === 0 ? emptyRun(command, now, config.ttlSeconds, skipped, signal) : await refresh(configs, running, skipped);
@@ -138,7 +138,7 @@ export async function runTargets(
     await releasers.releaseAll((lock, error) => logger.warn({ lock, err: redisFailure(error) }, 'lock not released'));
   }
 
-  function refresh(configs: readonly PlannedConfig[], running: readonly Family[], skipped: readonly Family[]): Promise<RefreshRun> {
+  function refresh(configs: readonly PlannedRequest[], running: readonly Family[], skipped: readonly Family[]): Promise<RefreshRun> {
     return runRefresh(
       {
         command,

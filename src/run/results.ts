@@ -2,20 +2,20 @@
  * A run's result: one record per config, and the run around them. The stdout summary, the
  * `stats_refresh:` metadata, the metrics and schedule's watched keys are projections of it.
  */
-import type { DriftRecord } from '../io/drift.js';
+import type { DriftRecord } from '../io/drift-store.js';
 import type { KeyMeta, FamilyRun } from '../io/metadata.js';
 import type { FamilyOutcome } from '../io/metrics.js';
-import { configsFor, type Family, type RefreshConfig } from '../requests/batches.js';
+import { requestsFor, type Family, type StatsRequest } from '../requests/batches.js';
 
 /** Why a config is in the run: its family's batch, a request given, or a request learned from the cache. */
-export type ConfigOrigin = 'batch' | 'request' | 'learned';
+export type RequestOrigin = 'batch' | 'request' | 'learned';
 
-export interface PlannedConfig {
-  readonly config: RefreshConfig;
-  readonly origin: ConfigOrigin;
+export interface PlannedRequest {
+  readonly config: StatsRequest;
+  readonly origin: RequestOrigin;
 }
 
-export interface ConfigResult extends PlannedConfig {
+export interface RequestResult extends PlannedRequest {
   readonly family: Family;
   /** e.g. `dashboard/all[summary,trends]`. */
   readonly label: string;
@@ -48,16 +48,16 @@ export interface RefreshRun {
   readonly skipped: readonly Family[];
   /** The shutdown signal that cut the run short, if one did. */
   readonly interrupted: string | null;
-  readonly results: readonly ConfigResult[];
+  readonly results: readonly RequestResult[];
   /** Dry run only: every entry that would be written, by key. */
   readonly payloads: ReadonlyMap<string, string> | null;
   /** The SHA-1 of each value written: our metadata records it, and the drift check tells our keys by it. */
   readonly sha1: ReadonlyMap<string, string>;
-  /** The endpoints with drift recorded (src/run/drift.ts), as the run left them. */
+  /** The endpoints with drift recorded (src/run/drift-check.ts), as the run left them. */
   readonly drift: ReadonlyMap<Family, DriftRecord>;
 }
 
-export interface ConfigFailure {
+export interface RequestFailure {
   readonly config: string;
   readonly error: string;
 }
@@ -71,7 +71,7 @@ export interface RefreshSummary {
   successful: number;
   failed: number;
   cache_keys: string[];
-  failures: ConfigFailure[];
+  failures: RequestFailure[];
   duration_ms: number;
   statements: number;
   interrupted?: string;
@@ -80,7 +80,7 @@ export interface RefreshSummary {
   payloads?: Record<string, unknown>;
 }
 
-export const failuresOf = (run: RefreshRun): ConfigFailure[] =>
+export const failuresOf = (run: RefreshRun): RequestFailure[] =>
   run.results.flatMap((result) => (result.error === null ? [] : [{ config: result.label, error: result.error }]));
 
 export const writtenKeysOf = (run: RefreshRun): string[] => run.results.flatMap((result) => result.written);
@@ -181,7 +181,7 @@ export function failedOutcomes(families: readonly Family[], finishedAt: Date, du
     durationSeconds,
     statements: 0,
     configsOk: 0,
-    configsFailed: configsFor([family]).length,
+    configsFailed: requestsFor([family]).length,
     keysWritten: 0,
     learnedRequests: 0,
     drift: null,

@@ -5,12 +5,12 @@
 import { UsageError } from '../lib/errors.js';
 import { readSettingFile } from '../io/files.js';
 import { parseBatchFile } from '../requests/batch-file.js';
-import { FAMILIES, type Family, type RefreshConfig } from '../requests/batches.js';
+import { FAMILIES, type Family, type StatsRequest } from '../requests/batches.js';
 import { type ParsedTarget, parseTarget, type Target } from '../requests/request.js';
 
 export interface RefreshTargets {
   readonly families: readonly Family[];
-  readonly requests: readonly RefreshConfig[];
+  readonly requests: readonly StatsRequest[];
   /** Parameters the requests hold that the API does not read, for a warning. */
   readonly ignored: ReadonlyArray<{ readonly target: string; readonly parameters: readonly string[] }>;
 }

@@ -7,7 +7,7 @@ import { pyJson, pyString } from '../lib/pyjson.js';
 import type { Column } from '../pass/catalog.js';
 import { SOURCE_NAMES, withInputs } from '../pass/plan.js';
 import type { RunData, SourceName } from '../pass/run-data.js';
-import type { RefreshConfig } from '../requests/batches.js';
+import type { StatsRequest } from '../requests/batches.js';
 import { summarySection, tasksSection, trendsSection } from './dashboard.js';
 import { taskPerformance, timeSeries, topUsers } from './executions.js';
 import { geographicSection } from './geographic.js';
@@ -90,7 +90,7 @@ export class Assembler {
   }
 
   /** A config's payload as JSON text. */
-  payload(config: RefreshConfig): string {
+  payload(config: StatsRequest): string {
     return this.parts(partsOf(config));
   }
 }

@@ -8,7 +8,7 @@ import { microsOf } from '../lib/micros.js';
 import type { Column } from '../pass/catalog.js';
 import { HOURLY_WINDOW_MS, MONTHLY_WINDOW_MS, type Period, periodCutoff } from '../lib/time.js';
 import { type LoadNeeds, type LoadPlan, mergeNeeds, type Since, SOURCE_NAMES, type SourceName, withInputs } from '../pass/plan.js';
-import { DASHBOARD_SECTIONS, type Granularity, type RefreshConfig } from '../requests/batches.js';
+import { DASHBOARD_SECTIONS, type Granularity, type StatsRequest } from '../requests/batches.js';
 
 /** One section of one payload, with everything that makes it differ from another. */
 export type SectionRequest =
@@ -68,7 +68,7 @@ export const TOP_USERS_LIMIT = 10;
 export type PayloadPart = readonly [field: string, request: SectionRequest];
 
 /** The sections of a config's payload, under their fields, in the API's order. */
-export function partsOf(config: RefreshConfig): PayloadPart[] {
+export function partsOf(config: StatsRequest): PayloadPart[] {
   const { period } = config;
   switch (config.family) {
     case 'dashboard':
@@ -162,12 +162,12 @@ export function planSections(
 }
 
 /** The load plan of computing `configs` at `at`. */
-export function planLoad(configs: readonly RefreshConfig[], at: Date, refused: ReadonlyMap<Column, Error> = new Map()): LoadPlan {
+export function planLoad(configs: readonly StatsRequest[], at: Date, refused: ReadonlyMap<Column, Error> = new Map()): LoadPlan {
   return planSections([{ parts: configs.flatMap(partsOf), at }], refused);
 }
 
 /** Every source a config's payload is computed from. */
-export function sourcesOf(config: RefreshConfig): Set<SourceName> {
+export function sourcesOf(config: StatsRequest): Set<SourceName> {
   return withInputs(partsOf(config).flatMap(([, request]) => SECTION_SOURCES[request.section]));
 }
 

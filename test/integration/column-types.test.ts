@@ -6,8 +6,8 @@
  * entries exactly.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { configsFor } from '../../src/requests/batches.js';
-import { configLabel, payloadKey } from '../../src/requests/config-keys.js';
+import { requestsFor } from '../../src/requests/batches.js';
+import { requestLabel, payloadKey } from '../../src/requests/request-keys.js';
 import { partsOf, SECTION_COLUMNS } from '../../src/stats/sections.js';
 import type { Column } from '../../src/pass/catalog.js';
 import { runCli, summaryOf } from '../helpers/cli.js';
@@ -101,7 +101,7 @@ const REFUSED: Refusal[] = [
 ];
 
 describe('types the decoders do not read', () => {
-  const configs = configsFor(['dashboard', 'executions', 'users']);
+  const configs = requestsFor(['dashboard', 'executions', 'users']);
 
   it.each(REFUSED)('$column refused: its configs fail with one line, the others are written', async (refusal) => {
     const { run, written } = await refreshAfter(refusal.column.replace('.', '_'), refusal.alter);
@@ -110,11 +110,11 @@ describe('types the decoders do not read', () => {
     expect(onColumn.length).toBeLessThan(configs.length);
     expect(run.code).toBe(1);
     const summary = summaryOf(run);
-    expect(summary.failures.map((failure) => failure.config).sort()).toEqual(onColumn.map(configLabel).sort());
+    expect(summary.failures.map((failure) => failure.config).sort()).toEqual(onColumn.map(requestLabel).sort());
     for (const failure of summary.failures) expect(failure.error).toBe(refusal.message);
     expect(run.logs.filter((log) => log.msg === 'column refused').map((log) => log.err)).toEqual([refusal.message]);
     // Nothing computed from the column is written; what is written is the API's.
-    for (const config of onColumn) expect(written.has(payloadKey(config)), configLabel(config)).toBe(false);
+    for (const config of onColumn) expect(written.has(payloadKey(config)), requestLabel(config)).toBe(false);
     expect(written.size).toBeGreaterThan(0);
     for (const [key, value] of written) expect(JSON.parse(value), key).toStrictEqual(goldenValue(key));
   });

@@ -11,11 +11,11 @@ import { parsePostgresTls } from '../../src/io/tls.js';
 import { loadRunData } from '../../src/pass/load.js';
 import { readFileSync } from 'node:fs';
 import { parseBatchFile } from '../../src/requests/batch-file.js';
-import { configsFor, type RefreshConfig } from '../../src/requests/batches.js';
-import { configLabel, payloadKey } from '../../src/requests/config-keys.js';
+import { requestsFor, type StatsRequest } from '../../src/requests/batches.js';
+import { requestLabel, payloadKey } from '../../src/requests/request-keys.js';
 import { parseRequest } from '../../src/requests/request.js';
 import { runTargets } from '../../src/run/family-run.js';
-import { type RefreshDeps, runRefresh } from '../../src/run/refresh.js';
+import { type RefreshDeps, runRefresh } from '../../src/run/refresh-run.js';
 import { summaryOf } from '../../src/run/results.js';
 import { openRuntime } from '../../src/run/runtime.js';
 import { resolveTargets } from '../../src/run/targets.js';
@@ -146,8 +146,8 @@ describe('the pass answers as the contract defines, on the golden database and e
   let database: TestDatabase;
   let rows: Rows;
   let db: ReturnType<typeof createDb>;
-  const configs: RefreshConfig[] = [
-    ...configsFor(['dashboard', 'executions', 'users']),
+  const configs: StatsRequest[] = [
+    ...requestsFor(['dashboard', 'executions', 'users']),
     ...parseBatchFile(readFileSync(REQUESTS_FILE, 'utf8'), 'requests.txt').flatMap(({ target }) => (target.kind === 'request' ? [target.config] : [])),
     ...EXTRA_REQUESTS.map((request) => parseRequest(request).config),
   ];
@@ -184,7 +184,7 @@ describe('the pass answers as the contract defines, on the golden database and e
       const ours = new Assembler(data, now);
       const reference = new Assembler(referenceData(rows), now);
       for (const config of configs) {
-        expect(comparable(ours.payload(config)), configLabel(config)).toStrictEqual(comparable(reference.payload(config)));
+        expect(comparable(ours.payload(config)), requestLabel(config)).toStrictEqual(comparable(reference.payload(config)));
       }
     },
   );
@@ -308,7 +308,7 @@ describe('the runner with a cache that refuses some writes', () => {
         return pipeline;
       },
     };
-    const configs = configsFor(['dashboard', 'users']).map((config) => ({ config, origin: 'batch' as const }));
+    const configs = requestsFor(['dashboard', 'users']).map((config) => ({ config, origin: 'batch' as const }));
     const run = await runRefresh(
       { command: 'test', configs, families: ['dashboard', 'users'], now: new Date(GOLDEN_NOW), ttlSeconds: 300, concurrency: 2, dryRun: false, retry: { attempts: 1, baseDelayMs: 0, maxDelayMs: 0 } },
       // No drift check in this run: the fake need not answer its commands.
@@ -328,7 +328,7 @@ describe('the runner with a cache that refuses some writes', () => {
   });
 
   it('a dry run computes every payload and writes nothing', async () => {
-    const configs = configsFor(['executions']).map((config) => ({ config, origin: 'batch' as const }));
+    const configs = requestsFor(['executions']).map((config) => ({ config, origin: 'batch' as const }));
     const run = await runRefresh(
       { command: 'test', configs, families: ['executions'], now: new Date(GOLDEN_NOW), ttlSeconds: 300, concurrency: 2, dryRun: true },
       { db: db.db, pool: db.pool, cache: null, logger: createLogger('silent'), reporter: noReporter, secrets: [] },

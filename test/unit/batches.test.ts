@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BATCHES, configsFor, DASHBOARD_SECTIONS, FAMILIES, parseFamilies, type RefreshConfig } from '../../src/requests/batches.js';
+import { BATCHES, requestsFor, DASHBOARD_SECTIONS, FAMILIES, parseFamilies, type StatsRequest } from '../../src/requests/batches.js';
 
 describe('FAMILIES and DASHBOARD_SECTIONS', () => {
   it('lists the three families in order', () => {
@@ -66,14 +66,14 @@ describe('BATCHES', () => {
   });
 });
 
-describe('configsFor', () => {
+describe('requestsFor', () => {
   it('returns one family batch in batch order', () => {
-    expect(configsFor(['executions'])).toEqual([...BATCHES.executions]);
-    expect(configsFor(['users'])).toEqual([...BATCHES.users]);
+    expect(requestsFor(['executions'])).toEqual([...BATCHES.executions]);
+    expect(requestsFor(['users'])).toEqual([...BATCHES.users]);
   });
 
   it('returns all 26 configs for all families, family by family', () => {
-    const all = configsFor(['dashboard', 'executions', 'users']);
+    const all = requestsFor(['dashboard', 'executions', 'users']);
     expect(all).toHaveLength(26);
     expect(all.slice(0, 12)).toEqual([...BATCHES.dashboard]);
     expect(all.slice(12, 20)).toEqual([...BATCHES.executions]);
@@ -81,18 +81,18 @@ describe('configsFor', () => {
   });
 
   it('follows the order of the families it is given', () => {
-    const configs = configsFor(['users', 'dashboard']);
+    const configs = requestsFor(['users', 'dashboard']);
     expect(configs).toHaveLength(18);
-    expect(configs.slice(0, 6).every((c: RefreshConfig) => c.family === 'users')).toBe(true);
-    expect(configs.slice(6).every((c: RefreshConfig) => c.family === 'dashboard')).toBe(true);
+    expect(configs.slice(0, 6).every((c: StatsRequest) => c.family === 'users')).toBe(true);
+    expect(configs.slice(6).every((c: StatsRequest) => c.family === 'dashboard')).toBe(true);
   });
 
   it('returns nothing for no families', () => {
-    expect(configsFor([])).toEqual([]);
+    expect(requestsFor([])).toEqual([]);
   });
 
   it('returns a fresh array that does not alias the batch', () => {
-    const configs = configsFor(['users']);
+    const configs = requestsFor(['users']);
     configs.pop();
     expect(BATCHES.users).toHaveLength(6);
   });

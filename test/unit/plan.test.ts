@@ -3,7 +3,7 @@
  * into the tiers the folds count in.
  */
 import { describe, expect, it } from 'vitest';
-import { BATCHES, configsFor, type Granularity } from '../../src/requests/batches.js';
+import { BATCHES, requestsFor, type Granularity } from '../../src/requests/batches.js';
 import { commonRefinement, type SeriesNeed, seriesTiers, startCuts, type TierBucket, userCuts } from '../../src/pass/plan.js';
 import { planLoad } from '../../src/stats/sections.js';
 import { PERIODS, type Period } from '../../src/lib/time.js';
@@ -87,11 +87,11 @@ describe('planLoad', () => {
   });
 
   it('is frozen', () => {
-    expect(Object.isFrozen(planLoad(configsFor(['dashboard']), NOW))).toBe(true);
+    expect(Object.isFrozen(planLoad(requestsFor(['dashboard']), NOW))).toBe(true);
   });
 
   it('plans the dashboard batch: counts for all five windows, the trends\' windows, users by creation and country', () => {
-    const plan = planLoad(configsFor(['dashboard']), NOW);
+    const plan = planLoad(requestsFor(['dashboard']), NOW);
     expect([...plan.sources].sort()).toEqual(['execution_pass', 'scripts', 'user_table']);
     expect(plan.scriptWindows).toEqual(ALL_WINDOWS);
     expect(plan).toMatchObject({ byScript: true, durations: false, now: micros('2026-06-15T12:34:56Z') });
@@ -115,7 +115,7 @@ describe('planLoad', () => {
   });
 
   it('plans the executions batch: 7 distinct series (the FAILED config shares last_month/day), newest first', () => {
-    const plan = planLoad(configsFor(['executions']), NOW);
+    const plan = planLoad(requestsFor(['executions']), NOW);
     expect(plan.series).toEqual([
       series('last_day', 'quarter_hour'),
       series('last_week', 'day'),
@@ -132,7 +132,7 @@ describe('planLoad', () => {
   });
 
   it('plans the users batch: the user table\'s three columns and activity, no series', () => {
-    const plan = planLoad(configsFor(['users']), NOW);
+    const plan = planLoad(requestsFor(['users']), NOW);
     expect(plan.activity).toEqual(ALL_WINDOWS);
     expect(plan.userColumns).toEqual({ id: true, country: true, createdAt: true });
     expect(plan.series).toEqual([]);
@@ -153,7 +153,7 @@ describe('planLoad', () => {
   });
 
   it('merges families without duplicates, whatever the configs\' order', () => {
-    const configs = configsFor(['executions', 'users', 'dashboard']);
+    const configs = requestsFor(['executions', 'users', 'dashboard']);
     const forward = planLoad(configs, NOW);
     expect(forward.scriptWindows).toEqual(ALL_WINDOWS);
     expect(forward.series).toHaveLength(7);
@@ -165,22 +165,22 @@ describe('startCuts and userCuts', () => {
   const DATED = [CUTOFFS.last_day, CUTOFFS.last_week, CUTOFFS.last_month, CUTOFFS.last_year];
 
   it('cut the start tiers at every window of the counts, the trends, the top users and the activity, newest first', () => {
-    expect(startCuts(planLoad(configsFor(['dashboard', 'executions', 'users']), NOW))).toEqual([CUTOFFS.last_day, HOURLY, ...DATED.slice(1)]);
+    expect(startCuts(planLoad(requestsFor(['dashboard', 'executions', 'users']), NOW))).toEqual([CUTOFFS.last_day, HOURLY, ...DATED.slice(1)]);
     // The users family alone: only activity windows.
-    expect(startCuts(planLoad(configsFor(['users']), NOW))).toEqual(DATED);
+    expect(startCuts(planLoad(requestsFor(['users']), NOW))).toEqual(DATED);
   });
 
   it('cut the user tiers at the top users\' and activity windows only, each of them a start cut', () => {
-    const plan = planLoad(configsFor(['dashboard', 'executions', 'users']), NOW);
+    const plan = planLoad(requestsFor(['dashboard', 'executions', 'users']), NOW);
     expect(userCuts(plan)).toEqual(DATED);
     expect(userCuts(plan).every((cut) => startCuts(plan).includes(cut))).toBe(true);
-    expect(userCuts(planLoad(configsFor(['dashboard']), NOW))).toEqual([]);
+    expect(userCuts(planLoad(requestsFor(['dashboard']), NOW))).toEqual([]);
   });
 });
 
 describe('seriesTiers', () => {
   it('splits the executions series into 5 tiers, newest first', () => {
-    const plan = planLoad(configsFor(['executions']), NOW);
+    const plan = planLoad(requestsFor(['executions']), NOW);
     expect(seriesTiers(plan.series)).toEqual([
       { from: CUTOFFS.last_day, bucket: 'quarter_hour' },
       { from: CUTOFFS.last_week, bucket: 'hour' },

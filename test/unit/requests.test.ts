@@ -5,14 +5,14 @@ import { describe, expect, it } from 'vitest';
 import { resolveTargets } from '../../src/run/targets.js';
 import { activeLearned } from '../../src/io/learned.js';
 import { parseBatchFile } from '../../src/requests/batch-file.js';
-import type { RefreshConfig } from '../../src/requests/batches.js';
-import { payloadKey } from '../../src/requests/config-keys.js';
+import type { StatsRequest } from '../../src/requests/batches.js';
+import { payloadKey } from '../../src/requests/request-keys.js';
 import { familyOfKey, parsePayloadKey, splitParameters } from '../../src/requests/key-parser.js';
 import { normalizeUserGroupBy, parseRequest, parseTarget, pyStrip, RequestError } from '../../src/requests/request.js';
 import { PERIODS } from '../../src/lib/time.js';
 
 /** The config a request makes, any family's fields readable (the test knows which family it asked). */
-const config = (text: string) => parseRequest(text).config as RefreshConfig & Record<string, unknown>;
+const config = (text: string) => parseRequest(text).config as StatsRequest & Record<string, unknown>;
 const refused = (text: string) => {
   try {
     parseRequest(text);
@@ -185,7 +185,7 @@ describe('users validation', () => {
 describe('keys parsed back', () => {
   const taskTypes = [null, 'sdg', 'land_cover', 'a=b', 'x_period=all', 'two words', 'ñandú', 'task_type=none', '_', '%'];
   const countries = [null, 'Kenya', 'United States', 'Côte d’Ivoire', 'a_group_by=day', '=', '日本'];
-  const configs: RefreshConfig[] = [
+  const configs: StatsRequest[] = [
     ...PERIODS.flatMap((period) => [
       { family: 'dashboard' as const, period, include: ['summary' as const] },
       { family: 'dashboard' as const, period, include: ['geographic' as const, 'summary' as const, 'tasks' as const, 'trends' as const] },

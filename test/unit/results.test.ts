@@ -3,12 +3,12 @@
  * outcomes and the learned keys schedule watches, from hand-made records.
  */
 import { describe, expect, it } from 'vitest';
-import { configsFor, type RefreshConfig } from '../../src/requests/batches.js';
-import { configLabel, payloadKey } from '../../src/requests/config-keys.js';
+import { requestsFor, type StatsRequest } from '../../src/requests/batches.js';
+import { requestLabel, payloadKey } from '../../src/requests/request-keys.js';
 import { coveredKeys } from '../../src/requests/covered.js';
 import {
-  type ConfigOrigin,
-  type ConfigResult,
+  type RequestOrigin,
+  type RequestResult,
   familyRunsOf,
   keyMetaOf,
   learnedKeysOf,
@@ -19,12 +19,12 @@ import {
 
 const NOW = new Date('2026-06-15T12:34:56Z');
 
-function result(config: RefreshConfig, over: Partial<ConfigResult> & { origin?: ConfigOrigin } = {}): ConfigResult {
+function result(config: StatsRequest, over: Partial<RequestResult> & { origin?: RequestOrigin } = {}): RequestResult {
   return {
     config,
     origin: 'batch',
     family: config.family,
-    label: configLabel(config),
+    label: requestLabel(config),
     key: payloadKey(config),
     written: [payloadKey(config)],
     error: null,
@@ -33,7 +33,7 @@ function result(config: RefreshConfig, over: Partial<ConfigResult> & { origin?: 
   };
 }
 
-function run(results: ConfigResult[], over: Partial<RefreshRun> = {}): RefreshRun {
+function run(results: RequestResult[], over: Partial<RefreshRun> = {}): RefreshRun {
   return {
     command: 'refresh all',
     now: NOW,
@@ -53,8 +53,8 @@ function run(results: ConfigResult[], over: Partial<RefreshRun> = {}): RefreshRu
   };
 }
 
-const [users0, users1] = configsFor(['users']) as [RefreshConfig, RefreshConfig];
-const learned: RefreshConfig = { family: 'executions', period: 'all', groupBy: 'week', status: null, taskType: 'sdg' };
+const [users0, users1] = requestsFor(['users']) as [StatsRequest, StatsRequest];
+const learned: StatsRequest = { family: 'executions', period: 'all', groupBy: 'week', status: null, taskType: 'sdg' };
 
 describe('summaryOf', () => {
   it('counts configs, lists the written keys and the failures, and says what was skipped and learned', () => {
@@ -130,7 +130,7 @@ describe('outcomesOf', () => {
   });
 
   it('an interrupted run is a failed one, even without a failed config', () => {
-    const [outcome] = outcomesOf(run(configsFor(['dashboard']).map((config) => result(config)), { families: ['dashboard'], interrupted: 'SIGTERM' }), NOW);
+    const [outcome] = outcomesOf(run(requestsFor(['dashboard']).map((config) => result(config)), { families: ['dashboard'], interrupted: 'SIGTERM' }), NOW);
     expect(outcome).toMatchObject({ result: 'failed', configsFailed: 0, configsOk: 12 });
   });
 

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { configsFor } from '../../src/requests/batches.js';
+import { requestsFor } from '../../src/requests/batches.js';
 import { failureTable, partsOf, SECTION_SOURCES, sourcesOf } from '../../src/stats/sections.js';
 
 const ARCHITECTURE = readFileSync(new URL('../../docs/architecture.md', import.meta.url), 'utf8');
@@ -34,15 +34,15 @@ describe('the failure table', () => {
 describe('configs and their sources', () => {
   it('a dashboard of geographic alone reads only "user"; the executions family never does', () => {
     expect([...sourcesOf({ family: 'dashboard', period: 'all', include: ['geographic'] })]).toEqual(['user_table']);
-    for (const config of configsFor(['executions'])) expect(sourcesOf(config).has('user_table')).toBe(false);
+    for (const config of requestsFor(['executions'])) expect(sourcesOf(config).has('user_table')).toBe(false);
   });
 
   it('16 batch configs are built on "user", as the isolation test finds', () => {
-    expect(configsFor(['dashboard', 'executions', 'users']).filter((config) => sourcesOf(config).has('user_table'))).toHaveLength(16);
+    expect(requestsFor(['dashboard', 'executions', 'users']).filter((config) => sourcesOf(config).has('user_table'))).toHaveLength(16);
   });
 
   it('every section named by a payload is declared', () => {
-    for (const config of configsFor(['dashboard', 'executions', 'users'])) {
+    for (const config of requestsFor(['dashboard', 'executions', 'users'])) {
       for (const [, request] of partsOf(config)) expect(SECTION_SOURCES[request.section]).toBeDefined();
     }
   });

@@ -13,7 +13,7 @@
  *   a list's cut are left out, their order and membership being PostgreSQL's choice), and
  *   objects keyed by names compared as maps.
  */
-import type { Difference } from '../io/drift.js';
+import type { Difference } from '../io/drift-store.js';
 import { compareText } from '../lib/compare.js';
 import { JsonNumber, type JsonNode } from '../lib/json-tree.js';
 import { majorVersion, parseSlug, taskName } from '../lib/slug.js';

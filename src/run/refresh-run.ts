@@ -7,7 +7,7 @@ import { type CacheClient, type CacheEntry, redisFailure, writeEntries } from '.
 import type { Db } from '../io/db.js';
 import type { Logger } from '../io/logger.js';
 import { forgetKeys, type MetaClient, writeRunMetadata } from '../io/metadata.js';
-import type { DriftRecord } from '../io/drift.js';
+import type { DriftRecord } from '../io/drift-store.js';
 import type { FailureReporter } from '../io/reporter.js';
 import { errorMessage } from '../lib/errors.js';
 import { DEFAULT_RETRY, type RetryPolicy, withRetry } from '../lib/retry.js';
@@ -16,16 +16,16 @@ import type { Period } from '../lib/time.js';
 import type { CopyPool } from '../pass/copy.js';
 import { loadRunData } from '../pass/load.js';
 import type { Family } from '../requests/batches.js';
-import { type DriftCheckClient, type DriftSettings, driftError, entryNeeds, finishDriftCheck, sha1Of, startDriftCheck, withdrawKeys } from './drift.js';
-import { type CachedSection, cachedSectionsOf, configLabel, payloadKey, sectionKey } from '../requests/config-keys.js';
+import { type DriftCheckClient, type DriftSettings, driftError, entryNeeds, finishDriftCheck, sha1Of, startDriftCheck, withdrawKeys } from './drift-check.js';
+import { type CachedSection, cachedSectionsOf, requestLabel, payloadKey, sectionKey } from '../requests/request-keys.js';
 import { Assembler } from '../stats/assemble.js';
 import { partsOf, planSections } from '../stats/sections.js';
-import { type ConfigResult, familyRunsOf, keyMetaOf, type PlannedConfig, type RefreshRun } from './results.js';
+import { type RequestResult, familyRunsOf, keyMetaOf, type PlannedRequest, type RefreshRun } from './results.js';
 
 export interface RefreshOptions {
   readonly command: string;
   /** What to compute: batch configs, requests, learned requests (a key's first config wins). */
-  readonly configs: readonly PlannedConfig[];
+  readonly configs: readonly PlannedRequest[];
   /** The families whose batch this run is (their last run is recorded), and those skipped for their lock. */
   readonly families: readonly Family[];
   readonly skipped?: readonly Family[];
@@ -34,7 +34,7 @@ export interface RefreshOptions {
   readonly concurrency: number;
   /** Compute only: nothing is written and the payloads are returned. */
   readonly dryRun: boolean;
-  /** The drift check (src/run/drift.ts); absent or null: no check (a dry run never checks). */
+  /** The drift check (src/run/drift-check.ts); absent or null: no check (a dry run never checks). */
   readonly drift?: DriftSettings | null;
   /** Aborting starts no new statement; those in flight get `gracePeriodMs` to finish. */
   readonly signal?: AbortSignal;
@@ -61,7 +61,7 @@ interface TimedEntry extends CacheEntry {
 }
 
 /** One config per payload key, the first of each (a request may repeat a batch config). */
-function distinctByKey(configs: readonly PlannedConfig[]): PlannedConfig[] {
+function distinctByKey(configs: readonly PlannedRequest[]): PlannedRequest[] {
   const keys = new Set<string>();
   return configs.filter(({ config }) => !keys.has(payloadKey(config)) && Boolean(keys.add(payloadKey(config))));
 }
@@ -70,11 +70,11 @@ interface SectionEntry {
   readonly section: CachedSection;
   readonly period: Period;
   /** The first config that holds it: the key is counted as its. */
-  readonly owner: PlannedConfig;
+  readonly owner: PlannedRequest;
 }
 
 /** The section entries the API caches on their own, one per (section, period) of the configs. */
-function sectionEntriesOf(configs: readonly PlannedConfig[]): Map<string, SectionEntry> {
+function sectionEntriesOf(configs: readonly PlannedRequest[]): Map<string, SectionEntry> {
   const byKey = new Map<string, SectionEntry>();
   for (const planned of configs) {
     for (const section of cachedSectionsOf(planned.config)) {
@@ -160,7 +160,7 @@ export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Pr
   const yielding = drift?.yielding ?? new Map<Family, DriftRecord>();
   const assembler = new Assembler(data, options.now, refused);
   const entries = new Map<string, TimedEntry>();
-  const errors = new Map<PlannedConfig, string>();
+  const errors = new Map<PlannedRequest, string>();
   for (const planned of configs) {
     const record = yielding.get(planned.config.family);
     try {
@@ -168,7 +168,7 @@ export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Pr
       const value = assembler.payload(planned.config);
       const computeMs = elapsed();
       entries.set(payloadKey(planned.config), { key: payloadKey(planned.config), value, computeMs });
-      logger.debug({ config: configLabel(planned.config), ms: computeMs }, 'config built');
+      logger.debug({ config: requestLabel(planned.config), ms: computeMs }, 'config built');
     } catch (error) {
       errors.set(planned, errorMessage(error, secrets));
     }
@@ -185,7 +185,7 @@ export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Pr
 
   const writeFailures = options.dryRun || !deps.cache ? new Map<string, Error>() : await writeEntries(deps.cache, [...entries.values()], options.ttlSeconds);
   if (deps.cache && yielding.size > 0) await withdraw(deps.cache, new Set(yielding.keys()), logger);
-  const results = configs.map((planned): ConfigResult => {
+  const results = configs.map((planned): RequestResult => {
     const { config } = planned;
     const key = payloadKey(config);
     const owned = [key, ...[...sections].filter(([, entry]) => entry.owner === planned).map(([sectionKey]) => sectionKey)];
@@ -196,7 +196,7 @@ export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Pr
     return {
       ...planned,
       family: config.family,
-      label: configLabel(config),
+      label: requestLabel(config),
       key,
       written: owned.filter((own) => entries.has(own) && !writeFailures.has(own)),
       error,

@@ -17,24 +17,24 @@ import {
   type DriftRecord,
   type DriftState,
   type DriftUpdate,
-  type Endpoint,
   type PendingValues,
   deleteIfUnchanged,
   fingerprints,
   readDriftState,
   readValues,
   writeDriftState,
-} from '../io/drift.js';
+} from '../io/drift-store.js';
 import type { Logger } from '../io/logger.js';
 import { KEY_META, type KeyMeta } from '../io/metadata.js';
 import { errorMessage } from '../lib/errors.js';
 import { parseJsonTree } from '../lib/json-tree.js';
 import { BUILD } from '../lib/version.js';
+import type { Family } from '../requests/batches.js';
 import type { RunData } from '../pass/run-data.js';
 import { readApiKey } from '../requests/key-parser.js';
 import { KEY_PREFIX } from '../requests/keys.js';
 import type { Assembler } from '../stats/assemble.js';
-import { shapeDifferences, universesOf, valueDifferences } from '../stats/compare.js';
+import { shapeDifferences, universesOf, valueDifferences } from '../stats/payload-diff.js';
 import { type PayloadPart, partsOf } from '../stats/sections.js';
 
 export type OnDrift = 'yield' | 'warn';
@@ -64,7 +64,7 @@ const MAX_SAMPLES = 100;
 /** A key the API wrote, and what ours is for it. */
 export interface ApiEntry {
   readonly key: string;
-  readonly endpoint: Endpoint;
+  readonly endpoint: Family;
   readonly value: string;
   /** The sections ours is made of (one with field '' for a section the API caches on its own). */
   readonly parts: readonly PayloadPart[];
@@ -75,7 +75,7 @@ export interface ApiEntry {
 /** A key the API wrote that stats-refresh cannot read: its own keys for that endpoint are then never read. */
 export interface UnreadableKey {
   readonly key: string;
-  readonly endpoints: readonly Endpoint[];
+  readonly endpoints: readonly Family[];
   readonly why: string;
 }
 
@@ -85,7 +85,7 @@ export interface ApiKeys {
 }
 
 /** The endpoint whose answers a key holds; the sections cached on their own are the dashboard's. */
-function endpointsOf(key: string): { endpoints: readonly Endpoint[]; parts: PayloadPart[] | null; why: string } | null {
+function endpointsOf(key: string): { endpoints: readonly Family[]; parts: PayloadPart[] | null; why: string } | null {
   const read = readApiKey(key);
   if (!read) return null;
   switch (read.kind) {
@@ -126,7 +126,7 @@ function legacyOwn(meta: string | undefined, nowMs: number): boolean {
  */
 export async function findApiKeys(
   client: DriftClient & Parameters<typeof scanKeys>[0] & { hmget(key: string, ...fields: string[]): Promise<Array<string | null>> },
-  endpoints: readonly Endpoint[],
+  endpoints: readonly Family[],
   now: Date,
   settings: DriftSettings,
 ): Promise<ApiKeys> {
@@ -225,12 +225,12 @@ export function compareEntries(entries: readonly ApiEntry[], data: RunData, now:
 }
 
 /** Endpoints a difference shows at: the geographic section is the dashboard's and the users'. */
-function endpointsShowing(entry: ApiEntry, differences: readonly Difference[]): Endpoint[] {
+function endpointsShowing(entry: ApiEntry, differences: readonly Difference[]): Family[] {
   const read = readApiKey(entry.key);
   const shared =
     (read?.kind === 'section' && read.section === 'geographic') ||
     differences.some((difference) => /^(geographic|geographic_distribution|countries)\b/.test(difference.path));
-  return shared ? [...new Set<Endpoint>([entry.endpoint, 'dashboard', 'users'])] : [entry.endpoint];
+  return shared ? [...new Set<Family>([entry.endpoint, 'dashboard', 'users'])] : [entry.endpoint];
 }
 
 const equalCounters = (a: ChangeCounters, b: ChangeCounters) =>
@@ -247,11 +247,11 @@ function proven(pending: PendingValues, state: DriftState, counters: ChangeCount
 
 export interface DriftOutcome {
   /** The endpoints whose runs yield to the API now (recorded by this build, --on-drift yield). */
-  readonly yielding: ReadonlyMap<Endpoint, DriftRecord>;
+  readonly yielding: ReadonlyMap<Family, DriftRecord>;
   /** Every endpoint with drift recorded by this build, yielding or not. */
-  readonly recorded: ReadonlyMap<Endpoint, DriftRecord>;
+  readonly recorded: ReadonlyMap<Family, DriftRecord>;
   /** Drift found by this run. */
-  readonly found: ReadonlyMap<Endpoint, DriftRecord>;
+  readonly found: ReadonlyMap<Family, DriftRecord>;
 }
 
 /** The state as this build sees it: records of another build are forgotten (this one checks again). */
@@ -270,7 +270,7 @@ export async function currentState(client: DriftClient, logger: Logger): Promise
 
 export interface Judgement extends DriftUpdate {
   /** Drift found by this run (not recorded before). */
-  readonly found: ReadonlyMap<Endpoint, DriftRecord>;
+  readonly found: ReadonlyMap<Family, DriftRecord>;
 }
 
 /**
@@ -282,8 +282,8 @@ export function judge(
   state: DriftState,
   run: { comparisons: readonly Comparison[]; unreadable: readonly UnreadableKey[]; counters: ChangeCounters | null; now: Date },
 ): Judgement {
-  const found = new Map<Endpoint, DriftRecord>();
-  const record = (endpoint: Endpoint, key: string, differences: readonly Difference[]) => {
+  const found = new Map<Family, DriftRecord>();
+  const record = (endpoint: Family, key: string, differences: readonly Difference[]) => {
     if (state.records.has(endpoint) || found.has(endpoint)) return;
     found.set(endpoint, { endpoint, build: BUILD, detected_at: run.now.toISOString(), key, differences: differences.slice(0, 5) });
   };
@@ -336,7 +336,7 @@ export function driftError(record: DriftRecord): Error {
 }
 
 /** Deletes the keys we wrote for the yielding endpoints (those still holding our value), so the API computes its own. */
-export async function withdrawKeys(client: DriftClient & { hgetall(key: string): Promise<Record<string, string>> }, yielding: ReadonlySet<Endpoint>): Promise<string[]> {
+export async function withdrawKeys(client: DriftClient & { hgetall(key: string): Promise<Record<string, string>> }, yielding: ReadonlySet<Family>): Promise<string[]> {
   if (yielding.size === 0) return [];
   const ours = new Map<string, string>();
   for (const [key, meta] of Object.entries(await client.hgetall(KEY_META))) {
@@ -360,7 +360,7 @@ export interface DriftCheck {
   readonly settings: DriftSettings;
   readonly now: Date;
   /** Endpoints already yielding when the run started: their configs are not computed. */
-  readonly yielding: ReadonlyMap<Endpoint, DriftRecord>;
+  readonly yielding: ReadonlyMap<Family, DriftRecord>;
 }
 
 export type DriftCheckClient = DriftClient &
@@ -369,7 +369,7 @@ export type DriftCheckClient = DriftClient &
 /** Reads the shared state and the keys the API wrote; null (and a warning) when Redis does not answer them. */
 export async function startDriftCheck(
   client: DriftCheckClient,
-  endpoints: readonly Endpoint[],
+  endpoints: readonly Family[],
   now: Date,
   settings: DriftSettings,
   logger: Logger,

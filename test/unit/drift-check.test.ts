@@ -4,9 +4,9 @@
  * they are dropped, and what is recorded and pruned; the metrics' gauge.
  */
 import { describe, expect, it } from 'vitest';
-import type { ChangeCounters, DriftState, PendingValues } from '../../src/io/drift.js';
+import type { ChangeCounters, DriftState, PendingValues } from '../../src/io/drift-store.js';
 import { RefreshMetrics } from '../../src/io/metrics.js';
-import { type ApiEntry, type Comparison, judge } from '../../src/run/drift.js';
+import { type ApiEntry, type Comparison, judge } from '../../src/run/drift-check.js';
 import { BUILD } from '../../src/lib/version.js';
 
 const T = Date.parse('2026-06-15T12:00:00Z');

@@ -1,14 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { BATCHES, configsFor, type RefreshConfig } from '../../src/requests/batches.js';
-import { CACHED_SECTIONS, cachedSectionsOf, configLabel, payloadKey, sectionKey } from '../../src/requests/config-keys.js';
+import { BATCHES, requestsFor, type StatsRequest } from '../../src/requests/batches.js';
+import { CACHED_SECTIONS, cachedSectionsOf, requestLabel, payloadKey, sectionKey } from '../../src/requests/request-keys.js';
 import { PERIODS } from '../../src/lib/time.js';
 
 const golden = JSON.parse(
   readFileSync(new URL('../fixtures/golden/expected.json', import.meta.url), 'utf8'),
 ) as Record<string, { raw: string; ttl: number }>;
 
-const ALL_CONFIGS = configsFor(['dashboard', 'executions', 'users']);
+const ALL_CONFIGS = requestsFor(['dashboard', 'executions', 'users']);
 const SECTIONS = ['summary', 'trends', 'geographic'] as const;
 
 describe('payloadKey', () => {
@@ -118,31 +118,31 @@ describe('cachedSectionsOf', () => {
   });
 });
 
-describe('configLabel', () => {
+describe('requestLabel', () => {
   it('labels dashboard configs with their sorted include list', () => {
-    expect(configLabel({ family: 'dashboard', period: 'all', include: ['summary', 'trends', 'geographic', 'tasks'] })).toBe(
+    expect(requestLabel({ family: 'dashboard', period: 'all', include: ['summary', 'trends', 'geographic', 'tasks'] })).toBe(
       'dashboard/all[geographic,summary,tasks,trends]',
     );
-    expect(configLabel({ family: 'dashboard', period: 'last_month', include: ['trends', 'summary'] })).toBe(
+    expect(requestLabel({ family: 'dashboard', period: 'last_month', include: ['trends', 'summary'] })).toBe(
       'dashboard/last_month[summary,trends]',
     );
   });
 
   it('labels executions configs, with the status only when there is one', () => {
-    expect(configLabel({ family: 'executions', period: 'last_month', groupBy: 'day', status: null, taskType: null })).toBe(
+    expect(requestLabel({ family: 'executions', period: 'last_month', groupBy: 'day', status: null, taskType: null })).toBe(
       'executions/last_month/day',
     );
-    expect(configLabel({ family: 'executions', period: 'last_month', groupBy: 'day', status: 'FAILED', taskType: null })).toBe(
+    expect(requestLabel({ family: 'executions', period: 'last_month', groupBy: 'day', status: 'FAILED', taskType: null })).toBe(
       'executions/last_month/day/status=FAILED',
     );
   });
 
   it('labels users configs', () => {
-    expect(configLabel({ family: 'users', period: 'last_week', groupBy: 'hour', country: null })).toBe('users/last_week/hour');
+    expect(requestLabel({ family: 'users', period: 'last_week', groupBy: 'hour', country: null })).toBe('users/last_week/hour');
   });
 
   it('gives every batch config a distinct label', () => {
-    const labels = ALL_CONFIGS.map((c: RefreshConfig) => configLabel(c));
+    const labels = ALL_CONFIGS.map((c: StatsRequest) => requestLabel(c));
     expect(new Set(labels).size).toBe(26);
   });
 });

@@ -2,22 +2,23 @@
  * `verify` for on-call: the same comparison as a run's drift check, on the keys the API
  * wrote that are present now, read-only: nothing is recorded, written or withdrawn.
  */
-import { readDriftState, type Difference, type DriftRecord, type Endpoint } from '../io/drift.js';
+import { readDriftState, type Difference, type DriftRecord } from '../io/drift-store.js';
+import type { Family } from '../requests/batches.js';
 import { DEFAULT_RETRY, withRetry } from '../lib/retry.js';
 import { readCatalog, refusedColumns } from '../pass/catalog.js';
 import { loadRunData } from '../pass/load.js';
 import { FAMILIES } from '../requests/batches.js';
-import { payloadKey } from '../requests/config-keys.js';
+import { payloadKey } from '../requests/request-keys.js';
 import { Assembler } from '../stats/assemble.js';
 import { planSections } from '../stats/sections.js';
-import { compareEntries, type Comparison, entryNeeds, findApiKeys, judge } from './drift.js';
+import { compareEntries, type Comparison, entryNeeds, findApiKeys, judge } from './drift-check.js';
 import type { Runtime } from './runtime.js';
 import type { RefreshTargets } from './targets.js';
 
 export type Verdict = 'agree' | 'drift' | 'not comparable';
 
-export interface EndpointReport {
-  readonly endpoint: Endpoint;
+export interface FamilyReport {
+  readonly endpoint: Family;
   readonly verdict: Verdict;
   /** Keys the API wrote for it, and how many were compared (their shape), and their values. */
   readonly api_keys: number;
@@ -32,7 +33,7 @@ export interface EndpointReport {
 
 export interface VerifyReport {
   readonly now: string;
-  readonly endpoints: readonly EndpointReport[];
+  readonly endpoints: readonly FamilyReport[];
 }
 
 /** Verifies the endpoints of `targets` (all three when null), as of `now`. */
@@ -45,7 +46,7 @@ export async function verify(runtime: Runtime, targets: RefreshTargets | null, n
   const found = await findApiKeys(redis, endpoints, now, settings);
   // Requests named: their keys only, besides whole families.
   const named = new Set(targets?.requests.map(payloadKey) ?? []);
-  const wanted = (key: string, endpoint: Endpoint) => !targets || targets.families.includes(endpoint) || named.has(key);
+  const wanted = (key: string, endpoint: Family) => !targets || targets.families.includes(endpoint) || named.has(key);
   const entries = found.entries.filter((entry) => wanted(entry.key, entry.endpoint));
   const unreadable = found.unreadable.filter((key) => key.endpoints.some((endpoint) => wanted(key.key, endpoint)));
 
@@ -66,12 +67,12 @@ export async function verify(runtime: Runtime, targets: RefreshTargets | null, n
 }
 
 function reportOf(
-  endpoint: Endpoint,
+  endpoint: Family,
   comparisons: readonly Comparison[],
-  unreadable: ReadonlyArray<{ key: string; endpoints: readonly Endpoint[]; why: string }>,
+  unreadable: ReadonlyArray<{ key: string; endpoints: readonly Family[]; why: string }>,
   provenValues: DriftRecord | null,
   recorded: DriftRecord | null,
-): EndpointReport {
+): FamilyReport {
   const own = comparisons.filter((comparison) => comparison.entry.endpoint === endpoint);
   const foreign = unreadable.filter((key) => key.endpoints.includes(endpoint));
   const differences = [

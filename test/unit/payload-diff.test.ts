@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { JsonNumber, type JsonNode, parseJsonTree } from '../../src/lib/json-tree.js';
-import { shapeDifferences, universesOf, valueDifferences } from '../../src/stats/compare.js';
+import { shapeDifferences, universesOf, valueDifferences } from '../../src/stats/payload-diff.js';
 import { GOLDEN_EXPECTED } from '../helpers/golden.js';
 
 /** The golden fixture's script slugs: the names our rules produce come from them. */

@@ -9,7 +9,7 @@ import { META_PREFIX } from './metadata.js';
 
 export type DifferenceKind = 'structure' | 'format' | 'values';
 
-/** How a payload the API stored differs from ours (src/stats/compare.ts finds them). */
+/** How a payload the API stored differs from ours (src/stats/payload-diff.ts finds them). */
 export interface Difference {
   readonly kind: DifferenceKind;
   /** e.g. `activity_stats.active_last_day`, `time_series[].timestamp`, `top_users[…].execution_count`. */
@@ -21,9 +21,6 @@ export interface Difference {
 /** Per table read, `n_tup_ins + n_tup_upd + n_tup_del` of pg_stat_user_tables; null for a view or a table without statistics. */
 export type ChangeCounters = Readonly<Record<'execution' | 'user' | 'script', string | null>>;
 
-/** The API endpoints drift is recorded for: the three families'. */
-export type Endpoint = Family;
-
 /** Hash: endpoint → DriftRecord (JSON). */
 export const DRIFT_KEY = `${META_PREFIX}drift`;
 /** Hash: API key → PendingValues (JSON). */
@@ -32,7 +29,7 @@ export const PENDING_KEY = `${META_PREFIX}drift:pending`;
 export const COUNTERS_KEY = `${META_PREFIX}counters`;
 
 export interface DriftRecord {
-  readonly endpoint: Endpoint;
+  readonly endpoint: Family;
   /** The build that found it (see lib/version.ts): another build checks again. */
   readonly build: string;
   readonly detected_at: string;
@@ -43,7 +40,7 @@ export interface DriftRecord {
 
 /** Value differences found while the tables seemed still: drift once their counters prove it. */
 export interface PendingValues {
-  readonly endpoint: Endpoint;
+  readonly endpoint: Family;
   readonly key: string;
   readonly differences: readonly Difference[];
   /** When they were found (the run's instant) and the counters then. */
@@ -81,7 +78,7 @@ function parse<T>(text: string | undefined, valid: (value: Partial<T>) => boolea
 }
 
 export interface DriftState {
-  readonly records: Map<Endpoint, DriftRecord>;
+  readonly records: Map<Family, DriftRecord>;
   readonly pending: Map<string, PendingValues>;
   readonly history: CounterSample[];
 }
@@ -93,7 +90,7 @@ export async function readDriftState(client: DriftClient): Promise<DriftState> {
     records: new Map(
       Object.entries(records).flatMap(([endpoint, text]) => {
         const record = parse<DriftRecord>(text, (value) => typeof value.build === 'string' && Array.isArray(value.differences));
-        return record ? [[endpoint as Endpoint, record] as const] : [];
+        return record ? [[endpoint as Family, record] as const] : [];
       }),
     ),
     pending: new Map(
@@ -120,8 +117,8 @@ async function exec(pipeline: { exec(): Promise<Array<[Error | null, unknown]> |
 
 /** What a run changes in the state, written in one round trip. */
 export interface DriftUpdate {
-  readonly record?: ReadonlyMap<Endpoint, DriftRecord>;
-  readonly forget?: readonly Endpoint[];
+  readonly record?: ReadonlyMap<Family, DriftRecord>;
+  readonly forget?: readonly Family[];
   readonly pending?: ReadonlyMap<string, PendingValues>;
   readonly settle?: readonly string[];
   readonly sample?: CounterSample;
@@ -142,7 +139,7 @@ export async function writeDriftState(client: DriftClient, update: DriftUpdate):
 }
 
 /** Forgets every drift record and pending difference (`clear --drift`); returns the endpoints forgotten. */
-export async function forgetDrift(client: DriftClient): Promise<Endpoint[]> {
+export async function forgetDrift(client: DriftClient): Promise<Family[]> {
   const { records, pending } = await readDriftState(client);
   await writeDriftState(client, { forget: [...records.keys()], settle: [...pending.keys()] });
   return [...records.keys()];

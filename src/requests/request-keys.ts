@@ -2,7 +2,7 @@
  * The cache keys and labels of a refresh config: what the API would name the entry
  * for the same request.
  */
-import type { DashboardSection, RefreshConfig } from './batches.js';
+import type { DashboardSection, StatsRequest } from './batches.js';
 import { cacheKey, METHODS } from './keys.js';
 import type { Period } from '../lib/time.js';
 
@@ -11,7 +11,7 @@ export const CACHED_SECTIONS = ['summary', 'trends', 'geographic'] as const sati
 export type CachedSection = (typeof CACHED_SECTIONS)[number];
 
 /** The key of a config's payload. */
-export function payloadKey(config: RefreshConfig): string {
+export function payloadKey(config: StatsRequest): string {
   switch (config.family) {
     case 'dashboard':
       return cacheKey(METHODS.dashboard, { period: config.period, include: config.include });
@@ -33,7 +33,7 @@ export function sectionKey(section: CachedSection, period: Period): string {
 }
 
 /** The sections a config's payload reads through their own cache entries. */
-export function cachedSectionsOf(config: RefreshConfig): CachedSection[] {
+export function cachedSectionsOf(config: StatsRequest): CachedSection[] {
   switch (config.family) {
     case 'dashboard':
       return config.include.filter((section): section is CachedSection => (CACHED_SECTIONS as readonly string[]).includes(section));
@@ -45,7 +45,7 @@ export function cachedSectionsOf(config: RefreshConfig): CachedSection[] {
 }
 
 /** A short human label for logs and the run summary, e.g. `dashboard/all[summary,trends]`. */
-export function configLabel(config: RefreshConfig): string {
+export function requestLabel(config: StatsRequest): string {
   switch (config.family) {
     case 'dashboard':
       return `dashboard/${config.period}[${[...config.include].sort().join(',')}]`;
