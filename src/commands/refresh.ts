@@ -39,7 +39,7 @@ async function pushRun(runtime: Runtime, url: string, run: RefreshRun): Promise<
 
 /** Runs `targets` within an open runtime, prints the summary and pushes metrics; returns the exit code. */
 export async function refreshWithin(runtime: Runtime, command: string, targets: RefreshTargets, signal: AbortSignal): Promise<number> {
-  const run = await runTargets(runtime, command, targets, signal);
+  const run = await runTargets(runtime, command, targets, signal, runtime.config.now, { keepUnchanged: true });
   process.stdout.write(`${JSON.stringify(summaryOf(run))}\n`);
   const url = runtime.config.pushgatewayUrl;
   if (url && !runtime.config.dryRun) await pushRun(runtime, url, run);
