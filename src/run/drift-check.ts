@@ -29,9 +29,9 @@ import type { Family } from '../requests/batches.js';
 import { FAMILIES } from '../requests/batches.js';
 import { KEY_PREFIX } from '../requests/keys.js';
 import { compareEntries } from '../stats/api-comparison.js';
-import { type ApiKeys, apiKeysOf, type CacheTtls, concerns, ourKeysOf, theirKeys } from '../stats/api-entries.js';
+import { type ApiKeys, apiKeysOf, type CacheTtls, concerns, ourKeysOf, recordedSha1, theirKeys } from '../stats/api-entries.js';
 import type { Assembler } from '../stats/assemble.js';
-import { type ChangeProof, judge } from '../stats/drift-judgement.js';
+import { type ChangeProof, judge, withdrawnRecords } from '../stats/drift-judgement.js';
 
 export type OnDrift = 'yield' | 'warn';
 
@@ -54,15 +54,26 @@ function evidenceKeys(state: DriftState): string[] {
   return [...new Set([...records, ...pending].map((evidence) => evidence.key))];
 }
 
-/** The `stats_service:*` keys of `endpoints` (and stray ones) as scanned and fingerprinted, sorted into the API's and stray ones. */
+/**
+ * The `stats_service:*` keys of `endpoints` (and stray ones) as scanned and fingerprinted,
+ * sorted into the API's and stray ones; and the SHA-1 each `watched` key holds now, unless
+ * it holds ours (a run overwrites the API's keys: that withdraws no evidence).
+ */
 async function scanApiKeys(client: DriftCheckClient, endpoints: readonly Family[], now: Date, watched: readonly string[], problems: StateProblem[]) {
   const keys = (await scanKeys(client, `${KEY_PREFIX}*`)).filter((key) => concerns(key, endpoints));
-  const [prints, metas] = await Promise.all([fingerprints(client, [...new Set([...keys, ...watched])]), recordedWrites(client, keys, problems)]);
+  const looked = [...new Set([...keys, ...watched])];
+  const [prints, metas] = await Promise.all([fingerprints(client, looked), recordedWrites(client, looked, problems)]);
+  const metaOf = new Map(looked.map((key, index) => [key, metas[index] ?? null]));
   const found = theirKeys(
-    keys.map((key, index) => ({ key, meta: metas[index] ?? null, print: prints.get(key)! })),
+    keys.map((key) => ({ key, meta: metaOf.get(key) ?? null, print: prints.get(key)! })),
     now,
   );
-  return { found, current: new Map(watched.map((key) => [key, prints.get(key)?.sha1 ?? null])) };
+  const current = new Map<string, string | null>();
+  for (const key of watched) {
+    const sha1 = prints.get(key)?.sha1 ?? null;
+    if (sha1 === null || sha1 !== recordedSha1(metaOf.get(key))) current.set(key, sha1);
+  }
+  return { found, current };
 }
 
 /**
@@ -98,14 +109,17 @@ export interface DriftOutcome {
 export async function currentState(client: DriftClient, logger: Logger): Promise<DriftState> {
   const state = await readDriftState(client);
   const stale = [...state.records].filter(([, record]) => record.build !== BUILD).map(([endpoint]) => endpoint);
-  if (stale.length > 0) {
-    for (const endpoint of stale) {
-      logger.info({ endpoint, recorded_by: state.records.get(endpoint)!.build, build: BUILD }, 'drift recorded by another build forgotten: checking again');
-      state.records.delete(endpoint);
-    }
-    await writeDriftState(client, { forget: stale }, state.problems);
+  for (const endpoint of stale) {
+    logger.info({ endpoint, recorded_by: state.records.get(endpoint)!.build, build: BUILD }, 'drift recorded by another build forgotten: checking again');
   }
+  await forgetRecords(client, state, stale);
   return state;
+}
+
+async function forgetRecords(client: DriftClient, state: DriftState, endpoints: readonly Family[]): Promise<void> {
+  if (endpoints.length === 0) return;
+  for (const endpoint of endpoints) state.records.delete(endpoint);
+  await writeDriftState(client, { forget: endpoints }, state.problems);
 }
 
 /** Deletes the keys we wrote for the yielding endpoints (those still holding our value), so the API computes its own. */
@@ -156,6 +170,9 @@ export async function startDriftCheck(
     const state = await currentState(client, logger);
     const keys = await findApiKeys(client, endpoints, now, settings, evidenceKeys(state));
     warnProblems(keys, state, settings, logger);
+    const withdrawn = withdrawnRecords(state, keys.current, now);
+    for (const endpoint of withdrawn) logger.info({ endpoint }, 'drift record forgotten: the values that showed it were deleted or rewritten before they expired');
+    await forgetRecords(client, state, withdrawn);
     const yielding = settings.onDrift === 'yield' ? new Map([...state.records].filter(([endpoint]) => endpoints.includes(endpoint))) : new Map();
     logger.debug({ api_keys: keys.entries.length, unreadable: keys.unreadable.length, yielding: [...yielding.keys()] }, 'drift check started');
     return { state, keys, settings, now, yielding };
@@ -205,10 +222,6 @@ export async function finishDriftCheck(
     report(`stats-refresh: drift on ${drift.endpoint}: ${paths}`, { endpoint: drift.endpoint, key: drift.key });
   }
   const recorded = new Map([...check.state.records, ...judgement.found]);
-  for (const endpoint of judgement.forget ?? []) {
-    recorded.delete(endpoint);
-    logger.info({ endpoint }, 'drift record forgotten: the values that showed it were deleted or rewritten before they expired');
-  }
   return { recorded, found: judgement.found, yielding: check.settings.onDrift === 'yield' ? recorded : new Map() };
 }
 

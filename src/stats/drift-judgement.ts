@@ -57,6 +57,26 @@ function proven(pending: PendingDifference, history: readonly CounterSample[], c
   return history.some((sample) => Date.parse(sample.at) <= before && equalCounters(sample.counters, pending.counters));
 }
 
+/** Whether evidence was withdrawn: its key deleted or rewritten (not by us) before its TTL would have ended it. */
+function withdrawnAt(current: ReadonlyMap<string, string | null>, now: Date): (evidence: Evidence) => boolean {
+  return (evidence) => {
+    const sha1 = current.get(evidence.key);
+    return sha1 !== undefined && sha1 !== evidence.sha1 && Date.parse(evidence.expires_at) > now.getTime();
+  };
+}
+
+/**
+ * The records whose every piece of evidence was withdrawn (an operator deleting stray keys):
+ * a record does not outlive its evidence. One whose keys expired as the API wrote them stands.
+ * Decided when a run starts, before it plans what to compute.
+ */
+export function withdrawnRecords(state: DriftState, current: ReadonlyMap<string, string | null>, now: Date): Family[] {
+  const withdrawn = withdrawnAt(current, now);
+  return [...state.records]
+    .filter(([, record]) => record.evidence !== undefined && record.evidence.length > 0 && record.evidence.every(withdrawn))
+    .map(([endpoint]) => endpoint);
+}
+
 /** What one run saw. */
 export interface RunEvidence {
   readonly comparisons: readonly Comparison[];
@@ -64,7 +84,7 @@ export interface RunEvidence {
   /** null: the catalog could not be read. */
   readonly proof: ChangeProof | null;
   readonly now: Date;
-  /** The SHA-1 each key of the state's evidence holds now (null: absent); a key not looked up is left out. */
+  /** The SHA-1 each key of the state's evidence holds now (null: absent); a key not looked up, or holding our value, is left out. */
   readonly current?: ReadonlyMap<string, string | null>;
 }
 
@@ -92,10 +112,7 @@ interface Piece {
 export function judge(state: DriftState, run: RunEvidence): Judgement {
   const nowMs = run.now.getTime();
   const counters = run.proof && !run.proof.standby ? run.proof.counters : null;
-  const withdrawn = (evidence: Evidence) => {
-    const current = run.current?.get(evidence.key);
-    return current !== undefined && current !== evidence.sha1 && Date.parse(evidence.expires_at) > nowMs;
-  };
+  const withdrawn = withdrawnAt(run.current ?? new Map(), run.now);
 
   const pieces = new Map<string, Piece>();
   const pending = new Map<string, PendingDifference>();
@@ -170,9 +187,6 @@ export function judge(state: DriftState, run: RunEvidence): Judgement {
     }
   }
 
-  const forget = [...state.records]
-    .filter(([, record]) => record.evidence !== undefined && record.evidence.length > 0 && record.evidence.every(withdrawn))
-    .map(([endpoint]) => endpoint);
   const prune = state.history
     .filter((sample, index) => nowMs - Date.parse(sample.at) > PROOF_WINDOW_MS || index < state.history.length - MAX_SAMPLES)
     .map((sample) => sample.at);
@@ -180,7 +194,6 @@ export function judge(state: DriftState, run: RunEvidence): Judgement {
     found,
     proven: provenNow,
     record: found,
-    forget,
     pending,
     settle,
     ...(counters ? { sample: { at: run.now.toISOString(), counters } } : {}),

@@ -8,7 +8,7 @@ import type { ChangeCounters, DriftRecord, DriftState, Evidence, PendingDifferen
 import { BUILD } from '../../src/lib/version.js';
 import type { Comparison } from '../../src/stats/api-comparison.js';
 import type { ApiEntry } from '../../src/stats/api-entries.js';
-import { CORROBORATING_KEYS, type ChangeProof, judge } from '../../src/stats/drift-judgement.js';
+import { CORROBORATING_KEYS, type ChangeProof, judge, withdrawnRecords } from '../../src/stats/drift-judgement.js';
 
 const T = Date.parse('2026-06-15T12:00:00Z');
 const at = (seconds: number) => new Date(T + seconds * 1000);
@@ -166,9 +166,10 @@ describe('evidence withdrawn', () => {
   it('a record goes when every value that showed it was withdrawn', () => {
     const record: DriftRecord = { endpoint: 'executions', build: BUILD, detected_at: iso(0), key: KEY, differences: SHAPE, evidence: [evidence(KEY), evidence(OTHER)] };
     const recorded = { ...state(), records: new Map([['executions' as const, record]]) };
-    expect(judge(recorded, run(60, { current: new Map([[KEY, null], [OTHER, null]]) })).forget).toEqual(['executions']);
-    expect(judge(recorded, run(60, { current: new Map([[KEY, null], [OTHER, 'a'.repeat(40)]]) })).forget).toEqual([]);
-    expect(judge(recorded, run(400, { current: new Map([[KEY, null], [OTHER, null]]) })).forget).toEqual([]);
+    expect(withdrawnRecords(recorded, new Map([[KEY, null], [OTHER, null]]), at(60))).toEqual(['executions']);
+    expect(withdrawnRecords(recorded, new Map([[KEY, null], [OTHER, 'a'.repeat(40)]]), at(60))).toEqual([]);
+    expect(withdrawnRecords(recorded, new Map([[KEY, null]]), at(60))).toEqual([]);
+    expect(withdrawnRecords(recorded, new Map([[KEY, null], [OTHER, null]]), at(400))).toEqual([]);
   });
 });
 
