@@ -105,7 +105,7 @@ export async function readStatus(redis: Redis, redisUrl: string, now: Date, lear
       compute_ms: written?.compute_ms ?? null,
     };
   });
-  const records = await readDriftStatus(redis, now).then(
+  const records = await readDriftStatus(redis, now, new Set(covered.keys())).then(
     (drift) => {
       problems.push(...drift.problems);
       return drift.records;

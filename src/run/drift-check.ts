@@ -227,14 +227,19 @@ export async function finishDriftCheck(
 
 /**
  * What `status` shows of the drift check: the records, and the problems in words: what of
- * its state does not read, and the stray `stats_service:*` keys (none of their values read).
+ * its state does not read, and the stray `stats_service:*` keys (none of their values read)
+ * but those `named` already.
  */
-export async function readDriftStatus(client: DriftCheckClient, now: Date): Promise<{ records: ReadonlyMap<Family, DriftRecord>; problems: string[] }> {
+export async function readDriftStatus(
+  client: DriftCheckClient,
+  now: Date,
+  named: ReadonlySet<string>,
+): Promise<{ records: ReadonlyMap<Family, DriftRecord>; problems: string[] }> {
   const state = await readDriftState(client);
   const { found } = await scanApiKeys(client, FAMILIES, now, [], []);
   const problems = [
     ...state.problems.map((problem) => problem.text),
-    ...found.stray.map(({ key, why }) => `${key} is no payload the API wrote (${why}); DEL ${key} if nothing uses it`),
+    ...found.stray.filter(({ key }) => !named.has(key)).map(({ key, why }) => `${key} is no payload the API wrote (${why}); DEL ${key} if nothing uses it`),
   ];
   return { records: state.records, problems };
 }
