@@ -10,13 +10,14 @@ import { type FlagValues, loadConfig } from '../config.js';
 import { redisFailure, scanKeys } from '../io/cache.js';
 import { activeLearned, LEARNED_KEY, type LearnedRequest, type LearnOptions } from '../io/learned.js';
 import { type FamilyRun, KEY_META, lastRunKey, parseFamilyRun, parseKeyMeta } from '../io/metadata.js';
-import { DRIFT_KEY, type DriftRecord, readDriftState } from '../io/drift-store.js';
+import { DRIFT_KEY, type DriftRecord } from '../io/drift-store.js';
 import { lockKey } from '../io/lock.js';
 import { EXIT, errorMessage } from '../lib/errors.js';
 import { safeUrl } from '../lib/redact.js';
 import { FAMILIES, type Family } from '../requests/batches.js';
 import { coveredKeys } from '../requests/covered.js';
 import { KEY_PREFIX } from '../requests/keys.js';
+import { readDriftStatus } from '../run/drift-check.js';
 import { withRuntime } from '../run/runtime.js';
 
 export interface CoveredKeyStatus {
@@ -104,8 +105,11 @@ export async function readStatus(redis: Redis, redisUrl: string, now: Date, lear
       compute_ms: written?.compute_ms ?? null,
     };
   });
-  const records = await readDriftState(redis).then(
-    (state) => state.records,
+  const records = await readDriftStatus(redis, now, new Set(covered.keys())).then(
+    (drift) => {
+      problems.push(...drift.problems);
+      return drift.records;
+    },
     (error: unknown) => {
       problems.push(errorMessage(redisFailure(error, DRIFT_KEY)));
       return new Map<Family, DriftRecord>();

@@ -22,6 +22,7 @@ export function formatVerify(report: VerifyReport): string {
     for (const note of endpoint.notes) lines.push(`  note: ${note}`);
     if (endpoint.recorded) lines.push(`  drift recorded by a run since ${endpoint.recorded.detected_at} (${endpoint.recorded.build}); clear --drift forgets it`);
   }
+  if (report.problems.length > 0) lines.push('', ...report.problems.map((problem) => `PROBLEM: ${problem}`));
   return `${lines.join('\n')}\n`;
 }
 
