@@ -127,7 +127,13 @@ describe('on a terminal', () => {
     });
     const scriptPid = running.child.pid!;
     try {
-      await Promise.race([started, running.done.then(() => Promise.reject(new Error(`schedule ended early:\n${seen}`)))]);
+      let timer: NodeJS.Timeout | undefined;
+      const bound = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no run finished within 40 s:\n${seen}`)), 40_000);
+      });
+      await Promise.race([started, bound, running.done.then(() => Promise.reject(new Error(`schedule ended early:\n${seen}`)))]).finally(() =>
+        clearTimeout(timer),
+      );
       // `script` runs the binary as its only child (see startCliInTerminal): stop that one gracefully.
       const [binaryPid] = childrenOf(scriptPid);
       process.kill(binaryPid!, 'SIGTERM');
