@@ -1,6 +1,6 @@
 /**
  * src/io/log-format.ts: which format a stream gets, and the pretty line made from a JSON
- * log record (from data; the binary under a terminal is test/integration/terminal-output.test.ts).
+ * log record (from data; the binary under a terminal is test/e2e/terminal-output.test.ts).
  */
 import { describe, expect, it } from 'vitest';
 import { formatFor, formatRecord, prettyLine } from '../../src/io/log-format.js';
