@@ -138,7 +138,7 @@ export async function runTargets(
     const deps = { pool: connections.pool, redis: connections.redis!, logger, secrets: runtime.secrets };
     const check =
       keepUnchanged && !config.dryRun && running.length > 0
-        ? await checkUnchanged(deps, running, configs, now, { ttlSeconds: config.ttlSeconds, force: config.force })
+        ? await checkUnchanged(deps, running, configs, now, { ttlSeconds: config.ttlSeconds, force: config.force, maxAgeMs: config.apiCacheTtlSeconds * 1000 })
         : null;
     const computing = stillToCompute(configs, check);
     const toCompute = running.filter((family) => !check?.unchanged.has(family));

@@ -53,6 +53,11 @@ export interface Current {
   readonly build: string;
   readonly now: Date;
   readonly keysDigest: string;
+  /**
+   * How long after the stored instant values may be kept at all (the API's own cache TTL): what
+   * the probe cannot see (a country edited) is then never older than the API itself would serve.
+   */
+  readonly maxAgeMs: number;
 }
 
 /** Why a family must be computed given its stored state, or null when the state still holds. */
@@ -63,6 +68,7 @@ export function reasonToCompute(state: DataState | null, current: Current): stri
   const now = current.now.getTime();
   if (!(now >= Date.parse(state.now))) return 'now is before the stored instant';
   if (state.valid_until !== null && !(now <= Date.parse(state.valid_until))) return 'validity horizon passed';
+  if (!(now <= Date.parse(state.now) + current.maxAgeMs)) return 'kept for --api-cache-ttl already';
   if (state.keys_digest !== current.keysDigest) return 'other keys';
   return null;
 }
@@ -85,7 +91,7 @@ export async function checkUnchanged(
   families: readonly Family[],
   configs: readonly PlannedRequest[],
   now: Date,
-  settings: { readonly ttlSeconds: number; readonly force: boolean },
+  settings: { readonly ttlSeconds: number; readonly force: boolean; readonly maxAgeMs: number },
 ): Promise<UnchangedCheck> {
   const { logger } = deps;
   const probedAt = new Date();
@@ -100,7 +106,7 @@ export async function checkUnchanged(
   try {
     const stored = await readDataStates(deps.redis);
     if (settings.force) return { ...none, reading, stored };
-    const unchanged = await renewUnchanged(deps, families, configs, reading, stored, settings.ttlSeconds);
+    const unchanged = await renewUnchanged(deps, families, configs, reading, stored, settings);
     return { ...none, reading, stored, unchanged };
   } catch (error) {
     logger.warn({ err: redisFailure(error) }, 'stored data state not read: computing every family');
@@ -114,7 +120,7 @@ async function renewUnchanged(
   configs: readonly PlannedRequest[],
   reading: ProbeReading,
   stored: Readonly<Record<Family, DataState | null>>,
-  ttlSeconds: number,
+  { ttlSeconds, maxAgeMs }: { readonly ttlSeconds: number; readonly maxAgeMs: number },
 ): Promise<Map<Family, UnchangedFamily>> {
   const { logger } = deps;
   const drift = (await readDriftState(deps.redis)).records;
@@ -125,7 +131,7 @@ async function renewUnchanged(
     const state = stored[family];
     const reason = drift.has(family)
       ? 'drift recorded'
-      : reasonToCompute(state, { fingerprint, build: BUILD, now: reading.now, keysDigest: keysDigest(keys) });
+      : reasonToCompute(state, { fingerprint, build: BUILD, now: reading.now, keysDigest: keysDigest(keys), maxAgeMs });
     if (reason === null && keys.length > 0) candidates.set(family, { state: state!, keys });
     else logger.info({ family, reason: reason ?? 'no keys' }, 'family computed');
   }

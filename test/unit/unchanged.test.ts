@@ -59,14 +59,14 @@ const state: DataState = {
   build: 'b1',
   keys_digest: keysDigest(['a', 'b']),
 };
-const current = { fingerprint: 'f1', build: 'b1', now: new Date('2026-06-15T12:35:00Z'), keysDigest: keysDigest(['b', 'a']) };
+const current = { fingerprint: 'f1', build: 'b1', now: new Date('2026-06-15T12:35:00Z'), keysDigest: keysDigest(['b', 'a']), maxAgeMs: 300_000 };
 
 describe('reasonToCompute', () => {
   it('keeps a state whose fingerprint, build and keys match, between its instant and its horizon (both included)', () => {
     expect(reasonToCompute(state, current)).toBeNull();
     expect(reasonToCompute(state, { ...current, now: new Date(state.now) })).toBeNull();
     expect(reasonToCompute(state, { ...current, now: new Date(state.valid_until!) })).toBeNull();
-    expect(reasonToCompute({ ...state, valid_until: null }, { ...current, now: new Date('2030-01-01T00:00:00Z') })).toBeNull();
+    expect(reasonToCompute({ ...state, valid_until: null }, { ...current, now: new Date(Date.parse(state.now) + 300_000) })).toBeNull();
   });
 
   it('computes on any difference', () => {
@@ -76,6 +76,10 @@ describe('reasonToCompute', () => {
     expect(reasonToCompute(state, { ...current, now: new Date(Date.parse(state.valid_until!) + 1) })).toBe('validity horizon passed');
     expect(reasonToCompute(state, { ...current, now: new Date(Date.parse(state.now) - 1) })).toBe('now is before the stored instant');
     expect(reasonToCompute(state, { ...current, keysDigest: keysDigest(['a', 'b', 'c']) })).toBe('other keys');
+    // Never kept longer than the API's own cache lifetime, whatever the horizon.
+    expect(reasonToCompute({ ...state, valid_until: null }, { ...current, now: new Date(Date.parse(state.now) + 300_001) })).toBe(
+      'kept for --api-cache-ttl already',
+    );
   });
 });
 
