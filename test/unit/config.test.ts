@@ -29,9 +29,11 @@ describe('loadConfig defaults', () => {
       redisTlsCa: null,
       ttlSeconds: 300,
       logLevel: 'info',
+      logFormat: null,
       concurrency: 2,
       now: NOW,
       dryRun: false,
+      force: false,
       rollbarToken: null,
       rollbarEndpoint: null,
       environment: 'production',
@@ -111,6 +113,7 @@ describe('loadConfig precedence', () => {
     REDIS_URL: 'rediss://env.example:6380/2',
     STATS_CACHE_TTL: '600',
     LOG_LEVEL: 'debug',
+    LOG_FORMAT: 'pretty',
     STATS_REFRESH_CONCURRENCY: '5',
     ROLLBAR_ACCESS_TOKEN: ' tok-123456 ',
     ROLLBAR_ENDPOINT: 'https://rollbar.example/api/1/',
@@ -135,9 +138,11 @@ describe('loadConfig precedence', () => {
       redisTlsCa: null,
       ttlSeconds: 600,
       logLevel: 'debug',
+      logFormat: 'pretty',
       concurrency: 5,
       now: NOW,
       dryRun: false,
+      force: false,
       rollbarToken: 'tok-123456',
       rollbarEndpoint: 'https://rollbar.example/api/1/',
       environment: 'staging',
@@ -164,6 +169,7 @@ describe('loadConfig precedence', () => {
         redisUrl: 'redis://flag:6379/1',
         ttl: '60',
         logLevel: 'warn',
+        json: true,
         concurrency: '1',
         now: '2026-01-02T03:04:05Z',
         dryRun: true,
@@ -196,6 +202,7 @@ describe('loadConfig precedence', () => {
     expect(config.redisUrl).toBe('redis://flag:6379/1');
     expect(config.ttlSeconds).toBe(60);
     expect(config.logLevel).toBe('warn');
+    expect(config.logFormat).toBe('json');
     expect(config.concurrency).toBe(1);
     expect(config.now.toISOString()).toBe('2026-01-02T03:04:05.000Z');
     expect(config.dryRun).toBe(true);
@@ -216,6 +223,14 @@ describe('loadConfig precedence', () => {
     expect(() => loadConfig({}, { STATS_REFRESH_LEARN: 'disabled' }, clock)).toThrow('STATS_REFRESH_LEARN must be on or off');
     // --no-learn wins over the variable.
     expect(loadConfig({ learn: false }, { STATS_REFRESH_LEARN: 'on' }, clock).learn).toBe(false);
+  });
+
+  it('computes even when nothing changed with --force or STATS_REFRESH_FORCE', () => {
+    expect(loadConfig({}, {}, clock).force).toBe(false);
+    expect(loadConfig({ force: true }, {}, clock).force).toBe(true);
+    expect(loadConfig({}, { STATS_REFRESH_FORCE: 'yes' }, clock).force).toBe(true);
+    expect(loadConfig({}, { STATS_REFRESH_FORCE: 'off' }, clock).force).toBe(false);
+    expect(() => loadConfig({}, { STATS_REFRESH_FORCE: 'always' }, clock)).toThrow('STATS_REFRESH_FORCE must be on or off');
   });
 
   it('reads a Redis database only as a whole number, in the path or as db=', () => {
@@ -252,6 +267,15 @@ describe('loadConfig precedence', () => {
   it('normalises the log level case and trims numbers', () => {
     expect(loadConfig({}, { LOG_LEVEL: ' DEBUG ' }, clock).logLevel).toBe('debug');
     expect(loadConfig({ ttl: ' 120 ' }, {}, clock).ttlSeconds).toBe(120);
+  });
+
+  it('reads LOG_FORMAT as json or pretty in any case; --json asks for json; unset follows the terminal', () => {
+    expect(loadConfig({}, { LOG_FORMAT: ' Pretty ' }, clock).logFormat).toBe('pretty');
+    expect(loadConfig({}, { LOG_FORMAT: 'JSON' }, clock).logFormat).toBe('json');
+    expect(loadConfig({}, { LOG_FORMAT: '' }, clock).logFormat).toBeNull();
+    expect(loadConfig({ json: false }, {}, clock).logFormat).toBeNull();
+    expect(loadConfig({ json: true }, {}, clock).logFormat).toBe('json');
+    expect(usageMessage({}, { LOG_FORMAT: 'text' })).toBe('LOG_FORMAT must be one of json, pretty, got "text"');
   });
 
   it('accepts every log level', () => {
@@ -292,6 +316,7 @@ describe('loadConfig errors', () => {
     ['STATS_REFRESH_CONCURRENCY=many', {}, { STATS_REFRESH_CONCURRENCY: 'many' }, 'STATS_REFRESH_CONCURRENCY'],
     ['LOG_LEVEL=loud', {}, { LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
     ['--log-level verbose', { logLevel: 'verbose' }, {}, '--log-level'],
+    ['LOG_FORMAT=text', {}, { LOG_FORMAT: 'text' }, 'LOG_FORMAT'],
     ['DATABASE_URL=not-a-url', {}, { DATABASE_URL: 'not-a-url' }, 'DATABASE_URL'],
     ['DATABASE_URL=mysql://x', {}, { DATABASE_URL: 'mysql://x' }, 'DATABASE_URL'],
     ['--database-url redis://x', { databaseUrl: 'redis://x' }, {}, '--database-url'],
