@@ -111,7 +111,7 @@ describe('schedule', () => {
     await eventually('the start run wrote every key', async () => (await presentKeys()) === KEYS.length);
     await fault();
     await eventually('every key back', async () => (await presentKeys()) === KEYS.length);
-    await eventually('a fresh run after the restore', () => started.count('schedule run finished', (log) => log.reason === 'self-heal') === 1);
+    await eventually('a fresh run after the restore', () => started.count('schedule run finished', (log) => log.reason === 'heal') === 1);
     const text = await started.metrics();
     for (const family of ['dashboard', 'executions', 'users']) {
       expect(sampleValue(text, 'stats_refresh_self_heals_total', { family }), family).toBe(1);

@@ -5,7 +5,7 @@
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig, loadScheduleConfig } from '../../src/config.js';
-import { RefreshMetrics } from '../../src/io/metrics.js';
+import { ScheduleMetrics } from '../../src/io/metrics.js';
 import { FAMILIES, type Family } from '../../src/requests/batches.js';
 import { coveredKeys } from '../../src/requests/covered.js';
 import type { RefreshRun } from '../../src/run/results.js';
@@ -43,6 +43,7 @@ async function fakeRun(families: readonly Family[], command: string, _signal: Ab
     statements: 4,
     families,
     skipped: [],
+    dbMs: 0,
     interrupted: null,
     results: [],
     payloads: null,
@@ -71,10 +72,10 @@ beforeEach(async () => {
   hold = null;
   drifted = new Set();
   // A check every 5 s (heals then wait 10 s, 20 s, … and are forgiven after 30 s of quiet); the loop's own timer is an hour away.
-  const settings = { ...loadScheduleConfig({ checkInterval: '5' }, {}, () => new Date(START)), checkIntervalMs: 5 * SECOND };
+  const settings = { ...loadScheduleConfig({ mode: 'cron', checkInterval: '5' }, {}, () => new Date(START)), checkIntervalMs: 5 * SECOND };
   scheduler = new Scheduler({
     runtime,
-    metrics: new RefreshMetrics({ families: FAMILIES }),
+    metrics: new ScheduleMetrics(FAMILIES),
     settings,
     signal: new AbortController().signal,
     clock: () => time,
@@ -93,7 +94,7 @@ describe('self-healing decisions', () => {
   it('refreshes every family whose keys are missing, in one run, at the clock\'s time', async () => {
     await scheduler.check();
     expect(runs).toHaveLength(1);
-    expect(runs[0]).toMatchObject({ families: FAMILIES, command: 'schedule self-heal: dashboard,executions,users' });
+    expect(runs[0]).toMatchObject({ families: FAMILIES, command: 'schedule heal: dashboard,executions,users' });
     expect(runs[0]!.now.getTime()).toBe(START);
     await settle();
     expect(await redis.exists(...coveredKeys().keys())).toBe(41);

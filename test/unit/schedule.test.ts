@@ -4,7 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import { SCHEDULE_DEFAULTS, loadConfig, loadScheduleConfig } from '../../src/config.js';
 import { UsageError } from '../../src/lib/errors.js';
-import { longestGapMs } from '../../src/lib/cron.js';
+import { firingsPerHour, longestGapMs } from '../../src/lib/cron.js';
+import { BUCKET_RUNS, DbBudget } from '../../src/schedule/db-budget.js';
 import { healthOf } from '../../src/schedule/health.js';
 import { HealBudget } from '../../src/schedule/self-heal.js';
 
@@ -12,8 +13,28 @@ const NOW = new Date('2026-06-15T12:34:56Z');
 const MIN = 60_000;
 
 describe('schedule settings', () => {
-  it('defaults: the CronJobs\' schedules, their longest gaps, a 5 s check, no metrics server', () => {
+  it('defaults: change mode, a probe a second, 300 s staleness, the default budget (37 cron runs an hour), a 5 s check, no metrics server', () => {
     const settings = loadScheduleConfig({}, {}, () => NOW);
+    expect(settings).toMatchObject({ mode: 'change', probeIntervalMs: 1_000, maxStalenessMs: 300_000, dbBudgetSecondsPerHour: null, cronRunsPerHour: 37, ignored: [] });
+    // The longest gap between runs, for health and the TTL warning: --max-staleness.
+    expect(settings.intervalsMs).toEqual({ dashboard: 5 * MIN, executions: 5 * MIN, users: 5 * MIN });
+    expect(settings).toMatchObject({ checkIntervalMs: 5_000, metricsPort: null, metricsHost: '0.0.0.0' });
+  });
+
+  it('change mode: its flags and variables; the cron settings are named as ignored, not read', () => {
+    const settings = loadScheduleConfig(
+      { probeInterval: '0.5', maxStaleness: '60', dbBudget: '12.5', usersCron: 'not even cron' },
+      { STATS_REFRESH_DASHBOARD_CRON: '0 * * * *', STATS_REFRESH_PROBE_INTERVAL: '3' },
+      () => NOW,
+    );
+    expect(settings).toMatchObject({ mode: 'change', probeIntervalMs: 500, maxStalenessMs: 60_000, dbBudgetSecondsPerHour: 12.5 });
+    expect(settings.ignored).toEqual(['STATS_REFRESH_DASHBOARD_CRON', '--users-cron']);
+    expect(loadScheduleConfig({}, { STATS_REFRESH_SCHEDULE_MODE: 'cron' }, () => NOW).mode).toBe('cron');
+    expect(loadScheduleConfig({ mode: 'cron', maxStaleness: '10' }, {}, () => NOW).intervalsMs.dashboard).toBe(4 * MIN);
+  });
+
+  it('cron mode: the CronJobs\' schedules and their longest gaps', () => {
+    const settings = loadScheduleConfig({ mode: 'cron' }, {}, () => NOW);
     expect(settings.schedules).toEqual({ dashboard: '1-59/4 * * * *', executions: '2-59/5 * * * *', users: '4-59/6 * * * *' });
     expect(settings.intervalsMs).toEqual({ dashboard: 4 * MIN, executions: 5 * MIN, users: 6 * MIN });
     expect(settings).toMatchObject({ checkIntervalMs: 5_000, metricsPort: null, metricsHost: '0.0.0.0' });
@@ -21,7 +42,7 @@ describe('schedule settings', () => {
 
   it('flags override the environment; 6-field expressions have seconds', () => {
     const settings = loadScheduleConfig(
-      { usersCron: '*/2 * * * * *', checkInterval: '0.5', metricsPort: '9464' },
+      { mode: 'cron', usersCron: '*/2 * * * * *', checkInterval: '0.5', metricsPort: '9464' },
       { STATS_REFRESH_USERS_CRON: '0 * * * *', STATS_REFRESH_DASHBOARD_CRON: '0 */2 * * *', STATS_REFRESH_METRICS_HOST: '127.0.0.1' },
       () => NOW,
     );
@@ -32,10 +53,19 @@ describe('schedule settings', () => {
   });
 
   it.each([
-    [{ dashboardCron: '61 * * * *' }, {}, /^--dashboard-cron is not a valid cron expression \("61 \* \* \* \*"\): .*minute/],
-    [{}, { STATS_REFRESH_EXECUTIONS_CRON: '1/4 * * * *' }, /^STATS_REFRESH_EXECUTIONS_CRON is not a valid cron expression/],
-    [{ usersCron: '* * * * * * *' }, {}, /^--users-cron is not a valid cron expression.*5 or 6 parts/],
-    [{ usersCron: '0 0 30 2 *' }, {}, /^--users-cron \("0 0 30 2 \*"\) never fires$/],
+    [{ mode: 'cron', dashboardCron: '61 * * * *' }, {}, /^--dashboard-cron is not a valid cron expression \("61 \* \* \* \*"\): .*minute/],
+    [{}, { STATS_REFRESH_SCHEDULE_MODE: 'cron', STATS_REFRESH_EXECUTIONS_CRON: '1/4 * * * *' }, /^STATS_REFRESH_EXECUTIONS_CRON is not a valid cron expression/],
+    [{ mode: 'cron', usersCron: '* * * * * * *' }, {}, /^--users-cron is not a valid cron expression.*5 or 6 parts/],
+    [{ mode: 'cron', usersCron: '0 0 30 2 *' }, {}, /^--users-cron \("0 0 30 2 \*"\) never fires$/],
+    [{ mode: 'adaptive' }, {}, /^--mode must be one of change, cron, got "adaptive"$/],
+    [{}, { STATS_REFRESH_SCHEDULE_MODE: 'x' }, /^STATS_REFRESH_SCHEDULE_MODE must be one of change, cron/],
+    [{ probeInterval: '0' }, {}, /^--probe-interval must be a number of seconds from 0.1 to 3600, got "0"$/],
+    [{ probeInterval: '-1' }, {}, /^--probe-interval must be a number of seconds from 0.1 to 3600, got "-1"$/],
+    [{ probeInterval: '3601' }, {}, /^--probe-interval must be a number of seconds from 0.1 to 3600, got "3601"$/],
+    [{ dbBudget: '0' }, {}, /^--db-budget must be a number of seconds from 0.001 to 3600, got "0"$/],
+    [{ dbBudget: '-5' }, {}, /^--db-budget must be a number of seconds from 0.001 to 3600, got "-5"$/],
+    [{ maxStaleness: '2', probeInterval: '5' }, {}, /^--max-staleness \(2 s\) must not be below the probe interval \(5 s\)$/],
+    [{}, { STATS_REFRESH_MAX_STALENESS: '0.5' }, /^STATS_REFRESH_MAX_STALENESS \(0.5 s\) must not be below the probe interval \(1 s\)$/],
     [{ checkInterval: '0' }, {}, /^--check-interval must be a number of seconds from 0.1 to 3600, got "0"$/],
     [{}, { STATS_REFRESH_CHECK_INTERVAL: 'soon' }, /^STATS_REFRESH_CHECK_INTERVAL must be a number of seconds/],
     [{ metricsPort: '70000' }, {}, /^--metrics-port must be a whole number from 0 to 65535/],
@@ -61,6 +91,53 @@ describe('schedule settings', () => {
     expect(longestGapMs('0 9,17 * * *', NOW)).toBe(16 * 60 * MIN);
     expect(longestGapMs('1-59/4 * * * *', NOW)).toBe(4 * MIN);
     expect(longestGapMs('50 * * * *', NOW)).toBe(60 * MIN);
+  });
+
+  it('firings an hour: the default budget counts 15 + 12 + 10 family runs an hour', () => {
+    expect(['1-59/4 * * * *', '2-59/5 * * * *', '4-59/6 * * * *'].map((expression) => firingsPerHour(expression, NOW))).toEqual([15, 12, 10]);
+    expect(firingsPerHour('0 9,17 * * *', NOW)).toBeCloseTo(2 / 24, 10);
+  });
+});
+
+describe('database budget', () => {
+  const HOUR = 3_600_000;
+
+  it('the default: nothing held before the first full run; then the cron schedules\' spending, re-estimated after each full run', () => {
+    const budget = new DbBudget({ secondsPerHour: null, cronRunsPerHour: 37 });
+    expect(budget.waitMs(0)).toBe(0);
+    expect(budget.left(0)).toBeNull();
+    budget.fullRun(800, 0);
+    expect(budget.secondsPerHour()).toBeCloseTo(37 * 0.8, 10);
+    // Full after the first run (BUCKET_RUNS runs' worth), less that run.
+    expect(budget.left(0)).toBeCloseTo((BUCKET_RUNS - 1) * 0.8, 10);
+    budget.fullRun(1_000, 0);
+    expect(budget.secondsPerHour()).toBeCloseTo(37, 10);
+  });
+
+  it('holds a run until the bucket has what the last run cost, refilling at budget/3600 a second; never above its capacity', () => {
+    const budget = new DbBudget({ secondsPerHour: 36, cronRunsPerHour: 37 });
+    budget.fullRun(1_000, 0); // capacity 3 s, 2 s left
+    budget.fullRun(1_000, 0);
+    budget.fullRun(1_000, 0); // 0 s left
+    expect(budget.left(0)).toBeCloseTo(0, 10);
+    // 36 s an hour: 0.01 s a second, so 1 s takes 100 s.
+    expect(budget.waitMs(0)).toBe(100_000);
+    expect(budget.waitMs(40_000)).toBe(60_000);
+    expect(budget.waitMs(100_000)).toBe(0);
+    expect(budget.left(10 * HOUR)).toBeCloseTo(3, 10);
+    // Probes and self-healing runs are charged: the bucket may go below 0.
+    budget.spend(5_000, 10 * HOUR);
+    expect(budget.left(10 * HOUR)).toBeCloseTo(-2, 10);
+    expect(budget.waitMs(10 * HOUR)).toBe(300_000);
+  });
+
+  it('a run that read nothing leaves the estimate as it was', () => {
+    const budget = new DbBudget({ secondsPerHour: null, cronRunsPerHour: 37 });
+    budget.fullRun(0, 0);
+    expect(budget.secondsPerHour()).toBeNull();
+    budget.fullRun(500, 0);
+    budget.fullRun(0, 1_000);
+    expect(budget.secondsPerHour()).toBeCloseTo(37 * 0.5, 10);
   });
 });
 
@@ -128,6 +205,8 @@ describe('health rule', () => {
     intervalsMs: { dashboard: 240_000, executions: 300_000, users: 360_000 },
     lastSuccessAt: { dashboard: 900_000, executions: 800_000, users: 700_000 },
     checkError: null,
+    leading: null,
+    probeFailure: null,
   };
 
   it('healthy while the loop runs and every family succeeded within two intervals', () => {
@@ -144,6 +223,17 @@ describe('health rule', () => {
     const report = healthOf({ ...base, checkError: 'Redis did not answer within 10 s' });
     expect(report).toMatchObject({ healthy: false, loop_alive: true, reasons: ['self-healing checks failing: Redis did not answer within 10 s'] });
     expect(healthOf(base).reasons).toEqual([]);
+  });
+
+  it('change mode: a follower is healthy whatever its families; failing probes count after 30 s', () => {
+    const stale = { ...base, lastSuccessAt: { dashboard: null, executions: null, users: null } };
+    expect(healthOf({ ...stale, leading: false })).toMatchObject({ healthy: true, role: 'follower', reasons: [] });
+    expect(healthOf({ ...stale, leading: true })).toMatchObject({ healthy: false, role: 'leader' });
+    expect(healthOf({ ...base, leading: false, stopping: true })).toMatchObject({ healthy: false, reasons: ['stopping'] });
+    expect(healthOf(base)).not.toHaveProperty('role');
+    const failing = (forMs: number) => healthOf({ ...base, leading: true, probeFailure: { error: 'connection refused', forMs } });
+    expect(failing(30_000).healthy).toBe(true);
+    expect(failing(30_001)).toMatchObject({ healthy: false, reasons: ['change probes failing for 30 s: connection refused'] });
   });
 
   it('counts from the start before a first success; unhealthy when the loop stalls or stops', () => {
