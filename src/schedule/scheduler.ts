@@ -201,6 +201,11 @@ export class Scheduler {
     return leads;
   }
 
+  /** change mode: one step of the change loop (what its timer runs; the tests call it on their clock). */
+  tick(): Promise<void> {
+    return this.change?.tick() ?? Promise.resolve();
+  }
+
   /** change mode: a run of every family, once the runs in flight (self-healing) are over. */
   private async runAll(reason: RunReason): Promise<FullRun> {
     await Promise.allSettled([...this.inFlight.values()]);
