@@ -270,8 +270,8 @@ export class Scheduler {
       this.lastSuccessAt[outcome.family] = outcome.finishedAt.getTime();
       metrics.setDataAsOf(outcome.family, now);
     }
-    // Self-healing runs cost database time too; a full run's cost is the change loop's to charge.
-    if (families.length < FAMILIES.length) this.change?.spend(dbMs);
+    // Self-healing runs cost database time too; the change loop charges the runs it starts.
+    if (reason === 'heal') this.change?.spend(dbMs);
     runtime.logger.info(
       {
         reason,
