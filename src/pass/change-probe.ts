@@ -14,8 +14,9 @@
 /** How many of the newest executions, by start and by end, the probe watches status by status. */
 export const WATCHED_RUNS = 500;
 /**
- * The most rows a window counts: runs that share the cut's instant all fall in its window, and
- * a pathological table (thousands of runs at one instant) must not make the probe expensive.
+ * Where one status's count in a window stops: runs that share a cut's instant all fall in its
+ * window, and a pathological table (thousands of runs at one instant) must not make the probe
+ * expensive.
  */
 const WINDOW_CAP = 4 * WATCHED_RUNS;
 

@@ -287,10 +287,13 @@ describe('at random', () => {
     () => submit('PENDING', later()),
     (pick) => submit(['FINISHED', 'FAILED', 'CANCELLED'][Math.floor(pick() * 3)]!, `20${10 + Math.floor(pick() * 15)}-0${1 + Math.floor(pick() * 9)}-11 10:00:00`, null),
     async (pick) => {
-      const live = ['PENDING', 'READY', 'RUNNING'];
-      const from = live[Math.floor(pick() * 3)]!;
-      const to = [...live.slice(live.indexOf(from) + 1), 'FINISHED', 'FAILED', 'CANCELLED'][0]!;
-      await apiWrites('UPDATE execution SET status = $2 WHERE id = $1', [await recentRun(from), to]);
+      const { rows } = await api.query<{ id: string; status: string }>(
+        `SELECT id, status FROM (SELECT id, status FROM execution WHERE start_date IS NOT NULL ORDER BY start_date DESC LIMIT ${WATCHED_RUNS}) newest
+          WHERE status IN ('PENDING', 'READY', 'RUNNING') ORDER BY id`,
+      );
+      const run = rows[Math.floor(pick() * rows.length)]!;
+      const next = { PENDING: 'READY', READY: 'RUNNING', RUNNING: ['FINISHED', 'FAILED', 'CANCELLED'][Math.floor(pick() * 3)] }[run.status];
+      await apiWrites('UPDATE execution SET status = $2 WHERE id = $1', [run.id, next]);
     },
     async () => apiWrites("UPDATE execution SET status = 'FINISHED', end_date = $2 WHERE id = $1", [await recentRun('RUNNING'), later()]),
     async (pick) => {
