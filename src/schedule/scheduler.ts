@@ -380,6 +380,7 @@ export class Scheduler {
       lastSuccessAt: this.lastSuccessAt,
       checkError: this.checkError,
       leading: this.lease ? this.lease.held(now) : null,
+      leaseError: this.leaseError,
       probeFailure: this.change?.health(now).failure ?? null,
     });
   }

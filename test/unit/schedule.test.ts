@@ -206,6 +206,7 @@ describe('health rule', () => {
     lastSuccessAt: { dashboard: 900_000, executions: 800_000, users: 700_000 },
     checkError: null,
     leading: null,
+    leaseError: null,
     probeFailure: null,
   };
 
@@ -230,6 +231,12 @@ describe('health rule', () => {
     expect(healthOf({ ...stale, leading: false })).toMatchObject({ healthy: true, role: 'follower', reasons: [] });
     expect(healthOf({ ...stale, leading: true })).toMatchObject({ healthy: false, role: 'leader' });
     expect(healthOf({ ...base, leading: false, stopping: true })).toMatchObject({ healthy: false, reasons: ['stopping'] });
+    // Claims that fail: not a known follower, and unhealthy.
+    expect(healthOf({ ...base, leading: false, leaseError: 'Redis did not answer within 10 s' })).toMatchObject({
+      healthy: false,
+      role: 'follower',
+      reasons: ['leader lease not claimed: Redis did not answer within 10 s'],
+    });
     expect(healthOf(base)).not.toHaveProperty('role');
     const failing = (forMs: number) => healthOf({ ...base, leading: true, probeFailure: { error: 'connection refused', forMs } });
     expect(failing(30_000).healthy).toBe(true);
