@@ -26,6 +26,9 @@ export type ProbeChanges = (signal: AbortSignal) => Promise<{ readonly key: stri
  */
 export const DEBOUNCE_MS = 200;
 
+/** setTimeout's longest delay (a longer one fires at once); a wake-up that early only decides nothing. */
+const MAX_TIMER_MS = 2_147_483_647;
+
 /** Probes failing this long make /healthz unhealthy: a PostgreSQL restart takes seconds; past this the cache no longer follows the data. */
 export const PROBE_FAILURE_GRACE_MS = 30_000;
 
@@ -124,9 +127,10 @@ export class ChangeLoop {
 
   /** One step of the loop: starts the full run that is due, or probes when a probe is due. */
   async tick(): Promise<void> {
-    if (this.ticking || this.deps.signal.aborted || !this.deps.leading()) return;
+    if (this.ticking || this.deps.signal.aborted) return;
     this.ticking = true;
     try {
+      if (!this.deps.leading()) return;
       const reason = this.runDue(this.deps.clock());
       if (reason) this.current = this.startFullRun(reason);
       else if (this.probeDue(this.deps.clock())) await this.probeForChanges();
@@ -174,6 +178,7 @@ export class ChangeLoop {
       // Not run: whatever asked for it still stands when this replica leads again.
       this.startOwed = true;
       this.current = null;
+      this.wake();
       return;
     }
     if (this.heldSince !== null) this.deps.logger.info({ held_ms: now - this.heldSince }, 'change run starts after waiting for the database budget');
@@ -242,10 +247,14 @@ export class ChangeLoop {
     if (left !== null) this.deps.metrics.setBudgetLeft(left);
   }
 
-  /** When `tick()` should run next: the earliest of the next probe, the debounce's end, a retry, the budget, --max-staleness. */
-  private nextDecisionAt(now: number): number {
+  /**
+   * When `tick()` should run next: the next probe, and unless a full run is in flight (its end
+   * wakes the loop) a run owed, the debounce's end, a retry, the budget, --max-staleness.
+   */
+  private nextDecisionAt(now: number): number | null {
+    if (this.current) return this.dirtyAt === null ? this.nextProbeAt : null;
+    if (this.startOwed) return now;
     const times = [this.nextProbeAt];
-    if (this.startOwed) times.push(now);
     if (this.lastFullStartAt !== null) times.push(this.lastFullStartAt + this.deps.settings.maxStalenessMs);
     if (this.dirtyAt !== null) times.push(Math.max(this.dirtyAt + DEBOUNCE_MS, this.retryAt, now + this.budget.waitMs(now)));
     return Math.min(...times);
@@ -256,6 +265,9 @@ export class ChangeLoop {
     if (!this.armed || this.deps.signal.aborted) return;
     clearTimeout(this.timer);
     const now = this.deps.clock();
-    this.timer = setTimeout(() => void this.tick(), Math.max(0, this.nextDecisionAt(now) - now));
+    // Not leading (or not sure of it while a renewal is late): look again a probe interval later.
+    const at = this.deps.leading() ? this.nextDecisionAt(now) : now + this.deps.settings.probeIntervalMs;
+    if (at === null) return;
+    this.timer = setTimeout(() => void this.tick(), Math.min(MAX_TIMER_MS, Math.max(0, at - now)));
   }
 }
