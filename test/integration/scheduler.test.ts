@@ -107,8 +107,14 @@ afterEach(async () => {
   await scheduler.stop();
 });
 
-/** Lets the runs started finish, and the check that follows each run happen (it comes 100 ms after the last check at most). */
-const settle = () => new Promise((resolve) => setTimeout(resolve, 300));
+/**
+ * Lets the runs started finish (however loaded the machine), then the check that follows each
+ * run happen (it comes 100 ms after the last check at most).
+ */
+async function settle(): Promise<void> {
+  await scheduler.settled();
+  await new Promise((resolve) => setTimeout(resolve, 300));
+}
 
 describe('self-healing decisions', () => {
   it('refreshes every family whose keys are missing, in one run, at the clock\'s time', async () => {
