@@ -103,7 +103,11 @@ async function withdraw(cache: DriftCheckClient & MetaClient, endpoints: Readonl
  * The catalog (column types, change counters) with the columns refused; when it cannot be
  * read, every column is refused with that reason: nothing is decoded unchecked.
  */
-async function checkCatalog(deps: RefreshDeps, retry: RetryPolicy, logger: Logger): Promise<{ catalog: Catalog | null; refused: Map<Column, Error> }> {
+async function checkCatalog(
+  deps: RefreshDeps,
+  retry: RetryPolicy,
+  logger: Logger,
+): Promise<{ catalog: Catalog | null; refused: Map<Column, Error>; ms: number }> {
   const started = performance.now();
   try {
     const catalog = await withRetry(() => readCatalog(deps.db), retry, (attempt, delayMs, error) =>
@@ -112,11 +116,15 @@ async function checkCatalog(deps: RefreshDeps, retry: RetryPolicy, logger: Logge
     logger.debug({ query: 'catalog', ms: Math.round(performance.now() - started) }, 'query done');
     const refused = refusedColumns(catalog);
     for (const error of refused.values()) logger.error({ err: error }, 'column refused');
-    return { catalog, refused };
+    return { catalog, refused, ms: performance.now() - started };
   } catch (error) {
     logger.debug({ query: 'catalog', ms: Math.round(performance.now() - started) }, 'query failed');
     const cause = new Error(`query catalog failed: ${errorMessage(error, deps.secrets)}`);
-    return { catalog: null, refused: new Map(Object.keys(DECODED_COLUMNS).map((column) => [column as Column, cause])) };
+    return {
+      catalog: null,
+      refused: new Map(Object.keys(DECODED_COLUMNS).map((column) => [column as Column, cause])),
+      ms: performance.now() - started,
+    };
   }
 }
 
@@ -133,7 +141,8 @@ export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Pr
   );
 
   const retry = options.retry ?? DEFAULT_RETRY;
-  const { catalog, refused } = await checkCatalog(deps, retry, logger);
+  const { catalog, refused, ms: catalogMs } = await checkCatalog(deps, retry, logger);
+  let dbMs = catalogMs;
   const check =
     options.drift && !options.dryRun && deps.cache
       ? await startDriftCheck(deps.cache, [...new Set(configs.map(({ config }) => config.family))], options.now, options.drift, logger)
@@ -149,8 +158,10 @@ export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Pr
     retry,
     gracePeriodMs: options.gracePeriodMs ?? 0,
     ...(options.signal ? { signal: options.signal } : {}),
-    observe: (query, ms, error, bytes) =>
-      logger.debug({ query, ms: Math.round(ms), ...(bytes === undefined ? {} : { bytes }) }, error ? 'query failed' : 'query done'),
+    observe: (query, ms, error, bytes) => {
+      dbMs += ms;
+      logger.debug({ query, ms: Math.round(ms), ...(bytes === undefined ? {} : { bytes }) }, error ? 'query failed' : 'query done');
+    },
     onRetry: (query, attempt, delayMs, error) => logger.warn({ query, attempt, delay_ms: delayMs, err: error }, 'query retried'),
   });
   const interrupted = options.signal?.aborted ? String(options.signal.reason ?? 'aborted') : null;
@@ -221,6 +232,7 @@ export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Pr
     ttlSeconds: options.ttlSeconds,
     durationMs: elapsed(),
     statements: statements + 1,
+    dbMs: Math.round(dbMs),
     families: options.families,
     skipped: options.skipped ?? [],
     interrupted,

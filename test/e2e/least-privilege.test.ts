@@ -294,20 +294,22 @@ describe('every command as the restricted PostgreSQL role and Redis ACL user', (
     }
   });
 
-  it('schedule refreshes at start and heals a flush with invalidation messages on, then exits 0 on SIGTERM', async () => {
-    const quiet = '0 0 1 1 *';
-    const started = await startSchedule(['--dashboard-cron', quiet, '--executions-cron', quiet, '--users-cron', quiet, '--log-level', 'debug'], env);
+  it('schedule (change mode: the leader lease, the change probe) refreshes at start and heals a flush with invalidation messages on, then exits 0 on SIGTERM', async () => {
+    const started = await startSchedule(['--log-level', 'debug'], env);
     try {
       const present = async () => (await readKeys(admin, 'stats_service:*')).size === expectedKeys.length;
       await eventually('the start run wrote every key', present);
       await started.waitForLog('invalidation messages on');
+      await eventually('the change probe answered as the least-privilege role', async () =>
+        /^stats_refresh_probe_duration_seconds_count [1-9]/m.test(await started.metrics()),
+      );
       await admin.flushdb();
       await eventually('every key back after a flush', present);
       started.child.kill('SIGTERM');
       const done = await started.done;
       expect(done.code, done.stderr).toBe(0);
-      // Expected warnings only: the yearly schedules' TTL note, the flush, the SIGTERM.
-      const expectedWarnings = /^(STATS_CACHE_TTL does not exceed|covered keys missing|shutdown requested)/;
+      // Expected warnings only: the flush, the SIGTERM.
+      const expectedWarnings = /^(covered keys missing|shutdown requested)/;
       expect(done.logs.filter((log) => log.level === 'warn' && !expectedWarnings.test(String(log.msg)))).toEqual([]);
       expect(done.logs.filter((log) => log.level === 'error')).toEqual([]);
       expect(done.stderr).not.toContain(aclPassword);
