@@ -1,0 +1,122 @@
+/**
+ * CPU time of a child process and of the PostgreSQL backends serving one database, sampled
+ * from /proc (Linux, PostgreSQL on this machine, permission to read its processes): robust to
+ * other load on the machine, unlike wall time. Used by bench/run.ts (one run) and
+ * bench/freshness.ts (a long-running `schedule`). Processes that exit between two samples lose
+ * their last few milliseconds, so the figures are slight underestimates.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+
+/** CPU time (ms) a process or thread has used so far, or null when it is gone or unreadable. */
+export function processCpuMs(pid: number | string): number | null {
+  try {
+    return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
+  } catch {
+    return null;
+  }
+}
+
+function commandLine(pid: string): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+  } catch {
+    return '';
+  }
+}
+
+/** The peak resident set size (MiB) of a running process (VmHWM), or null when it is gone. */
+export function peakRssMib(pid: number): number | null {
+  try {
+    const match = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) / 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+/** CPU used since the sampler started, in milliseconds. */
+export interface CpuTotals {
+  /** The PostgreSQL processes serving the database (backends and their parallel workers). */
+  serverCpuMs: number;
+  /** The child's main thread (its JavaScript). */
+  cliCpuMs: number;
+  /** Every thread of the child (V8's compiler and GC helpers, libuv's pool too). */
+  cliThreadsCpuMs: number;
+}
+
+export interface CpuSampler {
+  /** The totals so far, after one more sample. */
+  read(): CpuTotals;
+  /** Stops sampling; the totals after a last sample. */
+  stop(): CpuTotals;
+}
+
+export interface CpuSamplerOptions {
+  /** How often to sample (default 20 ms: short runs). */
+  readonly intervalMs?: number;
+  /** Backend pids not to count (the harness's own sessions on the database); read at every sample. */
+  readonly excludePids?: ReadonlySet<number>;
+}
+
+/**
+ * Follows the CPU time of a child process and of the PostgreSQL processes serving database
+ * `name` (backends, and parallel workers of those backends) until stopped.
+ */
+export function startCpuSampler(childPid: number, name: string, options: CpuSamplerOptions = {}): CpuSampler {
+  const exclude = options.excludePids ?? new Set<number>();
+  const seen = new Map<string, number>();
+  const backends = new Set<string>();
+  /** Pids whose command line is not PostgreSQL's at all: never ours, not read again. */
+  const foreign = new Set<string>();
+  let child = 0;
+  /** Every thread of the child, by thread id. */
+  const childThreads = new Map<string, number>();
+  const sample = () => {
+    child = processCpuMs(childPid) ?? child;
+    try {
+      for (const tid of readdirSync(`/proc/${childPid}/task`)) {
+        const cpu = processCpuMs(`${childPid}/task/${tid}`);
+        if (cpu !== null) childThreads.set(tid, cpu);
+      }
+    } catch {
+      // The child has exited: its threads' last figures stand.
+    }
+    let pids: string[];
+    try {
+      pids = readdirSync('/proc').filter((entry) => /^\d+$/.test(entry));
+    } catch {
+      return;
+    }
+    for (const pid of pids) {
+      if (foreign.has(pid)) continue;
+      if (!seen.has(pid)) {
+        const line = commandLine(pid);
+        // A backend just forked still shows the postmaster's command line: look again next time.
+        if (!line.includes('postgres')) foreign.add(pid);
+        if (!line.startsWith('postgres: ')) continue;
+        const worker = /parallel worker for PID (\d+)/.exec(line);
+        if (!(line.includes(` ${name} `) || (worker && backends.has(worker[1]!)))) continue;
+        if (!worker) backends.add(pid);
+      }
+      const cpu = processCpuMs(pid);
+      if (cpu !== null) seen.set(pid, cpu);
+    }
+  };
+  const baseline = new Map<string, number>();
+  sample();
+  for (const [pid, cpu] of seen) baseline.set(pid, cpu); // processes already running (none, normally)
+  const timer = setInterval(sample, options.intervalMs ?? 20);
+  const totals = (): CpuTotals => {
+    sample();
+    let server = 0;
+    for (const [pid, cpu] of seen) if (!exclude.has(Number(pid))) server += cpu - (baseline.get(pid) ?? 0);
+    return { serverCpuMs: server, cliCpuMs: child, cliThreadsCpuMs: [...childThreads.values()].reduce((sum, cpu) => sum + cpu, 0) };
+  };
+  return {
+    read: totals,
+    stop() {
+      clearInterval(timer);
+      return totals();
+    },
+  };
+}
