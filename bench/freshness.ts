@@ -45,7 +45,23 @@ const USAGE =
 
 class UsageError extends Error {}
 const note = (line: string) => process.stderr.write(`freshness: ${line}\n`);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+/** Aborted by the first SIGINT or SIGTERM: the contender in progress stops and everything started is cleaned up. */
+const interrupted = new AbortController();
+/** Resolves after `ms`, or at once when interrupted. */
+const sleep = (ms: number) =>
+  new Promise<void>((resolve) => {
+    if (interrupted.signal.aborted) return resolve();
+    const timer = setTimeout(done, Math.max(0, ms));
+    function done() {
+      clearTimeout(timer);
+      interrupted.signal.removeEventListener('abort', done);
+      resolve();
+    }
+    interrupted.signal.addEventListener('abort', done, { once: true });
+  });
+function throwIfInterrupted(): void {
+  if (interrupted.signal.aborted) throw new Error('interrupted: the contender in progress was stopped and cleaned up');
+}
 
 interface Options {
   users: number;
@@ -173,7 +189,7 @@ function startPoller(redis: Redis, keys: readonly string[], watches: readonly Wa
   const lastText = new Map<string, string>();
   let stopped = false;
   const loop = (async () => {
-    while (!stopped) {
+    while (!stopped && !interrupted.signal.aborted) {
       const sent = Date.now();
       const values = await redis.mget(...keys).catch(() => null);
       const at = Date.now();
@@ -239,6 +255,8 @@ async function measureContender(contender: Contender, options: Options, template
   poll.on('error', () => undefined);
   let writer: Writer | null = null;
   let running: RunningContender | null = null;
+  /** Timers and loops to stop whatever happens. */
+  const stops: Array<() => unknown> = [];
   try {
     await poll.connect();
     writer = await Writer.connect(database.url);
@@ -248,10 +266,12 @@ async function measureContender(contender: Contender, options: Options, template
     running = started;
     const pid = running.cli.child.pid!;
     const sampler = startCpuSampler(pid, database.name, { intervalMs: 250, excludePids: new Set([writer.backendPid]) });
+    stops.push(() => sampler.stop());
     const deadline = Date.now() + 300_000;
     while (runLogs(running).length === 0) {
       if (Date.now() > deadline || running.cli.child.exitCode !== null) throw new Error(`${contender.name}: no run finished after its start`);
       await sleep(100);
+      throwIfInterrupted();
     }
 
     // The baseline: every covered key as the start run wrote it, before the first commit.
@@ -266,11 +286,13 @@ async function measureContender(contender: Contender, options: Options, template
     note(`${contender.name}: ${watches.length} watched fields over ${new Set(watches.map((w) => w.key)).size} keys ` +
       `(${CHANGE_KINDS.map((kind) => `${kind} ${new Set(watches.filter((w) => w.kind === kind).map((w) => w.key)).size} keys`).join(', ')})`);
     const poller = startPoller(poll, keys, watches, histories);
+    stops.push(() => poller.stop());
     const readings: Array<{ at: number; server: number; cli: number }> = [];
     const cpuTimer = setInterval(() => {
       const totals = sampler.read();
       readings.push({ at: Date.now(), server: totals.serverCpuMs, cli: totals.cliThreadsCpuMs });
     }, CPU_READ_MS);
+    stops.push(() => clearInterval(cpuTimer));
 
     const commits: Commit[] = [];
     const ordinals: Record<ChangeKind, number> = { new_run: 0, run_finished: 0, new_user: 0 };
@@ -283,6 +305,7 @@ async function measureContender(contender: Contender, options: Options, template
       let noise = 0;
       for (const write of SCENARIOS[name].writes(durationMs)) {
         await sleep(from + write.offsetMs - Date.now());
+        throwIfInterrupted();
         if (write.what === 'progress') {
           await writer.progress();
           noise += 1;
@@ -293,6 +316,7 @@ async function measureContender(contender: Contender, options: Options, template
         commits.push({ kind, ordinal: ordinals[kind], at: await writer.commit(kind), scenario: name });
       }
       await sleep(from + durationMs + options.drainMs - Date.now());
+      throwIfInterrupted();
       windows.push({ name, from, to: from + durationMs, noise, metricsBefore, metricsAfter: samplesOf(await running.metrics(), 'stats_refresh_runs_total') });
     }
     clearInterval(cpuTimer);
@@ -333,6 +357,7 @@ async function measureContender(contender: Contender, options: Options, template
       };
     });
   } finally {
+    for (const stop of stops) await stop();
     if (running && running.cli.child.exitCode === null) await running.stop(5_000);
     await writer?.close().catch(() => undefined);
     poll.disconnect();
@@ -374,6 +399,13 @@ async function main(argv: string[]): Promise<number> {
     await writeFile(options.json, `${JSON.stringify({ started: now.toISOString(), template: template.name, sizes: { users: options.users, scripts: options.scripts, executions: options.executions }, plan: options.plan, drain_ms: options.drainMs, results, skipped }, null, 2)}\n`);
   }
   return 0;
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    note(`${signal}: stopping`);
+    interrupted.abort();
+  });
 }
 
 main(process.argv.slice(2)).then(
