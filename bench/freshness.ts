@@ -297,7 +297,7 @@ async function measureContender(contender: Contender, options: Options, template
     const commits: Commit[] = [];
     const ordinals: Record<ChangeKind, number> = { new_run: 0, run_finished: 0, new_user: 0 };
     let changeIndex = 0;
-    const windows: Array<{ name: ScenarioName; from: number; to: number; noise: number; metricsBefore: Map<string, number>; metricsAfter: Map<string, number> }> = [];
+    const windows: Array<{ name: ScenarioName; from: number; to: number; noise: number; peak: number | null; metricsBefore: Map<string, number>; metricsAfter: Map<string, number> }> = [];
     for (const { name, durationMs } of options.plan) {
       note(`${contender.name}: ${name} (${SCENARIOS[name].description}), ${durationMs / 1000} s + ${options.drainMs / 1000} s drain`);
       const metricsBefore = samplesOf(await running.metrics(), 'stats_refresh_runs_total');
@@ -317,11 +317,10 @@ async function measureContender(contender: Contender, options: Options, template
       }
       await sleep(from + durationMs + options.drainMs - Date.now());
       throwIfInterrupted();
-      windows.push({ name, from, to: from + durationMs, noise, metricsBefore, metricsAfter: samplesOf(await running.metrics(), 'stats_refresh_runs_total') });
+      windows.push({ name, from, to: from + durationMs, noise, peak: peakRssMib(pid), metricsBefore, metricsAfter: samplesOf(await running.metrics(), 'stats_refresh_runs_total') });
     }
     clearInterval(cpuTimer);
     await poller.stop();
-    const peak = peakRssMib(pid);
     sampler.stop();
     const exitCode = await running.stop(30_000);
     if (exitCode !== 0) note(`${contender.name}: schedule exited ${exitCode}`);
@@ -353,7 +352,7 @@ async function measureContender(contender: Contender, options: Options, template
         runsMetrics: increases(window.metricsBefore, window.metricsAfter),
         pgCpuPerMinuteMs: spread(cpuPerMinute(pgReadings, window.from, window.to)),
         cliCpuPerMinuteMs: spread(cpuPerMinute(cliReadings, window.from, window.to)),
-        peakRssMib: peak,
+        peakRssMib: window.peak,
       };
     });
   } finally {
