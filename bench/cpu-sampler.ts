@@ -24,6 +24,20 @@ function commandLine(pid: string): string {
   }
 }
 
+/**
+ * When a process started (clock ticks since boot, /proc/<pid>/stat's 22nd field), or null when
+ * it is gone: with the pid, it names the process even after its pid is reused (pid_max is
+ * often 32768, and a busy machine goes round it in minutes).
+ */
+function startTime(pid: string): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
 /** The peak resident set size (MiB) of a running process (VmHWM), or null when it is gone. */
 export function peakRssMib(pid: number): number | null {
   try {
@@ -64,9 +78,10 @@ export interface CpuSamplerOptions {
  */
 export function startCpuSampler(childPid: number, name: string, options: CpuSamplerOptions = {}): CpuSampler {
   const exclude = options.excludePids ?? new Set<number>();
+  /** CPU by process, as `pid/start time`. */
   const seen = new Map<string, number>();
   const backends = new Set<string>();
-  /** Pids whose command line is not PostgreSQL's at all: never ours, not read again. */
+  /** Processes whose command line is not PostgreSQL's at all: never ours, not read again. */
   const foreign = new Set<string>();
   let child = 0;
   /** Every thread of the child, by thread id. */
@@ -88,28 +103,34 @@ export function startCpuSampler(childPid: number, name: string, options: CpuSamp
       return;
     }
     for (const pid of pids) {
-      if (foreign.has(pid)) continue;
-      if (!seen.has(pid)) {
+      const start = startTime(pid);
+      if (start === null) continue;
+      const identity = `${pid}/${start}`;
+      if (foreign.has(identity)) continue;
+      if (!seen.has(identity)) {
         const line = commandLine(pid);
         // A backend just forked still shows the postmaster's command line: look again next time.
-        if (!line.includes('postgres')) foreign.add(pid);
+        if (!line.includes('postgres')) foreign.add(identity);
         if (!line.startsWith('postgres: ')) continue;
         const worker = /parallel worker for PID (\d+)/.exec(line);
         if (!(line.includes(` ${name} `) || (worker && backends.has(worker[1]!)))) continue;
         if (!worker) backends.add(pid);
       }
       const cpu = processCpuMs(pid);
-      if (cpu !== null) seen.set(pid, cpu);
+      // A pid reused between the two reads is left for the next sample.
+      if (cpu !== null && startTime(pid) === start) seen.set(identity, cpu);
     }
   };
   const baseline = new Map<string, number>();
   sample();
-  for (const [pid, cpu] of seen) baseline.set(pid, cpu); // processes already running (none, normally)
+  for (const [identity, cpu] of seen) baseline.set(identity, cpu); // processes already running (none, normally)
   const timer = setInterval(sample, options.intervalMs ?? 20);
   const totals = (): CpuTotals => {
     sample();
     let server = 0;
-    for (const [pid, cpu] of seen) if (!exclude.has(Number(pid))) server += cpu - (baseline.get(pid) ?? 0);
+    for (const [identity, cpu] of seen) {
+      if (!exclude.has(Number(identity.split('/')[0]))) server += cpu - (baseline.get(identity) ?? 0);
+    }
     return { serverCpuMs: server, cliCpuMs: child, cliThreadsCpuMs: [...childThreads.values()].reduce((sum, cpu) => sum + cpu, 0) };
   };
   return {
