@@ -6,15 +6,7 @@
  * their last few milliseconds, so the figures are slight underestimates.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-
-/** CPU time (ms) a process or thread has used so far, or null when it is gone or unreadable. */
-export function processCpuMs(pid: number | string): number | null {
-  try {
-    return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
-  } catch {
-    return null;
-  }
-}
+import { processCpuMs } from './process-cpu.js';
 
 function commandLine(pid: string): string {
   try {

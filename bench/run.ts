@@ -26,6 +26,7 @@ import pg from 'pg';
 import { startCpuSampler } from './cpu-sampler.js';
 import { createDatabase, DEFAULT_SEED, databaseName, seedDatabase, withDatabase } from '../tools/seed-lib.js';
 
+
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 /** The fixed instant the database is seeded for and every run computes at. */

@@ -10,13 +10,17 @@ import { type FlagValues, loadConfig } from '../config.js';
 import { redisFailure, scanKeys } from '../io/cache.js';
 import { activeLearned, LEARNED_KEY, type LearnedRequest, type LearnOptions } from '../io/learned.js';
 import { type FamilyRun, KEY_META, lastRunKey, parseFamilyRun, parseKeyMeta } from '../io/metadata.js';
-import { DRIFT_KEY, type DriftRecord, readDriftState } from '../io/drift-store.js';
+import { DRIFT_KEY, type DriftRecord } from '../io/drift-store.js';
+import { DATA_STATE_KEY, type DataState, readDataStates } from '../io/data-state.js';
 import { lockKey } from '../io/lock.js';
+import { formatFor } from '../io/log-format.js';
 import { EXIT, errorMessage } from '../lib/errors.js';
 import { safeUrl } from '../lib/redact.js';
+import { textTable } from '../lib/text-table.js';
 import { FAMILIES, type Family } from '../requests/batches.js';
 import { coveredKeys } from '../requests/covered.js';
 import { KEY_PREFIX } from '../requests/keys.js';
+import { readDriftStatus } from '../run/drift-check.js';
 import { withRuntime } from '../run/runtime.js';
 
 export interface CoveredKeyStatus {
@@ -29,6 +33,8 @@ export interface CoveredKeyStatus {
   size_bytes: number | null;
   written_at: string | null;
   compute_ms: number | null;
+  /** The instant its value was computed for (null: not recorded). */
+  as_of: string | null;
 }
 
 export interface LockStatus {
@@ -44,6 +50,10 @@ export interface CacheStatus {
   present: number;
   missing: number;
   families: Record<Family, FamilyRun | null>;
+  /** When a change in the data was last seen (a run's probe first saw its fingerprint); null: never probed. */
+  last_change_seen: string | null;
+  /** Each family's stored data state: its keys' instant (`now`) and how long they stay exact (`valid_until`). */
+  data_states: Record<Family, DataState | null>;
   /** Each family's lock: a run holds it now, or it is free. */
   locks: Record<Family, LockStatus>;
   /** The learned requests refreshed with their families now (see io/learned.ts). */
@@ -102,15 +112,24 @@ export async function readStatus(redis: Redis, redisUrl: string, now: Date, lear
       size_bytes: present && 'value' in size ? (size.value as number) : null,
       written_at: written?.written_at ?? null,
       compute_ms: written?.compute_ms ?? null,
+      as_of: written?.as_of ?? null,
     };
   });
-  const records = await readDriftState(redis).then(
-    (state) => state.records,
+  const records = await readDriftStatus(redis, now, new Set(covered.keys())).then(
+    (drift) => {
+      problems.push(...drift.problems);
+      return drift.records;
+    },
     (error: unknown) => {
       problems.push(errorMessage(redisFailure(error, DRIFT_KEY)));
       return new Map<Family, DriftRecord>();
     },
   );
+  const dataStates = await readDataStates(redis).catch((error: unknown) => {
+    problems.push(errorMessage(redisFailure(error, DATA_STATE_KEY)));
+    return Object.fromEntries(FAMILIES.map((family) => [family, null])) as Record<Family, DataState | null>;
+  });
+  const changes = FAMILIES.flatMap((family) => dataStates[family]?.fingerprint_at ?? []).sort();
   const base = covered.size * 2;
   const families = {} as Record<Family, FamilyRun | null>;
   const locks = {} as Record<Family, LockStatus>;
@@ -136,17 +155,14 @@ export async function readStatus(redis: Redis, redisUrl: string, now: Date, lear
     present: rows.filter((row) => row.present).length,
     missing: rows.filter((row) => !row.present).length,
     families,
+    last_change_seen: changes.at(-1) ?? null,
+    data_states: dataStates,
     locks,
     learned: active.map(({ config: _config, ...request }) => request),
     extra_keys: extras.map((key, index) => ({ key, ttl_seconds: extraTtls[index] ?? -2 })),
     drift: [...records.values()],
     problems,
   };
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n');
 }
 
 /** The human view, for a terminal. */
@@ -164,19 +180,22 @@ export function formatStatus(status: CacheStatus): string {
     const run = status.families[family];
     const { held, ttl_ms } = status.locks[family];
     const lock = held ? `held${ttl_ms === null ? ', no expiry' : `, ${Math.ceil(ttl_ms / 1000)}s left`}` : 'free';
+    const state = status.data_states[family];
+    const instant = state ? [state.now, state.valid_until ?? 'no time bound'] : ['-', '-'];
     return run
-      ? [family, run.started_at, `${run.duration_ms}ms`, String(run.successful), String(run.failed), lock]
-      : [family, 'never', '-', '-', '-', lock];
+      ? [family, run.started_at, `${run.duration_ms}ms`, String(run.successful), String(run.failed), lock, ...instant]
+      : [family, 'never', '-', '-', '-', lock, ...instant];
   });
   return [
     `Redis ${status.redis}: ${status.present} of ${status.covered.length} covered keys present, ${status.missing} missing`,
     '',
-    table([['STATE', 'FAMILY', 'TTL', 'SIZE', 'WRITTEN', 'COMPUTE', 'KEY (stats_service:…)'], ...keyRows]),
+    textTable([['STATE', 'FAMILY', 'TTL', 'SIZE', 'WRITTEN', 'COMPUTE', 'KEY (stats_service:…)'], ...keyRows]),
     '',
-    table([['FAMILY', 'LAST RUN', 'DURATION', 'OK', 'FAILED', 'LOCK'], ...runRows]),
+    textTable([['FAMILY', 'LAST RUN', 'DURATION', 'OK', 'FAILED', 'LOCK', 'INSTANT', 'VALID UNTIL'], ...runRows]),
+    status.last_change_seen ? `Last change in the data seen at ${status.last_change_seen}.` : 'No change in the data seen yet (no run has probed it).',
     '',
     status.learned.length
-      ? table([
+      ? textTable([
           ['LEARNED', 'FIRST SEEN', 'LAST SEEN', 'LAPSES', 'KEY (stats_service:…)'],
           ...status.learned.map((request) => [request.family, request.first_seen, request.last_seen, request.lapses_at, request.key.slice(KEY_PREFIX.length)]),
         ])
@@ -187,7 +206,7 @@ export function formatStatus(status: CacheStatus): string {
       : 'No other stats_service keys.',
     '',
     status.drift.length
-      ? table([
+      ? textTable([
           ['DRIFT', 'SINCE', 'BUILD', 'FIRST DIFFERENCES'],
           ...status.drift.map((record) => [
             record.endpoint,
@@ -211,7 +230,7 @@ export function statusCommand(flags: FlagValues & { json?: boolean }, signal: Ab
       windowMs: config.learnWindowMs,
       max: config.learn ? config.learnMax : 0,
     });
-    const json = flags.json === true || !process.stdout.isTTY;
+    const json = formatFor(config.logFormat, process.stdout) === 'json';
     process.stdout.write(json ? `${JSON.stringify(status)}\n` : formatStatus(status));
     return status.missing > 0 || status.drift.length > 0 ? EXIT.CONFIGS_FAILED : EXIT.OK;
   });
