@@ -5,7 +5,7 @@
  * keys only when a pattern is given too.
  */
 import { type FlagValues, loadConfig } from '../config.js';
-import { scanBatches } from '../io/cache.js';
+import { scanBatches } from '../io/redis-client.js';
 import { forgetDrift } from '../io/drift-store.js';
 import { LEARNED_KEY } from '../io/learned.js';
 import { EXIT, UsageError } from '../lib/errors.js';

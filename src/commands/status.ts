@@ -7,7 +7,7 @@
  */
 import type { Redis } from 'ioredis';
 import { type FlagValues, loadConfig } from '../config.js';
-import { redisFailure, scanKeys } from '../io/cache.js';
+import { redisFailure, scanKeys } from '../io/redis-client.js';
 import { activeLearned, LEARNED_KEY, type LearnedRequest, type LearnOptions } from '../io/learned.js';
 import { type FamilyRun, KEY_META, lastRunKey, parseFamilyRun, parseKeyMeta } from '../io/metadata.js';
 import { DRIFT_KEY, type DriftRecord, readDriftState } from '../io/drift-store.js';

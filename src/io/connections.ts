@@ -2,7 +2,7 @@
  * Opening and checking the run's connections, and closing them last-in-first-out.
  */
 import type pg from 'pg';
-import { type RedisClient, createRedis, dropConnection, redisFailure } from './cache.js';
+import { type RedisClient, createRedis, dropConnection, redisFailure } from './redis-client.js';
 import { type PgConnectionOptions, createDb, type Db } from './db.js';
 import { UnreachableError, errorMessage } from '../lib/errors.js';
 import { FAMILIES } from '../requests/batches.js';

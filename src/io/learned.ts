@@ -6,7 +6,7 @@
  * run of the family then refreshes the requests seen within the window, most recent first.
  */
 import { compareText } from '../lib/compare.js';
-import { redisFailure, type ScanClient, scanKeys } from './cache.js';
+import { redisFailure, type ScanClient, scanKeys } from './redis-client.js';
 import type { Logger } from './logger.js';
 import { KEY_META, type KeyMeta, META_PREFIX } from './metadata.js';
 import type { Family, StatsRequest } from '../requests/batches.js';

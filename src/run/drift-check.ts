@@ -9,7 +9,7 @@
  * so the API computes its own answers.
  */
 import { createHash } from 'node:crypto';
-import { redisFailure, scanKeys } from '../io/cache.js';
+import { redisFailure, scanKeys } from '../io/redis-client.js';
 import {
   type ChangeCounters,
   type Difference,

@@ -3,7 +3,7 @@
  * learned requests, the refresh, and the locks released, whatever happened.
  */
 import { learnRequests } from '../io/learned.js';
-import { redisFailure } from '../io/cache.js';
+import { redisFailure } from '../io/redis-client.js';
 import { type HeldLock, lockKey, tryLock, waitForLock } from '../io/lock.js';
 import { errorMessage } from '../lib/errors.js';
 import { Releasers } from '../lib/releasers.js';

@@ -3,7 +3,8 @@
  * it (phase 2), write each whole to the key the API reads, and record the run. Never throws
  * for a failing config: failures are in the result.
  */
-import { type CacheClient, type CacheEntry, redisFailure, writeEntries } from '../io/cache.js';
+import { type CacheClient, type CacheEntry, writeEntries } from '../io/cache.js';
+import { redisFailure } from '../io/redis-client.js';
 import type { Db } from '../io/db.js';
 import type { Logger } from '../io/logger.js';
 import { forgetKeys, type MetaClient, writeRunMetadata } from '../io/metadata.js';

@@ -3,7 +3,7 @@
  * and every family had a successful run within two of its intervals (counted from the start before its
  * first success, so a scheduler that just started is healthy).
  */
-import { REDIS_COMMAND_TIMEOUT_MS } from '../io/cache.js';
+import { REDIS_COMMAND_TIMEOUT_MS } from '../io/redis-client.js';
 import { FAMILIES, type Family } from '../requests/batches.js';
 
 

@@ -7,7 +7,7 @@
 import { Cron } from 'croner';
 import type { ScheduleConfig } from '../config.js';
 import type { FamilyOutcome, RefreshMetrics } from '../io/metrics.js';
-import { redisFailure } from '../io/cache.js';
+import { redisFailure } from '../io/redis-client.js';
 import { CRON_TIMEZONE } from '../lib/cron.js';
 import { errorMessage } from '../lib/errors.js';
 import { FAMILIES, type Family } from '../requests/batches.js';
