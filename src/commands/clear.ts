@@ -36,7 +36,7 @@ export function clearCommand(
   const deleteKeys = flags.drift !== true || pattern !== undefined;
   return withRuntime(config, { db: false, redis: true }, signal, async (runtime) => {
     await runtime.checkReachable();
-    const redis = runtime.connections.redis!;
+    const redis = runtime.connections.redis;
     const matched: string[] = [];
     let deleted = 0;
     for await (const keys of deleteKeys ? scanBatches(redis, match) : []) {

@@ -10,7 +10,7 @@ import { startHttpServer } from '../io/http.js';
 import { RefreshMetrics } from '../io/metrics.js';
 import { EXIT, UnreachableError } from '../lib/errors.js';
 import { FAMILIES } from '../requests/batches.js';
-import { type Runtime, withRuntime } from '../run/runtime.js';
+import { type RedisRuntime, type Runtime, withRuntime } from '../run/runtime.js';
 import { waitForServices } from '../run/services.js';
 import { resolveTargets } from '../run/targets.js';
 import { Scheduler } from '../schedule/scheduler.js';
@@ -30,7 +30,7 @@ function warnShortTtl(runtime: Runtime, settings: ScheduleConfig): void {
   }
 }
 
-async function serve(runtime: Runtime, settings: ScheduleConfig, signal: AbortSignal): Promise<number> {
+async function serve(runtime: RedisRuntime, settings: ScheduleConfig, signal: AbortSignal): Promise<number> {
   const { logger } = runtime;
   warnShortTtl(runtime, settings);
   if (runtime.config.pushgatewayUrl) logger.info('STATS_REFRESH_PUSHGATEWAY_URL is ignored by schedule: scrape its /metrics instead');

@@ -47,7 +47,7 @@ export interface CacheStatus {
   /** Each family's lock: a run holds it now, or it is free. */
   locks: Record<Family, LockStatus>;
   /** The learned requests refreshed with their families now (see io/learned.ts). */
-  learned: Array<Omit<LearnedRequest, 'config'>>;
+  learned: Array<Omit<LearnedRequest, 'request'>>;
   extra_keys: Array<{ key: string; ttl_seconds: number }>;
   /** Endpoints found to differ from the API (docs/drift.md), with what showed it. */
   drift: DriftRecord[];
@@ -137,7 +137,7 @@ export async function readStatus(redis: Redis, redisUrl: string, now: Date, lear
     missing: rows.filter((row) => !row.present).length,
     families,
     locks,
-    learned: active.map(({ config: _config, ...request }) => request),
+    learned: active.map(({ request: _request, ...learned }) => learned),
     extra_keys: extras.map((key, index) => ({ key, ttl_seconds: extraTtls[index] ?? -2 })),
     drift: [...records.values()],
     problems,
@@ -207,7 +207,7 @@ export function statusCommand(flags: FlagValues & { json?: boolean }, signal: Ab
   const config = loadConfig(flags, process.env);
   return withRuntime(config, { db: false, redis: true }, signal, async (runtime) => {
     await runtime.checkReachable();
-    const status = await readStatus(runtime.connections.redis!, config.redisUrl, config.now, {
+    const status = await readStatus(runtime.connections.redis, config.redisUrl, config.now, {
       windowMs: config.learnWindowMs,
       max: config.learn ? config.learnMax : 0,
     });

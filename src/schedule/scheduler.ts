@@ -14,7 +14,7 @@ import { FAMILIES, type Family } from '../requests/batches.js';
 import { coveredKeys } from '../requests/covered.js';
 import { runTargets } from '../run/family-run.js';
 import { failedOutcomes, learnedKeysOf, outcomesOf, type RefreshRun, writtenKeysOf } from '../run/results.js';
-import { type Runtime, STOP_SLACK_MS } from '../run/runtime.js';
+import { type RedisRuntime, STOP_SLACK_MS } from '../run/runtime.js';
 import { type RefreshTargets, resolveTargets } from '../run/targets.js';
 import { type HealthReport, healthOf } from './health.js';
 import { LastValues } from './last-values.js';
@@ -33,7 +33,7 @@ const MAX_HEAL_QUIET_MS = 60_000;
 export type RunFamilies = (families: readonly Family[], command: string, signal: AbortSignal, now: Date) => Promise<RefreshRun>;
 
 export interface SchedulerDeps {
-  readonly runtime: Runtime;
+  readonly runtime: RedisRuntime;
   readonly metrics: RefreshMetrics;
   readonly settings: ScheduleConfig;
   /** Aborted on SIGTERM/SIGINT: runs in flight stop starting statements and finish within the grace period. */
@@ -113,7 +113,7 @@ export class Scheduler {
     }
     // A flush, a delete, an eviction or a reconnect (Redis restarted): look at once, not at the next tick.
     const { runtime } = this.deps;
-    this.watch = watchInvalidations(runtime.connections.redis!, () => this.checkNow(), runtime.logger);
+    this.watch = watchInvalidations(runtime.connections.redis, () => this.checkNow(), runtime.logger);
     this.scheduleCheck();
   }
 
@@ -152,7 +152,7 @@ export class Scheduler {
         else this.yielding.delete(family);
       }
       await this.lastValues
-        .capture(runtime.connections.redis!, writtenKeysOf(run))
+        .capture(runtime.connections.redis, writtenKeysOf(run))
         .catch((error: unknown) => runtime.logger.debug({ err: error }, 'written values not read back'));
     } catch (error) {
       // Redis gone while taking the locks, for instance: the run made nothing.
@@ -206,7 +206,7 @@ export class Scheduler {
     this.lastCheckStartAt = this.now();
     const { runtime, metrics } = this.deps;
     try {
-      const missing = await missingByFamily(runtime.connections.redis!, coveredKeys(this.learnedKeys));
+      const missing = await missingByFamily(runtime.connections.redis, coveredKeys(this.learnedKeys));
       if (this.checkError !== null) runtime.logger.info('self-healing check answered again');
       this.checkError = null;
       const now = this.now();
@@ -234,7 +234,7 @@ export class Scheduler {
       }
       if (heal.length > 0) {
         // The last values back first (one round trip), then fresh ones from the refresh.
-        const restored = await this.lastValues.restore(runtime.connections.redis!, lost).catch(() => 0);
+        const restored = await this.lastValues.restore(runtime.connections.redis, lost).catch(() => 0);
         if (restored > 0) runtime.logger.info({ restored, missing: lost.length }, 'restored the last written values while the refresh runs');
         this.trigger(heal, 'self-heal');
       }

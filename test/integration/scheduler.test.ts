@@ -9,7 +9,7 @@ import { RefreshMetrics } from '../../src/io/metrics.js';
 import { FAMILIES, type Family } from '../../src/requests/batches.js';
 import { coveredKeys } from '../../src/requests/covered.js';
 import type { RefreshRun } from '../../src/run/results.js';
-import { openRuntime, type Runtime } from '../../src/run/runtime.js';
+import { openRuntime, type RedisRuntime } from '../../src/run/runtime.js';
 import { Scheduler } from '../../src/schedule/scheduler.js';
 import { RedisServer, type TestRedisClient } from '../helpers/redis-server.js';
 
@@ -18,7 +18,7 @@ const SECOND = 1000;
 
 let server: RedisServer;
 let redis: TestRedisClient;
-let runtime: Runtime;
+let runtime: RedisRuntime;
 let time: number;
 let runs: Array<{ families: readonly Family[]; command: string; now: Date }>;
 /** Runs wait for this before they finish, when a test holds them. */

@@ -7,6 +7,7 @@ import { requestsFor, type StatsRequest } from '../../src/requests/batches.js';
 import { requestLabel, payloadKey } from '../../src/requests/request-keys.js';
 import { coveredKeys } from '../../src/requests/covered.js';
 import {
+  type RequestError,
   type RequestOrigin,
   type RequestResult,
   familyRunsOf,
@@ -19,14 +20,17 @@ import {
 
 const NOW = new Date('2026-06-15T12:34:56Z');
 
-function result(config: StatsRequest, over: Partial<RequestResult> & { origin?: RequestOrigin } = {}): RequestResult {
+/** A failure to compute `request`'s payload, with this message. */
+const computeError = (request: StatsRequest, message: string): RequestError => ({ kind: 'compute', key: payloadKey(request), message });
+
+function result(request: StatsRequest, over: Partial<RequestResult> & { origin?: RequestOrigin } = {}): RequestResult {
   return {
-    config,
+    request,
     origin: 'batch',
-    family: config.family,
-    label: requestLabel(config),
-    key: payloadKey(config),
-    written: [payloadKey(config)],
+    family: request.family,
+    label: requestLabel(request),
+    key: payloadKey(request),
+    written: [payloadKey(request)],
     error: null,
     computeMs: 100,
     ...over,
@@ -62,7 +66,7 @@ describe('summaryOf', () => {
       run(
         [
           result(users0, { written: [payloadKey(users0), 'stats_service:_get_geographic_data:period=last_year'] }),
-          result(users1, { written: [], error: 'query user_table failed: boom' }),
+          result(users1, { written: [], error: computeError(users1, 'query user_table failed: boom') }),
           result(learned, { origin: 'learned' }),
         ],
         { skipped: ['dashboard'], families: ['executions', 'users'] },
@@ -93,7 +97,7 @@ describe('summaryOf', () => {
 
 describe('metadata', () => {
   it('records every written key with its compute time, and the last run of each family that ran', () => {
-    const done = run([result(users0, { computeMs: 42 }), result(users1, { written: [], error: 'x' })], { families: ['users'] });
+    const done = run([result(users0, { computeMs: 42 }), result(users1, { written: [], error: computeError(users1, 'x') })], { families: ['users'] });
     expect(keyMetaOf(done, NOW)).toEqual(new Map([[payloadKey(users0), { written_at: NOW.toISOString(), compute_ms: 42, ttl_seconds: 300 }]]));
     expect(familyRunsOf(done)).toEqual([
       {
@@ -115,7 +119,7 @@ describe('outcomesOf', () => {
       run(
         [
           result(users0, { written: [payloadKey(users0), 'stats_service:_get_geographic_data:period=last_year'] }),
-          result(users1, { written: [], error: 'x' }),
+          result(users1, { written: [], error: computeError(users1, 'x') }),
           result(learned, { origin: 'learned' }),
         ],
         { families: ['executions', 'users'], skipped: ['dashboard'] },
