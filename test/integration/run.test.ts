@@ -309,15 +309,25 @@ describe('the runner with a cache that refuses some writes', () => {
       },
     };
     const requests = requestsFor(['dashboard', 'users']).map((request) => ({ request, origin: 'batch' as const }));
+    const reported: Array<Record<string, string>> = [];
+    const reporter = { ...noReporter, report: (_message: string, context: Record<string, string>) => void reported.push(context) };
     const run = await runRefresh(
       { command: 'test', requests, families: ['dashboard', 'users'], now: new Date(GOLDEN_NOW), ttlSeconds: 300, concurrency: 2, dryRun: false, retry: { attempts: 1, baseDelayMs: 0, maxDelayMs: 0 } },
       // No drift check in this run: the fake need not answer its commands.
-      { db: db.db, pool: db.pool, cache: cache as unknown as RefreshDeps['cache'], logger: createLogger('silent'), reporter: noReporter, secrets: [] },
+      { db: db.db, pool: db.pool, cache: cache as unknown as RefreshDeps['cache'], logger: createLogger('silent'), reporter, secrets: [] },
     );
     const failed = run.results.filter((result) => result.error !== null).map((result) => result.label).sort();
     // The section's key is read by the last_year configs holding geographic: the dashboard's two and the users' two.
     expect(failed).toEqual(['dashboard/last_year[geographic,summary,tasks,trends]', 'dashboard/last_year[geographic,trends]', 'users/last_year/month', 'users/last_year/week']);
-    for (const label of failed) expect(run.results.find((result) => result.label === label)!.error?.message).toMatch(`write failed for ${refused}: Redis refuses writes: it is out of memory`);
+    for (const label of failed) {
+      // The key not written is carried as data: reports and logs name it, not the payload's key.
+      expect(run.results.find((result) => result.label === label)!.error).toEqual({
+        kind: 'write',
+        key: refused,
+        message: `write failed for ${refused}: Redis refuses writes: it is out of memory (maxmemory reached with the 'noeviction' policy); raise maxmemory or let it evict`,
+      });
+    }
+    expect(reported.map((context) => context.key)).toEqual(failed.map(() => refused));
     const payloads = [...stored.keys()].filter((key) => key.startsWith('stats_service:')).sort();
     // Every dashboard and users key but the refused one; the failed configs' own payloads are written.
     expect(payloads).toHaveLength(41 - 8 - 1);
@@ -334,6 +344,8 @@ describe('the runner with a cache that refuses some writes', () => {
       { db: db.db, pool: db.pool, cache: null, logger: createLogger('silent'), reporter: noReporter, secrets: [] },
     );
     expect(run.payloads?.size).toBe(8);
+    // The catalog, the script table, the execution pass and the top users' emails: each counted once.
+    expect(run.statements).toBe(4);
     for (const [key, value] of run.payloads!) expect(JSON.parse(value), key).toStrictEqual(goldenValue(key));
   });
 });
