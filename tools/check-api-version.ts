@@ -90,7 +90,7 @@ async function runOurs(databaseUrl: string): Promise<{ payloads: ReadonlyMap<str
   const { db, pool } = createDb({ url: databaseUrl, tls: parsePostgresTls(databaseUrl, 'the check'), applicationName: 'stats-refresh-check', poolSize: 2 });
   try {
     const requests = parseBatchFile(readFileSync(path.join(FIXTURE, 'requests.txt'), 'utf8'), 'requests.txt').flatMap(({ target }) =>
-      target.kind === 'request' ? [target.config] : [],
+      target.kind === 'request' ? [target.request] : [],
     );
     const computed: StatsRequest[] = [...requestsFor(['dashboard', 'executions', 'users']), ...requests];
     const run = await runRefresh(

@@ -133,6 +133,7 @@ function distinctByKey(requests: readonly PlannedRequest[]): PlannedRequest[] {
 
 function logStart(options: RefreshOptions, requests: readonly PlannedRequest[], logger: Logger): void {
   logger.info(
+    // `configs`: the field log readers know; the code says requests.
     { command: options.command, configs: requests.length, now: options.now.toISOString(), dry_run: options.dryRun },
     'refresh started',
   );

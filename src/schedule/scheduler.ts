@@ -171,7 +171,7 @@ export class Scheduler {
         families,
         results: Object.fromEntries(outcomes.map((outcome) => [outcome.family, outcome.result])),
         keys: outcomes.reduce((sum, outcome) => sum + outcome.keysWritten, 0),
-        failed: outcomes.reduce((sum, outcome) => sum + outcome.configsFailed, 0),
+        failed: outcomes.reduce((sum, outcome) => sum + outcome.requestsFailed, 0),
         duration_ms: Math.round(performance.now() - started),
       },
       'schedule run finished',

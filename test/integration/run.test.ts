@@ -148,8 +148,8 @@ describe('the pass answers as the contract defines, on the golden database and e
   let db: ReturnType<typeof createDb>;
   const configs: StatsRequest[] = [
     ...requestsFor(['dashboard', 'executions', 'users']),
-    ...parseBatchFile(readFileSync(REQUESTS_FILE, 'utf8'), 'requests.txt').flatMap(({ target }) => (target.kind === 'request' ? [target.config] : [])),
-    ...EXTRA_REQUESTS.map((request) => parseRequest(request).config),
+    ...parseBatchFile(readFileSync(REQUESTS_FILE, 'utf8'), 'requests.txt').flatMap(({ target }) => (target.kind === 'request' ? [target.request] : [])),
+    ...EXTRA_REQUESTS.map((request) => parseRequest(request).request),
   ];
 
   beforeAll(async () => {

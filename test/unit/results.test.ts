@@ -127,15 +127,15 @@ describe('outcomesOf', () => {
       NOW,
     );
     expect(outcomes).toEqual([
-      { family: 'executions', result: 'ok', finishedAt: NOW, durationSeconds: 1.5, statements: 4, configsOk: 1, configsFailed: 0, keysWritten: 1, learnedRequests: 1, drift: false },
-      { family: 'users', result: 'failed', finishedAt: NOW, durationSeconds: 1.5, statements: 4, configsOk: 1, configsFailed: 1, keysWritten: 2, learnedRequests: 0, drift: false },
-      { family: 'dashboard', result: 'skipped', finishedAt: NOW, durationSeconds: 0, statements: 0, configsOk: 0, configsFailed: 0, keysWritten: 0, learnedRequests: 0, drift: false },
+      { family: 'executions', result: 'ok', finishedAt: NOW, durationSeconds: 1.5, statements: 4, requestsOk: 1, requestsFailed: 0, keysWritten: 1, learnedRequests: 1, drift: false },
+      { family: 'users', result: 'failed', finishedAt: NOW, durationSeconds: 1.5, statements: 4, requestsOk: 1, requestsFailed: 1, keysWritten: 2, learnedRequests: 0, drift: false },
+      { family: 'dashboard', result: 'skipped', finishedAt: NOW, durationSeconds: 0, statements: 0, requestsOk: 0, requestsFailed: 0, keysWritten: 0, learnedRequests: 0, drift: false },
     ]);
   });
 
   it('an interrupted run is a failed one, even without a failed config', () => {
     const [outcome] = outcomesOf(run(requestsFor(['dashboard']).map((config) => result(config)), { families: ['dashboard'], interrupted: 'SIGTERM' }), NOW);
-    expect(outcome).toMatchObject({ result: 'failed', configsFailed: 0, configsOk: 12 });
+    expect(outcome).toMatchObject({ result: 'failed', requestsFailed: 0, requestsOk: 12 });
   });
 
   it('a run of requests alone has no outcome: it is no family\'s run', () => {
