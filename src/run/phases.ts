@@ -44,9 +44,13 @@ export async function checkCatalog(deps: LoadDeps, options: StatementOptions, se
   return { catalog: null, error: read.error, refused, statements: read.statements };
 }
 
-/** Plans the sections of `groups` (leaving out those reading a refused column) and loads what they read; never throws. */
-export function loadSections(groups: PartGroups, catalog: CheckedCatalog, deps: LoadDeps, options: LoadOptions): Promise<Load> {
-  return loadRunData(planSections(groups, catalog.refused), deps, options);
+/**
+ * Plans the sections of `groups` (leaving out those reading a refused column) and loads what
+ * they read; its statements count the catalog's too: all PostgreSQL was sent. Never throws.
+ */
+export async function loadSections(groups: PartGroups, catalog: CheckedCatalog, deps: LoadDeps, options: LoadOptions): Promise<Load> {
+  const load = await loadRunData(planSections(groups, catalog.refused), deps, options);
+  return { ...load, statements: catalog.statements + load.statements };
 }
 
 /** Assemblers over what was loaded, one per instant asked for. */

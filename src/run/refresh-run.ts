@@ -108,7 +108,7 @@ export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Pr
   await withdraw(deps, yielding);
   const results = resultsOf(requests, assembled, writeFailures, clock, deps.secrets);
   reportFailures(results, deps);
-  const run = runOf(options, clock, { statements: catalog.statements + load.statements, interrupted, results }, assembled, writeFailures, drift);
+  const run = runOf(options, clock, { statements: load.statements, interrupted, results }, assembled, writeFailures, drift);
   await recordRun(run, deps);
   logFinish(run, clock, deps.logger);
   return run;

@@ -63,8 +63,8 @@ describe('loadSections and assemblerOf', () => {
     const requests = requestsFor(['executions']);
     const load = await loadSections([{ parts: requests.flatMap(partsOf), at: now }], catalog, db, { concurrency: 2, retry: RETRY });
     expect(load.data.failures.size).toBe(0);
-    // The script table, the execution pass and the top users' emails.
-    expect(load.statements).toBe(3);
+    // The catalog, the script table, the execution pass and the top users' emails.
+    expect(load.statements).toBe(4);
     const assembler = assemblerOf(load.data, catalog)(now);
     for (const request of requests) expect(JSON.parse(assembler.payload(request)), payloadKey(request)).toStrictEqual(goldenValue(payloadKey(request)));
   });
