@@ -1,6 +1,6 @@
 /**
  * What a run loads: the sources to read and, for the pass over `execution`, which windows
- * and groupings its folds keep. The sections declare their needs (src/stats/needs.ts);
+ * and groupings its folds keep. The sections declare their needs (src/stats/sections.ts);
  * this module merges them and cuts time into the tiers the folds count in. Instants are
  * microseconds since 2000-01-01 UTC, the unit PostgreSQL's binary protocol uses.
  */

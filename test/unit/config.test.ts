@@ -1,9 +1,10 @@
 import { describe, expect, it, vi } from 'vitest';
-import { DEFAULTS, type FlagValues, loadConfig, secretsOf } from '../../src/config.js';
+import { DEFAULTS, type FlagValues, loadConfig, loadScheduleConfig, SCHEDULE_DEFAULTS, secretsOf } from '../../src/config.js';
 import { UsageError } from '../../src/lib/errors.js';
 
 const NOW = new Date('2026-06-15T12:34:56Z');
 const clock = () => NOW;
+const MIN = 60_000;
 type Env = Record<string, string | undefined>;
 
 /** Runs loadConfig, requires a UsageError, and returns its message. */
@@ -377,5 +378,52 @@ describe('secretsOf', () => {
   it('returns nothing without passwords or token', () => {
     expect(secretsOf(loadConfig({}, {}, clock))).toEqual([]);
     expect(secretsOf(loadConfig({ databaseUrl: 'postgres://user@host/db' }, {}, clock))).toEqual([]);
+  });
+});
+
+describe('schedule settings', () => {
+  it('defaults: the CronJobs\' schedules, their longest gaps, a 5 s check, no metrics server', () => {
+    const settings = loadScheduleConfig({}, {}, () => NOW);
+    expect(settings.schedules).toEqual({ dashboard: '1-59/4 * * * *', executions: '2-59/5 * * * *', users: '4-59/6 * * * *' });
+    expect(settings.intervalsMs).toEqual({ dashboard: 4 * MIN, executions: 5 * MIN, users: 6 * MIN });
+    expect(settings).toMatchObject({ checkIntervalMs: 5_000, metricsPort: null, metricsHost: '0.0.0.0' });
+  });
+
+  it('flags override the environment; 6-field expressions have seconds', () => {
+    const settings = loadScheduleConfig(
+      { usersCron: '*/2 * * * * *', checkInterval: '0.5', metricsPort: '9464' },
+      { STATS_REFRESH_USERS_CRON: '0 * * * *', STATS_REFRESH_DASHBOARD_CRON: '0 */2 * * *', STATS_REFRESH_METRICS_HOST: '127.0.0.1' },
+      () => NOW,
+    );
+    expect(settings.schedules.users).toBe('*/2 * * * * *');
+    expect(settings.intervalsMs.users).toBe(2_000);
+    expect(settings.intervalsMs.dashboard).toBe(120 * MIN);
+    expect(settings).toMatchObject({ checkIntervalMs: 500, metricsPort: 9464, metricsHost: '127.0.0.1' });
+  });
+
+  it.each([
+    [{ dashboardCron: '61 * * * *' }, {}, /^--dashboard-cron is not a valid cron expression \("61 \* \* \* \*"\): .*minute/],
+    [{}, { STATS_REFRESH_EXECUTIONS_CRON: '1/4 * * * *' }, /^STATS_REFRESH_EXECUTIONS_CRON is not a valid cron expression/],
+    [{ usersCron: '* * * * * * *' }, {}, /^--users-cron is not a valid cron expression.*5 or 6 parts/],
+    [{ usersCron: '0 0 30 2 *' }, {}, /^--users-cron \("0 0 30 2 \*"\) never fires$/],
+    [{ checkInterval: '0' }, {}, /^--check-interval must be a number of seconds from 0.1 to 3600, got "0"$/],
+    [{}, { STATS_REFRESH_CHECK_INTERVAL: 'soon' }, /^STATS_REFRESH_CHECK_INTERVAL must be a number of seconds/],
+    [{ metricsPort: '70000' }, {}, /^--metrics-port must be a whole number from 0 to 65535/],
+  ])('rejects %j %j with a UsageError naming the setting', (flags, env, message) => {
+    expect(() => loadScheduleConfig(flags, env, () => NOW)).toThrow(UsageError);
+    expect(() => loadScheduleConfig(flags, env, () => NOW)).toThrow(message);
+  });
+
+  it('schedule\'s TTL default is 750 s, above the longest default gap plus a slow run; the others keep 300', () => {
+    expect(SCHEDULE_DEFAULTS.ttlSeconds).toBeGreaterThan(6 * 60 + 60);
+    expect(loadConfig({}, {}, () => NOW, { ttlSeconds: SCHEDULE_DEFAULTS.ttlSeconds }).ttlSeconds).toBe(750);
+    expect(loadConfig({}, { STATS_CACHE_TTL: '400' }, () => NOW, { ttlSeconds: 750 }).ttlSeconds).toBe(400);
+    expect(loadConfig({}, {}, () => NOW).ttlSeconds).toBe(300);
+  });
+
+  it('the Pushgateway URL: optional, http(s) only, its password a secret', () => {
+    expect(loadConfig({}, {}, () => NOW).pushgatewayUrl).toBeNull();
+    expect(loadConfig({ pushgatewayUrl: 'http://pg:9091' }, {}, () => NOW).pushgatewayUrl).toBe('http://pg:9091');
+    expect(() => loadConfig({}, { STATS_REFRESH_PUSHGATEWAY_URL: 'pg:9091' }, () => NOW)).toThrow(/STATS_REFRESH_PUSHGATEWAY_URL must be a http: or https: URL/);
   });
 });
