@@ -5,16 +5,13 @@
  * JSON when piped. Exit 1 when a covered key is missing or drift is recorded.
  */
 import { type FlagValues, loadConfig } from '../config.js';
+import { formatFor } from '../io/log-format.js';
 import { EXIT } from '../lib/errors.js';
+import { textTable } from '../lib/text-table.js';
 import { FAMILIES } from '../requests/batches.js';
 import { KEY_PREFIX } from '../requests/keys.js';
 import { withRuntime } from '../run/runtime.js';
 import { type CacheStatus, readStatus } from '../run/status-report.js';
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n');
-}
 
 /** The human view, for a terminal. */
 export function formatStatus(status: CacheStatus): string {
@@ -38,12 +35,12 @@ export function formatStatus(status: CacheStatus): string {
   return [
     `Redis ${status.redis}: ${status.present} of ${status.covered.length} covered keys present, ${status.missing} missing`,
     '',
-    table([['STATE', 'FAMILY', 'TTL', 'SIZE', 'WRITTEN', 'COMPUTE', 'KEY (stats_service:…)'], ...keyRows]),
+    textTable([['STATE', 'FAMILY', 'TTL', 'SIZE', 'WRITTEN', 'COMPUTE', 'KEY (stats_service:…)'], ...keyRows]),
     '',
-    table([['FAMILY', 'LAST RUN', 'DURATION', 'OK', 'FAILED', 'LOCK'], ...runRows]),
+    textTable([['FAMILY', 'LAST RUN', 'DURATION', 'OK', 'FAILED', 'LOCK'], ...runRows]),
     '',
     status.learned.length
-      ? table([
+      ? textTable([
           ['LEARNED', 'FIRST SEEN', 'LAST SEEN', 'LAPSES', 'KEY (stats_service:…)'],
           ...status.learned.map((request) => [request.family, request.first_seen, request.last_seen, request.lapses_at, request.key.slice(KEY_PREFIX.length)]),
         ])
@@ -54,7 +51,7 @@ export function formatStatus(status: CacheStatus): string {
       : 'No other stats_service keys.',
     '',
     status.drift.length
-      ? table([
+      ? textTable([
           ['DRIFT', 'SINCE', 'BUILD', 'FIRST DIFFERENCES'],
           ...status.drift.map((record) => [
             record.endpoint,
@@ -78,7 +75,7 @@ export function statusCommand(flags: FlagValues & { json?: boolean }, signal: Ab
       windowMs: config.learnWindowMs,
       max: config.learn ? config.learnMax : 0,
     });
-    const json = flags.json === true || !process.stdout.isTTY;
+    const json = formatFor(config.logFormat, process.stdout) === 'json';
     process.stdout.write(json ? `${JSON.stringify(status)}\n` : formatStatus(status));
     return status.missing > 0 || status.drift.length > 0 ? EXIT.CONFIGS_FAILED : EXIT.OK;
   });

@@ -124,7 +124,7 @@ export function mergeNeeds(needs: readonly LoadNeeds[]): LoadPlan {
     durations: any('durations'),
     hourWindows: distinct(all('hourWindows')).sort((a, b) => b - a),
     series: distinct(all('series'), series).sort(
-      (a, b) => bySinceDescending(a.since, b.since) || (series(a) < series(b) ? -1 : 1),
+      (a, b) => bySinceDescending(a.since, b.since) || compareText(series(a), series(b)),
     ),
     topUsers: distinct(all('topUsers'), (need) => JSON.stringify([need.since, need.taskType, need.limit])).sort(
       (a, b) => bySinceDescending(a.since, b.since) || compareText(String(a.taskType), String(b.taskType)),

@@ -17,14 +17,14 @@ import type { Load } from '../pass/load.js';
 import type { Period } from '../lib/time.js';
 import type { Family } from '../requests/batches.js';
 import { type CachedSection, cachedSectionsOf, payloadKey, requestLabel, sectionKey } from '../requests/request-keys.js';
+import { entryNeeds } from '../stats/api-entries.js';
+import { driftError } from '../stats/drift-judgement.js';
 import { partsOf } from '../stats/sections.js';
 import {
   type DriftCheck,
   type DriftCheckClient,
   type DriftOutcome,
   type DriftSettings,
-  driftError,
-  entryNeeds,
   finishDriftCheck,
   sha1Of,
   startDriftCheck,
@@ -189,8 +189,7 @@ function interruptionOf(signal: AbortSignal | undefined): string | null {
 /** Compares the API's keys with ours and records what differs; null when no check ran. */
 async function finishDrift(deps: RefreshDeps, check: DriftCheck | null, catalog: CheckedCatalog, load: Load): Promise<DriftOutcome | null> {
   if (!check || !deps.cache) return null;
-  const counters = catalog.catalog?.counters ?? null;
-  return finishDriftCheck(deps.cache, check, load.data, assemblerOf(load.data, catalog), counters, deps.reporter.report, deps.logger);
+  return finishDriftCheck(deps.cache, check, load.data, assemblerOf(load.data, catalog), catalog.catalog, deps.reporter.report, deps.logger);
 }
 
 /** The section entries the API caches on their own, one per (section, period) of the requests. */

@@ -4,6 +4,7 @@
  */
 import type { Config } from '../config.js';
 import { type Connections, checkReachable, openConnections } from '../io/connections.js';
+import { formatFor } from '../io/log-format.js';
 import { type Logger, createLogger } from '../io/logger.js';
 import { type FailureReporter, createRollbarReporter, noReporter } from '../io/reporter.js';
 import { InterruptedError, UsageError } from '../lib/errors.js';
@@ -64,7 +65,7 @@ export type RedisRuntime = Runtime<{ readonly db: boolean; readonly redis: true 
 
 export async function openRuntime<const N extends RuntimeNeeds>(config: Config, needs: N, signal?: AbortSignal): Promise<Runtime<N>> {
   const secrets = secretsOf(config);
-  const logger = createLogger(config.logLevel, secrets);
+  const logger = createLogger(config.logLevel, secrets, formatFor(config.logFormat, process.stderr));
   const releasers = new Releasers();
   const reporter = config.rollbarToken
     ? await createRollbarReporter({

@@ -5,7 +5,7 @@
  * Redis is not as stats-refresh left it. Read-only.
  */
 import type { Redis } from 'ioredis';
-import { DRIFT_KEY, type DriftRecord, readDriftState } from '../io/drift-store.js';
+import { DRIFT_KEY, type DriftRecord } from '../io/drift-store.js';
 import { activeLearned, LEARNED_KEY, type LearnedRequest, type LearnOptions } from '../io/learned.js';
 import { lockKey } from '../io/lock.js';
 import { type FamilyRun, KEY_META, lastRunKey, parseFamilyRun, parseKeyMeta } from '../io/metadata.js';
@@ -15,6 +15,7 @@ import { safeUrl } from '../lib/redact.js';
 import { FAMILIES, type Family } from '../requests/batches.js';
 import { coveredKeys } from '../requests/covered.js';
 import { KEY_PREFIX } from '../requests/keys.js';
+import { readDriftStatus } from './drift-check.js';
 
 export interface CoveredKeyStatus {
   key: string;
@@ -124,10 +125,15 @@ function lockOf(family: Family, answer: Answer, problems: string[]): LockStatus 
   return { held: ttl !== -2, ttl_ms: ttl >= 0 ? ttl : null };
 }
 
-/** The drift recorded; a record Redis cannot give is a problem noted. */
-async function driftRecords(redis: Redis, problems: string[]): Promise<DriftRecord[]> {
+/**
+ * The drift recorded, and what the drift check would not read as the API's (problems noted);
+ * a drift state Redis cannot give is a problem noted.
+ */
+async function driftRecords(redis: Redis, now: Date, covered: ReadonlyMap<string, Family>, problems: string[]): Promise<DriftRecord[]> {
   try {
-    return [...(await readDriftState(redis)).records.values()];
+    const drift = await readDriftStatus(redis, now, new Set(covered.keys()));
+    problems.push(...drift.problems);
+    return [...drift.records.values()];
   } catch (error) {
     problems.push(errorMessage(redisFailure(error, DRIFT_KEY)));
     return [];
@@ -160,7 +166,7 @@ export async function readStatus(redis: Redis, redisUrl: string, now: Date, lear
     const ttl = answerOf(next(), key);
     return coveredRow(key, family, learnedKeys.has(key), ttl, answerOf(next(), key), meta, problems);
   });
-  const drift = await driftRecords(redis, problems);
+  const drift = await driftRecords(redis, now, covered, problems);
   const families = {} as Record<Family, FamilyRun | null>;
   const locks = {} as Record<Family, LockStatus>;
   for (const family of FAMILIES) {

@@ -29,6 +29,7 @@ describe('loadConfig defaults', () => {
       redisTlsCa: null,
       ttlSeconds: 300,
       logLevel: 'info',
+      logFormat: null,
       concurrency: 2,
       now: NOW,
       dryRun: false,
@@ -111,6 +112,7 @@ describe('loadConfig precedence', () => {
     REDIS_URL: 'rediss://env.example:6380/2',
     STATS_CACHE_TTL: '600',
     LOG_LEVEL: 'debug',
+    LOG_FORMAT: 'pretty',
     STATS_REFRESH_CONCURRENCY: '5',
     ROLLBAR_ACCESS_TOKEN: ' tok-123456 ',
     ROLLBAR_ENDPOINT: 'https://rollbar.example/api/1/',
@@ -135,6 +137,7 @@ describe('loadConfig precedence', () => {
       redisTlsCa: null,
       ttlSeconds: 600,
       logLevel: 'debug',
+      logFormat: 'pretty',
       concurrency: 5,
       now: NOW,
       dryRun: false,
@@ -164,6 +167,7 @@ describe('loadConfig precedence', () => {
         redisUrl: 'redis://flag:6379/1',
         ttl: '60',
         logLevel: 'warn',
+        json: true,
         concurrency: '1',
         now: '2026-01-02T03:04:05Z',
         dryRun: true,
@@ -196,6 +200,7 @@ describe('loadConfig precedence', () => {
     expect(config.redisUrl).toBe('redis://flag:6379/1');
     expect(config.ttlSeconds).toBe(60);
     expect(config.logLevel).toBe('warn');
+    expect(config.logFormat).toBe('json');
     expect(config.concurrency).toBe(1);
     expect(config.now.toISOString()).toBe('2026-01-02T03:04:05.000Z');
     expect(config.dryRun).toBe(true);
@@ -254,6 +259,15 @@ describe('loadConfig precedence', () => {
     expect(loadConfig({ ttl: ' 120 ' }, {}, clock).ttlSeconds).toBe(120);
   });
 
+  it('reads LOG_FORMAT as json or pretty in any case; --json asks for json; unset follows the terminal', () => {
+    expect(loadConfig({}, { LOG_FORMAT: ' Pretty ' }, clock).logFormat).toBe('pretty');
+    expect(loadConfig({}, { LOG_FORMAT: 'JSON' }, clock).logFormat).toBe('json');
+    expect(loadConfig({}, { LOG_FORMAT: '' }, clock).logFormat).toBeNull();
+    expect(loadConfig({ json: false }, {}, clock).logFormat).toBeNull();
+    expect(loadConfig({ json: true }, {}, clock).logFormat).toBe('json');
+    expect(usageMessage({}, { LOG_FORMAT: 'text' })).toBe('LOG_FORMAT must be one of json, pretty, got "text"');
+  });
+
   it('accepts every log level', () => {
     for (const level of ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) {
       expect(loadConfig({ logLevel: level }, {}, clock).logLevel).toBe(level);
@@ -292,6 +306,7 @@ describe('loadConfig errors', () => {
     ['STATS_REFRESH_CONCURRENCY=many', {}, { STATS_REFRESH_CONCURRENCY: 'many' }, 'STATS_REFRESH_CONCURRENCY'],
     ['LOG_LEVEL=loud', {}, { LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
     ['--log-level verbose', { logLevel: 'verbose' }, {}, '--log-level'],
+    ['LOG_FORMAT=text', {}, { LOG_FORMAT: 'text' }, 'LOG_FORMAT'],
     ['DATABASE_URL=not-a-url', {}, { DATABASE_URL: 'not-a-url' }, 'DATABASE_URL'],
     ['DATABASE_URL=mysql://x', {}, { DATABASE_URL: 'mysql://x' }, 'DATABASE_URL'],
     ['--database-url redis://x', { databaseUrl: 'redis://x' }, {}, '--database-url'],
