@@ -29,7 +29,7 @@ Environment: DATABASE_URL, REDIS_URL, REDIS_TLS_CA_FILE, STATS_CACHE_TTL, LOG_LE
 STATS_REFRESH_CONCURRENCY, STATS_REFRESH_STATEMENT_TIMEOUT, STATS_REFRESH_LOCK_TTL,
 STATS_REFRESH_WAIT_TIMEOUT, STATS_REFRESH_GRACE_PERIOD, STATS_REFRESH_BATCH_FILE,
 STATS_REFRESH_LEARN (off to disable), STATS_REFRESH_LEARN_WINDOW, STATS_REFRESH_LEARN_MAX,
-STATS_REFRESH_PUSHGATEWAY_URL, STATS_REFRESH_ON_DRIFT, STATS_API_CACHE_TTL, ROLLBAR_ACCESS_TOKEN (optional), ROLLBAR_ENVIRONMENT; for schedule
+STATS_REFRESH_PUSHGATEWAY_URL, STATS_REFRESH_ON_DRIFT, STATS_REFRESH_FORCE, STATS_API_CACHE_TTL, ROLLBAR_ACCESS_TOKEN (optional), ROLLBAR_ENVIRONMENT; for schedule
 also STATS_REFRESH_{DASHBOARD,EXECUTIONS,USERS}_CRON, STATS_REFRESH_CHECK_INTERVAL,
 STATS_REFRESH_METRICS_PORT, STATS_REFRESH_METRICS_HOST. DATABASE_URL_FILE, REDIS_URL_FILE,
 ROLLBAR_ACCESS_TOKEN_FILE: read the value from a file instead (Docker secrets). Flags override
@@ -65,6 +65,7 @@ function runOptions(command: Command): Command {
   return computeOptions(command, DEFAULTS.ttlSeconds)
     .option('--now <instant>', 'compute as of this ISO-8601 instant with zone, e.g. 2026-06-15T12:34:56Z (default: now)')
     .option('--dry-run', 'compute and print the payloads in the summary; write nothing, no Redis needed')
+    .option('--force', 'compute even when nothing changed since the last run (env STATS_REFRESH_FORCE)')
     .option('--wait-lock', "wait for another run's family lock instead of skipping the family")
     .option('--wait-timeout <seconds>', `how long warmup waits for the services, and --wait-lock for a lock (default ${DEFAULTS.waitTimeoutSeconds})`)
     .option('--pushgateway-url <url>', 'push the run\'s metrics to this Prometheus Pushgateway (env STATS_REFRESH_PUSHGATEWAY_URL)')

@@ -56,6 +56,8 @@ export interface Config extends ConnectionSettings {
   readonly logFormat: LogFormat | null;
   readonly now: Date;
   readonly dryRun: boolean;
+  /** One-shot runs compute even when nothing changed since the last run (src/run/unchanged.ts). */
+  readonly force: boolean;
   readonly rollbarToken: string | null;
   readonly rollbarEndpoint: string | null;
   readonly environment: string;
@@ -103,6 +105,7 @@ export interface FlagValues {
   concurrency?: string;
   now?: string;
   dryRun?: boolean;
+  force?: boolean;
   statementTimeout?: string;
   lockTtl?: string;
   waitLock?: boolean;
@@ -323,6 +326,7 @@ export function loadConfig(
     concurrency: parseNumber(pick(flags.concurrency, '--concurrency', env, 'STATS_REFRESH_CONCURRENCY'), DEFAULTS.concurrency, 1, 32),
     now: parseNow(flags.now, clock),
     dryRun: flags.dryRun === true,
+    force: flags.force === true || parseSwitch(pick(undefined, '', env, 'STATS_REFRESH_FORCE'), false),
     rollbarToken: pickSecret(undefined, null, env, 'ROLLBAR_ACCESS_TOKEN')?.value.trim() || null,
     rollbarEndpoint: env.ROLLBAR_ENDPOINT?.trim() || null,
     environment: env.ROLLBAR_ENVIRONMENT?.trim() || DEFAULTS.environment,

@@ -1,8 +1,8 @@
 /**
  * `stats-refresh status` (alias `cache info`): prints what src/run/status-report.ts reads
- * (every covered key present or missing, each family's last run and lock, the learned
- * requests, the API's own keys, the drift recorded, the problems), a table on a terminal and
- * JSON when piped. Exit 1 when a covered key is missing or drift is recorded.
+ * (every covered key present or missing, each family's last run, data state and lock, the
+ * learned requests, the API's own keys, the drift recorded, the problems), a table on a
+ * terminal and JSON when piped. Exit 1 when a covered key is missing or drift is recorded.
  */
 import { type FlagValues, loadConfig } from '../config.js';
 import { formatFor } from '../io/log-format.js';
@@ -28,16 +28,19 @@ export function formatStatus(status: CacheStatus): string {
     const run = status.families[family];
     const { held, ttl_ms } = status.locks[family];
     const lock = held ? `held${ttl_ms === null ? ', no expiry' : `, ${Math.ceil(ttl_ms / 1000)}s left`}` : 'free';
+    const state = status.data_states[family];
+    const instant = state ? [state.now, state.valid_until ?? 'no time bound'] : ['-', '-'];
     return run
-      ? [family, run.started_at, `${run.duration_ms}ms`, String(run.successful), String(run.failed), lock]
-      : [family, 'never', '-', '-', '-', lock];
+      ? [family, run.started_at, `${run.duration_ms}ms`, String(run.successful), String(run.failed), lock, ...instant]
+      : [family, 'never', '-', '-', '-', lock, ...instant];
   });
   return [
     `Redis ${status.redis}: ${status.present} of ${status.covered.length} covered keys present, ${status.missing} missing`,
     '',
     textTable([['STATE', 'FAMILY', 'TTL', 'SIZE', 'WRITTEN', 'COMPUTE', 'KEY (stats_service:…)'], ...keyRows]),
     '',
-    textTable([['FAMILY', 'LAST RUN', 'DURATION', 'OK', 'FAILED', 'LOCK'], ...runRows]),
+    textTable([['FAMILY', 'LAST RUN', 'DURATION', 'OK', 'FAILED', 'LOCK', 'INSTANT', 'VALID UNTIL'], ...runRows]),
+    status.last_change_seen ? `Last change in the data seen at ${status.last_change_seen}.` : 'No change in the data seen yet (no run has probed it).',
     '',
     status.learned.length
       ? textTable([

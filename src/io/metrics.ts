@@ -6,9 +6,13 @@
 import { Counter, Gauge, Pushgateway, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Family } from '../requests/batches.js';
 
-/** ok: every request written; failed: some request failed or the run was cut short; skipped: another run held the lock. */
-export type OutcomeResult = 'ok' | 'failed' | 'skipped';
-export const RUN_RESULTS: readonly OutcomeResult[] = ['ok', 'failed', 'skipped'];
+/**
+ * ok: every request written; failed: some request failed or the run was cut short; skipped:
+ * another run held the lock; unchanged: nothing changed since the family's keys were
+ * computed, their TTL was renewed (no table read).
+ */
+export type OutcomeResult = 'ok' | 'failed' | 'skipped' | 'unchanged';
+export const RUN_RESULTS: readonly OutcomeResult[] = ['ok', 'failed', 'skipped', 'unchanged'];
 
 /** A family's run as the metrics see it. */
 export interface FamilyOutcome {
@@ -46,7 +50,7 @@ export class RefreshMetrics {
   private readonly statements = this.gauge('stats_refresh_db_statements', 'SQL statements of the last run of the family, retries included (of the whole run when it covered several families)');
   private readonly runs = new Counter({
     name: 'stats_refresh_runs_total',
-    help: 'Runs of the family by result: ok (every config written), failed, skipped (another run held the lock)',
+    help: 'Runs of the family by result: ok (every config written), failed, skipped (another run held the lock), unchanged (keys kept, TTL renewed)',
     labelNames: ['family', 'result'] as const,
     registers: [this.registry],
   });
@@ -80,11 +84,15 @@ export class RefreshMetrics {
     return new Gauge({ name, help, labelNames: ['family'] as const, registers: [this.registry] });
   }
 
-  /** Records a family's run. A skipped run only counts: the gauges keep describing the last run made. */
+  /**
+   * Records a family's run. A skipped run only counts, an unchanged one is also a success
+   * (its keys are exact and live on): the other gauges keep describing the last run that computed.
+   */
   recordRun(outcome: FamilyOutcome): void {
     const { family } = outcome;
     this.runs.inc({ family, result: outcome.result });
-    if (outcome.result === 'skipped') return;
+    if (outcome.result === 'unchanged') this.lastSuccess.set({ family }, outcome.finishedAt.getTime() / 1000);
+    if (outcome.result === 'skipped' || outcome.result === 'unchanged') return;
     if (outcome.result === 'ok') this.lastSuccess.set({ family }, outcome.finishedAt.getTime() / 1000);
     this.duration.set({ family }, outcome.durationSeconds);
     this.requests.set({ family, result: 'ok' }, outcome.requestsOk);

@@ -15,6 +15,7 @@ import { runRefresh } from './refresh-run.js';
 import type { PlannedRequest, RefreshRun, RequestResult } from './results.js';
 import type { Runtime } from './runtime.js';
 import type { RefreshTargets } from './targets.js';
+import { checkUnchanged, settleUnchanged, stillToCompute } from './unchanged.js';
 
 /**
  * Takes each family's lock; a family whose lock another run holds is skipped, one whose
@@ -121,13 +122,18 @@ function writerOf(runtime: Runtime): RedisClient | null {
   return runtime.connections.redis;
 }
 
-/** Refreshes `targets` within an open runtime, computing as of `now`; prints nothing. */
+/**
+ * Refreshes `targets` within an open runtime, computing as of `now`; prints nothing.
+ * `keepUnchanged` (one-shot runs): families with nothing changed since their last run only
+ * have their keys' TTL renewed, unless --force (src/run/unchanged.ts).
+ */
 export async function runTargets(
   runtime: Runtime,
   command: string,
   targets: RefreshTargets,
   signal: AbortSignal,
   now: Date = runtime.config.now,
+  { keepUnchanged = false }: { keepUnchanged?: boolean } = {},
 ): Promise<RefreshRun> {
   const { config, logger, connections } = runtime;
   const redis = writerOf(runtime);
@@ -144,7 +150,15 @@ export async function runTargets(
       ...targets.requests.map((request): PlannedRequest => ({ request, origin: 'request' })),
     ];
     const requests = [...batch, ...(await learnedRequests(runtime, redis, running, batch, now))];
-    const run = requests.length === 0 ? emptyRun(command, now, config.ttlSeconds, skipped, signal) : await refresh(requests, running, skipped);
+    const deps = redis ? { pool: connections.pool, redis, logger, secrets: runtime.secrets } : null;
+    const check =
+      keepUnchanged && deps && running.length > 0
+        ? await checkUnchanged(deps, running, requests, now, { ttlSeconds: config.ttlSeconds, force: config.force, maxAgeMs: config.apiCacheTtlSeconds * 1000 })
+        : null;
+    const computing = stillToCompute(requests, check);
+    const toCompute = running.filter((family) => !check?.unchanged.has(family));
+    const computed = computing.length === 0 ? emptyRun(command, now, config.ttlSeconds, skipped, signal) : await refresh(computing, toCompute, skipped);
+    const run = check && deps ? await settleUnchanged(deps, check, requests, computed) : computed;
     if (failed.size === 0) return run;
     const families = new Set([...run.families, ...failed.keys()]);
     return { ...run, families: FAMILIES.filter((family) => families.has(family)), results: [...run.results, ...lockFailures(failed)] };

@@ -5,6 +5,7 @@
  * Redis is not as stats-refresh left it. Read-only.
  */
 import type { Redis } from 'ioredis';
+import { DATA_STATE_KEY, type DataState, readDataStates } from '../io/data-state.js';
 import { DRIFT_KEY, type DriftRecord } from '../io/drift-store.js';
 import { activeLearned, LEARNED_KEY, type LearnedRequest, type LearnOptions } from '../io/learned.js';
 import { lockKey } from '../io/lock.js';
@@ -27,6 +28,8 @@ export interface CoveredKeyStatus {
   size_bytes: number | null;
   written_at: string | null;
   compute_ms: number | null;
+  /** The instant its value was computed for (null: not recorded). */
+  as_of: string | null;
 }
 
 export interface LockStatus {
@@ -42,6 +45,10 @@ export interface CacheStatus {
   present: number;
   missing: number;
   families: Record<Family, FamilyRun | null>;
+  /** When a change in the data was last seen (a run's probe first saw its fingerprint); null: never probed. */
+  last_change_seen: string | null;
+  /** Each family's stored data state: its keys' instant (`now`) and how long they stay exact (`valid_until`). */
+  data_states: Record<Family, DataState | null>;
   /** Each family's lock: a run holds it now, or it is free. */
   locks: Record<Family, LockStatus>;
   /** The learned requests refreshed with their families now (see io/learned.ts). */
@@ -102,6 +109,7 @@ function coveredRow(key: string, family: Family, learned: boolean, ttl: Answer, 
     size_bytes: present && 'value' in size ? (size.value as number) : null,
     written_at: written?.written_at ?? null,
     compute_ms: written?.compute_ms ?? null,
+    as_of: written?.as_of ?? null,
   };
 }
 
@@ -140,6 +148,16 @@ async function driftRecords(redis: Redis, now: Date, covered: ReadonlyMap<string
   }
 }
 
+/** Each family's data state; states Redis cannot give are a problem noted, read as none. */
+async function dataStatesOf(redis: Redis, problems: string[]): Promise<Record<Family, DataState | null>> {
+  try {
+    return await readDataStates(redis);
+  } catch (error) {
+    problems.push(errorMessage(redisFailure(error, DATA_STATE_KEY)));
+    return Object.fromEntries(FAMILIES.map((family) => [family, null])) as Record<Family, DataState | null>;
+  }
+}
+
 /** The `stats_service:*` keys nothing covers (the API's own), with their TTLs. */
 async function extraKeys(redis: Redis, covered: ReadonlyMap<string, Family>): Promise<Array<{ key: string; ttl_seconds: number }>> {
   const extras = (await scanKeys(redis, `${KEY_PREFIX}*`)).filter((key) => !covered.has(key)).sort();
@@ -167,6 +185,8 @@ export async function readStatus(redis: Redis, redisUrl: string, now: Date, lear
     return coveredRow(key, family, learnedKeys.has(key), ttl, answerOf(next(), key), meta, problems);
   });
   const drift = await driftRecords(redis, now, covered, problems);
+  const dataStates = await dataStatesOf(redis, problems);
+  const changes = FAMILIES.flatMap((family) => dataStates[family]?.fingerprint_at ?? []).sort();
   const families = {} as Record<Family, FamilyRun | null>;
   const locks = {} as Record<Family, LockStatus>;
   for (const family of FAMILIES) {
@@ -179,6 +199,8 @@ export async function readStatus(redis: Redis, redisUrl: string, now: Date, lear
     present: rows.filter((row) => row.present).length,
     missing: rows.filter((row) => !row.present).length,
     families,
+    last_change_seen: changes.at(-1) ?? null,
+    data_states: dataStates,
     locks,
     learned: active.map(({ request: _request, ...learned }) => learned),
     extra_keys: await extraKeys(redis, covered),

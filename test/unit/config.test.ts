@@ -33,6 +33,7 @@ describe('loadConfig defaults', () => {
       concurrency: 2,
       now: NOW,
       dryRun: false,
+      force: false,
       rollbarToken: null,
       rollbarEndpoint: null,
       environment: 'production',
@@ -141,6 +142,7 @@ describe('loadConfig precedence', () => {
       concurrency: 5,
       now: NOW,
       dryRun: false,
+      force: false,
       rollbarToken: 'tok-123456',
       rollbarEndpoint: 'https://rollbar.example/api/1/',
       environment: 'staging',
@@ -221,6 +223,14 @@ describe('loadConfig precedence', () => {
     expect(() => loadConfig({}, { STATS_REFRESH_LEARN: 'disabled' }, clock)).toThrow('STATS_REFRESH_LEARN must be on or off');
     // --no-learn wins over the variable.
     expect(loadConfig({ learn: false }, { STATS_REFRESH_LEARN: 'on' }, clock).learn).toBe(false);
+  });
+
+  it('computes even when nothing changed with --force or STATS_REFRESH_FORCE', () => {
+    expect(loadConfig({}, {}, clock).force).toBe(false);
+    expect(loadConfig({ force: true }, {}, clock).force).toBe(true);
+    expect(loadConfig({}, { STATS_REFRESH_FORCE: 'yes' }, clock).force).toBe(true);
+    expect(loadConfig({}, { STATS_REFRESH_FORCE: 'off' }, clock).force).toBe(false);
+    expect(() => loadConfig({}, { STATS_REFRESH_FORCE: 'always' }, clock)).toThrow('STATS_REFRESH_FORCE must be on or off');
   });
 
   it('reads a Redis database only as a whole number, in the path or as db=', () => {
