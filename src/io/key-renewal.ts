@@ -9,7 +9,7 @@ import { KEY_META, type KeyMeta, parseKeyMeta } from './metadata.js';
 export interface RenewalClient {
   pipeline(): {
     hmget(key: string, ...fields: string[]): unknown;
-    expire(key: string, seconds: number): unknown;
+    pexpire(key: string, milliseconds: number): unknown;
     hset(key: string, values: Record<string, string>): unknown;
     exec(): Promise<Array<[Error | null, unknown]> | null>;
   };
@@ -36,8 +36,8 @@ export async function readKeyMetas(client: RenewalClient, keys: readonly string[
 }
 
 /**
- * Gives every key `ttlSeconds` more from now (EXPIRE) and records the renewal in its metadata,
- * in one pipeline; returns the keys that were gone (EXPIRE on no key does nothing).
+ * Gives every key `ttlSeconds` more from now (PEXPIRE) and records the renewal in its metadata,
+ * in one pipeline; returns the keys that were gone (PEXPIRE on no key does nothing).
  */
 export async function renewKeys(
   client: RenewalClient,
@@ -48,7 +48,8 @@ export async function renewKeys(
   if (held.size === 0) return [];
   const keys = [...held.keys()];
   const pipeline = client.pipeline();
-  for (const key of keys) pipeline.expire(key, ttlSeconds);
+  // PEXPIRE: the one expiry command the least-privilege ACL grants (docs/operations.md).
+  for (const key of keys) pipeline.pexpire(key, ttlSeconds * 1000);
   pipeline.hset(
     KEY_META,
     Object.fromEntries(keys.map((key) => [key, JSON.stringify({ ...held.get(key)!, ttl_seconds: ttlSeconds, renewed_at: renewedAt.toISOString() })])),

@@ -49,6 +49,8 @@ export interface Load {
   readonly data: RunData;
   /** Statements sent, retries included. */
   readonly statements: number;
+  /** Milliseconds those statements took, summed (backoff between retries left out). */
+  readonly ms: number;
 }
 
 type Loaders = { [K in SourceName]: (loaded: LoadedSources, cancel: AbortSignal) => Promise<NonNullable<LoadedSources[K]>> };
@@ -71,6 +73,7 @@ const bytesOf = (value: unknown) => (value as { bytes?: number }).bytes;
 /** Counts the statements a load sends, retries included, and tells `observe` of each as it ends. */
 class StatementTally {
   count = 0;
+  ms = 0;
 
   constructor(private readonly observe: StatementOptions['observe']) {}
 
@@ -79,18 +82,24 @@ class StatementTally {
     this.count += 1;
     try {
       const value = await statement();
-      this.observe?.(name, performance.now() - begun, undefined, bytesOf(value));
+      this.ended(name, begun, undefined, bytesOf(value));
       return value;
     } catch (error) {
-      this.observe?.(name, performance.now() - begun, error);
+      this.ended(name, begun, error);
       throw error;
     }
+  }
+
+  private ended(name: StatementName, begun: number, error?: unknown, bytes?: number): void {
+    const ms = performance.now() - begun;
+    this.ms += ms;
+    this.observe?.(name, ms, error, bytes);
   }
 }
 
 export type CatalogLoad =
-  | { readonly catalog: Catalog; readonly statements: number }
-  | { readonly catalog: null; readonly error: unknown; readonly statements: number };
+  | { readonly catalog: Catalog; readonly statements: number; readonly ms: number }
+  | { readonly catalog: null; readonly error: unknown; readonly statements: number; readonly ms: number };
 
 /**
  * Reads the catalog (column types, change counters), retried when the failure is transient;
@@ -104,9 +113,9 @@ export async function loadCatalog(db: Db, options: StatementOptions): Promise<Ca
       options.retry,
       (attempt, delayMs, error) => options.onRetry?.('catalog', attempt, delayMs, error),
     );
-    return { catalog, statements: tally.count };
+    return { catalog, statements: tally.count, ms: tally.ms };
   } catch (error) {
-    return { catalog: null, error, statements: tally.count };
+    return { catalog: null, error, statements: tally.count, ms: tally.ms };
   }
 }
 
@@ -163,7 +172,7 @@ export async function loadRunData(plan: LoadPlan, deps: LoadDeps, options: LoadO
     failures.set(name, new Error(`query ${name} failed: ${errorMessage(cause)}`, { cause }));
   });
   if (unfinished) await cancelInFlight(cancel, [...started.values()]);
-  return { data: createRunData(plan, loaded, failures), statements: tally.count };
+  return { data: createRunData(plan, loaded, failures), statements: tally.count, ms: tally.ms };
 }
 
 /** Cancels the statements still running and waits, at most `waitMs`, for them to stop. */

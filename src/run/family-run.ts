@@ -105,6 +105,7 @@ function emptyRun(command: string, now: Date, ttlSeconds: number, skipped: reado
     ttlSeconds,
     durationMs: 0,
     statements: 0,
+    dbMs: 0,
     families: [],
     skipped,
     interrupted: signal.aborted ? String(signal.reason) : null,

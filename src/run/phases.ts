@@ -13,7 +13,7 @@ import { type PayloadPart, planSections } from '../stats/sections.js';
 
 /** The catalog as a phase sees it: the columns refused, each with why, and the statements it took. */
 export type CheckedCatalog =
-  | { readonly catalog: Catalog; readonly refused: ReadonlyMap<Column, Error>; readonly statements: number }
+  | { readonly catalog: Catalog; readonly refused: ReadonlyMap<Column, Error>; readonly statements: number; readonly ms: number }
   | {
       readonly catalog: null;
       /** Why it could not be read, as thrown. */
@@ -21,6 +21,7 @@ export type CheckedCatalog =
       /** Every column, with that reason: nothing is decoded unchecked. */
       readonly refused: ReadonlyMap<Column, Error>;
       readonly statements: number;
+      readonly ms: number;
     };
 
 /** Payload parts to compute, each group at its own instant (the drift check's are the API's). */
@@ -38,19 +39,20 @@ export function statementLogs(logger: Logger): Pick<StatementOptions, 'observe' 
 /** Reads the catalog and refuses the columns the pass cannot decode; never throws. */
 export async function checkCatalog(deps: LoadDeps, options: StatementOptions, secrets: readonly string[] = []): Promise<CheckedCatalog> {
   const read = await loadCatalog(deps.db, options);
-  if (read.catalog !== null) return { catalog: read.catalog, refused: refusedColumns(read.catalog), statements: read.statements };
+  if (read.catalog !== null) return { catalog: read.catalog, refused: refusedColumns(read.catalog), statements: read.statements, ms: read.ms };
   const cause = new Error(`query catalog failed: ${errorMessage(read.error, secrets)}`);
   const refused = new Map(Object.keys(DECODED_COLUMNS).map((column) => [column as Column, cause]));
-  return { catalog: null, error: read.error, refused, statements: read.statements };
+  return { catalog: null, error: read.error, refused, statements: read.statements, ms: read.ms };
 }
 
 /**
  * Plans the sections of `groups` (leaving out those reading a refused column) and loads what
- * they read; its statements count the catalog's too: all PostgreSQL was sent. Never throws.
+ * they read; its statements and their time count the catalog's too: all PostgreSQL was sent.
+ * Never throws.
  */
 export async function loadSections(groups: PartGroups, catalog: CheckedCatalog, deps: LoadDeps, options: LoadOptions): Promise<Load> {
   const load = await loadRunData(planSections(groups, catalog.refused), deps, options);
-  return { ...load, statements: catalog.statements + load.statements };
+  return { ...load, statements: catalog.statements + load.statements, ms: catalog.ms + load.ms };
 }
 
 /** Assemblers over what was loaded, one per instant asked for. */

@@ -108,7 +108,7 @@ export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Pr
   await withdraw(deps, yielding);
   const results = resultsOf(requests, assembled, writeFailures, clock, deps.secrets);
   reportFailures(results, deps);
-  const run = runOf(options, clock, { statements: load.statements, interrupted, results }, assembled, writeFailures, drift);
+  const run = runOf(options, clock, { statements: load.statements, dbMs: Math.round(load.ms), interrupted, results }, assembled, writeFailures, drift);
   await recordRun(run, deps);
   logFinish(run, clock, deps.logger);
   return run;
@@ -309,7 +309,7 @@ function reportFailures(results: readonly RequestResult[], { logger, reporter }:
 function runOf(
   options: RefreshOptions,
   clock: RunClock,
-  { statements, interrupted, results }: Pick<RefreshRun, 'statements' | 'interrupted' | 'results'>,
+  { statements, dbMs, interrupted, results }: Pick<RefreshRun, 'statements' | 'dbMs' | 'interrupted' | 'results'>,
   { entries }: Assembled,
   writeFailures: ReadonlyMap<string, Error>,
   drift: DriftOutcome | null,
@@ -322,6 +322,7 @@ function runOf(
     ttlSeconds: options.ttlSeconds,
     durationMs: clock.elapsed(),
     statements,
+    dbMs,
     families: options.families,
     skipped: options.skipped ?? [],
     interrupted,

@@ -260,7 +260,7 @@ describe('chaos: schedule', () => {
     const env = { DATABASE_URL: postgres.url(DATABASES.aged), REDIS_URL: redisServer.url(0), LOG_LEVEL: 'debug' };
     const every = '*/3 * * * * *';
     const schedule = await startSchedule(
-      ['--dashboard-cron', every, '--executions-cron', every, '--users-cron', every, '--check-interval', '0.5', '--lock-ttl', String(LOCK_TTL_S), '--grace-period', String(GRACE_S)],
+      ['--mode', 'cron', '--dashboard-cron', every, '--executions-cron', every, '--users-cron', every, '--check-interval', '0.5', '--lock-ttl', String(LOCK_TTL_S), '--grace-period', String(GRACE_S)],
       env,
     );
     try {

@@ -48,6 +48,7 @@ function run(results: RequestResult[], over: Partial<RefreshRun> = {}): RefreshR
     statements: 4,
     families: ['dashboard', 'executions', 'users'],
     skipped: [],
+    dbMs: 0,
     interrupted: null,
     results,
     payloads: null,

@@ -37,6 +37,7 @@ function run(results: RequestResult[], over: Partial<RefreshRun> = {}): RefreshR
     ttlSeconds: 300,
     durationMs: 1412,
     statements: 5,
+    dbMs: 900,
     families: ['dashboard', 'executions', 'users'],
     skipped: [],
     interrupted: null,

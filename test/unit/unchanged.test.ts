@@ -136,6 +136,7 @@ describe('an unchanged family in the summary and the metrics', () => {
     ttlSeconds: 300,
     durationMs: 0,
     statements: 1,
+    dbMs: 0,
     families: [],
     skipped: [],
     interrupted: null,
