@@ -101,7 +101,12 @@ SELECT
   pg_stat_get_tuples_deleted(to_regclass('"user"'))::text AS users_deleted,
   (SELECT count(*) FROM script)::text AS scripts,
   (SELECT coalesce(sum(hashtextextended(id::text || '/' || slug, 0)), 0) FROM script)::text AS script_digest,
-  json_build_array(${WINDOWS_MS.map((_, index) => epochMicros(`h.w${index}`)).join(', ')})::text AS horizon
+  json_build_array(${WINDOWS_MS.map((_, index) => epochMicros(`h.w${index}`)).join(', ')})::text AS horizon,
+  (SELECT oid FROM pg_database WHERE datname = current_database())::text AS database,
+  (SELECT coalesce(sum(hashtextextended(concat_ws('/', a.attrelid, r.relkind, a.attname, a.atttypid, a.atttypmod), 0)), 0)
+     FROM pg_attribute a JOIN pg_class r ON r.oid = a.attrelid
+    WHERE a.attrelid IN (to_regclass('execution'), to_regclass('"user"'), to_regclass('script'))
+      AND a.attnum > 0 AND NOT a.attisdropped)::text AS columns
 FROM cut c, horizon h`;
 
 /**
@@ -150,6 +155,16 @@ export interface ChangeFingerprint {
     /** Sum of a 64-bit hash of each row's id and slug. */
     readonly digest: string;
   };
+  /**
+   * Where the data comes from: the database's oid (DATABASE_URL pointed at another database
+   * with the same rows) and a digest of the three relations' columns (a column added, dropped
+   * or of another type, a table replaced by a view or recreated): values kept across such a
+   * change would skip the catalog's type check.
+   */
+  readonly source: {
+    readonly database: string;
+    readonly columns: string;
+  };
 }
 
 /** The subset of a node-postgres Pool or Client the probe needs. */
@@ -172,6 +187,8 @@ interface ProbeRow {
   scripts: string;
   script_digest: string;
   horizon: string;
+  database: string;
+  columns: string;
 }
 
 /** What one probe read: the fingerprint, and the validity horizon of payloads computed at `now`. */
@@ -238,11 +255,12 @@ function fingerprintOf(row: ProbeRow): ChangeFingerprint {
       deleted: row.users_deleted,
     },
     scripts: { count: row.scripts, digest: row.script_digest },
+    source: { database: row.database, columns: row.columns },
   };
 }
 
 /** The format of fingerprintText: a later build that changes what the probe reads changes it, so old texts never match. */
-const TEXT_VERSION = 'probe-v1';
+const TEXT_VERSION = 'probe-v2';
 
 /** The fingerprint as one stable string (for Redis, logs): equal strings if and only if equal fingerprints. */
 export function fingerprintText(fingerprint: ChangeFingerprint): string {

@@ -263,6 +263,27 @@ const NOISE: ReadonlyArray<readonly [string, string]> = [
   ['a vacuum and new statistics', 'VACUUM (ANALYZE) execution'],
 ];
 
+describe('sees where the data comes from', () => {
+  it('a column of another type, added or dropped (the catalog checks types only when a run computes)', async () => {
+    expect((await across(() => apiWrites('ALTER TABLE script ALTER COLUMN slug TYPE varchar(300)'))).parts).toEqual(['source.columns']);
+    expect((await across(() => apiWrites('ALTER TABLE script ALTER COLUMN slug TYPE text'))).parts).toEqual(['source.columns']);
+    expect((await across(() => apiWrites('ALTER TABLE "user" ADD COLUMN nickname text'))).parts).toEqual(['source.columns']);
+    expect((await across(() => apiWrites('ALTER TABLE "user" DROP COLUMN nickname'))).parts).toEqual(['source.columns']);
+  });
+
+  it('another database holding the same rows', async () => {
+    const copy = await databaseFromTemplate(goldenTemplate(), 'probe_copy');
+    const pools = [database, copy].map((db) => createDb({ url: db.url, tls: parsePostgresTls(db.url, 'the test'), applicationName: 'stats-refresh', poolSize: 1 }).pool);
+    try {
+      const [here, there] = await Promise.all(pools.map((pool) => probeChanges(pool)));
+      expect(changedParts(here!, there!)).toContain('source.database');
+    } finally {
+      await Promise.all(pools.map((pool) => pool.end()));
+      await copy.drop();
+    }
+  });
+});
+
 describe('does not change on what no payload shows', () => {
   it.each(NOISE)('%s', async (_, sql) => {
     expect((await across(() => apiWrites(sql))).parts).toEqual([]);
