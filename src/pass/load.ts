@@ -31,6 +31,11 @@ export interface LoadOptions {
   /** Once aborted, no statement starts; those in flight get `gracePeriodMs`, then are cancelled on the server. */
   readonly signal?: AbortSignal;
   readonly gracePeriodMs?: number;
+  /**
+   * The load's own bound (the run deadline): when it passes, no statement starts and those
+   * in flight are cancelled on the server and fail, whatever the server or the path does.
+   */
+  readonly deadlineMs?: number;
   /** Hears every statement as it ends, for metrics and debug logs. */
   readonly observe?: (source: SourceName, ms: number, error?: unknown, bytes?: number) => void;
   readonly onRetry?: (source: SourceName, attempt: number, delayMs: number, error: unknown) => void;
@@ -66,12 +71,16 @@ export async function loadRunData(plan: LoadPlan, deps: LoadDeps, options: LoadO
   const limit = pLimit(options.concurrency);
   // Aborted when the grace period is over: stops the COPY statements still running, on the server.
   const cancel = new AbortController();
+  const deadline = new AbortController();
+  const deadlineTimer = options.deadlineMs === undefined ? undefined : setTimeout(() => deadline.abort(), options.deadlineMs);
+  const pastDeadline = () => `the run's deadline of ${(options.deadlineMs ?? 0) / 1000} s passed`;
   const loaded: { -readonly [K in keyof LoadedSources]: LoadedSources[K] } = {};
   const started = new Map<SourceName, Promise<void>>();
   let statements = 0;
 
   const attempt = async (name: SourceName) => {
     if (signal?.aborted) throw new Error(`not started: shutting down (${String(signal.reason)})`);
+    if (deadline.signal.aborted) throw new Error(`not started: ${pastDeadline()}`);
     const begun = performance.now();
     statements += 1;
     try {
@@ -94,7 +103,7 @@ export async function loadRunData(plan: LoadPlan, deps: LoadDeps, options: LoadO
             () => attempt(name),
             options.retry,
             (attempt, delayMs, error) => onRetry?.(name, attempt, delayMs, error),
-            () => !signal?.aborted && !cancel.signal.aborted,
+            () => !signal?.aborted && !cancel.signal.aborted && !deadline.signal.aborted,
           ),
         );
         (loaded as Record<string, unknown>)[name] = value;
@@ -106,7 +115,8 @@ export async function loadRunData(plan: LoadPlan, deps: LoadDeps, options: LoadO
 
   // In SOURCE_NAMES' order, inputs before what is built on them.
   const names = SOURCE_NAMES.filter((name) => plan.sources.has(name));
-  const settled = await settleWithinGrace(names.map(start), signal, options.gracePeriodMs ?? 0);
+  const settled = await settleWithinGrace(names.map(start), signal, options.gracePeriodMs ?? 0, deadline.signal);
+  clearTimeout(deadlineTimer);
   const failures = new Map<SourceName, Error>();
   const unfinished = settled.some((outcome) => outcome === undefined);
   names.forEach((name, index) => {
@@ -117,7 +127,9 @@ export async function loadRunData(plan: LoadPlan, deps: LoadDeps, options: LoadO
       failures.set(name, new Error(`query ${name} not run: ${failures.get(input)!.message}`, { cause: failures.get(input) }));
       return;
     }
-    const cause = outcome ? outcome.reason : new Error(`not finished before shutdown (${String(signal?.reason)})`);
+    const cause = outcome
+      ? outcome.reason
+      : new Error(deadline.signal.aborted ? `not finished: ${pastDeadline()}` : `not finished before shutdown (${String(signal?.reason)})`);
     failures.set(name, new Error(`query ${name} failed: ${errorMessage(cause)}`, { cause }));
   });
   if (unfinished) await cancelInFlight(cancel, [...started.values()]);

@@ -3,7 +3,8 @@
  * learned requests, the refresh, and the locks released, whatever happened.
  */
 import { learnRequests } from '../io/learned.js';
-import { redisFailure } from '../io/cache.js';
+import { REDIS_COMMAND_TIMEOUT_MS, redisFailure } from '../io/cache.js';
+import { readDeadlineMs, runDeadlineMs } from '../io/db.js';
 import { type HeldLock, lockKey, tryLock, waitForLock } from '../io/lock.js';
 import { errorMessage } from '../lib/errors.js';
 import { Releasers } from '../lib/releasers.js';
@@ -15,6 +16,17 @@ import type { RequestResult, PlannedRequest, RefreshRun } from './results.js';
 import type { Runtime } from './runtime.js';
 import type { RefreshTargets } from './targets.js';
 
+/** A run's Redis work besides the writes' retries (learned requests, the drift check, the writes, the metadata), each command bounded. */
+const REDIS_ALLOWANCE_MS = 6 * REDIS_COMMAND_TIMEOUT_MS;
+
+/**
+ * How long a run may keep its family locks: the catalog, the load up to its deadline, and
+ * its Redis work. A run stuck past it stops renewing them: they lapse --lock-ttl later.
+ */
+export function lockHoldMs(statementTimeoutMs: number): number {
+  return readDeadlineMs(statementTimeoutMs) + runDeadlineMs(statementTimeoutMs) + REDIS_ALLOWANCE_MS;
+}
+
 /**
  * Takes each family's lock; a family whose lock another run holds is skipped, one whose
  * lock Redis would not give (refusing writes, gone) fails with that reason.
@@ -25,6 +37,7 @@ async function takeLocks(runtime: Runtime, families: readonly Family[], releaser
   const skipped: Family[] = [];
   const failed = new Map<Family, string>();
   const options = {
+    maxHoldMs: lockHoldMs(config.statementTimeoutMs),
     onNoExpiry: (key: string) =>
       logger.warn({ lock: key, lock_ttl_ms: config.lockTtlMs }, 'family lock had no expiry and would never lapse: given one of --lock-ttl'),
   };
@@ -152,6 +165,7 @@ export async function runTargets(
         drift: { onDrift: config.onDrift, apiTtlMs: config.apiCacheTtlSeconds * 1000, ourTtlMs: config.ttlSeconds * 1000 },
         signal,
         gracePeriodMs: config.gracePeriodMs,
+        loadDeadlineMs: runDeadlineMs(config.statementTimeoutMs),
         retry: DEFAULT_RETRY,
       },
       {

@@ -39,6 +39,8 @@ export interface RefreshOptions {
   /** Aborting starts no new statement; those in flight get `gracePeriodMs` to finish. */
   readonly signal?: AbortSignal;
   readonly gracePeriodMs?: number;
+  /** The load's bound (see LoadOptions.deadlineMs); absent: none. */
+  readonly loadDeadlineMs?: number;
   readonly retry?: RetryPolicy;
 }
 
@@ -101,11 +103,20 @@ async function withdraw(cache: DriftCheckClient & MetaClient, endpoints: Readonl
  * The catalog (column types, change counters) with the columns refused; when it cannot be
  * read, every column is refused with that reason: nothing is decoded unchecked.
  */
-async function checkCatalog(deps: RefreshDeps, retry: RetryPolicy, logger: Logger): Promise<{ catalog: Catalog | null; refused: Map<Column, Error> }> {
+async function checkCatalog(
+  deps: RefreshDeps,
+  retry: RetryPolicy,
+  logger: Logger,
+  signal: AbortSignal | undefined,
+): Promise<{ catalog: Catalog | null; refused: Map<Column, Error> }> {
   const started = performance.now();
   try {
-    const catalog = await withRetry(() => readCatalog(deps.db), retry, (attempt, delayMs, error) =>
-      logger.warn({ query: 'catalog', attempt, delay_ms: delayMs, err: error }, 'query retried'),
+    const catalog = await withRetry(
+      () => readCatalog(deps.db),
+      retry,
+      (attempt, delayMs, error) => logger.warn({ query: 'catalog', attempt, delay_ms: delayMs, err: error }, 'query retried'),
+      // After a shutdown signal no statement starts again, a retry included.
+      () => !signal?.aborted,
     );
     logger.debug({ query: 'catalog', ms: Math.round(performance.now() - started) }, 'query done');
     const refused = refusedColumns(catalog);
@@ -131,7 +142,7 @@ export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Pr
   );
 
   const retry = options.retry ?? DEFAULT_RETRY;
-  const { catalog, refused } = await checkCatalog(deps, retry, logger);
+  const { catalog, refused } = await checkCatalog(deps, retry, logger, options.signal);
   const check =
     options.drift && !options.dryRun && deps.cache
       ? await startDriftCheck(deps.cache, [...new Set(configs.map(({ config }) => config.family))], options.now, options.drift, logger)
@@ -147,6 +158,7 @@ export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Pr
     retry,
     gracePeriodMs: options.gracePeriodMs ?? 0,
     ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.loadDeadlineMs === undefined ? {} : { deadlineMs: options.loadDeadlineMs }),
     observe: (query, ms, error, bytes) =>
       logger.debug({ query, ms: Math.round(ms), ...(bytes === undefined ? {} : { bytes }) }, error ? 'query failed' : 'query done'),
     onRetry: (query, attempt, delayMs, error) => logger.warn({ query, attempt, delay_ms: delayMs, err: error }, 'query retried'),
