@@ -39,6 +39,9 @@ export function watchInvalidations(main: Redis, onChange: () => void, logger: Lo
     const redirect = subscriberId;
     if (redirect === null || main.status !== 'ready') return;
     try {
+      // Off first: a connection already tracking (the subscriber came back, the main
+      // connection did not drop) refuses the same prefix again, and may redirect to a dead ID.
+      await main.call('CLIENT', 'TRACKING', 'OFF');
       await main.call('CLIENT', 'TRACKING', 'ON', 'REDIRECT', redirect, 'BCAST', 'PREFIX', KEY_PREFIX, 'NOLOOP');
       if (warned) logger.info({ redirect }, 'invalidation messages from Redis on again');
       else logger.debug({ redirect }, 'invalidation messages on');
