@@ -5,6 +5,12 @@
  * cut), leave no lock renewed for ever, and write nothing wrong.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createDb } from '../../src/io/db.js';
+import { parsePostgresTls } from '../../src/io/tls.js';
+import { DEFAULT_RETRY } from '../../src/lib/retry.js';
+import { loadRunData } from '../../src/pass/load.js';
+import { requestsFor } from '../../src/requests/batches.js';
+import { partsOf, planSections } from '../../src/stats/sections.js';
 import { type CliRun, type RunningCli, runCli, startCli, summaryOf } from '../helpers/cli.js';
 import { goldenValue } from '../helpers/golden.js';
 import { PgProxy } from '../helpers/pg-proxy.js';
@@ -102,7 +108,7 @@ describe('a PostgreSQL path that goes silent mid-run', () => {
       expect(await redis.keys('stats_refresh:lock:*'), what).toEqual([]);
       await expectOnlyGoldenValues(what);
     }
-  });
+  }, 4 * HANG_MS);
 
   it('verify: PostgreSQL silent in the catalog statement is exit 3 with the reason, not a hang', async () => {
     const silent = proxy.silenceWhen(/pg_attribute/);
@@ -111,7 +117,7 @@ describe('a PostgreSQL path that goes silent mid-run', () => {
     const done = await bounded(run, 'verify');
     expect(done.code, done.stderr).toBe(3);
     expect(done.messages.join('\n')).toContain(`PostgreSQL sent nothing for ${READ_DEADLINE_S} s`);
-  });
+  }, 2 * HANG_MS);
 
   it('schedule: the stuck run ends, /healthz says so, later runs go on once PostgreSQL answers', async () => {
     const every = '*/2 * * * * *';
@@ -139,7 +145,7 @@ describe('a PostgreSQL path that goes silent mid-run', () => {
     const done = await bounded(schedule, 'schedule after SIGTERM');
     expect(done.code, done.stderr).toBe(0);
     await expectOnlyGoldenValuesOfSchedule();
-  });
+  }, 4 * HANG_MS);
 });
 
 /** schedule computes as of its own clock: its values are not the golden ones, but each must be a whole JSON payload. */
@@ -165,7 +171,7 @@ describe('a PostgreSQL backend stopped (SIGSTOP) mid-COPY', () => {
     expect(JSON.stringify(summaryOf(done).failures)).toContain(`PostgreSQL sent nothing for ${READ_DEADLINE_S} s`);
     expect(await redis.keys('stats_refresh:lock:*')).toEqual([]);
     await expectOnlyGoldenValues('a stopped backend');
-  });
+  }, 2 * HANG_MS);
 });
 
 describe('SIGTERM while PostgreSQL is silent in the catalog statement', () => {
@@ -183,7 +189,7 @@ describe('SIGTERM while PostgreSQL is silent in the catalog statement', () => {
     expect(done.stderr).not.toMatch(/deprecated/i);
     expect(summaryOf(done)).toMatchObject({ interrupted: 'SIGTERM', cache_keys: [] });
     expect(await redis.keys('stats_refresh:lock:*')).toEqual([]);
-  });
+  }, 2 * HANG_MS);
 
   it('SIGTERM mid-COPY with no grace: the COPY is cancelled on the server without a deprecation warning', async () => {
     const run = startCli(['refresh', 'all', '--now', GOLDEN_NOW, '--grace-period', '0'], { DATABASE_URL: database.url, REDIS_URL: server.url() });
@@ -196,6 +202,24 @@ describe('SIGTERM while PostgreSQL is silent in the catalog statement', () => {
       const { rows } = await adminQuery(`SELECT count(*)::int AS n FROM pg_stat_progress_copy WHERE datname = '${database.name}'`);
       return rows[0].n === 0;
     });
+  });
+});
+
+describe('the run deadline', () => {
+  it('ends the load whatever the statements do: those in flight fail with the deadline, cancelled on the server', async () => {
+    const { db, pool } = createDb({ url: database.url, tls: parsePostgresTls(database.url, 'DATABASE_URL'), applicationName: 'stats-refresh', poolSize: 2 });
+    try {
+      const plan = planSections([{ parts: requestsFor(['dashboard']).flatMap(partsOf), at: new Date(GOLDEN_NOW) }], new Map());
+      // The pass streams for about 1.5 s: far past this deadline.
+      const { data } = await loadRunData(plan, { db, pool }, { concurrency: 2, retry: DEFAULT_RETRY, deadlineMs: 300 });
+      expect(data.failures.get('execution_pass')?.message).toContain("the run's deadline of 0.3 s passed");
+      await eventually('no COPY of ours left on the server', async () => {
+        const { rows } = await adminQuery(`SELECT count(*)::int AS n FROM pg_stat_progress_copy WHERE datname = '${database.name}'`);
+        return rows[0].n === 0;
+      });
+    } finally {
+      await db.destroy();
+    }
   });
 });
 
