@@ -23,7 +23,7 @@ const REDIS_ALLOWANCE_MS = 6 * REDIS_COMMAND_TIMEOUT_MS;
  * How long a run may keep its family locks: the catalog, the load up to its deadline, and
  * its Redis work. A run stuck past it stops renewing them: they lapse --lock-ttl later.
  */
-export function lockHoldMs(statementTimeoutMs: number): number {
+function lockHoldMs(statementTimeoutMs: number): number {
   return readDeadlineMs(statementTimeoutMs) + runDeadlineMs(statementTimeoutMs) + REDIS_ALLOWANCE_MS;
 }
 
