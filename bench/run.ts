@@ -24,6 +24,7 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { createDatabase, DEFAULT_SEED, databaseName, seedDatabase, withDatabase } from '../tools/seed-lib.js';
+import { processCpuMs } from './process-cpu.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
@@ -284,15 +285,6 @@ async function serverStatementCount(options: Options, cli: string, url: string, 
 // ---------------------------------------------------------------------------------------------
 
 const SAMPLE_MS = 20;
-
-/** CPU time (ms) a process has used so far, or null when it is gone or unreadable. */
-function processCpuMs(pid: number | string): number | null {
-  try {
-    return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
-  } catch {
-    return null;
-  }
-}
 
 function commandLine(pid: string): string {
   try {

@@ -6,7 +6,8 @@
 import { format } from 'node:util';
 import { Command, CommanderError } from 'commander';
 import { FAMILIES } from './requests/batches.js';
-import { DEFAULTS, SCHEDULE_DEFAULTS, type FlagValues, type ScheduleFlagValues } from './config.js';
+import { DEFAULTS, SCHEDULE_DEFAULTS, type FlagValues, type ScheduleFlagValues, logFormatOf } from './config.js';
+import { formatFor, formatRecord, type LogFormat } from './io/log-format.js';
 import { EXIT, SIGNAL_EXIT, errorMessage, exitCodeOf } from './lib/errors.js';
 import { API_COMMIT, API_COMMIT_DATE, VERSION } from './lib/version.js';
 
@@ -24,7 +25,7 @@ Exit codes:
      connections are cut --grace-period + 5 s after the signal (status, clear: at once);
      schedule exits 0 once the runs in flight have finished; SIGHUP is ignored
 
-Environment: DATABASE_URL, REDIS_URL, REDIS_TLS_CA_FILE, STATS_CACHE_TTL, LOG_LEVEL,
+Environment: DATABASE_URL, REDIS_URL, REDIS_TLS_CA_FILE, STATS_CACHE_TTL, LOG_LEVEL, LOG_FORMAT (json or pretty),
 STATS_REFRESH_CONCURRENCY, STATS_REFRESH_STATEMENT_TIMEOUT, STATS_REFRESH_LOCK_TTL,
 STATS_REFRESH_WAIT_TIMEOUT, STATS_REFRESH_GRACE_PERIOD, STATS_REFRESH_BATCH_FILE,
 STATS_REFRESH_LEARN (off to disable), STATS_REFRESH_LEARN_WINDOW, STATS_REFRESH_LEARN_MAX,
@@ -41,9 +42,12 @@ function connectionOptions(command: Command): Command {
     .option('--log-level <level>', 'log level on stderr: fatal, error, warn, info, debug, trace, silent (env LOG_LEVEL)');
 }
 
+const JSON_HELP = 'print JSON logs and summary even on a terminal, as when piped (env LOG_FORMAT=json|pretty)';
+
 /** The options every refreshing command shares (refresh, warmup, schedule). */
 function computeOptions(command: Command, ttlDefault: number): Command {
   return learnOptions(connectionOptions(command))
+    .option('--json', JSON_HELP)
     .option('--batch-file <file>', 'read more targets from FILE, one a line, # comments (env STATS_REFRESH_BATCH_FILE)')
     .option('--database-url <url>', 'PostgreSQL URL of the API database, read only (env DATABASE_URL)')
     .option('--ttl <seconds>', `expiry of every written key (env STATS_CACHE_TTL, default ${ttlDefault})`)
@@ -154,7 +158,7 @@ function buildProgram(signal: AbortSignal, setExit: (code: number) => void): Com
     setExit(await statusCommand(flags, signal));
   };
   const statusOptions = (command: Command) =>
-    learnOptions(connectionOptions(command.option('--json', 'print JSON (the default when stdout is not a terminal)'))).option(
+    learnOptions(connectionOptions(command.option('--json', JSON_HELP))).option(
       '--now <instant>',
       'judge the learned requests as of this ISO-8601 instant (default: now), as a refresh with --now does',
     );
@@ -169,7 +173,7 @@ function buildProgram(signal: AbortSignal, setExit: (code: number) => void): Com
       .command('verify')
       .argument('[targets...]', `${FAMILIES.join(', ')} or all, or requests in the API's syntax (default: every endpoint)`)
       .description("compare the keys the API wrote itself with what stats-refresh computes for them: agree, drift or not comparable, per endpoint (read-only)")
-      .option('--json', 'print JSON (the default when stdout is not a terminal)')
+      .option('--json', JSON_HELP)
       .option('--database-url <url>', 'PostgreSQL URL of the API database, read only (env DATABASE_URL)')
       .option('--now <instant>', 'the current instant, ISO-8601 with zone (default: now)')
       .option('--api-cache-ttl <seconds>', "the API's own cache TTL, to date the keys it wrote (env STATS_API_CACHE_TTL, default 300)")
@@ -202,9 +206,21 @@ function buildProgram(signal: AbortSignal, setExit: (code: number) => void): Com
   return program;
 }
 
+/** How the lines below print: by LOG_FORMAT and the terminal, then also by the command's --json once parsed (see `main`). */
+let lineFormat: LogFormat = lineFormatOf({});
+
+/** The format of stderr for these flags; a LOG_FORMAT it cannot read is the command's exit 2, so none here. */
+function lineFormatOf(flags: FlagValues): LogFormat {
+  try {
+    return formatFor(logFormatOf(flags, process.env), process.stderr);
+  } catch {
+    return formatFor(null, process.stderr);
+  }
+}
+
 /** A log line written before (or after) the logger exists, shaped like the logger's. */
 function logLine(level: 'info' | 'warn', fields: Record<string, unknown>, msg: string): void {
-  process.stderr.write(`${JSON.stringify({ level, time: new Date().toISOString(), pid: process.pid, name: 'stats-refresh', ...fields, msg })}\n`);
+  process.stderr.write(formatRecord({ level, time: new Date().toISOString(), pid: process.pid, name: 'stats-refresh', ...fields, msg }, lineFormat));
 }
 
 /**
@@ -253,6 +269,9 @@ async function main(argv: string[]): Promise<number> {
   installSignalHandlers(controller);
   const program = buildProgram(controller.signal, (code) => {
     exitCode = code;
+  });
+  program.hook('preAction', (_program, action) => {
+    lineFormat = lineFormatOf(action.opts());
   });
   if (argv.length <= 2) {
     program.outputHelp({ error: true });

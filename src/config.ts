@@ -5,6 +5,7 @@
 import { UsageError } from './lib/errors.js';
 import type { ConnectionSettings } from './io/connections.js';
 import { readCertificateFile, readSecretFile } from './io/files.js';
+import { LOG_FORMATS, type LogFormat } from './io/log-format.js';
 import { LOG_LEVELS, type LogLevel } from './io/logger.js';
 import { parsePostgresTls } from './io/tls.js';
 import { longestGapMs } from './lib/cron.js';
@@ -51,6 +52,8 @@ export const SCHEDULE_DEFAULTS = Object.freeze({
 export interface Config extends ConnectionSettings {
   readonly ttlSeconds: number;
   readonly logLevel: LogLevel;
+  /** How logs and summaries print, as --json or LOG_FORMAT ask; null: pretty on a terminal, JSON elsewhere. */
+  readonly logFormat: LogFormat | null;
   readonly now: Date;
   readonly dryRun: boolean;
   readonly rollbarToken: string | null;
@@ -95,6 +98,8 @@ export interface FlagValues {
   redisTlsCaFile?: string;
   ttl?: string;
   logLevel?: string;
+  /** --json: print JSON even on a terminal. */
+  json?: boolean;
   concurrency?: string;
   now?: string;
   dryRun?: boolean;
@@ -288,6 +293,12 @@ function parseRedis(flags: FlagValues, env: Env): Pick<Config, 'redisUrl' | 'red
   return { redisUrl, redisTlsCa: readCertificateFile(caFile.value, caFile.name) };
 }
 
+/** The format --json or LOG_FORMAT asks for (the flag wins), or null to follow each stream; throws UsageError naming LOG_FORMAT. */
+export function logFormatOf(flags: Pick<FlagValues, 'json'>, env: Env): LogFormat | null {
+  const source = pick(flags.json === true ? 'json' : undefined, '--json', env, 'LOG_FORMAT');
+  return source ? parseChoice(source, LOG_FORMATS, 'json') : null;
+}
+
 /**
  * Builds the frozen configuration; throws UsageError naming the offending flag or variable.
  * `defaults` lets a command change a default (schedule's longer TTL).
@@ -308,6 +319,7 @@ export function loadConfig(
       7 * 24 * 3600,
     ),
     logLevel: parseChoice(pick(flags.logLevel, '--log-level', env, 'LOG_LEVEL'), LOG_LEVELS, DEFAULTS.logLevel),
+    logFormat: logFormatOf(flags, env),
     concurrency: parseNumber(pick(flags.concurrency, '--concurrency', env, 'STATS_REFRESH_CONCURRENCY'), DEFAULTS.concurrency, 1, 32),
     now: parseNow(flags.now, clock),
     dryRun: flags.dryRun === true,

@@ -43,12 +43,12 @@ export function clearCommand(
       matched.push(...keys);
       if (!flags.dryRun) deleted += await redis.del(...keys);
     }
-    const driftForgotten = flags.drift === true && !flags.dryRun ? await forgetDrift(redis) : [];
+    const drift = flags.drift === true ? await forgetDrift(redis, flags.dryRun === true) : null;
     // The learned list is kept unless asked for: clearing the cache does not mean admins stopped asking.
     const forgetLearned = flags.learned === true;
     const learnedForgotten = forgetLearned && !flags.dryRun ? (await redis.del(LEARNED_KEY)) > 0 : false;
     runtime.logger.info(
-      { match, matched: matched.length, deleted, learned: forgetLearned, drift: driftForgotten, dry_run: flags.dryRun === true },
+      { match, matched: matched.length, deleted, learned: forgetLearned, drift: drift?.endpoints ?? [], dry_run: flags.dryRun === true },
       'cache cleared',
     );
     const summary = {
@@ -58,7 +58,7 @@ export function clearCommand(
       matched: matched.length,
       deleted,
       ...(forgetLearned ? { learned_forgotten: learnedForgotten } : {}),
-      ...(flags.drift ? { drift_forgotten: driftForgotten } : {}),
+      ...(drift ? { drift_forgotten: drift.endpoints, drift_pending_forgotten: drift.pending, drift_problems_removed: drift.problems } : {}),
       ...(flags.dryRun ? { keys: matched.sort() } : {}),
     };
     process.stdout.write(`${JSON.stringify(summary)}\n`);

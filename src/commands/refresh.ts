@@ -5,12 +5,14 @@
  * family's run.
  */
 import { type Config, type FlagValues, loadConfig } from '../config.js';
+import { formatFor } from '../io/log-format.js';
 import { EXIT, SIGNAL_EXIT } from '../lib/errors.js';
 import { safeUrl } from '../lib/redact.js';
 import { runTargets } from '../run/family-run.js';
 import { failuresOf, outcomesOf, type RefreshRun, summaryOf } from '../run/results.js';
 import { type Runtime, withRuntime } from '../run/runtime.js';
 import { type BatchFile, type RefreshTargets, resolveTargets } from '../run/targets.js';
+import { formatRunSummary } from './summary-table.js';
 
 /** The batch file the configuration names, if any. */
 export function batchFileOf(config: Config): BatchFile | null {
@@ -37,10 +39,14 @@ async function pushRun(runtime: Runtime, url: string, run: RefreshRun): Promise<
   if (errors.size === 0) runtime.logger.debug({ pushgateway: where, families: outcomes.map((outcome) => outcome.family) }, 'metrics pushed');
 }
 
-/** Runs `targets` within an open runtime, prints the summary and pushes metrics; returns the exit code. */
+/**
+ * Runs `targets` within an open runtime, prints the summary (a table on a terminal, one JSON
+ * line elsewhere) and pushes metrics; returns the exit code.
+ */
 export async function refreshWithin(runtime: Runtime, command: string, targets: RefreshTargets, signal: AbortSignal): Promise<number> {
   const run = await runTargets(runtime, command, targets, signal);
-  process.stdout.write(`${JSON.stringify(summaryOf(run))}\n`);
+  const json = formatFor(runtime.config.logFormat, process.stdout) === 'json';
+  process.stdout.write(json ? `${JSON.stringify(summaryOf(run))}\n` : formatRunSummary(run));
   const url = runtime.config.pushgatewayUrl;
   if (url && !runtime.config.dryRun) await pushRun(runtime, url, run);
   return exitCodeOfRun(run, signal);

@@ -10,13 +10,16 @@ import { type FlagValues, loadConfig } from '../config.js';
 import { redisFailure, scanKeys } from '../io/cache.js';
 import { activeLearned, LEARNED_KEY, type LearnedRequest, type LearnOptions } from '../io/learned.js';
 import { type FamilyRun, KEY_META, lastRunKey, parseFamilyRun, parseKeyMeta } from '../io/metadata.js';
-import { DRIFT_KEY, type DriftRecord, readDriftState } from '../io/drift-store.js';
+import { DRIFT_KEY, type DriftRecord } from '../io/drift-store.js';
 import { lockKey } from '../io/lock.js';
+import { formatFor } from '../io/log-format.js';
 import { EXIT, errorMessage } from '../lib/errors.js';
 import { safeUrl } from '../lib/redact.js';
+import { textTable } from '../lib/text-table.js';
 import { FAMILIES, type Family } from '../requests/batches.js';
 import { coveredKeys } from '../requests/covered.js';
 import { KEY_PREFIX } from '../requests/keys.js';
+import { readDriftStatus } from '../run/drift-check.js';
 import { withRuntime } from '../run/runtime.js';
 
 export interface CoveredKeyStatus {
@@ -104,8 +107,11 @@ export async function readStatus(redis: Redis, redisUrl: string, now: Date, lear
       compute_ms: written?.compute_ms ?? null,
     };
   });
-  const records = await readDriftState(redis).then(
-    (state) => state.records,
+  const records = await readDriftStatus(redis, now, new Set(covered.keys())).then(
+    (drift) => {
+      problems.push(...drift.problems);
+      return drift.records;
+    },
     (error: unknown) => {
       problems.push(errorMessage(redisFailure(error, DRIFT_KEY)));
       return new Map<Family, DriftRecord>();
@@ -144,11 +150,6 @@ export async function readStatus(redis: Redis, redisUrl: string, now: Date, lear
   };
 }
 
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n');
-}
-
 /** The human view, for a terminal. */
 export function formatStatus(status: CacheStatus): string {
   const keyRows = status.covered.map((row) => [
@@ -171,12 +172,12 @@ export function formatStatus(status: CacheStatus): string {
   return [
     `Redis ${status.redis}: ${status.present} of ${status.covered.length} covered keys present, ${status.missing} missing`,
     '',
-    table([['STATE', 'FAMILY', 'TTL', 'SIZE', 'WRITTEN', 'COMPUTE', 'KEY (stats_service:…)'], ...keyRows]),
+    textTable([['STATE', 'FAMILY', 'TTL', 'SIZE', 'WRITTEN', 'COMPUTE', 'KEY (stats_service:…)'], ...keyRows]),
     '',
-    table([['FAMILY', 'LAST RUN', 'DURATION', 'OK', 'FAILED', 'LOCK'], ...runRows]),
+    textTable([['FAMILY', 'LAST RUN', 'DURATION', 'OK', 'FAILED', 'LOCK'], ...runRows]),
     '',
     status.learned.length
-      ? table([
+      ? textTable([
           ['LEARNED', 'FIRST SEEN', 'LAST SEEN', 'LAPSES', 'KEY (stats_service:…)'],
           ...status.learned.map((request) => [request.family, request.first_seen, request.last_seen, request.lapses_at, request.key.slice(KEY_PREFIX.length)]),
         ])
@@ -187,7 +188,7 @@ export function formatStatus(status: CacheStatus): string {
       : 'No other stats_service keys.',
     '',
     status.drift.length
-      ? table([
+      ? textTable([
           ['DRIFT', 'SINCE', 'BUILD', 'FIRST DIFFERENCES'],
           ...status.drift.map((record) => [
             record.endpoint,
@@ -211,7 +212,7 @@ export function statusCommand(flags: FlagValues & { json?: boolean }, signal: Ab
       windowMs: config.learnWindowMs,
       max: config.learn ? config.learnMax : 0,
     });
-    const json = flags.json === true || !process.stdout.isTTY;
+    const json = formatFor(config.logFormat, process.stdout) === 'json';
     process.stdout.write(json ? `${JSON.stringify(status)}\n` : formatStatus(status));
     return status.missing > 0 || status.drift.length > 0 ? EXIT.CONFIGS_FAILED : EXIT.OK;
   });

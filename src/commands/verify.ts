@@ -5,6 +5,7 @@
  * Read-only. Exit 0 no drift, 1 drift, 2 usage, 3 unreachable.
  */
 import { type FlagValues, loadConfig } from '../config.js';
+import { formatFor } from '../io/log-format.js';
 import { EXIT } from '../lib/errors.js';
 import { withRuntime } from '../run/runtime.js';
 import { resolveTargets } from '../run/targets.js';
@@ -22,6 +23,7 @@ export function formatVerify(report: VerifyReport): string {
     for (const note of endpoint.notes) lines.push(`  note: ${note}`);
     if (endpoint.recorded) lines.push(`  drift recorded by a run since ${endpoint.recorded.detected_at} (${endpoint.recorded.build}); clear --drift forgets it`);
   }
+  if (report.problems.length > 0) lines.push('', ...report.problems.map((problem) => `PROBLEM: ${problem}`));
   return `${lines.join('\n')}\n`;
 }
 
@@ -31,7 +33,7 @@ export function verifyCommand(args: readonly string[], flags: FlagValues & { jso
   return withRuntime(config, { db: true, redis: true }, signal, async (runtime) => {
     await runtime.checkReachable();
     const report = await verify(runtime, targets, config.now);
-    const json = flags.json === true || !process.stdout.isTTY;
+    const json = formatFor(config.logFormat, process.stdout) === 'json';
     process.stdout.write(json ? `${JSON.stringify(report)}\n` : formatVerify(report));
     return report.endpoints.some((endpoint) => endpoint.verdict === 'drift') ? EXIT.CONFIGS_FAILED : EXIT.OK;
   });

@@ -4,6 +4,7 @@
  */
 import pino, { type Logger } from 'pino';
 import { errorMessage } from '../lib/errors.js';
+import { type LogFormat, prettyDestination } from './log-format.js';
 
 export type { Logger };
 
@@ -12,9 +13,11 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /**
  * A synchronous stderr logger, so nothing is lost when the process exits. An `err` field
- * takes the error itself: it is written as one redacted line, never a stack.
+ * takes the error itself: it is written as one redacted line, never a stack. `pretty`
+ * rewrites each line after the redaction, in the same thread.
  */
-export function createLogger(level: LogLevel, secrets: readonly string[] = [], destination: number = 2): Logger {
+export function createLogger(level: LogLevel, secrets: readonly string[] = [], format: LogFormat = 'json'): Logger {
+  const stderr = pino.destination({ fd: 2, sync: true });
   return pino(
     {
       name: 'stats-refresh',
@@ -25,6 +28,6 @@ export function createLogger(level: LogLevel, secrets: readonly string[] = [], d
       serializers: { err: (error: unknown) => errorMessage(error, secrets) },
       redact: { paths: ['*.password', '*.token', '*.access_token', 'email', '*.email'], censor: '***' },
     },
-    pino.destination({ fd: destination, sync: true }),
+    format === 'pretty' ? prettyDestination(stderr) : stderr,
   );
 }

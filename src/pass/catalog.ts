@@ -2,8 +2,9 @@
  * What the run checks in the catalog before it reads a row: the type of every column it may
  * decode (the binary COPY is read by position, with the types assumed, so a column of
  * another type would be read as garbage, silently) and the tables' change counters (the
- * drift check's proof that the data did not change between two instants). One small
- * statement; a view's columns are checked too.
+ * drift check's proof that the data did not change between two instants, and whether the
+ * server is a hot standby, where those counters do not move). One small statement; a view's
+ * columns are checked too.
  */
 import { sql } from 'kysely';
 import type { Db } from '../io/db.js';
@@ -45,12 +46,15 @@ export interface Catalog {
   /** Every column of the tables read, by `table.column`. */
   readonly columns: ReadonlyMap<string, ColumnType>;
   readonly counters: ChangeCounters;
+  /** pg_is_in_recovery(): a hot standby, whose pg_stat_user_tables does not move while rows replicate. */
+  readonly standby: boolean;
 }
 
 interface CatalogRow {
   /** JSON text (the run's type parsers leave json as text). */
   readonly columns: string | null;
   readonly counters: string | null;
+  readonly standby: boolean;
 }
 
 type ColumnRow = { relation: string; column: string; type: string; base: string; kind: string };
@@ -70,13 +74,15 @@ export async function readCatalog(db: Db): Promise<Catalog> {
          JOIN pg_type t ON t.oid = a.atttypid
          LEFT JOIN pg_type b ON t.typtype = 'd' AND b.oid = t.typbasetype) AS columns,
       (SELECT json_agg(json_build_object('relation', r.relation, 'changes', (s.n_tup_ins + s.n_tup_upd + s.n_tup_del)::text))
-         FROM relations r JOIN pg_stat_user_tables s ON s.relid = r.oid) AS counters`.execute(db);
+         FROM relations r JOIN pg_stat_user_tables s ON s.relid = r.oid) AS counters,
+      pg_is_in_recovery() AS standby`.execute(db);
   const columns = JSON.parse(rows[0]?.columns ?? '[]') as ColumnRow[];
   const changes = JSON.parse(rows[0]?.counters ?? '[]') as CounterRow[];
   const counters = Object.fromEntries(TABLES.map((table) => [table, changes.find((entry) => entry.relation === table)?.changes ?? null]));
   return {
     columns: new Map(columns.map(({ relation, column, type, base, kind }) => [`${relation}.${column}`, { type, base, kind }])),
     counters: counters as ChangeCounters,
+    standby: rows[0]?.standby === true,
   };
 }
 

@@ -64,6 +64,8 @@ export interface ExecutionPass {
   readonly userFilters: ReadonlyArray<string | null>;
   /** The executions per script of every user ranked in a planned top list, by user number. */
   readonly favourites: ReadonlyMap<number, ScriptRuns>;
+  /** Every status the rows hold (NULL left out); empty when the status column was not read. */
+  readonly statuses: readonly string[];
   readonly bytes: number;
 }
 
@@ -185,6 +187,7 @@ export async function runExecutionPass(
     userCuts: userTierCuts,
     userFilters,
     favourites,
+    statuses: statuses.names.filter((name): name is string => name !== null),
     bytes,
   };
 }

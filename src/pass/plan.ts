@@ -1,6 +1,6 @@
 /**
  * What a run loads: the sources to read and, for the pass over `execution`, which windows
- * and groupings its folds keep. The sections declare their needs (src/stats/needs.ts);
+ * and groupings its folds keep. The sections declare their needs (src/stats/sections.ts);
  * this module merges them and cuts time into the tiers the folds count in. Instants are
  * microseconds since 2000-01-01 UTC, the unit PostgreSQL's binary protocol uses.
  */
@@ -124,7 +124,7 @@ export function mergeNeeds(needs: readonly LoadNeeds[]): LoadPlan {
     durations: any('durations'),
     hourWindows: distinct(all('hourWindows')).sort((a, b) => b - a),
     series: distinct(all('series'), series).sort(
-      (a, b) => bySinceDescending(a.since, b.since) || (series(a) < series(b) ? -1 : 1),
+      (a, b) => bySinceDescending(a.since, b.since) || compareText(series(a), series(b)),
     ),
     topUsers: distinct(all('topUsers'), (need) => JSON.stringify([need.since, need.taskType, need.limit])).sort(
       (a, b) => bySinceDescending(a.since, b.since) || compareText(String(a.taskType), String(b.taskType)),

@@ -66,6 +66,8 @@ export interface RunData {
   scriptCount(): number;
   /** Every slug of the script table (the names our rules can produce come from them). */
   scriptSlugs(): readonly string[];
+  /** Every status the executions hold (NULL left out); empty when no section read the status column. */
+  executionStatuses(): readonly string[];
   /** Executions started since the window, per script, in the order the scripts were met; scripts without any left out. */
   executionsByScript(since: Since): readonly ScriptExecutions[];
   /** Executions started since the window, per hour of their start, ascending; empty hours left out. */
@@ -237,6 +239,7 @@ export function createRunData(plan: LoadPlan, loaded: LoadedSources, failures: R
     failures,
     scriptCount: () => source('scripts').ids.length,
     scriptSlugs: () => source('scripts').slugs,
+    executionStatuses: () => source('execution_pass').statuses,
 
     executionsByScript,
 

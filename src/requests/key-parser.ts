@@ -61,13 +61,17 @@ export type ApiKey =
   | { readonly kind: 'section'; readonly section: CachedSection; readonly period: Period | null }
   | { readonly kind: 'unknown'; readonly method: string; readonly families: readonly Family[] };
 
-/** The endpoints a method we do not know may belong to, guessed from its name; all three when it says nothing. */
+/**
+ * The endpoint a method we do not know extends, from its name (a method renamed or split
+ * keeps its endpoint's word); none when the name says nothing (`get_foo_stats`, an empty one):
+ * such a key is no endpoint's, and one stray key must not speak for all three.
+ */
 function familiesOfMethod(method: string): Family[] {
   const name = method.toLowerCase();
   if (name.includes('execution')) return ['executions'];
   if (name.includes('user') || name.includes('registration') || name.includes('activity')) return ['users'];
   if (['dashboard', 'summary', 'trend', 'geographic', 'task'].some((word) => name.includes(word))) return ['dashboard'];
-  return [...FAMILIES];
+  return [];
 }
 
 /**

@@ -16,7 +16,9 @@ import type { Period } from '../lib/time.js';
 import type { CopyPool } from '../pass/copy.js';
 import { loadRunData } from '../pass/load.js';
 import type { Family } from '../requests/batches.js';
-import { type DriftCheckClient, type DriftSettings, driftError, entryNeeds, finishDriftCheck, sha1Of, startDriftCheck, withdrawKeys } from './drift-check.js';
+import { type DriftCheckClient, type DriftSettings, finishDriftCheck, sha1Of, startDriftCheck, withdrawKeys } from './drift-check.js';
+import { entryNeeds } from '../stats/api-entries.js';
+import { driftError } from '../stats/drift-judgement.js';
 import { type CachedSection, cachedSectionsOf, requestLabel, payloadKey, sectionKey } from '../requests/request-keys.js';
 import { Assembler } from '../stats/assemble.js';
 import { partsOf, planSections } from '../stats/sections.js';
@@ -167,7 +169,7 @@ export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Pr
 
   const drift =
     check && deps.cache
-      ? await finishDriftCheck(deps.cache, check, data, (at) => new Assembler(data, at, refused), catalog?.counters ?? null, reporter.report, logger)
+      ? await finishDriftCheck(deps.cache, check, data, (at) => new Assembler(data, at, refused), catalog, reporter.report, logger)
       : null;
   const yielding = drift?.yielding ?? new Map<Family, DriftRecord>();
   const assembler = new Assembler(data, options.now, refused);

@@ -4,6 +4,7 @@
  */
 import type { Config } from '../config.js';
 import { type Connections, checkReachable, openConnections } from '../io/connections.js';
+import { formatFor } from '../io/log-format.js';
 import { type Logger, createLogger } from '../io/logger.js';
 import { type FailureReporter, createRollbarReporter, noReporter } from '../io/reporter.js';
 import { InterruptedError, UsageError } from '../lib/errors.js';
@@ -57,7 +58,7 @@ function cutAfterSignal(signal: AbortSignal, afterMs: number, cut: () => void, l
 
 export async function openRuntime(config: Config, needs: RuntimeNeeds, signal?: AbortSignal): Promise<Runtime> {
   const secrets = secretsOf(config);
-  const logger = createLogger(config.logLevel, secrets);
+  const logger = createLogger(config.logLevel, secrets, formatFor(config.logFormat, process.stderr));
   const releasers = new Releasers();
   const reporter = config.rollbarToken
     ? await createRollbarReporter({

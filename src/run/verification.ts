@@ -11,7 +11,10 @@ import { FAMILIES } from '../requests/batches.js';
 import { payloadKey } from '../requests/request-keys.js';
 import { Assembler } from '../stats/assemble.js';
 import { planSections } from '../stats/sections.js';
-import { compareEntries, type Comparison, entryNeeds, findApiKeys, judge } from './drift-check.js';
+import { compareEntries, type Comparison } from '../stats/api-comparison.js';
+import { entryNeeds } from '../stats/api-entries.js';
+import { judge } from '../stats/drift-judgement.js';
+import { findApiKeys } from './drift-check.js';
 import type { Runtime } from './runtime.js';
 import type { RefreshTargets } from './targets.js';
 
@@ -34,6 +37,8 @@ export interface FamilyReport {
 export interface VerifyReport {
   readonly now: string;
   readonly endpoints: readonly FamilyReport[];
+  /** What in Redis is no payload the API wrote, or does not read, each naming its key. */
+  readonly problems: readonly string[];
 }
 
 /** Verifies the endpoints of `targets` (all three when null), as of `now`. */
@@ -58,11 +63,17 @@ export async function verify(runtime: Runtime, targets: RefreshTargets | null, n
   });
   const comparisons = compareEntries(entries, data, now, (at) => new Assembler(data, at, refused));
   // Value differences count only when a run found them earlier and the counters now prove the data still.
-  const proven = judge(state, { comparisons: [], unreadable: [], counters: catalog.counters, now }).found;
+  const proven = judge(state, { comparisons: [], unreadable: [], proof: catalog, now }).proven;
+  const problems = [
+    ...[...state.problems, ...found.problems].map((problem) => problem.text),
+    ...found.stray.map(({ key, why }) => `${key} is no payload the API wrote (${why})`),
+    ...comparisons.flatMap(({ entry, problem }) => (problem ? [`${entry.key}: ${problem}`] : [])),
+  ];
 
   return {
     now: now.toISOString(),
     endpoints: endpoints.map((endpoint) => reportOf(endpoint, comparisons, unreadable, proven.get(endpoint) ?? null, state.records.get(endpoint) ?? null)),
+    problems,
   };
 }
 
@@ -70,7 +81,7 @@ function reportOf(
   endpoint: Family,
   comparisons: readonly Comparison[],
   unreadable: ReadonlyArray<{ key: string; endpoints: readonly Family[]; why: string }>,
-  provenValues: DriftRecord | null,
+  provenValues: Pick<DriftRecord, 'key' | 'differences'> | null,
   recorded: DriftRecord | null,
 ): FamilyReport {
   const own = comparisons.filter((comparison) => comparison.entry.endpoint === endpoint);

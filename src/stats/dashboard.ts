@@ -9,8 +9,10 @@ import type { Period } from '../lib/time.js';
 import type { HourCount, RunData, Since } from '../pass/run-data.js';
 import { trendWindows } from './sections.js';
 
-const TOP_TASKS = 10;
-const TOP_VERSIONS = 10;
+/** How many task types the tasks section lists. */
+export const TOP_TASKS = 10;
+/** How many major versions the tasks section lists. */
+export const TOP_VERSIONS = 10;
 
 export function summarySection(data: RunData, since: Since) {
   let total = 0;

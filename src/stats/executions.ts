@@ -20,6 +20,9 @@ function add(map: Map<string, number>, key: string, count: number): void {
   map.set(key, (map.get(key) ?? 0) + count);
 }
 
+/** The name the API gives a NULL status in a series' `by_status`. */
+export const NULL_STATUS = 'UNKNOWN';
+
 export function timeSeries(data: RunData, query: SeriesQuery): SeriesPoint[] {
   const points = new Map<number | null, SeriesPoint>();
   for (const cell of data.timeSeries(query)) {
@@ -29,11 +32,11 @@ export function timeSeries(data: RunData, query: SeriesQuery): SeriesPoint[] {
       points.set(cell.bucket, point);
     }
     point.total += cell.count;
-    add(point.by_status, cell.status ?? 'UNKNOWN', cell.count);
+    add(point.by_status, cell.status ?? NULL_STATUS, cell.count);
     add(point.by_task, cell.task, cell.count);
   }
   // The API sorts on the text, with a missing timestamp as "" (first).
-  return [...points.values()].sort((a, b) => ((a.timestamp ?? '') < (b.timestamp ?? '') ? -1 : 1));
+  return [...points.values()].sort((a, b) => compareText(a.timestamp ?? '', b.timestamp ?? ''));
 }
 
 const FAVORITE_TASKS = 3;

@@ -17,6 +17,10 @@ import type { Difference } from '../io/drift-store.js';
 import { compareText } from '../lib/compare.js';
 import { JsonNumber, type JsonNode } from '../lib/json-tree.js';
 import { majorVersion, parseSlug, taskName } from '../lib/slug.js';
+import { STATUSES } from '../requests/request.js';
+import { TOP_TASKS, TOP_VERSIONS } from './dashboard.js';
+import { NULL_STATUS } from './executions.js';
+import { TOP_USERS_LIMIT } from './sections.js';
 
 export type { Difference };
 
@@ -25,16 +29,23 @@ type NameCategory = 'task' | 'status' | 'version' | 'majorVersion';
 /** The names our rules produce, per category. */
 export type Universes = Readonly<Record<NameCategory, ReadonlySet<string>>>;
 
-/** The statuses the API's tables hold, and the name it gives a NULL one. */
-const API_STATUSES = ['PENDING', 'READY', 'RUNNING', 'FINISHED', 'FAILED', 'CANCELLED', 'UNKNOWN'];
+/**
+ * The statuses any payload may show whatever the data: those the API's status filter accepts,
+ * READY (its model has it, but its routes refuse it as a filter), and the name of a NULL one.
+ */
+const KNOWN_STATUSES = [...STATUSES, 'READY', NULL_STATUS];
 
-/** The names our rules produce from the script table's slugs (and the statuses any payload may show). */
+/**
+ * The names our rules produce from the script table's slugs, and the statuses a payload may
+ * show: the known ones and those the executions hold (a status the code never heard of, say
+ * QUEUED, is data, not drift).
+ */
 export function universesOf(slugs: readonly string[], statuses: Iterable<string> = []): Universes {
   return {
     task: new Set(['unknown', ...slugs.map((slug) => taskName(slug))]),
     version: new Set(slugs.map((slug) => parseSlug(slug).version)),
     majorVersion: new Set(['unknown', ...slugs.map((slug) => majorVersion(slug))]),
-    status: new Set([...API_STATUSES, ...statuses]),
+    status: new Set([...KNOWN_STATUSES, ...statuses]),
   };
 }
 
@@ -61,9 +72,9 @@ const POLYMORPHIC = new Set(['task_performance[].avg_duration_minutes', 'task_pe
 
 /** Lists ordered by a count, where equal counts come in PostgreSQL's order; `limit`: cut after so many. */
 const RANKED: Readonly<Record<string, { readonly count: string; readonly id: string; readonly limit: number | null }>> = {
-  top_users: { count: 'execution_count', id: 'user_id', limit: 10 },
-  'tasks.by_type': { count: 'count', id: 'task', limit: 10 },
-  'tasks.by_version': { count: 'count', id: 'version', limit: 10 },
+  top_users: { count: 'execution_count', id: 'user_id', limit: TOP_USERS_LIMIT },
+  'tasks.by_type': { count: 'count', id: 'task', limit: TOP_TASKS },
+  'tasks.by_version': { count: 'count', id: 'version', limit: TOP_VERSIONS },
   task_performance: { count: 'total_executions', id: 'task', limit: null },
 };
 

@@ -58,7 +58,8 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 function config(file: string, env: Record<string, string> = { STATS_REFRESH_IMAGE: IMAGE, API_IMAGE: 'api:1' }) {
   const result = spawnSync('docker-compose', ['-f', 'api.yml', '-f', file, 'config'], {
     cwd: work,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    // HOME is the test's folder: docker-compose would read the machine user's ~/.docker otherwise.
+    env: { PATH: process.env.PATH, HOME: work, ...env },
     encoding: 'utf8',
   });
   if (result.error) throw new Error(`docker-compose not runnable (${result.error.message}); .ci/run installs Debian's docker-compose`);

@@ -108,3 +108,47 @@ export function startCli(args: readonly string[], env: Record<string, string | u
     },
   };
 }
+
+/** `arg` as one word for /bin/sh. */
+function shellWord(arg: string): string {
+  return `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+export interface TerminalRun {
+  readonly code: number | null;
+  /** stdout and stderr as the terminal showed them (one stream, \r\n turned into \n). */
+  readonly output: string;
+}
+
+/**
+ * Runs the binary with stdin, stdout and stderr on a pseudo-terminal, as on-call at a
+ * shell would (util-linux `script`); `onOutput` sees the output as it comes.
+ */
+export function startCliInTerminal(
+  args: readonly string[],
+  env: Record<string, string | undefined> = {},
+  onOutput: (output: string) => void = () => {},
+): { readonly child: ReturnType<typeof spawn>; readonly done: Promise<TerminalRun> } {
+  const command = [process.execPath, CLI_PATH, ...args].map(shellWord).join(' ');
+  // `exec` makes the binary the shell's own process: a signal to the pid written reaches it.
+  const child = spawn('script', ['-qec', `exec ${command}`, '/dev/null'], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'info', TZ: 'UTC', SHELL: '/bin/sh', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (chunk) => {
+    output += String(chunk).replace(/\r\n/g, '\n');
+    onOutput(output);
+  });
+  child.stderr!.on('data', (chunk) => (output += String(chunk)));
+  const done = new Promise<TerminalRun>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, output }));
+  });
+  return { child, done };
+}
+
+/** Runs the binary on a pseudo-terminal to its end. */
+export function runCliInTerminal(args: readonly string[], env: Record<string, string | undefined> = {}): Promise<TerminalRun> {
+  return startCliInTerminal(args, env).done;
+}

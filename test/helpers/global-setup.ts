@@ -1,5 +1,6 @@
 /**
- * Loads the golden fixture into a template database once per test run.
+ * Loads the golden fixture into a template database once per test run and project (the unit
+ * project has no global set-up: it runs with PostgreSQL down).
  */
 import { readFile } from 'node:fs/promises';
 import pg from 'pg';
@@ -14,8 +15,9 @@ declare module 'vitest' {
 }
 
 export async function setup(project: TestProject): Promise<() => Promise<void>> {
-  // Unique per run, so two test runs on one server never drop each other's template.
-  const template = `sr_test_golden_tpl_${process.pid}`;
+  // Unique per run and project, so neither two test runs on one server nor two projects of one
+  // run ever drop each other's template.
+  const template = `sr_test_golden_tpl_${process.pid}_${project.name.replace(/\W/g, '_')}`;
   await adminQuery(`DROP DATABASE IF EXISTS "${template}" WITH (FORCE)`);
   await adminQuery(`CREATE DATABASE "${template}"`);
   project.provide('goldenTemplate', template);

@@ -1,7 +1,7 @@
 /**
  * What most test files run against: a database copied from the golden fixture and a
- * redis-server of their own, made before their tests, Redis emptied before each test, both
- * removed after.
+ * redis-server of their own, made before their tests, Redis emptied before each test (unless
+ * the file's tests read what its `beforeAll` wrote), both removed after.
  */
 import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { RedisServer, type TestRedisClient } from './redis-server.js';
@@ -15,8 +15,16 @@ export interface GoldenServices {
   readonly env: Readonly<Record<string, string>>;
 }
 
-/** Registers the file's hooks; the fields are set once its `beforeAll` has run. */
-export function useGoldenServices(label: string): GoldenServices {
+export interface GoldenServicesOptions {
+  /** Empty Redis before each test (default true); false when the tests read what `beforeAll` wrote. */
+  readonly emptyRedisBeforeEach?: boolean;
+}
+
+/**
+ * Registers the hooks of the file (or of the `describe` it is called in); the fields are set
+ * once its `beforeAll` has run, before any `beforeAll` registered after this call.
+ */
+export function useGoldenServices(label: string, options: GoldenServicesOptions = {}): GoldenServices {
   const services = {} as { -readonly [K in keyof GoldenServices]: GoldenServices[K] };
   beforeAll(async () => {
     services.database = await databaseFromTemplate(goldenTemplate(), label);
@@ -29,8 +37,10 @@ export function useGoldenServices(label: string): GoldenServices {
     await services.server?.stop();
     await services.database?.drop();
   });
-  beforeEach(async () => {
-    await services.redis.flushdb();
-  });
+  if (options.emptyRedisBeforeEach ?? true) {
+    beforeEach(async () => {
+      await services.redis.flushdb();
+    });
+  }
   return services;
 }

@@ -87,6 +87,7 @@ export function referenceData(rows: Rows, failures: ReadonlyMap<SourceName, Erro
     failures,
     scriptCount: () => rows.scripts.length,
     scriptSlugs: () => rows.scripts.map((script) => script.slug),
+    executionStatuses: () => [...new Set(rows.executions.flatMap((row) => (row.status === null ? [] : [row.status])))],
 
     executionsByScript(since) {
       // The pass's order: executions without a script, then the script table's, then unknown ids as met.

@@ -99,7 +99,8 @@ afterAll(() => {
 function check(env: Record<string, string> = {}) {
   return spawnSync(process.execPath, ['--import', 'tsx', 'tools/check-api-version.ts', '--api', api, '--admin-url', ADMIN_URL], {
     cwd: ROOT,
-    env: { ...process.env, GOLDEN_DIR, ...env },
+    // Not the machine's whole environment: a PYTHONPATH or DATABASE_URL of its own must not reach the check.
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, GOLDEN_DIR, ...env },
     encoding: 'utf8',
     timeout: 120_000,
   });

@@ -8,8 +8,8 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase, dropDatabase, scriptSlugs, seedDatabase } from '../../tools/seed-lib.js';
+import { ADMIN_URL } from '../helpers/services.js';
 
-const ADMIN_URL = process.env.TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const NOW = new Date('2026-06-15T12:34:56Z');
 const NOW_SQL = '2026-06-15 12:34:56';
 const SIZES = { users: 500, scripts: 40, executions: 20_000 };

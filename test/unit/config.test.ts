@@ -1,9 +1,10 @@
 import { describe, expect, it, vi } from 'vitest';
-import { DEFAULTS, type FlagValues, loadConfig, secretsOf } from '../../src/config.js';
+import { DEFAULTS, type FlagValues, loadConfig, loadScheduleConfig, SCHEDULE_DEFAULTS, secretsOf } from '../../src/config.js';
 import { UsageError } from '../../src/lib/errors.js';
 
 const NOW = new Date('2026-06-15T12:34:56Z');
 const clock = () => NOW;
+const MIN = 60_000;
 type Env = Record<string, string | undefined>;
 
 /** Runs loadConfig, requires a UsageError, and returns its message. */
@@ -28,6 +29,7 @@ describe('loadConfig defaults', () => {
       redisTlsCa: null,
       ttlSeconds: 300,
       logLevel: 'info',
+      logFormat: null,
       concurrency: 2,
       now: NOW,
       dryRun: false,
@@ -110,6 +112,7 @@ describe('loadConfig precedence', () => {
     REDIS_URL: 'rediss://env.example:6380/2',
     STATS_CACHE_TTL: '600',
     LOG_LEVEL: 'debug',
+    LOG_FORMAT: 'pretty',
     STATS_REFRESH_CONCURRENCY: '5',
     ROLLBAR_ACCESS_TOKEN: ' tok-123456 ',
     ROLLBAR_ENDPOINT: 'https://rollbar.example/api/1/',
@@ -134,6 +137,7 @@ describe('loadConfig precedence', () => {
       redisTlsCa: null,
       ttlSeconds: 600,
       logLevel: 'debug',
+      logFormat: 'pretty',
       concurrency: 5,
       now: NOW,
       dryRun: false,
@@ -163,6 +167,7 @@ describe('loadConfig precedence', () => {
         redisUrl: 'redis://flag:6379/1',
         ttl: '60',
         logLevel: 'warn',
+        json: true,
         concurrency: '1',
         now: '2026-01-02T03:04:05Z',
         dryRun: true,
@@ -195,6 +200,7 @@ describe('loadConfig precedence', () => {
     expect(config.redisUrl).toBe('redis://flag:6379/1');
     expect(config.ttlSeconds).toBe(60);
     expect(config.logLevel).toBe('warn');
+    expect(config.logFormat).toBe('json');
     expect(config.concurrency).toBe(1);
     expect(config.now.toISOString()).toBe('2026-01-02T03:04:05.000Z');
     expect(config.dryRun).toBe(true);
@@ -253,6 +259,15 @@ describe('loadConfig precedence', () => {
     expect(loadConfig({ ttl: ' 120 ' }, {}, clock).ttlSeconds).toBe(120);
   });
 
+  it('reads LOG_FORMAT as json or pretty in any case; --json asks for json; unset follows the terminal', () => {
+    expect(loadConfig({}, { LOG_FORMAT: ' Pretty ' }, clock).logFormat).toBe('pretty');
+    expect(loadConfig({}, { LOG_FORMAT: 'JSON' }, clock).logFormat).toBe('json');
+    expect(loadConfig({}, { LOG_FORMAT: '' }, clock).logFormat).toBeNull();
+    expect(loadConfig({ json: false }, {}, clock).logFormat).toBeNull();
+    expect(loadConfig({ json: true }, {}, clock).logFormat).toBe('json');
+    expect(usageMessage({}, { LOG_FORMAT: 'text' })).toBe('LOG_FORMAT must be one of json, pretty, got "text"');
+  });
+
   it('accepts every log level', () => {
     for (const level of ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) {
       expect(loadConfig({ logLevel: level }, {}, clock).logLevel).toBe(level);
@@ -291,6 +306,7 @@ describe('loadConfig errors', () => {
     ['STATS_REFRESH_CONCURRENCY=many', {}, { STATS_REFRESH_CONCURRENCY: 'many' }, 'STATS_REFRESH_CONCURRENCY'],
     ['LOG_LEVEL=loud', {}, { LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
     ['--log-level verbose', { logLevel: 'verbose' }, {}, '--log-level'],
+    ['LOG_FORMAT=text', {}, { LOG_FORMAT: 'text' }, 'LOG_FORMAT'],
     ['DATABASE_URL=not-a-url', {}, { DATABASE_URL: 'not-a-url' }, 'DATABASE_URL'],
     ['DATABASE_URL=mysql://x', {}, { DATABASE_URL: 'mysql://x' }, 'DATABASE_URL'],
     ['--database-url redis://x', { databaseUrl: 'redis://x' }, {}, '--database-url'],
@@ -377,5 +393,52 @@ describe('secretsOf', () => {
   it('returns nothing without passwords or token', () => {
     expect(secretsOf(loadConfig({}, {}, clock))).toEqual([]);
     expect(secretsOf(loadConfig({ databaseUrl: 'postgres://user@host/db' }, {}, clock))).toEqual([]);
+  });
+});
+
+describe('schedule settings', () => {
+  it('defaults: the CronJobs\' schedules, their longest gaps, a 5 s check, no metrics server', () => {
+    const settings = loadScheduleConfig({}, {}, () => NOW);
+    expect(settings.schedules).toEqual({ dashboard: '1-59/4 * * * *', executions: '2-59/5 * * * *', users: '4-59/6 * * * *' });
+    expect(settings.intervalsMs).toEqual({ dashboard: 4 * MIN, executions: 5 * MIN, users: 6 * MIN });
+    expect(settings).toMatchObject({ checkIntervalMs: 5_000, metricsPort: null, metricsHost: '0.0.0.0' });
+  });
+
+  it('flags override the environment; 6-field expressions have seconds', () => {
+    const settings = loadScheduleConfig(
+      { usersCron: '*/2 * * * * *', checkInterval: '0.5', metricsPort: '9464' },
+      { STATS_REFRESH_USERS_CRON: '0 * * * *', STATS_REFRESH_DASHBOARD_CRON: '0 */2 * * *', STATS_REFRESH_METRICS_HOST: '127.0.0.1' },
+      () => NOW,
+    );
+    expect(settings.schedules.users).toBe('*/2 * * * * *');
+    expect(settings.intervalsMs.users).toBe(2_000);
+    expect(settings.intervalsMs.dashboard).toBe(120 * MIN);
+    expect(settings).toMatchObject({ checkIntervalMs: 500, metricsPort: 9464, metricsHost: '127.0.0.1' });
+  });
+
+  it.each([
+    [{ dashboardCron: '61 * * * *' }, {}, /^--dashboard-cron is not a valid cron expression \("61 \* \* \* \*"\): .*minute/],
+    [{}, { STATS_REFRESH_EXECUTIONS_CRON: '1/4 * * * *' }, /^STATS_REFRESH_EXECUTIONS_CRON is not a valid cron expression/],
+    [{ usersCron: '* * * * * * *' }, {}, /^--users-cron is not a valid cron expression.*5 or 6 parts/],
+    [{ usersCron: '0 0 30 2 *' }, {}, /^--users-cron \("0 0 30 2 \*"\) never fires$/],
+    [{ checkInterval: '0' }, {}, /^--check-interval must be a number of seconds from 0.1 to 3600, got "0"$/],
+    [{}, { STATS_REFRESH_CHECK_INTERVAL: 'soon' }, /^STATS_REFRESH_CHECK_INTERVAL must be a number of seconds/],
+    [{ metricsPort: '70000' }, {}, /^--metrics-port must be a whole number from 0 to 65535/],
+  ])('rejects %j %j with a UsageError naming the setting', (flags, env, message) => {
+    expect(() => loadScheduleConfig(flags, env, () => NOW)).toThrow(UsageError);
+    expect(() => loadScheduleConfig(flags, env, () => NOW)).toThrow(message);
+  });
+
+  it('schedule\'s TTL default is 750 s, above the longest default gap plus a slow run; the others keep 300', () => {
+    expect(SCHEDULE_DEFAULTS.ttlSeconds).toBeGreaterThan(6 * 60 + 60);
+    expect(loadConfig({}, {}, () => NOW, { ttlSeconds: SCHEDULE_DEFAULTS.ttlSeconds }).ttlSeconds).toBe(750);
+    expect(loadConfig({}, { STATS_CACHE_TTL: '400' }, () => NOW, { ttlSeconds: 750 }).ttlSeconds).toBe(400);
+    expect(loadConfig({}, {}, () => NOW).ttlSeconds).toBe(300);
+  });
+
+  it('the Pushgateway URL: optional, http(s) only, its password a secret', () => {
+    expect(loadConfig({}, {}, () => NOW).pushgatewayUrl).toBeNull();
+    expect(loadConfig({ pushgatewayUrl: 'http://pg:9091' }, {}, () => NOW).pushgatewayUrl).toBe('http://pg:9091');
+    expect(() => loadConfig({}, { STATS_REFRESH_PUSHGATEWAY_URL: 'pg:9091' }, () => NOW)).toThrow(/STATS_REFRESH_PUSHGATEWAY_URL must be a http: or https: URL/);
   });
 });

@@ -90,7 +90,7 @@ describe('roundHalfEven1', () => {
     expect(Object.is(roundHalfEven1(-0.04), -0)).toBe(true);
   });
 
-  // DISCREPANCY (minor, src/numbers.ts roundHalfEven1): Python's round(-0.0, 1) is -0.0 (json: "-0.0"),
+  // DISCREPANCY (minor, src/lib/numbers.ts roundHalfEven1): Python's round(-0.0, 1) is -0.0 (json: "-0.0"),
   // but Number((-0).toFixed(1)) is +0, so the sign of negative zero is lost. Unreachable from percent1
   // (part/whole*100 is never -0 for counts), hence only documented here.
   it('keeps the sign of negative zero (round(-0.0, 1) == -0.0)', () => {

@@ -1,7 +1,7 @@
 /**
  * Reading the TLS and secret-file settings: sslmode with libpq's meaning turned into
  * node-postgres options, rediss:// options, and the _FILE variables (real files in a
- * temporary folder). The servers themselves are in test/integration/*-tls.test.ts.
+ * temporary folder). The servers themselves are in test/e2e/*-tls.test.ts.
  */
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -18,11 +18,11 @@ import { eventually, startSchedule } from '../helpers/schedule.js';
 import {
   GOLDEN_NOW,
   goldenTemplate,
-  adminQuery,
   databaseFromTemplate,
   readKeys,
   type TestDatabase,
 } from '../helpers/services.js';
+import { readOnlyRole } from '../helpers/read-only-role.js';
 import { RedisServer, type TestRedisClient } from '../helpers/redis-server.js';
 
 /**
@@ -84,6 +84,7 @@ async function aclLogOf(admin: Redis, user: string): Promise<AclLogEntry[]> {
 let database: TestDatabase;
 let role: string;
 let roleUrl: string;
+let dropRole: (() => Promise<void>) | undefined;
 let server: RedisServer;
 let admin: TestRedisClient;
 let aclUser: string;
@@ -93,22 +94,10 @@ const extraAclUsers: string[] = [];
 
 beforeAll(async () => {
   database = await databaseFromTemplate(goldenTemplate(), 'leastpriv');
-  role = `sr_test_reader_${randomBytes(4).toString('hex')}`;
-  await adminQuery(`CREATE ROLE "${role}" LOGIN`);
-  // PUBLIC holds CONNECT and TEMP on every database and USAGE on schema public by default: take them away,
-  // so the role has exactly what is granted here.
-  await database.query(`REVOKE ALL ON DATABASE "${database.name}" FROM PUBLIC`);
-  await database.query(`GRANT CONNECT ON DATABASE "${database.name}" TO "${role}"`);
-  await database.query('REVOKE ALL ON SCHEMA public FROM PUBLIC');
-  await database.query(`GRANT USAGE ON SCHEMA public TO "${role}"`);
-  await database.query(`GRANT SELECT ON TABLE "user", script, execution TO "${role}"`);
-  // A fourth table the role must not read.
-  await database.query('CREATE TABLE api_secret (token text)');
-  await database.query("INSERT INTO api_secret VALUES ('not for stats-refresh')");
-  const url = new URL(database.url);
-  url.username = role;
-  url.password = '';
-  roleUrl = url.toString();
+  const reader = await readOnlyRole(database);
+  role = reader.name;
+  roleUrl = reader.url;
+  dropRole = () => reader.drop();
 
   server = await RedisServer.start();
 
@@ -125,14 +114,8 @@ afterAll(async () => {
     for (const user of [aclUser, ...extraAclUsers]) if (user) await admin.call('ACL', 'DELUSER', user);
     await admin.close();
   }
-  if (database) {
-    if (role) {
-      await database.query(`REASSIGN OWNED BY "${role}" TO CURRENT_USER`).catch(() => undefined);
-      await database.query(`DROP OWNED BY "${role}"`).catch(() => undefined);
-    }
-    await database.drop();
-  }
-  if (role) await adminQuery(`DROP ROLE IF EXISTS "${role}"`);
+  await dropRole?.();
+  await database?.drop();
   await server?.stop();
 });
 

@@ -1,21 +1,21 @@
 /**
- * Metrics of one-shot runs pushed to a real Pushgateway (Debian's prometheus-pushgateway,
- * started here on a free port): what a run pushes is what the Pushgateway then serves,
- * grouped by job and family so the families never overwrite each other; a failed run
- * leaves the last success as it was; a Pushgateway that is down or refuses changes no
- * exit code and leaks no credential.
+ * Metrics of one-shot runs pushed to a real Pushgateway (Debian's prometheus-pushgateway, on
+ * a free port and an empty persistence file of its own: test/helpers/pushgateway.ts): what a run
+ * pushes is what the Pushgateway then serves, grouped by job and family so the families never
+ * overwrite each other; a failed run leaves the last success as it was; a Pushgateway that is
+ * down or refuses changes no exit code and leaks no credential.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/cli.js';
-import { eventually, sampleValue } from '../helpers/schedule.js';
+import { startPushgateway, type TestPushgateway } from '../helpers/pushgateway.js';
+import { sampleValue } from '../helpers/schedule.js';
 import { GOLDEN_NOW, databaseFromTemplate, freePort, goldenTemplate, type TestDatabase } from '../helpers/services.js';
 import { RedisServer } from '../helpers/redis-server.js';
 
 let database: TestDatabase;
 let broken: TestDatabase;
 let redis: RedisServer;
-let gateway: ChildProcess;
+let gateway: TestPushgateway;
 let gatewayUrl: string;
 
 
@@ -27,14 +27,12 @@ beforeAll(async () => {
   broken = await databaseFromTemplate(goldenTemplate(), 'metrics_broken');
   await broken.query('ALTER TABLE "user" DROP COLUMN country');
   redis = await RedisServer.start();
-  const port = await freePort();
-  gatewayUrl = `http://127.0.0.1:${port}`;
-  gateway = spawn('prometheus-pushgateway', [`--web.listen-address=127.0.0.1:${port}`], { stdio: 'ignore' });
-  await eventually('the Pushgateway answers', () => fetch(`${gatewayUrl}/-/ready`).then((response) => response.ok, () => false));
+  gateway = await startPushgateway();
+  gatewayUrl = gateway.url;
 });
 
 afterAll(async () => {
-  gateway?.kill('SIGKILL');
+  await gateway?.stop();
   await redis?.stop();
   await database?.drop();
   await broken?.drop();

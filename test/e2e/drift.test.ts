@@ -14,10 +14,16 @@ import { databaseFromTemplate, GOLDEN_NOW, goldenTemplate, readKeys } from '../h
 const services = useGoldenServices('drift');
 
 const USERS = 'stats_service:get_user_stats:country=none_group_by=month_period=last_year';
+const USERS_ALL = 'stats_service:get_user_stats:country=none_group_by=month_period=all';
 const EXECUTIONS = 'stats_service:get_execution_stats:group_by=hour_period=last_week_status=none_task_type=none';
+const EXECUTIONS_DAY = 'stats_service:get_execution_stats:group_by=day_period=last_week_status=none_task_type=none';
+const EXECUTIONS_ALL = 'stats_service:get_execution_stats:group_by=month_period=all_status=none_task_type=none';
 const DASHBOARD = 'stats_service:get_dashboard_stats:include=geographic,summary,tasks,trends_period=all';
-/** A request of the golden fixture's extra ones: no batch writes it, so "the API" did. */
+const DASHBOARD_YEAR = 'stats_service:get_dashboard_stats:include=geographic,summary,tasks,trends_period=last_year';
+/** Requests of the golden fixture's extra ones: no batch writes them, so "the API" did. */
 const EXTRA_EXECUTIONS = 'stats_service:get_execution_stats:group_by=hour_period=last_week_status=none_task_type=urban';
+const EXTRA_EXECUTIONS_SDG = 'stats_service:get_execution_stats:group_by=month_period=last_year_status=none_task_type=sdg';
+const withOffsets = (key: string) => raw(key).replace(/"timestamp": "([^"]+)"/g, '"timestamp": "$1+00:00"');
 
 const minutesAfter = (minutes: number) => new Date(Date.parse(GOLDEN_NOW) + minutes * 60_000).toISOString();
 
@@ -29,55 +35,57 @@ const driftLines = (run: CliRun) => run.logs.filter((log) => String(log.msg).sta
 
 interface RealChange {
   readonly name: string;
-  readonly key: string;
+  /** Two keys: drift needs a second key to corroborate the first. */
+  readonly keys: readonly [string, string];
   readonly family: 'dashboard' | 'executions' | 'users';
-  readonly value: () => string;
+  readonly value: (key: string) => string;
   readonly path: RegExp;
 }
 
 const CHANGES: RealChange[] = [
   {
     name: '2026-04-02: activity_stats fields renamed',
-    key: USERS,
+    keys: [USERS, USERS_ALL],
     family: 'users',
-    value: () => raw(USERS).replace(/"activity_stats": \{[^}]*\}/, '"activity_stats": {"active_last_day": 1, "active_last_week": 2, "active_last_month": 3, "never_executed": 4}'),
+    value: (key) => raw(key).replace(/"activity_stats": \{[^}]*\}/, '"activity_stats": {"active_last_day": 1, "active_last_week": 2, "active_last_month": 3, "never_executed": 4}'),
     path: /activity_stats\.active_last_day/,
   },
   {
     name: 'a field added',
-    key: USERS,
+    keys: [USERS, USERS_ALL],
     family: 'users',
-    value: () => raw(USERS).replace('"never_executed": ', '"inactive_users": 3, "never_executed": '),
+    value: (key) => raw(key).replace('"never_executed": ', '"inactive_users": 3, "never_executed": '),
     path: /activity_stats\.inactive_users/,
   },
   {
     name: '2026-04-02: task slugs normalised (an object\'s key set)',
-    key: EXECUTIONS,
+    keys: [EXECUTIONS, EXECUTIONS_ALL],
     family: 'executions',
-    value: () => raw(EXECUTIONS).replaceAll('"sdg-15-3-1-sub-indicators"', '"sdg-sub-indicators"'),
+    value: (key) => raw(key).replaceAll('"sdg-15-3-1-sub-indicators"', '"sdg-sub-indicators"'),
     path: /\(task names\)/,
   },
   {
     name: '2026-07-28: timestamps with +00:00',
-    key: EXECUTIONS,
+    keys: [EXECUTIONS, EXECUTIONS_ALL],
     family: 'executions',
-    value: () => raw(EXECUTIONS).replace(/"timestamp": "([^"]+)"/g, '"timestamp": "$1+00:00"'),
+    value: withOffsets,
     path: /time_series\[\]\.timestamp/,
   },
   {
     name: '2025-10-31: the geographic section reshaped',
-    key: DASHBOARD,
+    keys: [DASHBOARD, DASHBOARD_YEAR],
     family: 'dashboard',
-    value: () => raw(DASHBOARD).replace(/"geographic": \{"countries": \{[^}]*\}, "total_users": \d+\}/, '"geographic": {"top_countries": [{"country": "Kenya", "count": 3}]}'),
+    value: (key) => raw(key).replace(/"geographic": \{"countries": \{[^}]*\}, "total_users": \d+\}/, '"geographic": {"top_countries": [{"country": "Kenya", "count": 3}]}'),
     path: /geographic\.(top_countries|countries|total_users)/,
   },
 ];
 
 describe('changes the API really made: found, yielded, reported', () => {
   it.each(CHANGES)('$name', async (change) => {
-    const changed = change.value();
-    expect(changed).not.toBe(raw(change.key));
-    await apiWrites(change.key, changed);
+    for (const key of change.keys) {
+      expect(change.value(key)).not.toBe(raw(key));
+      await apiWrites(key, change.value(key));
+    }
     const run = await refresh(change.family);
     expect(run.code, run.stderr).toBe(1);
     const summary = summaryOf(run);
@@ -90,18 +98,20 @@ describe('changes the API really made: found, yielded, reported', () => {
     // One error line names the endpoint and the first differing paths.
     const lines = driftLines(run);
     expect(lines.length).toBeGreaterThanOrEqual(1);
-    expect(lines[0]).toMatchObject({ level: 'error', endpoint: change.family, key: change.key });
+    expect(lines[0]).toMatchObject({ level: 'error', endpoint: change.family });
+    expect(change.keys).toContain(lines[0]!.key);
     expect(String(lines[0]!.msg)).toMatch(change.path);
-    // The API's key is left as it was.
-    expect(await services.redis.get(change.key)).toBe(changed);
+    // The API's keys are left as they were.
+    for (const key of change.keys) expect(await services.redis.get(key)).toBe(change.value(key));
     // status says so and exits 1.
     const status = await runCli(['status', '--json'], services.env);
     expect(status.code).toBe(1);
     expect(JSON.parse(status.stdout).drift.map((record: { endpoint: string }) => record.endpoint)).toContain(change.family);
   });
 
-  it('a key the API wrote that stats-refresh cannot read (a parameter added) is drift too', async () => {
+  it('keys the API wrote that stats-refresh cannot read (a parameter added) are drift too', async () => {
     await apiWrites('stats_service:get_execution_stats:group_by=day_limit=10_period=last_month_status=none_task_type=none', raw(EXECUTIONS));
+    await apiWrites('stats_service:get_execution_stats:group_by=hour_limit=10_period=last_week_status=none_task_type=none', raw(EXECUTIONS));
     const run = await refresh('executions');
     expect(run.code).toBe(1);
     expect(driftLines(run)[0]).toMatchObject({ endpoint: 'executions', differences: [expect.objectContaining({ path: '(the key)' })] });
@@ -166,16 +176,15 @@ describe('yielding, end to end', () => {
     // Our keys first, as every run writes them.
     expect((await refresh('all')).code).toBe(0);
     expect((await readKeys(services.redis, 'stats_service:*')).size).toBe(41);
-    const drifted = raw(EXTRA_EXECUTIONS).replace(/"timestamp": "([^"]+)"/g, '"timestamp": "$1+00:00"');
-    await apiWrites(EXTRA_EXECUTIONS, drifted);
+    for (const key of [EXTRA_EXECUTIONS, EXTRA_EXECUTIONS_SDG]) await apiWrites(key, withOffsets(key));
 
     const found = await refresh('executions');
     expect(found.code).toBe(1);
     const keys = await readKeys(services.redis, 'stats_service:*');
     // Our 8 executions keys withdrawn; the API's left; the other families' untouched.
-    expect([...keys.keys()].filter((key) => key.includes('get_execution_stats'))).toEqual([EXTRA_EXECUTIONS]);
-    expect(keys.get(EXTRA_EXECUTIONS)).toBe(drifted);
-    expect(keys.size).toBe(41 - 8 + 1);
+    expect([...keys.keys()].filter((key) => key.includes('get_execution_stats')).sort()).toEqual([EXTRA_EXECUTIONS, EXTRA_EXECUTIONS_SDG]);
+    expect(keys.get(EXTRA_EXECUTIONS)).toBe(withOffsets(EXTRA_EXECUTIONS));
+    expect(keys.size).toBe(41 - 8 + 2);
     expect(await services.redis.hlen('stats_refresh:keys')).toBe(41 - 8);
 
     const again = await refresh('executions');
@@ -187,12 +196,15 @@ describe('yielding, end to end', () => {
 
     const verify = await runCli(['verify', 'executions', '--json', '--now', GOLDEN_NOW], services.env);
     expect(verify.code).toBe(1);
-    expect(JSON.parse(verify.stdout).endpoints[0]).toMatchObject({ verdict: 'drift', differences: [expect.objectContaining({ key: EXTRA_EXECUTIONS, kind: 'format' })] });
+    expect(JSON.parse(verify.stdout).endpoints[0]).toMatchObject({
+      verdict: 'drift',
+      differences: expect.arrayContaining([expect.objectContaining({ key: EXTRA_EXECUTIONS, kind: 'format' })]),
+    });
 
     const cleared = await runCli(['clear', '--drift'], services.env);
     expect(cleared.code).toBe(0);
     expect(JSON.parse(cleared.stdout)).toMatchObject({ drift_forgotten: ['executions'], deleted: 0 });
-    await services.redis.del(EXTRA_EXECUTIONS); // the API's entry expired
+    await services.redis.del(EXTRA_EXECUTIONS, EXTRA_EXECUTIONS_SDG); // the API's entries expired
     const resumed = await refresh('executions');
     expect(resumed.code, resumed.stderr).toBe(0);
     for (const key of GOLDEN_KEYS.filter((key) => key.includes('get_execution_stats'))) {
@@ -202,7 +214,7 @@ describe('yielding, end to end', () => {
   });
 
   it('--on-drift warn: records and reports, keeps writing', async () => {
-    await apiWrites(EXTRA_EXECUTIONS, raw(EXTRA_EXECUTIONS).replace(/"timestamp": "([^"]+)"/g, '"timestamp": "$1+00:00"'));
+    for (const key of [EXTRA_EXECUTIONS, EXTRA_EXECUTIONS_SDG]) await apiWrites(key, withOffsets(key));
     const run = await refresh('executions', '--on-drift', 'warn');
     expect(run.code, run.stderr).toBe(0);
     expect(String(driftLines(run)[0]!.msg)).toMatch(/still writing \(--on-drift warn\)/);
@@ -223,7 +235,7 @@ describe('values: drift once the counters prove the data did not change', () => 
   it('a count the API computes otherwise is recorded by the run after the one that found it', async () => {
     // A run 20 minutes before: the tables' counters then.
     expect((await runCli(['refresh', 'users', '--now', minutesAfter(-20)], services.env)).code).toBe(0);
-    await apiWrites(EXECUTIONS, staleValue(EXECUTIONS));
+    for (const key of [EXECUTIONS, EXECUTIONS_DAY]) await apiWrites(key, staleValue(key));
     const found = await refresh('executions');
     expect(found.code, found.stderr).toBe(0); // not proven yet
     expect(await services.redis.hexists('stats_refresh:drift:pending', EXECUTIONS)).toBe(1);

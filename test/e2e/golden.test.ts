@@ -3,11 +3,11 @@
  * API stored for it at GOLDEN_NOW. `refresh all` must write the same key set and,
  * key by key, the same values (parsed JSON: numbers by value, strings stay strings).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { GOLDEN_EXPECTED, GOLDEN_KEYS, goldenValue } from '../helpers/golden.js';
 import { runCli, summaryOf } from '../helpers/cli.js';
-import { RedisServer, type TestRedisClient } from '../helpers/redis-server.js';
-import { GOLDEN_NOW, goldenTemplate, databaseFromTemplate, readKeys, type TestDatabase } from '../helpers/services.js';
+import { useGoldenServices } from '../helpers/golden-services.js';
+import { GOLDEN_NOW, readKeys } from '../helpers/services.js';
 
 
 interface Scenario {
@@ -27,34 +27,20 @@ const scenarios: Scenario[] = [
 ];
 
 describe.each(scenarios)('refresh all on the golden database $name', (scenario) => {
-  let database: TestDatabase;
-  let server: RedisServer;
-  let redis: TestRedisClient;
+  const services = useGoldenServices('golden', { emptyRedisBeforeEach: false });
   let written: Map<string, string>;
   let summary: ReturnType<typeof summaryOf>;
 
   beforeAll(async () => {
-    database = await databaseFromTemplate(goldenTemplate(), 'golden');
+    const { database } = services;
     if (scenario.sessionTimeZone) {
       await database.query(`ALTER DATABASE "${database.name}" SET timezone TO '${scenario.sessionTimeZone}'`);
     }
-    server = await RedisServer.start();
-    redis = await server.client();
-    const run = await runCli(['refresh', 'all', '--now', GOLDEN_NOW], {
-      DATABASE_URL: database.url,
-      REDIS_URL: server.url(),
-      TZ: scenario.processTimeZone,
-    });
+    const run = await runCli(['refresh', 'all', '--now', GOLDEN_NOW], { ...services.env, TZ: scenario.processTimeZone });
     expect(run.messages, run.stderr).toEqual([]);
     expect(run.code).toBe(0);
     summary = summaryOf(run);
-    written = await readKeys(redis, 'stats_service:*');
-  });
-
-  afterAll(async () => {
-    await redis?.close();
-    await server?.stop();
-    await database?.drop();
+    written = await readKeys(services.redis, 'stats_service:*');
   });
 
   it('writes exactly the 41 keys the API stored', () => {
@@ -69,7 +55,7 @@ describe.each(scenarios)('refresh all on the golden database $name', (scenario) 
 
   it('sets the default 5-minute expiry on every key', async () => {
     for (const key of written.keys()) {
-      const ttl = await redis.ttl(key);
+      const ttl = await services.redis.ttl(key);
       expect(ttl, key).toBeGreaterThan(250);
       expect(ttl, key).toBeLessThanOrEqual(300);
     }

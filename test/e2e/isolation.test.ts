@@ -4,17 +4,11 @@
  * that pass fail (the summary's user count, the geographic section, the users family);
  * the pass over `execution` and everything built only on it are written.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { GOLDEN_KEYS, goldenValue, CONFIGS_ON_USER_TABLE, staleValue } from '../helpers/golden.js';
 import { runCli, summaryOf, type CliRun } from '../helpers/cli.js';
-import {
-  GOLDEN_NOW,
-  goldenTemplate,
-  databaseFromTemplate,
-  readKeys,
-  type TestDatabase,
-} from '../helpers/services.js';
-import { RedisServer, type TestRedisClient } from '../helpers/redis-server.js';
+import { GOLDEN_NOW, readKeys } from '../helpers/services.js';
+import { useGoldenServices } from '../helpers/golden-services.js';
 
 
 /** Keys built on the pass over "user": summaries, geographic sections, user stats, and dashboards holding them. */
@@ -24,30 +18,16 @@ const needsUserTable = (key: string) =>
 
 
 describe('a config failing while the others are written (exit 1)', () => {
-  let database: TestDatabase;
-  let server: RedisServer;
-let redis: TestRedisClient;
+  const services = useGoldenServices('isolation', { emptyRedisBeforeEach: false });
   let run: CliRun;
   let written: Map<string, string>;
 
   beforeAll(async () => {
-    database = await databaseFromTemplate(goldenTemplate(), 'isolation');
-    await database.query('ALTER TABLE "user" DROP COLUMN country');
-    server = await RedisServer.start();
-    redis = await server.client();
+    await services.database.query('ALTER TABLE "user" DROP COLUMN country');
     // The API's earlier values, without expiry (so when they were computed is not known).
-    for (const key of GOLDEN_KEYS) await redis.set(key, staleValue(key));
-    run = await runCli(['refresh', 'all', '--now', GOLDEN_NOW], {
-      DATABASE_URL: database.url,
-      REDIS_URL: server.url(),
-    });
-    written = await readKeys(redis);
-  });
-
-  afterAll(async () => {
-    await redis?.close();
-  await server?.stop();
-    await database?.drop();
+    for (const key of GOLDEN_KEYS) await services.redis.set(key, staleValue(key));
+    run = await runCli(['refresh', 'all', '--now', GOLDEN_NOW], services.env);
+    written = await readKeys(services.redis);
   });
 
   it('exits 1 and lists each failed config with its error', () => {

@@ -98,7 +98,7 @@ describe('learned coverage', () => {
     redis = new Redis(server.url(3));
     await redis.flushdb();
     // The placeholder values "the API" writes here are not its payloads: the drift check notices
-    // (test/integration/drift.test.ts is about that); here it only warns, and learning is tested.
+    // (test/e2e/drift.test.ts is about that); here it only warns, and learning is tested.
     env = { DATABASE_URL: database.url, REDIS_URL: server.url(3), STATS_REFRESH_ON_DRIFT: 'warn' };
     // "The API" computed two misses itself: one request we can read back, one we cannot.
     await redis.set(LEARNED, STALE, 'EX', 300);

@@ -1,0 +1,213 @@
+/**
+ * The change probe: one small read-only statement whose answer, the fingerprint, differs
+ * from the previous one whenever something a payload shows may have changed, and stays
+ * the same while the API only writes what no payload shows (a running execution's
+ * `progress`, `results` and `params`, a user's login and activity timestamps).
+ *
+ * It reads indexes the API already has, never a whole table: the newest start and end
+ * dates, the statuses of the WATCHED_RUNS newest runs by start and by end, the newest and
+ * oldest registration, the script table's ids and slugs, and the insert and delete counters
+ * of `execution` and `"user"`. What it sees, what it misses and what it costs:
+ * docs/architecture.md#the-change-probe.
+ */
+
+/** How many of the newest executions, by start and by end, the probe watches status by status. */
+export const WATCHED_RUNS = 500;
+/**
+ * Where one status's count in a window stops: runs that share a cut's instant all fall in its
+ * window, and a pathological table (thousands of runs at one instant) must not make the probe
+ * expensive.
+ */
+const WINDOW_CAP = 4 * WATCHED_RUNS;
+
+/** Timestamps as text that depends on no session setting (DateStyle); infinities come out as NULL. */
+const iso = (expression: string) => `to_char(${expression}, 'YYYY-MM-DD"T"HH24:MI:SS.US')`;
+
+/** Counts the runs of one status (`statusIs`: a condition on `e.status`) whose `column` is at or after `since`. */
+const windowCount = (statusIs: string, column: 'start_date' | 'end_date', since: string) =>
+  // ORDER BY … LIMIT keeps the plan an index-only range scan of (status, column): without it the
+  // planner, blind to the cut's value, estimates a third of the table and scans the heap.
+  `(SELECT count(*) FROM (SELECT FROM execution e WHERE ${statusIs} AND e.${column} >= coalesce(${since}, '-infinity')` +
+  ` ORDER BY e.${column} DESC LIMIT ${WINDOW_CAP}) w)`;
+
+/** The K-th newest non-null value of an indexed column: one backward index-only scan of K entries. */
+const kthNewest = (table: string, column: string) =>
+  `(SELECT ${column} FROM ${table} WHERE ${column} IS NOT NULL ORDER BY ${column} DESC OFFSET ${WATCHED_RUNS - 1} LIMIT 1)`;
+
+/**
+ * The statement. Every part is an index descent or a range of at most WINDOW_CAP index
+ * entries, over the API's own indexes: execution (status), (start_date), (end_date),
+ * (status, start_date), (status, end_date); user (created_at); script is read whole (it is
+ * small). The counters come from the statistics system (pg_stat_get_*), readable by any role.
+ */
+export const CHANGE_PROBE_SQL = `
+WITH RECURSIVE statuses(status) AS (
+  -- Every distinct status, one index descent each (PostgreSQL has no skip scan before 18).
+  SELECT min(status) FROM execution
+  UNION ALL
+  SELECT (SELECT min(e.status) FROM execution e WHERE e.status > s.status) FROM statuses s WHERE s.status IS NOT NULL
+),
+cut AS MATERIALIZED (
+  SELECT ${kthNewest('execution', 'start_date')} AS started, ${kthNewest('execution', 'end_date')} AS ended
+),
+windows AS (
+  SELECT s.status,
+         ${windowCount('e.status = s.status', 'start_date', 'c.started')} AS started,
+         ${windowCount('e.status = s.status', 'end_date', 'c.ended')} AS ended
+    FROM statuses s, cut c WHERE s.status IS NOT NULL
+  UNION ALL
+  SELECT NULL,
+         ${windowCount('e.status IS NULL', 'start_date', 'c.started')},
+         ${windowCount('e.status IS NULL', 'end_date', 'c.ended')}
+    FROM cut c
+)
+SELECT
+  ${iso('(SELECT max(start_date) FROM execution)')} AS newest_start,
+  ${iso('(SELECT max(end_date) FROM execution)')} AS newest_end,
+  ${iso('c.started')} AS started_since,
+  ${iso('c.ended')} AS ended_since,
+  (SELECT json_agg(json_build_array(w.status, w.started, w.ended) ORDER BY w.status NULLS LAST) FROM windows w)::text AS by_status,
+  pg_stat_get_tuples_inserted(to_regclass('execution'))::text AS executions_inserted,
+  pg_stat_get_tuples_deleted(to_regclass('execution'))::text AS executions_deleted,
+  ${iso('(SELECT max(created_at) FROM "user")')} AS newest_user,
+  ${iso('(SELECT min(created_at) FROM "user")')} AS oldest_user,
+  pg_stat_get_tuples_inserted(to_regclass('"user"'))::text AS users_inserted,
+  pg_stat_get_tuples_deleted(to_regclass('"user"'))::text AS users_deleted,
+  (SELECT count(*) FROM script)::text AS scripts,
+  (SELECT coalesce(sum(hashtextextended(id::text || '/' || slug, 0)), 0) FROM script)::text AS script_digest
+FROM cut c`;
+
+/**
+ * The prepared statement's name: each connection plans the statement once (planning it costs
+ * several times what running it does), then only binds and runs it.
+ */
+export const CHANGE_PROBE_NAME = 'stats-refresh-change-probe';
+
+/** Runs of one status in the two windows (WATCHED_RUNS newest by start, by end). */
+export interface StatusWindow {
+  /** As stored; null for executions without a status. */
+  readonly status: string | null;
+  /** Runs of this status that started at or after `startedSince`. */
+  readonly started: number;
+  /** Runs of this status that ended at or after `endedSince`. */
+  readonly ended: number;
+}
+
+/**
+ * What the probe saw. Two fingerprints that differ in anything mean "something a payload shows
+ * may have changed"; equal ones mean nothing it watches changed. Timestamps are the API's UTC
+ * values as `YYYY-MM-DDTHH:MM:SS.ffffff` (null: no row, or an infinite value).
+ */
+export interface ChangeFingerprint {
+  readonly executions: {
+    readonly newestStart: string | null;
+    readonly newestEnd: string | null;
+    /** Start date of the WATCHED_RUNS-th newest run (null: fewer runs, all are watched). */
+    readonly startedSince: string | null;
+    /** End date of the WATCHED_RUNS-th newest ended run. */
+    readonly endedSince: string | null;
+    /** Every status present, in order, NULL last; each with its runs in the two windows. */
+    readonly byStatus: readonly StatusWindow[];
+    /** pg_stat counters (lagged, reset by a crash): n_tup_ins and n_tup_del. */
+    readonly inserted: string | null;
+    readonly deleted: string | null;
+  };
+  readonly users: {
+    readonly newestCreated: string | null;
+    readonly oldestCreated: string | null;
+    readonly inserted: string | null;
+    readonly deleted: string | null;
+  };
+  readonly scripts: {
+    readonly count: string;
+    /** Sum of a 64-bit hash of each row's id and slug. */
+    readonly digest: string;
+  };
+}
+
+/** The subset of a node-postgres Pool or Client the probe needs. */
+export interface ProbeConnection {
+  query(config: { name: string; text: string }): Promise<{ rows: unknown[] }>;
+}
+
+interface ProbeRow {
+  newest_start: string | null;
+  newest_end: string | null;
+  started_since: string | null;
+  ended_since: string | null;
+  by_status: string | null;
+  executions_inserted: string | null;
+  executions_deleted: string | null;
+  newest_user: string | null;
+  oldest_user: string | null;
+  users_inserted: string | null;
+  users_deleted: string | null;
+  scripts: string;
+  script_digest: string;
+}
+
+/** Runs the probe's one statement and returns what it saw. Rejects as the statement does (no retry here). */
+export async function probeChanges(connection: ProbeConnection): Promise<ChangeFingerprint> {
+  const { rows } = await connection.query({ name: CHANGE_PROBE_NAME, text: CHANGE_PROBE_SQL });
+  const row = rows[0] as ProbeRow | undefined;
+  if (!row) throw new Error('the change probe returned no row');
+  const byStatus = JSON.parse(row.by_status ?? '[]') as Array<[string | null, number, number]>;
+  return {
+    executions: {
+      newestStart: row.newest_start,
+      newestEnd: row.newest_end,
+      startedSince: row.started_since,
+      endedSince: row.ended_since,
+      byStatus: byStatus.map(([status, started, ended]) => ({ status, started, ended })),
+      inserted: row.executions_inserted,
+      deleted: row.executions_deleted,
+    },
+    users: {
+      newestCreated: row.newest_user,
+      oldestCreated: row.oldest_user,
+      inserted: row.users_inserted,
+      deleted: row.users_deleted,
+    },
+    scripts: { count: row.scripts, digest: row.script_digest },
+  };
+}
+
+/** The format of fingerprintText: a later build that changes what the probe reads changes it, so old texts never match. */
+const TEXT_VERSION = 'probe-v1';
+
+/** The fingerprint as one stable string (for Redis, logs): equal strings if and only if equal fingerprints. */
+export function fingerprintText(fingerprint: ChangeFingerprint): string {
+  // probeChanges builds every object in one fixed key order.
+  return `${TEXT_VERSION} ${JSON.stringify(fingerprint)}`;
+}
+
+/**
+ * What differs between two fingerprints, as paths (`executions.newestStart`,
+ * `executions.byStatus["RUNNING"].started`, `scripts.digest`…), sorted; empty when nothing does.
+ * For logs and metrics: why a run started.
+ */
+export function changedParts(before: ChangeFingerprint, after: ChangeFingerprint): string[] {
+  const was = leaves(before);
+  const now = leaves(after);
+  const paths = new Set([...was.keys(), ...now.keys()]);
+  return [...paths].filter((path) => was.get(path) !== now.get(path)).sort();
+}
+
+/** Every value of a fingerprint by its path; a status's windows under its name as JSON (`null` for none). */
+function leaves(fingerprint: ChangeFingerprint): Map<string, string | number | null> {
+  const values = new Map<string, string | number | null>();
+  for (const [group, fields] of Object.entries(fingerprint) as Array<[string, Record<string, unknown>]>) {
+    for (const [field, value] of Object.entries(fields)) {
+      if (field !== 'byStatus') {
+        values.set(`${group}.${field}`, value as string | null);
+        continue;
+      }
+      for (const window of value as StatusWindow[]) {
+        const name = JSON.stringify(window.status);
+        values.set(`${group}.byStatus[${name}].started`, window.started);
+        values.set(`${group}.byStatus[${name}].ended`, window.ended);
+      }
+    }
+  }
+  return values;
+}

@@ -1,0 +1,42 @@
+/**
+ * src/schedule/health.ts: what /healthz says from the loop's and the families' times.
+ */
+import { describe, expect, it } from 'vitest';
+import { healthOf } from '../../src/schedule/health.js';
+
+describe('health rule', () => {
+  const base = {
+    now: 1_000_000,
+    startedAt: 0,
+    stopping: false,
+    lastCheckAt: 999_000,
+    checkIntervalMs: 5_000,
+    intervalsMs: { dashboard: 240_000, executions: 300_000, users: 360_000 },
+    lastSuccessAt: { dashboard: 900_000, executions: 800_000, users: 700_000 },
+    checkError: null,
+  };
+
+  it('healthy while the loop runs and every family succeeded within two intervals', () => {
+    expect(healthOf(base)).toMatchObject({ healthy: true, loop_alive: true, families: { users: { healthy: true, age_seconds: 300, max_age_seconds: 720 } } });
+  });
+
+  it('unhealthy when one family is older than two of its intervals', () => {
+    const report = healthOf({ ...base, lastSuccessAt: { ...base.lastSuccessAt, dashboard: 1_000_000 - 480_001 } });
+    expect(report).toMatchObject({ healthy: false, families: { dashboard: { healthy: false }, users: { healthy: true } } });
+    expect(report.reasons).toEqual(['dashboard: no successful run for 480 s (at most 480 s)']);
+  });
+
+  it('unhealthy while the self-healing checks fail, saying why', () => {
+    const report = healthOf({ ...base, checkError: 'Redis did not answer within 10 s' });
+    expect(report).toMatchObject({ healthy: false, loop_alive: true, reasons: ['self-healing checks failing: Redis did not answer within 10 s'] });
+    expect(healthOf(base).reasons).toEqual([]);
+  });
+
+  it('counts from the start before a first success; unhealthy when the loop stalls or stops', () => {
+    const fresh = { ...base, startedAt: 900_000, lastSuccessAt: { dashboard: null, executions: null, users: null } };
+    expect(healthOf(fresh).healthy).toBe(true);
+    expect(healthOf({ ...fresh, now: 900_000 + 480_001, lastCheckAt: 900_000 + 480_000 }).families.dashboard.healthy).toBe(false);
+    expect(healthOf({ ...base, lastCheckAt: 1_000_000 - 20_001 })).toMatchObject({ healthy: false, loop_alive: false });
+    expect(healthOf({ ...base, stopping: true }).healthy).toBe(false);
+  });
+});
