@@ -32,6 +32,14 @@ describe('health rule', () => {
     expect(healthOf(base).reasons).toEqual([]);
   });
 
+  it("counts another process's success (its last run in Redis): the later of the two", () => {
+    const stale = { ...base.lastSuccessAt, dashboard: 1_000_000 - 600_000 };
+    expect(healthOf({ ...base, lastSuccessAt: stale }).families.dashboard.healthy).toBe(false);
+    const elsewhere = { dashboard: 1_000_000 - 60_000, executions: null, users: 100_000 };
+    const report = healthOf({ ...base, lastSuccessAt: stale, lastSuccessAnywhereAt: elsewhere });
+    expect(report).toMatchObject({ healthy: true, families: { dashboard: { age_seconds: 60 }, users: { age_seconds: 300 } } });
+  });
+
   it('counts from the start before a first success; unhealthy when the loop stalls or stops', () => {
     const fresh = { ...base, startedAt: 900_000, lastSuccessAt: { dashboard: null, executions: null, users: null } };
     expect(healthOf(fresh).healthy).toBe(true);
