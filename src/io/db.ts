@@ -123,8 +123,9 @@ const DEFAULT_STATEMENT_TIMEOUT_MS = 60_000;
  */
 export const READ_DEADLINE_SLACK_MS = 5_000;
 /**
- * TCP keepalive probes start after this much idle time, so a peer that vanished (a host
- * down, a path that drops packets) is noticed by the kernel even between statements.
+ * TCP keepalive probes start after this much idle time, so the kernel finds a peer that
+ * vanished (a host down, a path dropping packets) even on an idle pooled connection, after
+ * its own probe interval and count; what bounds a statement is the read deadline.
  */
 const KEEPALIVE_IDLE_MS = 10_000;
 

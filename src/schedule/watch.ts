@@ -35,7 +35,10 @@ export function watchInvalidations(main: Redis, onChange: () => void, logger: Lo
     if (!warned) logger.info({ err: error }, 'no invalidation messages from Redis: periodic checks only');
     warned = true;
   };
-  const track = async () => {
+  // One at a time: two interleaved (both connections back at once) would turn tracking on twice.
+  let tracking: Promise<void> = Promise.resolve();
+  const track = () => (tracking = tracking.then(trackOnce));
+  const trackOnce = async () => {
     const redirect = subscriberId;
     if (redirect === null || main.status !== 'ready') return;
     try {
