@@ -104,11 +104,11 @@ async function main(argv: string[]): Promise<void> {
     out(`probe (prepared)     PostgreSQL CPU: ${describe(prepared.cpuMs)}`);
     out(`                     round trip:     ${describe(prepared.wallMs)}`);
     if (options.unprepared) {
-      const unnamed = await measure(pool, pid, options.probes, () => pool.query(CHANGE_PROBE_SQL));
+      const unnamed = await measure(pool, pid, options.probes, () => pool.query(CHANGE_PROBE_SQL, [new Date().toISOString()]));
       out(`probe (unprepared)   PostgreSQL CPU: ${describe(unnamed.cpuMs)}`);
       out(`                     round trip:     ${describe(unnamed.wallMs)}`);
     }
-    const plan = await pool.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, BUFFERS) ${CHANGE_PROBE_SQL}`);
+    const plan = await pool.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, BUFFERS) ${CHANGE_PROBE_SQL}`, [new Date().toISOString()]);
     const lines = plan.rows.map((row) => row['QUERY PLAN']);
     const buffers = lines.find((line) => /^\s*Buffers:/.test(line));
     out(`EXPLAIN (ANALYZE, BUFFERS), once: ${lines.filter((line) => /^(Planning|Execution) Time/.test(line)).join(', ')}${buffers ? `; top node ${buffers.trim()}` : ''}`);

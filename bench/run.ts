@@ -16,15 +16,16 @@
  * reports; it asserts nothing. See docs/performance.md.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { startCpuSampler } from './cpu-sampler.js';
 import { createDatabase, DEFAULT_SEED, databaseName, seedDatabase, withDatabase } from '../tools/seed-lib.js';
-import { processCpuMs } from './process-cpu.js';
+
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
@@ -278,74 +279,8 @@ async function serverStatementCount(options: Options, cli: string, url: string, 
   }
 }
 
-// ---------------------------------------------------------------------------------------------
-// CPU time, robust to other load on the machine: sampled from /proc (Linux, PostgreSQL on this
-// machine, permission to read its processes). Processes that exit between two samples lose
-// their last few milliseconds, so the figures are slight underestimates.
-// ---------------------------------------------------------------------------------------------
-
+/** How often the CPU of a run is sampled from /proc. */
 const SAMPLE_MS = 20;
-
-function commandLine(pid: string): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
-  } catch {
-    return '';
-  }
-}
-
-/**
- * Follows the CPU time of a child process and of the PostgreSQL processes serving database
- * `name` (backends, and parallel workers of those backends) until stopped.
- */
-function startCpuSampler(childPid: number, name: string) {
-  const seen = new Map<string, number>();
-  const backends = new Set<string>();
-  let child = 0;
-  /** Every thread of the CLI (V8's compiler and GC helpers too), by thread id. */
-  const childThreads = new Map<string, number>();
-  const sample = () => {
-    child = processCpuMs(childPid) ?? child;
-    try {
-      for (const tid of readdirSync(`/proc/${childPid}/task`)) {
-        const cpu = processCpuMs(`${childPid}/task/${tid}`);
-        if (cpu !== null) childThreads.set(tid, cpu);
-      }
-    } catch {
-      // The CLI has exited: its threads' last figures stand.
-    }
-    let pids: string[];
-    try {
-      pids = readdirSync('/proc').filter((entry) => /^\d+$/.test(entry));
-    } catch {
-      return;
-    }
-    for (const pid of pids) {
-      if (!seen.has(pid)) {
-        const line = commandLine(pid);
-        if (!line.startsWith('postgres: ')) continue;
-        const worker = /parallel worker for PID (\d+)/.exec(line);
-        if (!(line.includes(` ${name} `) || (worker && backends.has(worker[1]!)))) continue;
-        if (!worker) backends.add(pid);
-      }
-      const cpu = processCpuMs(pid);
-      if (cpu !== null) seen.set(pid, cpu);
-    }
-  };
-  const baseline = new Map<string, number>();
-  sample();
-  for (const [pid, cpu] of seen) baseline.set(pid, cpu); // processes already running (none, normally)
-  const timer = setInterval(sample, SAMPLE_MS);
-  return {
-    stop(): { serverCpuMs: number; cliCpuMs: number; cliThreadsCpuMs: number } {
-      clearInterval(timer);
-      sample();
-      let server = 0;
-      for (const [pid, cpu] of seen) server += cpu - (baseline.get(pid) ?? 0);
-      return { serverCpuMs: server, cliCpuMs: child, cliThreadsCpuMs: [...childThreads.values()].reduce((sum, cpu) => sum + cpu, 0) };
-    },
-  };
-}
 
 // ---------------------------------------------------------------------------------------------
 // Runs
@@ -403,7 +338,7 @@ async function runCli(options: Options, cli: string, url: string, family: Varian
   if (options.concurrency !== null) args.push('--concurrency', String(options.concurrency));
   const started = performance.now();
   const child = spawn(options.node, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  const sampler = startCpuSampler(child.pid!, databaseName(url));
+  const sampler = startCpuSampler(child.pid!, databaseName(url), { intervalMs: SAMPLE_MS });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk) => (stdout += chunk));

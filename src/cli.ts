@@ -29,8 +29,9 @@ Environment: DATABASE_URL, REDIS_URL, REDIS_TLS_CA_FILE, STATS_CACHE_TTL, LOG_LE
 STATS_REFRESH_CONCURRENCY, STATS_REFRESH_STATEMENT_TIMEOUT, STATS_REFRESH_LOCK_TTL,
 STATS_REFRESH_WAIT_TIMEOUT, STATS_REFRESH_GRACE_PERIOD, STATS_REFRESH_BATCH_FILE,
 STATS_REFRESH_LEARN (off to disable), STATS_REFRESH_LEARN_WINDOW, STATS_REFRESH_LEARN_MAX,
-STATS_REFRESH_PUSHGATEWAY_URL, STATS_REFRESH_ON_DRIFT, STATS_API_CACHE_TTL, ROLLBAR_ACCESS_TOKEN (optional), ROLLBAR_ENVIRONMENT; for schedule
-also STATS_REFRESH_{DASHBOARD,EXECUTIONS,USERS}_CRON, STATS_REFRESH_CHECK_INTERVAL,
+STATS_REFRESH_PUSHGATEWAY_URL, STATS_REFRESH_ON_DRIFT, STATS_REFRESH_FORCE, STATS_API_CACHE_TTL, ROLLBAR_ACCESS_TOKEN (optional), ROLLBAR_ENVIRONMENT; for schedule
+also STATS_REFRESH_SCHEDULE_MODE, STATS_REFRESH_PROBE_INTERVAL, STATS_REFRESH_MAX_STALENESS,
+STATS_REFRESH_DB_BUDGET, STATS_REFRESH_{DASHBOARD,EXECUTIONS,USERS}_CRON, STATS_REFRESH_CHECK_INTERVAL,
 STATS_REFRESH_METRICS_PORT, STATS_REFRESH_METRICS_HOST. DATABASE_URL_FILE, REDIS_URL_FILE,
 ROLLBAR_ACCESS_TOKEN_FILE: read the value from a file instead (Docker secrets). Flags override
 the environment. TLS: sslmode=verify-full&sslrootcert=<CA file> in DATABASE_URL; rediss:// for Redis.`;
@@ -63,6 +64,7 @@ function runOptions(command: Command): Command {
   return computeOptions(command, DEFAULTS.ttlSeconds)
     .option('--now <instant>', 'compute as of this ISO-8601 instant with zone, e.g. 2026-06-15T12:34:56Z (default: now)')
     .option('--dry-run', 'compute and print the payloads in the summary; write nothing, no Redis needed')
+    .option('--force', 'compute even when nothing changed since the last run (env STATS_REFRESH_FORCE)')
     .option('--wait-lock', "wait for another run's family lock instead of skipping the family")
     .option('--wait-timeout <seconds>', 'how long warmup waits for the services, and --wait-lock for a lock (default 120)')
     .option('--pushgateway-url <url>', 'push the run\'s metrics to this Prometheus Pushgateway (env STATS_REFRESH_PUSHGATEWAY_URL)')
@@ -71,8 +73,12 @@ function runOptions(command: Command): Command {
 
 function scheduleOptions(command: Command): Command {
   const cron = (family: string) =>
-    `cron expression of ${family} runs, UTC, 5 fields or 6 with seconds (env STATS_REFRESH_${family.toUpperCase()}_CRON, default "${SCHEDULE_DEFAULTS.schedules[family as keyof typeof SCHEDULE_DEFAULTS.schedules]}")`;
+    `cron mode: cron expression of ${family} runs, UTC, 5 fields or 6 with seconds (env STATS_REFRESH_${family.toUpperCase()}_CRON, default "${SCHEDULE_DEFAULTS.schedules[family as keyof typeof SCHEDULE_DEFAULTS.schedules]}")`;
   return computeOptions(command, SCHEDULE_DEFAULTS.ttlSeconds)
+    .option('--mode <mode>', `change: run when the data changes (the leader of the replicas); cron: on the cron schedules (env STATS_REFRESH_SCHEDULE_MODE, default ${SCHEDULE_DEFAULTS.mode})`)
+    .option('--probe-interval <seconds>', `change mode: how often to probe the data for changes (env STATS_REFRESH_PROBE_INTERVAL, default ${SCHEDULE_DEFAULTS.probeIntervalSeconds})`)
+    .option('--max-staleness <seconds>', `change mode: a full run at least this often, changes or not (env STATS_REFRESH_MAX_STALENESS, default ${SCHEDULE_DEFAULTS.maxStalenessSeconds})`)
+    .option('--db-budget <seconds>', "change mode: PostgreSQL seconds an hour; changes wait when spent (env STATS_REFRESH_DB_BUDGET, default: what the default cron schedules spend)")
     .option('--dashboard-cron <expr>', cron('dashboard'))
     .option('--executions-cron <expr>', cron('executions'))
     .option('--users-cron <expr>', cron('users'))
@@ -144,7 +150,7 @@ function buildProgram(signal: AbortSignal, setExit: (code: number) => void): Com
     program
       .command('schedule')
       .description(
-        'long-running: refresh every family now, then each on its cron schedule; refresh at once keys that go missing; ' +
+        'long-running: refresh every family now, then when the data changes (or each on its cron schedule); refresh at once keys that go missing; ' +
           'serve /metrics and /healthz with --metrics-port (for Compose, Swarm, systemd, a VM)',
       ),
   ).action(async (flags: ScheduleFlagValues) => {

@@ -8,7 +8,7 @@ import { readCertificateFile, readSecretFile } from './io/files.js';
 import { LOG_FORMATS, type LogFormat } from './io/log-format.js';
 import { LOG_LEVELS, type LogLevel } from './io/logger.js';
 import { parsePostgresTls } from './io/tls.js';
-import { longestGapMs } from './lib/cron.js';
+import { firingsPerHour, longestGapMs } from './lib/cron.js';
 import { credentialsOf } from './lib/redact.js';
 import { FAMILIES, type Family } from './requests/batches.js';
 import { parseInstant } from './lib/time.js';
@@ -38,12 +38,20 @@ export const DEFAULTS = Object.freeze({
 
 export const ON_DRIFT_MODES: readonly OnDrift[] = ['yield', 'warn'];
 
+/** How `schedule` decides when to run: when the data changes (the default), or on the cron schedules. */
+export type ScheduleMode = 'change' | 'cron';
+export const SCHEDULE_MODES: readonly ScheduleMode[] = ['change', 'cron'];
+
 /** `schedule`'s defaults: the CronJobs' staggered schedules (k8s/base), in UTC. */
 export const SCHEDULE_DEFAULTS = Object.freeze({
+  mode: 'change' as ScheduleMode,
   schedules: Object.freeze({ dashboard: '1-59/4 * * * *', executions: '2-59/5 * * * *', users: '4-59/6 * * * *' }) as Readonly<
     Record<Family, string>
   >,
   checkIntervalSeconds: 5,
+  probeIntervalSeconds: 1,
+  // The API's own cache lifetime: never staler than the API itself would serve.
+  maxStalenessSeconds: 300,
   // Above every default schedule's longest gap (users: 360 s) plus a slow run, like the warm-up's 750 s.
   ttlSeconds: 750,
   metricsHost: '0.0.0.0',
@@ -56,6 +64,8 @@ export interface Config extends ConnectionSettings {
   readonly logFormat: LogFormat | null;
   readonly now: Date;
   readonly dryRun: boolean;
+  /** One-shot runs compute even when nothing changed since the last run (src/run/unchanged.ts). */
+  readonly force: boolean;
   readonly rollbarToken: string | null;
   readonly rollbarEndpoint: string | null;
   readonly environment: string;
@@ -82,9 +92,21 @@ export interface Config extends ConnectionSettings {
 
 /** What only `schedule` reads. */
 export interface ScheduleConfig {
+  readonly mode: ScheduleMode;
+  /** The cron expressions (cron mode; in change mode the defaults, unused). */
   readonly schedules: Readonly<Record<Family, string>>;
-  /** The longest gap between two runs of each family's schedule. */
+  /** The longest gap between two runs of each family: its schedule's (cron mode), or --max-staleness (change mode). */
   readonly intervalsMs: Readonly<Record<Family, number>>;
+  /** change mode: how often the change probe runs. */
+  readonly probeIntervalMs: number;
+  /** change mode: a full run at least this long after the last one started. */
+  readonly maxStalenessMs: number;
+  /** change mode: PostgreSQL seconds an hour; null: what the default cron schedules would spend (see src/schedule/db-budget.ts). */
+  readonly dbBudgetSecondsPerHour: number | null;
+  /** Family runs an hour of the default cron schedules (SCHEDULE_DEFAULTS), for the default budget. */
+  readonly cronRunsPerHour: number;
+  /** Settings given that the mode does not read (the cron expressions in change mode): warned about at start. */
+  readonly ignored: readonly string[];
   readonly checkIntervalMs: number;
   /** null: no HTTP server (no /metrics, no /healthz). 0: any free port (logged). */
   readonly metricsPort: number | null;
@@ -103,6 +125,7 @@ export interface FlagValues {
   concurrency?: string;
   now?: string;
   dryRun?: boolean;
+  force?: boolean;
   statementTimeout?: string;
   lockTtl?: string;
   waitLock?: boolean;
@@ -126,6 +149,10 @@ export interface ScheduleFlagValues extends FlagValues {
   checkInterval?: string;
   metricsPort?: string;
   metricsHost?: string;
+  mode?: string;
+  probeInterval?: string;
+  maxStaleness?: string;
+  dbBudget?: string;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -323,6 +350,7 @@ export function loadConfig(
     concurrency: parseNumber(pick(flags.concurrency, '--concurrency', env, 'STATS_REFRESH_CONCURRENCY'), DEFAULTS.concurrency, 1, 32),
     now: parseNow(flags.now, clock),
     dryRun: flags.dryRun === true,
+    force: flags.force === true || parseSwitch(pick(undefined, '', env, 'STATS_REFRESH_FORCE'), false),
     rollbarToken: pickSecret(undefined, null, env, 'ROLLBAR_ACCESS_TOKEN')?.value.trim() || null,
     rollbarEndpoint: env.ROLLBAR_ENDPOINT?.trim() || null,
     environment: env.ROLLBAR_ENVIRONMENT?.trim() || DEFAULTS.environment,
@@ -378,24 +406,60 @@ function parseCronSource(source: Source, now: Date): { expression: string; inter
   return { expression, intervalMs };
 }
 
-/** Reads `schedule`'s own settings; throws UsageError naming the offending flag or variable. */
-export function loadScheduleConfig(flags: ScheduleFlagValues, env: Env, clock: () => Date = () => new Date()): ScheduleConfig {
-  const flagOf: Record<Family, string | undefined> = {
-    dashboard: flags.dashboardCron,
-    executions: flags.executionsCron,
-    users: flags.usersCron,
+/** Each family's cron expression as given (flag or variable), or undefined for the default. */
+function cronSources(flags: ScheduleFlagValues, env: Env): Record<Family, Source | undefined> {
+  return {
+    dashboard: pick(flags.dashboardCron, '--dashboard-cron', env, 'STATS_REFRESH_DASHBOARD_CRON'),
+    executions: pick(flags.executionsCron, '--executions-cron', env, 'STATS_REFRESH_EXECUTIONS_CRON'),
+    users: pick(flags.usersCron, '--users-cron', env, 'STATS_REFRESH_USERS_CRON'),
   };
+}
+
+/** Each family's cron expression (given or default) and the longest gap between its runs. */
+function parseSchedules(sources: Record<Family, Source | undefined>, now: Date) {
   const schedules = {} as Record<Family, string>;
   const intervalsMs = {} as Record<Family, number>;
   for (const family of FAMILIES) {
-    const source = pick(flagOf[family], `--${family}-cron`, env, `STATS_REFRESH_${family.toUpperCase()}_CRON`) ?? {
-      value: SCHEDULE_DEFAULTS.schedules[family],
-      name: `the default ${family} schedule`,
-    };
-    const parsed = parseCronSource(source, clock());
+    const parsed = parseCronSource(sources[family] ?? { value: SCHEDULE_DEFAULTS.schedules[family], name: `the default ${family} schedule` }, now);
     schedules[family] = parsed.expression;
     intervalsMs[family] = parsed.intervalMs;
   }
+  return { schedules, intervalsMs };
+}
+
+/** change mode's settings: the probe interval, the staleness bound and the database budget. */
+function parseChangeSettings(flags: ScheduleFlagValues, env: Env) {
+  const probeSeconds = parseNumber(
+    pick(flags.probeInterval, '--probe-interval', env, 'STATS_REFRESH_PROBE_INTERVAL'),
+    SCHEDULE_DEFAULTS.probeIntervalSeconds,
+    0.1,
+    3600,
+    true,
+  );
+  const stalenessSource = pick(flags.maxStaleness, '--max-staleness', env, 'STATS_REFRESH_MAX_STALENESS');
+  const stalenessSeconds = parseNumber(stalenessSource, SCHEDULE_DEFAULTS.maxStalenessSeconds, 0.1, 7 * 24 * 3600, true);
+  if (stalenessSeconds < probeSeconds) {
+    throw new UsageError(
+      `${stalenessSource?.name ?? '--max-staleness'} (${stalenessSeconds} s) must not be below the probe interval (${probeSeconds} s)`,
+    );
+  }
+  const budget = pick(flags.dbBudget, '--db-budget', env, 'STATS_REFRESH_DB_BUDGET');
+  return {
+    probeIntervalMs: Math.round(1000 * probeSeconds),
+    maxStalenessMs: Math.round(1000 * stalenessSeconds),
+    // Seconds of PostgreSQL time an hour: 0 would never allow a run, more than an hour is no budget.
+    dbBudgetSecondsPerHour: budget ? parseNumber(budget, 0, 0.001, 3600, true) : null,
+  };
+}
+
+/** Reads `schedule`'s own settings; throws UsageError naming the offending flag or variable. */
+export function loadScheduleConfig(flags: ScheduleFlagValues, env: Env, clock: () => Date = () => new Date()): ScheduleConfig {
+  const mode = parseChoice(pick(flags.mode, '--mode', env, 'STATS_REFRESH_SCHEDULE_MODE'), SCHEDULE_MODES, SCHEDULE_DEFAULTS.mode);
+  const sources = cronSources(flags, env);
+  // In change mode the cron settings are not read, only named in a warning: not an error.
+  const ignored = mode === 'cron' ? [] : FAMILIES.flatMap((family) => sources[family]?.name ?? []);
+  const cron = parseSchedules(mode === 'cron' ? sources : { dashboard: undefined, executions: undefined, users: undefined }, clock());
+  const change = parseChangeSettings(flags, env);
   const port = pick(flags.metricsPort, '--metrics-port', env, 'STATS_REFRESH_METRICS_PORT');
   const host = pick(flags.metricsHost, '--metrics-host', env, 'STATS_REFRESH_METRICS_HOST');
   const checkSeconds = parseNumber(
@@ -405,9 +469,14 @@ export function loadScheduleConfig(flags: ScheduleFlagValues, env: Env, clock: (
     3600,
     true,
   );
+  const intervalsMs = mode === 'cron' ? cron.intervalsMs : Object.fromEntries(FAMILIES.map((family) => [family, change.maxStalenessMs]));
   return Object.freeze({
-    schedules: Object.freeze(schedules),
-    intervalsMs: Object.freeze(intervalsMs),
+    mode,
+    schedules: Object.freeze(cron.schedules),
+    intervalsMs: Object.freeze(intervalsMs) as Readonly<Record<Family, number>>,
+    ...change,
+    cronRunsPerHour: FAMILIES.reduce((sum, family) => sum + firingsPerHour(SCHEDULE_DEFAULTS.schedules[family], clock()), 0),
+    ignored: Object.freeze(ignored),
     checkIntervalMs: Math.round(1000 * checkSeconds),
     metricsPort: port ? parseNumber(port, 0, 0, 65_535) : null,
     metricsHost: host?.value.trim() || SCHEDULE_DEFAULTS.metricsHost,

@@ -44,7 +44,7 @@ async function pushRun(runtime: Runtime, url: string, run: RefreshRun): Promise<
  * line elsewhere) and pushes metrics; returns the exit code.
  */
 export async function refreshWithin(runtime: Runtime, command: string, targets: RefreshTargets, signal: AbortSignal): Promise<number> {
-  const run = await runTargets(runtime, command, targets, signal);
+  const run = await runTargets(runtime, command, targets, signal, runtime.config.now, { keepUnchanged: true });
   const json = formatFor(runtime.config.logFormat, process.stdout) === 'json';
   process.stdout.write(json ? `${JSON.stringify(summaryOf(run))}\n` : formatRunSummary(run));
   const url = runtime.config.pushgatewayUrl;

@@ -1,18 +1,21 @@
 /**
- * `stats-refresh schedule`: the long-running mode for Compose, Swarm, systemd or a plain
- * VM. Refreshes every family at start, then each on its own cron schedule, heals lost
- * keys, serves /metrics and /healthz, and exits 0 after SIGTERM/SIGINT once the runs in
- * flight have finished (within --grace-period).
+ * `stats-refresh schedule`: the long-running mode for Compose, Swarm, systemd, Kubernetes
+ * or a plain VM. Refreshes every family at start, then whenever the data changes (change
+ * mode: the leader among the replicas on one Redis) or each family on its own cron
+ * schedule (cron mode), heals lost keys, serves /metrics and /healthz, and exits 0 after
+ * SIGTERM/SIGINT once the runs in flight have finished (within --grace-period).
  */
 import { once } from 'node:events';
 import { SCHEDULE_DEFAULTS, type ScheduleConfig, type ScheduleFlagValues, loadConfig, loadScheduleConfig } from '../config.js';
 import { startHttpServer } from '../io/http.js';
-import { RefreshMetrics } from '../io/metrics.js';
+import { ScheduleMetrics } from '../io/metrics.js';
+import { fingerprintText, probeChanges } from '../pass/change-probe.js';
 import { EXIT, UnreachableError } from '../lib/errors.js';
 import { FAMILIES } from '../requests/batches.js';
 import { type Runtime, withRuntime } from '../run/runtime.js';
 import { waitForServices } from '../run/services.js';
 import { resolveTargets } from '../run/targets.js';
+import type { ProbeChanges } from '../schedule/change-loop.js';
 import { Scheduler } from '../schedule/scheduler.js';
 import { batchFileOf } from './refresh.js';
 
@@ -30,9 +33,28 @@ function warnShortTtl(runtime: Runtime, settings: ScheduleConfig): void {
   }
 }
 
+/** The change probe on the process's pool: one statement, bounded like any (--statement-timeout). */
+function probeOf(runtime: Runtime): ProbeChanges {
+  return async () => ({ key: fingerprintText(await probeChanges(runtime.connections.pool)) });
+}
+
+/** What schedule logs once started: the mode's settings. */
+function startedFields(runtime: Runtime, settings: ScheduleConfig) {
+  const common = { mode: settings.mode, check_interval_ms: settings.checkIntervalMs, ttl_seconds: runtime.config.ttlSeconds };
+  if (settings.mode === 'cron') return { ...common, schedules: settings.schedules, timezone: 'UTC' };
+  return {
+    ...common,
+    probe_interval_ms: settings.probeIntervalMs,
+    max_staleness_ms: settings.maxStalenessMs,
+    // null: the default cron schedules' spending, known after the first run.
+    db_budget_seconds_per_hour: settings.dbBudgetSecondsPerHour,
+  };
+}
+
 async function serve(runtime: Runtime, settings: ScheduleConfig, signal: AbortSignal): Promise<number> {
   const { logger } = runtime;
   warnShortTtl(runtime, settings);
+  for (const name of settings.ignored) logger.warn({ setting: name }, `${name} applies only with --mode cron: ignored`);
   if (runtime.config.pushgatewayUrl) logger.info('STATS_REFRESH_PUSHGATEWAY_URL is ignored by schedule: scrape its /metrics instead');
   try {
     await waitForServices(runtime, signal);
@@ -42,8 +64,8 @@ async function serve(runtime: Runtime, settings: ScheduleConfig, signal: AbortSi
   }
   if (signal.aborted) return EXIT.OK;
 
-  const metrics = new RefreshMetrics({ process: true, families: FAMILIES });
-  const scheduler = new Scheduler({ runtime, metrics, settings, signal });
+  const metrics = new ScheduleMetrics(FAMILIES);
+  const scheduler = new Scheduler({ runtime, metrics, settings, signal, ...(settings.mode === 'change' ? { probe: probeOf(runtime) } : {}) });
   const server =
     settings.metricsPort === null
       ? null
@@ -60,16 +82,7 @@ async function serve(runtime: Runtime, settings: ScheduleConfig, signal: AbortSi
           '--metrics-port',
         );
   scheduler.start();
-  logger.info(
-    {
-      schedules: settings.schedules,
-      timezone: 'UTC',
-      check_interval_ms: settings.checkIntervalMs,
-      ttl_seconds: runtime.config.ttlSeconds,
-      metrics: server ? { host: settings.metricsHost, port: server.port } : null,
-    },
-    'schedule started',
-  );
+  logger.info({ ...startedFields(runtime, settings), metrics: server ? { host: settings.metricsHost, port: server.port } : null }, 'schedule started');
   if (!signal.aborted) await once(signal, 'abort');
   logger.info({ reason: String(signal.reason) }, 'schedule stopping: no new run starts');
   await scheduler.stop();

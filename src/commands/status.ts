@@ -11,6 +11,7 @@ import { redisFailure, scanKeys } from '../io/cache.js';
 import { activeLearned, LEARNED_KEY, type LearnedRequest, type LearnOptions } from '../io/learned.js';
 import { type FamilyRun, KEY_META, lastRunKey, parseFamilyRun, parseKeyMeta } from '../io/metadata.js';
 import { DRIFT_KEY, type DriftRecord } from '../io/drift-store.js';
+import { DATA_STATE_KEY, type DataState, readDataStates } from '../io/data-state.js';
 import { lockKey } from '../io/lock.js';
 import { formatFor } from '../io/log-format.js';
 import { EXIT, errorMessage } from '../lib/errors.js';
@@ -32,6 +33,8 @@ export interface CoveredKeyStatus {
   size_bytes: number | null;
   written_at: string | null;
   compute_ms: number | null;
+  /** The instant its value was computed for (null: not recorded). */
+  as_of: string | null;
 }
 
 export interface LockStatus {
@@ -47,6 +50,10 @@ export interface CacheStatus {
   present: number;
   missing: number;
   families: Record<Family, FamilyRun | null>;
+  /** When a change in the data was last seen (a run's probe first saw its fingerprint); null: never probed. */
+  last_change_seen: string | null;
+  /** Each family's stored data state: its keys' instant (`now`) and how long they stay exact (`valid_until`). */
+  data_states: Record<Family, DataState | null>;
   /** Each family's lock: a run holds it now, or it is free. */
   locks: Record<Family, LockStatus>;
   /** The learned requests refreshed with their families now (see io/learned.ts). */
@@ -105,6 +112,7 @@ export async function readStatus(redis: Redis, redisUrl: string, now: Date, lear
       size_bytes: present && 'value' in size ? (size.value as number) : null,
       written_at: written?.written_at ?? null,
       compute_ms: written?.compute_ms ?? null,
+      as_of: written?.as_of ?? null,
     };
   });
   const records = await readDriftStatus(redis, now, new Set(covered.keys())).then(
@@ -117,6 +125,11 @@ export async function readStatus(redis: Redis, redisUrl: string, now: Date, lear
       return new Map<Family, DriftRecord>();
     },
   );
+  const dataStates = await readDataStates(redis).catch((error: unknown) => {
+    problems.push(errorMessage(redisFailure(error, DATA_STATE_KEY)));
+    return Object.fromEntries(FAMILIES.map((family) => [family, null])) as Record<Family, DataState | null>;
+  });
+  const changes = FAMILIES.flatMap((family) => dataStates[family]?.fingerprint_at ?? []).sort();
   const base = covered.size * 2;
   const families = {} as Record<Family, FamilyRun | null>;
   const locks = {} as Record<Family, LockStatus>;
@@ -142,6 +155,8 @@ export async function readStatus(redis: Redis, redisUrl: string, now: Date, lear
     present: rows.filter((row) => row.present).length,
     missing: rows.filter((row) => !row.present).length,
     families,
+    last_change_seen: changes.at(-1) ?? null,
+    data_states: dataStates,
     locks,
     learned: active.map(({ config: _config, ...request }) => request),
     extra_keys: extras.map((key, index) => ({ key, ttl_seconds: extraTtls[index] ?? -2 })),
@@ -165,16 +180,19 @@ export function formatStatus(status: CacheStatus): string {
     const run = status.families[family];
     const { held, ttl_ms } = status.locks[family];
     const lock = held ? `held${ttl_ms === null ? ', no expiry' : `, ${Math.ceil(ttl_ms / 1000)}s left`}` : 'free';
+    const state = status.data_states[family];
+    const instant = state ? [state.now, state.valid_until ?? 'no time bound'] : ['-', '-'];
     return run
-      ? [family, run.started_at, `${run.duration_ms}ms`, String(run.successful), String(run.failed), lock]
-      : [family, 'never', '-', '-', '-', lock];
+      ? [family, run.started_at, `${run.duration_ms}ms`, String(run.successful), String(run.failed), lock, ...instant]
+      : [family, 'never', '-', '-', '-', lock, ...instant];
   });
   return [
     `Redis ${status.redis}: ${status.present} of ${status.covered.length} covered keys present, ${status.missing} missing`,
     '',
     textTable([['STATE', 'FAMILY', 'TTL', 'SIZE', 'WRITTEN', 'COMPUTE', 'KEY (stats_service:…)'], ...keyRows]),
     '',
-    textTable([['FAMILY', 'LAST RUN', 'DURATION', 'OK', 'FAILED', 'LOCK'], ...runRows]),
+    textTable([['FAMILY', 'LAST RUN', 'DURATION', 'OK', 'FAILED', 'LOCK', 'INSTANT', 'VALID UNTIL'], ...runRows]),
+    status.last_change_seen ? `Last change in the data seen at ${status.last_change_seen}.` : 'No change in the data seen yet (no run has probed it).',
     '',
     status.learned.length
       ? textTable([

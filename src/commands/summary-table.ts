@@ -69,6 +69,10 @@ function notes(run: RefreshRun): string[] {
   if (run.skipped.length > 0) lines.push(`Skipped, another run holds their lock: ${run.skipped.join(', ')}.`);
   if (run.interrupted) lines.push(`Interrupted by ${run.interrupted}: requests that had not finished were not written; their keys keep their previous values.`);
   if (run.dryRun) lines.push('Dry run: nothing was written. --json prints every payload.');
+  for (const [family, kept] of run.unchanged ?? []) {
+    const until = kept.valid_until === null ? 'the data changes' : kept.valid_until;
+    lines.push(`Unchanged: ${family}'s ${kept.keys} keys kept (TTL renewed, no table read), exact as of ${kept.as_of} until ${until}.`);
+  }
   return lines;
 }
 

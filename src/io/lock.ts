@@ -9,7 +9,7 @@ import { sleep } from '../lib/async.js';
 export const LOCK_PREFIX = 'stats_refresh:lock:';
 
 /** Deletes or extends the lock only if it still holds our token. */
-const RELEASE_SCRIPT = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
+export const RELEASE_SCRIPT = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 const RENEW_SCRIPT = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
 /** Gives a lock with no expiry one (no run of ours sets such a lock: it was set by hand, and would never lapse). */
 const EXPIRE_SCRIPT = `if redis.call('pttl', KEYS[1]) == -1 then return redis.call('pexpire', KEYS[1], ARGV[1]) else return 0 end`;

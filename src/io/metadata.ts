@@ -7,7 +7,7 @@ import type { Family } from '../requests/batches.js';
 import { redisFailure } from './cache.js';
 
 export const META_PREFIX = 'stats_refresh:';
-/** Hash: cache key → JSON {written_at, compute_ms, ttl_seconds}. */
+/** Hash: cache key → JSON KeyMeta. */
 export const KEY_META = `${META_PREFIX}keys`;
 
 export function lastRunKey(family: Family): string {
@@ -20,6 +20,10 @@ export interface KeyMeta {
   readonly ttl_seconds: number;
   /** The SHA-1 of the value written: a key holding another value is not ours (the API rewrote it). */
   readonly sha1?: string;
+  /** The instant the value was computed for (the run's `now`, ISO). */
+  readonly as_of?: string;
+  /** When an unchanged run last renewed the key's TTL (ISO): the key lives ttl_seconds from then. */
+  readonly renewed_at?: string;
 }
 
 export interface FamilyRun {
@@ -55,8 +59,9 @@ export async function forgetKeys(client: MetaClient, keys: readonly string[]): P
 /** When a recorded write has expired (or cannot be read): its entry only takes room. */
 function lapsed(text: string, nowMs: number): boolean {
   try {
-    const { written_at, ttl_seconds } = JSON.parse(text) as Partial<KeyMeta>;
-    return !(Date.parse(String(written_at)) + Number(ttl_seconds) * 1000 > nowMs);
+    const { written_at, renewed_at, ttl_seconds } = JSON.parse(text) as Partial<KeyMeta>;
+    const since = Math.max(Date.parse(String(written_at)), renewed_at === undefined ? Number.NEGATIVE_INFINITY : Date.parse(renewed_at));
+    return !(since + Number(ttl_seconds) * 1000 > nowMs);
   } catch {
     return true;
   }

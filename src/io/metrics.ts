@@ -3,12 +3,20 @@
  * runs (pushed to a Pushgateway). Labels are families and results only: no URL, key or
  * payload ever becomes a label or a value.
  */
-import { Counter, Gauge, Pushgateway, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Pushgateway, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Family } from '../requests/batches.js';
 
-/** ok: every config written; failed: some config failed or the run was cut short; skipped: another run held the lock. */
-export type OutcomeResult = 'ok' | 'failed' | 'skipped';
-export const RUN_RESULTS: readonly OutcomeResult[] = ['ok', 'failed', 'skipped'];
+/**
+ * ok: every config written; failed: some config failed or the run was cut short; skipped:
+ * another run held the lock; unchanged: nothing changed since the family's keys were
+ * computed, their TTL was renewed (no table read).
+ */
+export type OutcomeResult = 'ok' | 'failed' | 'skipped' | 'unchanged';
+export const RUN_RESULTS: readonly OutcomeResult[] = ['ok', 'failed', 'skipped', 'unchanged'];
+
+/** Why `schedule` started a run: at start (or on taking the lead), a data change (one the database budget held: budget-delayed), --max-staleness, self-healing, a cron tick. */
+export type RunReason = 'start' | 'change' | 'budget-delayed' | 'time' | 'heal' | 'cron';
+export const RUN_REASONS: readonly RunReason[] = ['start', 'change', 'budget-delayed', 'time', 'heal', 'cron'];
 
 /** A family's run as the metrics see it. */
 export interface FamilyOutcome {
@@ -46,7 +54,7 @@ export class RefreshMetrics {
   private readonly statements = this.gauge('stats_refresh_db_statements', 'SQL statements of the last run of the family, retries included (of the whole run when it covered several families)');
   private readonly runs = new Counter({
     name: 'stats_refresh_runs_total',
-    help: 'Runs of the family by result: ok (every config written), failed, skipped (another run held the lock)',
+    help: 'Runs of the family by result: ok (every config written), failed, skipped (another run held the lock), unchanged (keys kept, TTL renewed)',
     labelNames: ['family', 'result'] as const,
     registers: [this.registry],
   });
@@ -80,11 +88,15 @@ export class RefreshMetrics {
     return new Gauge({ name, help, labelNames: ['family'] as const, registers: [this.registry] });
   }
 
-  /** Records a family's run. A skipped run only counts: the gauges keep describing the last run made. */
+  /**
+   * Records a family's run. A skipped run only counts, an unchanged one is also a success
+   * (its keys are exact and live on): the other gauges keep describing the last run that computed.
+   */
   recordRun(outcome: FamilyOutcome): void {
     const { family } = outcome;
     this.runs.inc({ family, result: outcome.result });
-    if (outcome.result === 'skipped') return;
+    if (outcome.result === 'unchanged') this.lastSuccess.set({ family }, outcome.finishedAt.getTime() / 1000);
+    if (outcome.result === 'skipped' || outcome.result === 'unchanged') return;
     if (outcome.result === 'ok') this.lastSuccess.set({ family }, outcome.finishedAt.getTime() / 1000);
     this.duration.set({ family }, outcome.durationSeconds);
     this.configs.set({ family, result: 'ok' }, outcome.configsOk);
@@ -120,6 +132,77 @@ export class RefreshMetrics {
       const metric = this.registry.getSingleMetric(name);
       if (metric && (await metric.get()).values.length === 0) this.registry.removeSingleMetric(name);
     }
+  }
+}
+
+/**
+ * `schedule`'s metrics: the runs' and, besides, why runs start, the change probe, the
+ * database budget and each family's data age. Kept out of one-shot runs' pushes (metrics
+ * without labels always have a sample).
+ */
+export class ScheduleMetrics extends RefreshMetrics {
+  private readonly runsByReason = new Counter({
+    name: 'stats_refresh_schedule_runs_total',
+    help: 'schedule: runs started, by reason (start, change, budget-delayed, time, heal, cron)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  private readonly probeDuration = new Histogram({
+    name: 'stats_refresh_probe_duration_seconds',
+    help: 'schedule (change mode): wall time of each change probe that answered',
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1],
+    registers: [this.registry],
+  });
+  private readonly probeFailures = new Counter({
+    name: 'stats_refresh_probe_failures_total',
+    help: 'schedule (change mode): change probes that failed (PostgreSQL restarting, unreachable)',
+    registers: [this.registry],
+  });
+  private readonly budgetLeft = new Gauge({
+    name: 'stats_refresh_db_budget_seconds',
+    help: 'schedule (change mode): PostgreSQL seconds left in the database budget (negative: spent ahead by runs it does not hold)',
+    registers: [this.registry],
+  });
+  /** When each family's keys were last computed for (ms), read at scrape time. */
+  private readonly dataAsOf = new Map<Family, number>();
+  private readonly dataAge = new Gauge({
+    name: 'stats_refresh_data_age_seconds',
+    help: "schedule: now minus the instant the family's keys were last computed for (its last run that wrote every config)",
+    labelNames: ['family'] as const,
+    registers: [this.registry],
+    collect: () => this.collectDataAge(),
+  });
+
+  constructor(families: readonly Family[]) {
+    super({ process: true, families });
+    for (const reason of RUN_REASONS) this.runsByReason.inc({ reason }, 0);
+  }
+
+  private collectDataAge(): void {
+    this.dataAge.reset();
+    const now = Date.now();
+    for (const [family, asOf] of this.dataAsOf) this.dataAge.set({ family }, (now - asOf) / 1000);
+  }
+
+  /** schedule: a run started, and why. */
+  countRun(reason: RunReason): void {
+    this.runsByReason.inc({ reason });
+  }
+
+  /** schedule: one change probe's outcome (its wall time when it answered). */
+  recordProbe(seconds: number | null): void {
+    if (seconds === null) this.probeFailures.inc();
+    else this.probeDuration.observe(seconds);
+  }
+
+  /** schedule: the database budget left, in seconds. */
+  setBudgetLeft(seconds: number): void {
+    this.budgetLeft.set(seconds);
+  }
+
+  /** schedule: the family's keys now hold values computed for `asOf`. */
+  setDataAsOf(family: Family, asOf: Date): void {
+    this.dataAsOf.set(family, asOf.getTime());
   }
 }
 

@@ -22,3 +22,10 @@ export function longestGapMs(expression: string, from: Date = new Date(), firing
   for (let index = 1; index < times.length; index++) longest = Math.max(longest, times[index]! - times[index - 1]!);
   return longest;
 }
+
+/** How many times the schedule fires in an hour, on average over its next `firings` firings (NaN when it never fires again). */
+export function firingsPerHour(expression: string, from: Date = new Date(), firings = 25): number {
+  const times = parseCron(expression).nextRuns(firings, from).map((date) => date.getTime());
+  if (times.length < 2) return Number.NaN;
+  return ((times.length - 1) * 3_600_000) / (times.at(-1)! - times[0]!);
+}

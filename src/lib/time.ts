@@ -19,6 +19,14 @@ const PERIOD_DAYS: Readonly<Record<Exclude<Period, 'all'>, number>> = {
 export const HOURLY_WINDOW_MS = 72 * 60 * 60 * 1000;
 export const MONTHLY_WINDOW_MS = 365 * DAY_MS;
 
+/**
+ * Every look-back a payload applies (`time >= now - W`, no upper bound): the periods' and the
+ * trends'. As `now` moves on, a row leaves a window W at the first instant after its time + W.
+ */
+export const WINDOWS_MS: readonly number[] = [
+  ...new Set([...Object.values(PERIOD_DAYS).map((days) => days * DAY_MS), HOURLY_WINDOW_MS, MONTHLY_WINDOW_MS]),
+].sort((a, b) => a - b);
+
 export function isPeriod(value: string): value is Period {
   return (PERIODS as readonly string[]).includes(value);
 }

@@ -9,7 +9,12 @@
  * oldest registration, the script table's ids and slugs, and the insert and delete counters
  * of `execution` and `"user"`. What it sees, what it misses and what it costs:
  * docs/architecture.md#the-change-probe.
+ *
+ * The same statement also finds the validity horizon of a run at an instant `now`: the last
+ * millisecond until which, the data unchanged, every payload computed at `now` stays exactly
+ * what the API would answer (see `validUntilOf`).
  */
+import { WINDOWS_MS } from '../lib/time.js';
 
 /** How many of the newest executions, by start and by end, the probe watches status by status. */
 export const WATCHED_RUNS = 500;
@@ -33,6 +38,24 @@ const windowCount = (statusIs: string, column: 'start_date' | 'end_date', since:
 /** The K-th newest non-null value of an indexed column: one backward index-only scan of K entries. */
 const kthNewest = (table: string, column: string) =>
   `(SELECT ${column} FROM ${table} WHERE ${column} IS NOT NULL ORDER BY ${column} DESC OFFSET ${WATCHED_RUNS - 1} LIMIT 1)`;
+
+/** The run's `now` (the statement's one parameter, ISO text with a zone) as the API's naive UTC. */
+const NOW = `($1::timestamptz AT TIME ZONE 'UTC')`;
+
+/**
+ * The oldest of `start_date`, `end_date` and `created_at` at or after `now - W`: one descent of
+ * each column's index. Event times (end or start) are among them, so the bound can only come
+ * earlier than the exact one, never later.
+ */
+const firstInWindow = (windowMs: number) => {
+  const cut = `${NOW} - interval '${windowMs / 1000} seconds'`;
+  return `least((SELECT min(start_date) FROM execution WHERE start_date >= ${cut}),
+    (SELECT min(end_date) FROM execution WHERE end_date >= ${cut}),
+    (SELECT min(created_at) FROM "user" WHERE created_at >= ${cut}))`;
+};
+
+/** µs since 1970 as text (exact beyond 2^53), NULL for no row or an infinite value. */
+const epochMicros = (column: string) => `CASE WHEN isfinite(${column}) THEN (extract(epoch FROM ${column}) * 1000000)::bigint::text END`;
 
 /**
  * The statement. Every part is an index descent or a range of at most WINDOW_CAP index
@@ -60,6 +83,9 @@ windows AS (
          ${windowCount('e.status IS NULL', 'start_date', 'c.started')},
          ${windowCount('e.status IS NULL', 'end_date', 'c.ended')}
     FROM cut c
+),
+horizon AS MATERIALIZED (
+  SELECT ${WINDOWS_MS.map((windowMs, index) => `${firstInWindow(windowMs)} AS w${index}`).join(',\n         ')}
 )
 SELECT
   ${iso('(SELECT max(start_date) FROM execution)')} AS newest_start,
@@ -74,8 +100,9 @@ SELECT
   pg_stat_get_tuples_inserted(to_regclass('"user"'))::text AS users_inserted,
   pg_stat_get_tuples_deleted(to_regclass('"user"'))::text AS users_deleted,
   (SELECT count(*) FROM script)::text AS scripts,
-  (SELECT coalesce(sum(hashtextextended(id::text || '/' || slug, 0)), 0) FROM script)::text AS script_digest
-FROM cut c`;
+  (SELECT coalesce(sum(hashtextextended(id::text || '/' || slug, 0)), 0) FROM script)::text AS script_digest,
+  json_build_array(${WINDOWS_MS.map((_, index) => epochMicros(`h.w${index}`)).join(', ')})::text AS horizon
+FROM cut c, horizon h`;
 
 /**
  * The prepared statement's name: each connection plans the statement once (planning it costs
@@ -127,7 +154,7 @@ export interface ChangeFingerprint {
 
 /** The subset of a node-postgres Pool or Client the probe needs. */
 export interface ProbeConnection {
-  query(config: { name: string; text: string }): Promise<{ rows: unknown[] }>;
+  query(config: { name: string; text: string; values: unknown[] }): Promise<{ rows: unknown[] }>;
 }
 
 interface ProbeRow {
@@ -144,13 +171,55 @@ interface ProbeRow {
   users_deleted: string | null;
   scripts: string;
   script_digest: string;
+  horizon: string;
 }
 
-/** Runs the probe's one statement and returns what it saw. Rejects as the statement does (no retry here). */
-export async function probeChanges(connection: ProbeConnection): Promise<ChangeFingerprint> {
-  const { rows } = await connection.query({ name: CHANGE_PROBE_NAME, text: CHANGE_PROBE_SQL });
+/** What one probe read: the fingerprint, and the validity horizon of payloads computed at `now`. */
+export interface ProbeReading {
+  readonly fingerprint: ChangeFingerprint;
+  readonly now: Date;
+  /** See `validUntilOf`; null: no time bound (no row in any window, or beyond what a Date holds). */
+  readonly validUntil: Date | null;
+}
+
+/**
+ * Runs the probe's one statement and returns what it saw, with the horizon of payloads
+ * computed at `now`. Rejects as the statement does (no retry here).
+ */
+export async function probeAt(connection: ProbeConnection, now: Date): Promise<ProbeReading> {
+  const { rows } = await connection.query({ name: CHANGE_PROBE_NAME, text: CHANGE_PROBE_SQL, values: [now.toISOString()] });
   const row = rows[0] as ProbeRow | undefined;
   if (!row) throw new Error('the change probe returned no row');
+  const firsts = (JSON.parse(row.horizon) as Array<string | null>).map((micros) => (micros === null ? null : BigInt(micros)));
+  return { fingerprint: fingerprintOf(row), now, validUntil: validUntilOf(firsts) };
+}
+
+/** Runs the probe's one statement and returns the fingerprint alone. */
+export async function probeChanges(connection: ProbeConnection): Promise<ChangeFingerprint> {
+  return (await probeAt(connection, new Date())).fingerprint;
+}
+
+const MAX_DATE_MS = 8.64e15;
+
+/**
+ * The last millisecond at which payloads computed at `now` from unchanged data are still
+ * exact. `firsts[i]`: the oldest time (µs since 1970) at or after `now - WINDOWS_MS[i]`, or
+ * null. Every window is `time >= now' - W` without an upper bound, so as `now'` moves on rows
+ * only ever leave a window, and the first to leave W is its oldest row, at the first µs after
+ * that row's time + W: the payloads are unchanged for every `now'` with `now' * 1000 <=
+ * min(first + W)` µs, that is every millisecond up to floor(min(first + W) / 1000).
+ */
+export function validUntilOf(firsts: ReadonlyArray<bigint | null>): Date | null {
+  const bounds = firsts.flatMap((first, index) => (first === null ? [] : [first + BigInt(WINDOWS_MS[index]!) * 1000n]));
+  if (bounds.length === 0) return null;
+  const bound = bounds.reduce((least, until) => (until < least ? until : least));
+  // BigInt division truncates toward zero; a floor is wanted before 1970 too.
+  const lastMs = Number(bound / 1000n - (bound % 1000n < 0n ? 1n : 0n));
+  if (lastMs > MAX_DATE_MS) return null;
+  return new Date(Math.max(lastMs, -MAX_DATE_MS));
+}
+
+function fingerprintOf(row: ProbeRow): ChangeFingerprint {
   const byStatus = JSON.parse(row.by_status ?? '[]') as Array<[string | null, number, number]>;
   return {
     executions: {

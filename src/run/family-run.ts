@@ -15,6 +15,7 @@ import { runRefresh } from './refresh-run.js';
 import type { RequestResult, PlannedRequest, RefreshRun } from './results.js';
 import type { Runtime } from './runtime.js';
 import type { RefreshTargets } from './targets.js';
+import { checkUnchanged, settleUnchanged, stillToCompute } from './unchanged.js';
 
 /** A run's Redis work besides the writes' retries (learned requests, the drift check, the writes, the metadata), each command bounded. */
 const REDIS_ALLOWANCE_MS = 6 * REDIS_COMMAND_TIMEOUT_MS;
@@ -110,6 +111,7 @@ function emptyRun(command: string, now: Date, ttlSeconds: number, skipped: reado
     ttlSeconds,
     durationMs: 0,
     statements: 0,
+    dbMs: 0,
     families: [],
     skipped,
     interrupted: signal.aborted ? String(signal.reason) : null,
@@ -120,13 +122,18 @@ function emptyRun(command: string, now: Date, ttlSeconds: number, skipped: reado
   };
 }
 
-/** Refreshes `targets` within an open runtime, computing as of `now`; prints nothing. */
+/**
+ * Refreshes `targets` within an open runtime, computing as of `now`; prints nothing.
+ * `keepUnchanged` (one-shot runs): families with nothing changed since their last run only
+ * have their keys' TTL renewed, unless --force (src/run/unchanged.ts).
+ */
 export async function runTargets(
   runtime: Runtime,
   command: string,
   targets: RefreshTargets,
   signal: AbortSignal,
   now: Date = runtime.config.now,
+  { keepUnchanged = false }: { keepUnchanged?: boolean } = {},
 ): Promise<RefreshRun> {
   const { config, logger, connections } = runtime;
   for (const { target, parameters } of targets.ignored) {
@@ -142,7 +149,15 @@ export async function runTargets(
       ...targets.requests.map((request): PlannedRequest => ({ config: request, origin: 'request' })),
     ];
     const configs = [...batch, ...(await learnedConfigs(runtime, running, batch, now))];
-    const run = configs.length === 0 ? emptyRun(command, now, config.ttlSeconds, skipped, signal) : await refresh(configs, running, skipped);
+    const deps = { pool: connections.pool, redis: connections.redis!, logger, secrets: runtime.secrets };
+    const check =
+      keepUnchanged && !config.dryRun && running.length > 0
+        ? await checkUnchanged(deps, running, configs, now, { ttlSeconds: config.ttlSeconds, force: config.force, maxAgeMs: config.apiCacheTtlSeconds * 1000 })
+        : null;
+    const computing = stillToCompute(configs, check);
+    const toCompute = running.filter((family) => !check?.unchanged.has(family));
+    const computed = computing.length === 0 ? emptyRun(command, now, config.ttlSeconds, skipped, signal) : await refresh(computing, toCompute, skipped);
+    const run = check ? await settleUnchanged(deps, check, configs, computed) : computed;
     if (failed.size === 0) return run;
     const families = new Set([...run.families, ...failed.keys()]);
     return { ...run, families: FAMILIES.filter((family) => families.has(family)), results: [...run.results, ...lockFailures(failed)] };

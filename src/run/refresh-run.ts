@@ -110,7 +110,7 @@ async function checkCatalog(
   retry: RetryPolicy,
   logger: Logger,
   signal: AbortSignal | undefined,
-): Promise<{ catalog: Catalog | null; refused: Map<Column, Error> }> {
+): Promise<{ catalog: Catalog | null; refused: Map<Column, Error>; ms: number }> {
   const started = performance.now();
   try {
     const catalog = await withRetry(
@@ -123,11 +123,15 @@ async function checkCatalog(
     logger.debug({ query: 'catalog', ms: Math.round(performance.now() - started) }, 'query done');
     const refused = refusedColumns(catalog);
     for (const error of refused.values()) logger.error({ err: error }, 'column refused');
-    return { catalog, refused };
+    return { catalog, refused, ms: performance.now() - started };
   } catch (error) {
     logger.debug({ query: 'catalog', ms: Math.round(performance.now() - started) }, 'query failed');
     const cause = new Error(`query catalog failed: ${errorMessage(error, deps.secrets)}`);
-    return { catalog: null, refused: new Map(Object.keys(DECODED_COLUMNS).map((column) => [column as Column, cause])) };
+    return {
+      catalog: null,
+      refused: new Map(Object.keys(DECODED_COLUMNS).map((column) => [column as Column, cause])),
+      ms: performance.now() - started,
+    };
   }
 }
 
@@ -144,7 +148,8 @@ export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Pr
   );
 
   const retry = options.retry ?? DEFAULT_RETRY;
-  const { catalog, refused } = await checkCatalog(deps, retry, logger, options.signal);
+  const { catalog, refused, ms: catalogMs } = await checkCatalog(deps, retry, logger, options.signal);
+  let dbMs = catalogMs;
   const check =
     options.drift && !options.dryRun && deps.cache
       ? await startDriftCheck(deps.cache, [...new Set(configs.map(({ config }) => config.family))], options.now, options.drift, logger)
@@ -161,8 +166,10 @@ export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Pr
     gracePeriodMs: options.gracePeriodMs ?? 0,
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.loadDeadlineMs === undefined ? {} : { deadlineMs: options.loadDeadlineMs }),
-    observe: (query, ms, error, bytes) =>
-      logger.debug({ query, ms: Math.round(ms), ...(bytes === undefined ? {} : { bytes }) }, error ? 'query failed' : 'query done'),
+    observe: (query, ms, error, bytes) => {
+      dbMs += ms;
+      logger.debug({ query, ms: Math.round(ms), ...(bytes === undefined ? {} : { bytes }) }, error ? 'query failed' : 'query done');
+    },
     onRetry: (query, attempt, delayMs, error) => logger.warn({ query, attempt, delay_ms: delayMs, err: error }, 'query retried'),
   });
   const interrupted = options.signal?.aborted ? String(options.signal.reason ?? 'aborted') : null;
@@ -233,6 +240,7 @@ export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Pr
     ttlSeconds: options.ttlSeconds,
     durationMs: elapsed(),
     statements: statements + 1,
+    dbMs: Math.round(dbMs),
     families: options.families,
     skipped: options.skipped ?? [],
     interrupted,

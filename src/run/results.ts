@@ -33,6 +33,16 @@ export interface RequestResult extends PlannedRequest {
   readonly computeMs: number;
 }
 
+/** A family whose keys were kept (TTL renewed) instead of computed: nothing changed since they were. */
+export interface UnchangedFamily {
+  /** The instant the kept values were computed for (ISO). */
+  readonly as_of: string;
+  /** The last millisecond they stay exact at, the data unchanged (ISO); null: no time bound. */
+  readonly valid_until: string | null;
+  /** Keys renewed. */
+  readonly keys: number;
+}
+
 export interface RefreshRun {
   readonly command: string;
   readonly now: Date;
@@ -42,6 +52,8 @@ export interface RefreshRun {
   readonly durationMs: number;
   /** SQL statements sent, retries included. */
   readonly statements: number;
+  /** The statements' wall time added up, in ms (they overlap with --concurrency above 1): schedule's database budget. */
+  readonly dbMs: number;
   /** Families whose batch ran (their lock taken). */
   readonly families: readonly Family[];
   /** Families not run: another run held their lock. */
@@ -55,6 +67,8 @@ export interface RefreshRun {
   readonly sha1: ReadonlyMap<string, string>;
   /** The endpoints with drift recorded (src/run/drift-check.ts), as the run left them. */
   readonly drift: ReadonlyMap<Family, DriftRecord>;
+  /** Families not computed because nothing changed (src/run/unchanged.ts). */
+  readonly unchanged?: ReadonlyMap<Family, UnchangedFamily>;
 }
 
 export interface RequestFailure {
@@ -77,6 +91,8 @@ export interface RefreshSummary {
   interrupted?: string;
   skipped?: Family[];
   learned?: number;
+  /** The families whose keys were kept, not computed: nothing changed since they were. */
+  unchanged?: Partial<Record<Family, UnchangedFamily>>;
   payloads?: Record<string, unknown>;
 }
 
@@ -102,6 +118,7 @@ export function summaryOf(run: RefreshRun): RefreshSummary {
     ...(run.interrupted ? { interrupted: run.interrupted } : {}),
     ...(run.skipped.length > 0 ? { skipped: [...run.skipped] } : {}),
     ...(learned > 0 ? { learned } : {}),
+    ...(run.unchanged?.size ? { unchanged: Object.fromEntries(run.unchanged) } : {}),
     ...(run.payloads ? { payloads: Object.fromEntries([...run.payloads].map(([key, value]) => [key, JSON.parse(value)])) } : {}),
   };
 }
@@ -112,7 +129,10 @@ export function keyMetaOf(run: RefreshRun, writtenAt: Date): Map<string, KeyMeta
     run.results.flatMap((result) =>
       result.written.map(
         (key) =>
-          [key, { written_at: writtenAt.toISOString(), compute_ms: result.computeMs, ttl_seconds: run.ttlSeconds, sha1: run.sha1.get(key) }] as const,
+          [
+            key,
+            { written_at: writtenAt.toISOString(), compute_ms: result.computeMs, ttl_seconds: run.ttlSeconds, sha1: run.sha1.get(key), as_of: run.now.toISOString() },
+          ] as const,
       ),
     ),
   );
@@ -169,7 +189,19 @@ export function outcomesOf(run: RefreshRun, finishedAt: Date): FamilyOutcome[] {
       drift: run.drift.has(family),
     };
   });
-  return [...ran, ...skipped];
+  const unchanged = [...(run.unchanged?.keys() ?? [])].map(
+    (family): FamilyOutcome => ({
+      family,
+      result: 'unchanged',
+      ...whole,
+      configsOk: 0,
+      configsFailed: 0,
+      keysWritten: 0,
+      learnedRequests: 0,
+      drift: null,
+    }),
+  );
+  return [...ran, ...unchanged, ...skipped];
 }
 
 /** Outcomes of a run that could not start (Redis down when taking the locks): every config failed. */

@@ -1,12 +1,15 @@
 /**
- * The long-running scheduler behind `stats-refresh schedule`: each family on its own cron
- * schedule (UTC), never overlapping itself, plus a self-healing check that refreshes a
- * family at once when its keys go missing. Runs go through the same command layer as
- * `refresh` (family locks, summary), so CronJobs and other schedulers are guarded too.
+ * The long-running scheduler behind `stats-refresh schedule`. In change mode (the default)
+ * the leader among the replicas on one Redis runs every family when the data changes
+ * (change-loop.ts); in cron mode each family runs on its own cron schedule (UTC). Either
+ * way a family never overlaps itself, and a self-healing check refreshes a family at once
+ * when its keys go missing. Runs go through the same layer as `refresh` (family locks), so
+ * CronJobs and other schedulers are guarded too.
  */
 import { Cron } from 'croner';
 import type { ScheduleConfig } from '../config.js';
-import type { FamilyOutcome, RefreshMetrics } from '../io/metrics.js';
+import { LeaderLease } from '../io/leader-lease.js';
+import type { FamilyOutcome, RunReason, ScheduleMetrics } from '../io/metrics.js';
 import { redisFailure } from '../io/cache.js';
 import { readLastSuccesses } from '../io/metadata.js';
 import { CRON_TIMEZONE } from '../lib/cron.js';
@@ -17,25 +20,29 @@ import { runTargets } from '../run/family-run.js';
 import { failedOutcomes, learnedKeysOf, outcomesOf, type RefreshRun, writtenKeysOf } from '../run/results.js';
 import { type Runtime, STOP_SLACK_MS } from '../run/runtime.js';
 import { type RefreshTargets, resolveTargets } from '../run/targets.js';
+import { ChangeLoop, type FullRun, type ProbeChanges } from './change-loop.js';
 import { type HealthReport, healthOf } from './health.js';
 import { LastValues } from './last-values.js';
 import { HealBudget, missingByFamily } from './self-heal.js';
 import { type Watch, watchInvalidations } from './watch.js';
 
-/** Why a run started. */
-export type RunReason = 'start' | 'cron' | 'self-heal';
-
 /** Checks triggered by Redis's messages come at most this often. */
 const EVENT_CHECK_SPACING_MS = 100;
 const MAX_HEAL_BASE_MS = 30_000;
 const MAX_HEAL_QUIET_MS = 60_000;
+/**
+ * The leader lease lapses this long after its last renewal: a follower takes over within
+ * it (plus a second) when the leader dies, while four renewals in a row may fail first.
+ */
+export const LEASE_TTL_MS = 5_000;
+const LEASE_RENEW_MS = 1_000;
 
 /** Runs the families' batches (and their part of the batch file) as of `now`. */
 export type RunFamilies = (families: readonly Family[], command: string, signal: AbortSignal, now: Date) => Promise<RefreshRun>;
 
 export interface SchedulerDeps {
   readonly runtime: Runtime;
-  readonly metrics: RefreshMetrics;
+  readonly metrics: ScheduleMetrics;
   readonly settings: ScheduleConfig;
   /** Aborted on SIGTERM/SIGINT: runs in flight stop starting statements and finish within the grace period. */
   readonly signal: AbortSignal;
@@ -43,10 +50,12 @@ export interface SchedulerDeps {
   readonly clock?: () => number;
   /** How a run is made (default: the family run, src/run/). */
   readonly runFamilies?: RunFamilies;
+  /** change mode: the change probe (required there). */
+  readonly probe?: ProbeChanges;
 }
 
 export class Scheduler {
-  private readonly inFlight = new Map<Family, Promise<void>>();
+  private readonly inFlight = new Map<Family, Promise<FullRun>>();
   private readonly jobs: Cron[] = [];
   private readonly budget: HealBudget;
   private readonly lastValues = new LastValues();
@@ -70,12 +79,34 @@ export class Scheduler {
   private readonly yielding = new Set<Family>();
   /** Keys of the learned requests the families' last runs refreshed: watched like the batches'. */
   private readonly learnedKeys = new Map<string, Family>();
+  /** change mode: the change loop and the leader lease; null in cron mode. */
+  private readonly change: ChangeLoop | null = null;
+  private readonly lease: LeaderLease | null = null;
+  private leaseTimer: NodeJS.Timeout | undefined;
+  private claiming = false;
+  private leading = false;
+  private leaseError: string | null = null;
 
   constructor(private readonly deps: SchedulerDeps) {
     const { checkIntervalMs, intervalsMs } = deps.settings;
     this.now = deps.clock ?? Date.now;
     this.runFamilies =
       deps.runFamilies ?? ((families, command, signal, now) => runTargets(deps.runtime, command, this.targetsOf(families), signal, now));
+    if (deps.settings.mode === 'change') {
+      if (!deps.probe) throw new Error('schedule in change mode needs the change probe');
+      this.lease = new LeaderLease(deps.runtime.connections.redis!, LEASE_TTL_MS, this.now);
+      this.change = new ChangeLoop({
+        probe: deps.probe,
+        settings: deps.settings,
+        clock: this.now,
+        logger: deps.runtime.logger,
+        metrics: deps.metrics,
+        secrets: deps.runtime.secrets,
+        signal: deps.signal,
+        leading: () => this.lease!.held(),
+        runAll: (reason) => this.runAll(reason),
+      });
+    }
     this.startedAt = this.now();
     this.lastCheckAt = this.startedAt;
     // Scaled by the check interval (5 s: waits of 10 s, 20, 40 … up to the family's interval;
@@ -99,54 +130,126 @@ export class Scheduler {
     return resolveTargets(families, batchFile ? { path: batchFile, source: batchFileSource } : null);
   }
 
-  /** Refreshes every family once, then starts the schedules and the self-healing check. */
+  /**
+   * Refreshes every family once, then starts the schedules (cron mode) or the change loop and
+   * the bid for the lead (change mode: the leader's first run is its start run), and the
+   * self-healing check.
+   */
   start(): void {
     // A batch file that does not read is a usage error now, not a failed run every few minutes.
     this.targetsOf(FAMILIES);
     this.startedAt = this.now();
     this.lastCheckAt = this.startedAt;
-    this.trigger(FAMILIES, 'start');
-    for (const family of FAMILIES) {
-      const job = new Cron(
-        this.deps.settings.schedules[family],
-        { name: `stats-refresh-${family}`, timezone: CRON_TIMEZONE, mode: '5-or-6-parts', catch: true },
-        () => this.trigger([family], 'cron'),
-      );
-      this.jobs.push(job);
-    }
+    if (this.change) this.startChangeMode();
+    else this.startCronMode();
     // A flush, a delete, an eviction or a reconnect (Redis restarted): look at once, not at the next tick.
     const { runtime } = this.deps;
     this.watch = watchInvalidations(runtime.connections.redis!, () => this.checkNow(), runtime.logger);
     this.scheduleCheck();
   }
 
-  /** Starts one run for the families given that are not already running; the others are skipped and logged. */
-  trigger(families: readonly Family[], reason: RunReason): void {
-    if (this.stopping) return;
+  private startChangeMode(): void {
+    this.change!.start();
+    const renew = () => {
+      void this.claimLead();
+      this.leaseTimer = setTimeout(renew, LEASE_RENEW_MS);
+    };
+    renew();
+  }
+
+  private startCronMode(): void {
+    this.trigger(FAMILIES, 'start');
+    for (const family of FAMILIES) {
+      const job = new Cron(
+        this.deps.settings.schedules[family],
+        { name: `stats-refresh-${family}`, timezone: CRON_TIMEZONE, mode: '5-or-6-parts', catch: true },
+        () => void this.trigger([family], 'cron'),
+      );
+      this.jobs.push(job);
+    }
+  }
+
+  /**
+   * change mode: takes or renews the leader lease (one claim at a time; a claim Redis does
+   * not answer keeps the lease only until it lapses). Taking the lead starts the change
+   * loop with a start run; losing it stops probes and runs (a run in flight finishes,
+   * guarded by its family locks). Returns whether this replica leads.
+   */
+  async claimLead(): Promise<boolean> {
+    const { lease, change } = this;
+    if (!lease || !change || this.stopping) return false;
+    const { logger } = this.deps.runtime;
+    if (!this.claiming) {
+      this.claiming = true;
+      try {
+        await lease.claim();
+        if (this.leaseError !== null) logger.info('leader lease answered again');
+        this.leaseError = null;
+      } catch (error) {
+        const reason = errorMessage(redisFailure(error), this.deps.runtime.secrets);
+        if (this.leaseError === null) logger.warn({ err: reason }, 'leader lease not claimed; retrying every second');
+        this.leaseError = reason;
+      } finally {
+        this.claiming = false;
+      }
+    }
+    const leads = lease.held() && !this.stopping;
+    if (leads && !this.leading) {
+      logger.info('leading: this replica probes and runs');
+      change.lead();
+    } else if (!leads && this.leading) {
+      logger.warn('no longer leading: another replica leads, or Redis did not renew the lease in time');
+    }
+    this.leading = leads;
+    return leads;
+  }
+
+  /** change mode: one step of the change loop (what its timer runs; the tests call it on their clock). */
+  tick(): Promise<void> {
+    return this.change?.tick() ?? Promise.resolve();
+  }
+
+  /** change mode: a run of every family, once the runs in flight (self-healing) are over. */
+  private async runAll(reason: RunReason): Promise<FullRun> {
+    await Promise.allSettled([...this.inFlight.values()]);
+    return (await this.trigger(FAMILIES, reason)) ?? { complete: false, dbMs: 0 };
+  }
+
+  /**
+   * Starts one run for the families given that are not already running; the others are
+   * skipped and logged. Resolves when the run is over (null: nothing started).
+   */
+  trigger(families: readonly Family[], reason: RunReason): Promise<FullRun> | null {
+    if (this.stopping) return null;
     const { logger } = this.deps.runtime;
     for (const family of families.filter((candidate) => this.inFlight.has(candidate))) {
       logger.info({ family, reason }, 'run skipped: the previous run of this family is still going');
     }
     const free = families.filter((family) => !this.inFlight.has(family));
-    if (free.length === 0) return;
+    if (free.length === 0) return null;
+    this.deps.metrics.countRun(reason);
     const run = this.run(free, reason).finally(() => {
       for (const family of free) this.inFlight.delete(family);
     });
     for (const family of free) this.inFlight.set(family, run);
+    return run;
   }
 
-  private async run(families: readonly Family[], reason: RunReason): Promise<void> {
+  private async run(families: readonly Family[], reason: RunReason): Promise<FullRun> {
     const { runtime, metrics, signal } = this.deps;
     const started = performance.now();
     const command = `schedule ${reason}: ${families.join(',')}`;
+    const now = new Date(this.now());
     let outcomes: FamilyOutcome[];
+    let dbMs = 0;
     // A signal of its own per run: what a run hangs on its signal goes away with the run,
     // instead of piling up on the process's signal for as long as it runs.
     const own = new AbortController();
     const forward = () => own.abort(signal.reason);
     signal.addEventListener('abort', forward, { once: true });
     try {
-      const run = await this.runFamilies(families, command, own.signal, new Date(this.now()));
+      const run = await this.runFamilies(families, command, own.signal, now);
+      dbMs = run.dbMs;
       outcomes = outcomesOf(run, new Date(this.now()));
       this.rememberLearned(run.families, learnedKeysOf(run));
       // A family yielding to the API after drift has withdrawn its keys on purpose: do not heal them.
@@ -166,8 +269,12 @@ export class Scheduler {
     }
     for (const outcome of outcomes) {
       metrics.recordRun(outcome);
-      if (outcome.result === 'ok') this.lastSuccessAt[outcome.family] = outcome.finishedAt.getTime();
+      if (outcome.result !== 'ok') continue;
+      this.lastSuccessAt[outcome.family] = outcome.finishedAt.getTime();
+      metrics.setDataAsOf(outcome.family, now);
     }
+    // Self-healing runs cost database time too; the change loop charges the runs it starts.
+    if (reason === 'heal') this.change?.spend(dbMs);
     runtime.logger.info(
       {
         reason,
@@ -182,6 +289,8 @@ export class Scheduler {
     // Look again at once: keys lost while this run went on were skipped by the checks then
     // (the family was running), and after a heal this starts timing how long the keys stay.
     this.checkNow();
+    const complete = outcomes.length === families.length && outcomes.every((outcome) => outcome.result === 'ok');
+    return { complete, dbMs };
   }
 
   private scheduleCheck(): void {
@@ -209,6 +318,8 @@ export class Scheduler {
     this.lastCheckStartAt = this.now();
     const { runtime, metrics } = this.deps;
     try {
+      // A follower heals nothing: the leader does.
+      if (this.lease && !this.lease.held()) return;
       const missing = await missingByFamily(runtime.connections.redis!, coveredKeys(this.learnedKeys));
       for (const [family, at] of await readLastSuccesses(runtime.connections.redis!, FAMILIES)) this.lastSuccessAnywhereAt[family] = at;
       if (this.checkError !== null) runtime.logger.info('self-healing check answered again');
@@ -220,7 +331,8 @@ export class Scheduler {
         const keys = this.yielding.has(family) ? [] : (missing.get(family) ?? []);
         metrics.setMissingKeys(family, keys.length);
         this.budget.observe(family, keys.length === 0, now);
-        if (keys.length === 0 || this.inFlight.has(family)) continue;
+        // A full run starting or in flight writes every family's keys.
+        if (keys.length === 0 || this.inFlight.has(family) || this.change?.running()) continue;
         const waitMs = this.budget.waitMs(family, now);
         if (waitMs > 0) {
           if (!this.deferredLogged.has(family)) {
@@ -240,7 +352,7 @@ export class Scheduler {
         // The last values back first (one round trip), then fresh ones from the refresh.
         const restored = await this.lastValues.restore(runtime.connections.redis!, lost).catch(() => 0);
         if (restored > 0) runtime.logger.info({ restored, missing: lost.length }, 'restored the last written values while the refresh runs');
-        this.trigger(heal, 'self-heal');
+        if (!this.change?.running()) this.trigger(heal, 'heal');
       }
     } catch (error) {
       const reason = redisFailure(error);
@@ -272,15 +384,35 @@ export class Scheduler {
       lastSuccessAt: this.lastSuccessAt,
       lastSuccessAnywhereAt: this.lastSuccessAnywhereAt,
       checkError: this.checkError,
+      leading: this.lease ? this.lease.held(now) : null,
+      leaseError: this.leaseError,
+      probeFailure: this.change?.health(now).failure ?? null,
     });
+  }
+
+  /** Resolves once no run is in flight (tests; stop() bounds its own wait). */
+  async settled(): Promise<void> {
+    await this.change?.settled();
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight.values()]);
   }
 
   /** Starts nothing more; waits for the runs in flight (they stop within the grace period once the signal aborted). */
   async stop(): Promise<void> {
     this.stopping = true;
     clearTimeout(this.checkTimer);
+    clearTimeout(this.leaseTimer);
+    this.change?.stop();
     for (const job of this.jobs) job.stop();
     this.watch?.close();
+    await this.waitForRuns();
+    // After the runs: a follower taking over sooner would only find their families locked.
+    await this.lease?.release().catch((error: unknown) =>
+      this.deps.runtime.logger.warn({ err: redisFailure(error) }, 'leader lease not released: it lapses on its own'),
+    );
+  }
+
+  /** Waits for the runs in flight, at most the grace period and its slack. */
+  private async waitForRuns(): Promise<void> {
     const runs = [...new Set(this.inFlight.values())];
     if (runs.length === 0) return;
     this.deps.runtime.logger.info({ families: [...this.inFlight.keys()] }, 'waiting for the runs in flight');

@@ -298,7 +298,7 @@ describe('chaos: schedule', () => {
     const every = '*/3 * * * * *';
     const schedule = await startSchedule(
       [
-        ...['--dashboard-cron', every, '--executions-cron', every, '--users-cron', every, '--check-interval', '0.5'],
+        ...['--mode', 'cron', '--dashboard-cron', every, '--executions-cron', every, '--users-cron', every, '--check-interval', '0.5'],
         ...['--lock-ttl', String(LOCK_TTL_S), '--grace-period', String(GRACE_S), '--statement-timeout', String(STATEMENT_TIMEOUT_S)],
       ],
       env,

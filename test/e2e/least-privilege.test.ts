@@ -232,11 +232,14 @@ describe('every command as the restricted PostgreSQL role and Redis ACL user', (
     expect(left).toEqual(expectedKeys.filter((key) => !summaryKeys.includes(key)));
   });
 
-  it('warmup writes every key again, and status then exits 0', async () => {
+  it('warmup writes the cleared keys again, renews the unchanged families (PEXPIRE), and status then exits 0', async () => {
     const run = await runRestricted(['warmup', '--now', GOLDEN_NOW, '--wait-timeout', '10']);
     expect(run.messages, run.stderr).toEqual([]);
     expect(run.code, run.stderr).toBe(0);
-    expect(summaryOf(run)).toMatchObject({ successful: 26, failed: 0 });
+    // `clear summary` took dashboard keys: that family computes; the others' data did not change.
+    const summary = summaryOf(run) as { successful: number; failed: number; unchanged?: Record<string, unknown> };
+    expect(summary).toMatchObject({ successful: 12, failed: 0 });
+    expect(Object.keys(summary.unchanged ?? {}).sort()).toEqual(['executions', 'users']);
     await expectGoldenKeys();
     expect(await lockKeys()).toEqual([]);
     const status = await runRestricted(['status', '--json']);
@@ -294,20 +297,22 @@ describe('every command as the restricted PostgreSQL role and Redis ACL user', (
     }
   });
 
-  it('schedule refreshes at start and heals a flush with invalidation messages on, then exits 0 on SIGTERM', async () => {
-    const quiet = '0 0 1 1 *';
-    const started = await startSchedule(['--dashboard-cron', quiet, '--executions-cron', quiet, '--users-cron', quiet, '--log-level', 'debug'], env);
+  it('schedule (change mode: the leader lease, the change probe) refreshes at start and heals a flush with invalidation messages on, then exits 0 on SIGTERM', async () => {
+    const started = await startSchedule(['--log-level', 'debug'], env);
     try {
       const present = async () => (await readKeys(admin, 'stats_service:*')).size === expectedKeys.length;
       await eventually('the start run wrote every key', present);
       await started.waitForLog('invalidation messages on');
+      await eventually('the change probe answered as the least-privilege role', async () =>
+        /^stats_refresh_probe_duration_seconds_count [1-9]/m.test(await started.metrics()),
+      );
       await admin.flushdb();
       await eventually('every key back after a flush', present);
       started.child.kill('SIGTERM');
       const done = await started.done;
       expect(done.code, done.stderr).toBe(0);
-      // Expected warnings only: the yearly schedules' TTL note, the flush, the SIGTERM.
-      const expectedWarnings = /^(STATS_CACHE_TTL does not exceed|covered keys missing|shutdown requested)/;
+      // Expected warnings only: the flush, the SIGTERM.
+      const expectedWarnings = /^(covered keys missing|shutdown requested)/;
       expect(done.logs.filter((log) => log.level === 'warn' && !expectedWarnings.test(String(log.msg)))).toEqual([]);
       expect(done.logs.filter((log) => log.level === 'error')).toEqual([]);
       expect(done.stderr).not.toContain(aclPassword);

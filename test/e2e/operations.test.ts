@@ -37,11 +37,14 @@ describe('status', () => {
       expect(row.size_bytes).toBeGreaterThan(10);
       expect(Date.parse(row.written_at!)).not.toBeNaN();
       expect(row.compute_ms).toBeGreaterThanOrEqual(0);
+      expect(row.as_of).toBe('2026-06-15T12:34:56.000Z');
     }
     for (const family of FAMILIES) {
       expect(status.families[family]).toMatchObject({ family, successful: expect.any(Number), failed: 0 });
       expect(status.families[family]!.now).toBe('2026-06-15T12:34:56.000Z');
+      expect(status.data_states[family]).toMatchObject({ now: '2026-06-15T12:34:56.000Z', valid_until: expect.any(String) });
     }
+    expect(Date.parse(status.last_change_seen!)).not.toBeNaN();
     expect(status.extra_keys).toEqual([{ key: API_OWN_KEY, ttl_seconds: expect.any(Number) }]);
   });
 
@@ -62,13 +65,19 @@ describe('status', () => {
     const text = formatStatus({
       redis: 'redis://127.0.0.1:6379/0',
       covered: [
-        { key: 'stats_service:a', family: 'users', learned: false, present: true, ttl_seconds: 290, size_bytes: 12, written_at: 'w', compute_ms: 5 },
-        { key: 'stats_service:b', family: 'dashboard', learned: false, present: false, ttl_seconds: null, size_bytes: null, written_at: null, compute_ms: null },
-        { key: 'stats_service:c', family: 'executions', learned: true, present: true, ttl_seconds: 100, size_bytes: 9, written_at: 'w', compute_ms: 1 },
+        { key: 'stats_service:a', family: 'users', learned: false, present: true, ttl_seconds: 290, size_bytes: 12, written_at: 'w', compute_ms: 5, as_of: 'n' },
+        { key: 'stats_service:b', family: 'dashboard', learned: false, present: false, ttl_seconds: null, size_bytes: null, written_at: null, compute_ms: null, as_of: null },
+        { key: 'stats_service:c', family: 'executions', learned: true, present: true, ttl_seconds: 100, size_bytes: 9, written_at: 'w', compute_ms: 1, as_of: 'n' },
       ],
       present: 2,
       missing: 1,
       families: { dashboard: null, executions: null, users: null },
+      last_change_seen: '2026-06-15T12:35:00.000Z',
+      data_states: {
+        dashboard: null,
+        executions: { fingerprint: 'f', fingerprint_at: 'a', now: '2026-06-15T12:34:56.000Z', valid_until: '2026-06-15T12:37:14.569Z', build: 'b', keys_digest: 'k' },
+        users: { fingerprint: 'f', fingerprint_at: 'a', now: '2026-06-15T12:34:57.000Z', valid_until: null, build: 'b', keys_digest: 'k' },
+      },
       locks: { dashboard: { held: true, ttl_ms: 41_500 }, executions: { held: false, ttl_ms: null }, users: { held: true, ttl_ms: null } },
       learned: [{ key: 'stats_service:c', family: 'executions', first_seen: 'f', last_seen: 'l', lapses_at: 'x' }],
       extra_keys: [],
@@ -90,8 +99,9 @@ describe('status', () => {
     expect(text).toMatch(/ok\s+executions \(learned\)\s+100s/);
     expect(text).toMatch(/LEARNED\s+FIRST SEEN[^\n]*\n\s*executions\s+f\s+l\s+x\s+c/);
     expect(text).toMatch(/dashboard\s+never\s+-\s+-\s+-\s+held, 42s left/);
-    expect(text).toMatch(/executions\s+never\s+-\s+-\s+-\s+free/);
-    expect(text).toMatch(/users\s+never\s+-\s+-\s+-\s+held, no expiry/);
+    expect(text).toMatch(/executions\s+never\s+-\s+-\s+-\s+free\s+2026-06-15T12:34:56.000Z\s+2026-06-15T12:37:14.569Z/);
+    expect(text).toMatch(/users\s+never\s+-\s+-\s+-\s+held, no expiry\s+2026-06-15T12:34:57.000Z\s+no time bound/);
+    expect(text).toMatch(/Last change in the data seen at 2026-06-15T12:35:00.000Z/);
     expect(text).toMatch(/PROBLEM: stats_refresh:lock:users has no expiry/);
   });
 

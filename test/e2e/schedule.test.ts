@@ -1,8 +1,9 @@
 /**
- * `stats-refresh schedule` on the real services: the start-up refresh, the cron schedules,
- * self-healing after a flush and a Redis restart (and its bound), no overlapping runs,
- * SIGTERM, /metrics and /healthz over HTTP, and bad settings. Schedules use the 6-field
- * form (seconds) to keep the file fast; families not under test get a yearly schedule.
+ * `stats-refresh schedule --mode cron` on the real services: the start-up refresh, the cron
+ * schedules, self-healing after a flush and a Redis restart (and its bound), no overlapping
+ * runs, SIGTERM, /metrics and /healthz over HTTP, and bad settings. Schedules use the
+ * 6-field form (seconds) to keep the file fast; families not under test get a yearly
+ * schedule. Change mode (the default): change-schedule.test.ts.
  */
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -31,7 +32,7 @@ async function presentKeys(): Promise<number> {
 }
 
 async function schedule(args: readonly string[], databaseUrl = database.url): Promise<RunningSchedule> {
-  const started = await startSchedule(args, { DATABASE_URL: databaseUrl, REDIS_URL: `redis://127.0.0.1:${redisPort}/0` });
+  const started = await startSchedule(['--mode', 'cron', ...args], { DATABASE_URL: databaseUrl, REDIS_URL: `redis://127.0.0.1:${redisPort}/0` });
   running.push(started);
   return started;
 }
@@ -111,7 +112,7 @@ describe('schedule', () => {
     await eventually('the start run wrote every key', async () => (await presentKeys()) === KEYS.length);
     await fault();
     await eventually('every key back', async () => (await presentKeys()) === KEYS.length);
-    await eventually('a fresh run after the restore', () => started.count('schedule run finished', (log) => log.reason === 'self-heal') === 1);
+    await eventually('a fresh run after the restore', () => started.count('schedule run finished', (log) => log.reason === 'heal') === 1);
     const text = await started.metrics();
     for (const family of ['dashboard', 'executions', 'users']) {
       expect(sampleValue(text, 'stats_refresh_self_heals_total', { family }), family).toBe(1);
@@ -124,7 +125,7 @@ describe('schedule', () => {
     // A user that may not enable client tracking: only the check every --check-interval is left.
     await redis.call('ACL', 'SETUSER', 'notrack', 'on', '>pw-notrack', '~*', '&*', '+@all', '-client|tracking');
     const started = await startSchedule(
-      ['--dashboard-cron', QUIET, '--executions-cron', QUIET, '--users-cron', QUIET, '--check-interval', '0.5'],
+      ['--mode', 'cron', '--dashboard-cron', QUIET, '--executions-cron', QUIET, '--users-cron', QUIET, '--check-interval', '0.5'],
       { DATABASE_URL: database.url, REDIS_URL: `redis://notrack:pw-notrack@127.0.0.1:${redisPort}/0` },
     );
     running.push(started);
@@ -214,7 +215,7 @@ describe('schedule', () => {
   });
 
   it('bad settings stop it before anything starts, with one line naming the setting (exit 2)', async () => {
-    const env = { DATABASE_URL: database.url, REDIS_URL: `redis://127.0.0.1:${redisPort}/0` };
+    const env = { DATABASE_URL: database.url, REDIS_URL: `redis://127.0.0.1:${redisPort}/0`, STATS_REFRESH_SCHEDULE_MODE: 'cron' };
     const badCron = await runCli(['schedule', '--dashboard-cron', '61 * * * *'], env);
     expect(badCron.code).toBe(2);
     expect(badCron.messages).toEqual([expect.stringMatching(/^stats-refresh: --dashboard-cron is not a valid cron expression \("61 \* \* \* \*"\): .*minute/)]);

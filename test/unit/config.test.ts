@@ -33,6 +33,7 @@ describe('loadConfig defaults', () => {
       concurrency: 2,
       now: NOW,
       dryRun: false,
+      force: false,
       rollbarToken: null,
       rollbarEndpoint: null,
       environment: 'production',
@@ -141,6 +142,7 @@ describe('loadConfig precedence', () => {
       concurrency: 5,
       now: NOW,
       dryRun: false,
+      force: false,
       rollbarToken: 'tok-123456',
       rollbarEndpoint: 'https://rollbar.example/api/1/',
       environment: 'staging',
@@ -221,6 +223,14 @@ describe('loadConfig precedence', () => {
     expect(() => loadConfig({}, { STATS_REFRESH_LEARN: 'disabled' }, clock)).toThrow('STATS_REFRESH_LEARN must be on or off');
     // --no-learn wins over the variable.
     expect(loadConfig({ learn: false }, { STATS_REFRESH_LEARN: 'on' }, clock).learn).toBe(false);
+  });
+
+  it('computes even when nothing changed with --force or STATS_REFRESH_FORCE', () => {
+    expect(loadConfig({}, {}, clock).force).toBe(false);
+    expect(loadConfig({ force: true }, {}, clock).force).toBe(true);
+    expect(loadConfig({}, { STATS_REFRESH_FORCE: 'yes' }, clock).force).toBe(true);
+    expect(loadConfig({}, { STATS_REFRESH_FORCE: 'off' }, clock).force).toBe(false);
+    expect(() => loadConfig({}, { STATS_REFRESH_FORCE: 'always' }, clock)).toThrow('STATS_REFRESH_FORCE must be on or off');
   });
 
   it('reads a Redis database only as a whole number, in the path or as db=', () => {
@@ -397,8 +407,28 @@ describe('secretsOf', () => {
 });
 
 describe('schedule settings', () => {
-  it('defaults: the CronJobs\' schedules, their longest gaps, a 5 s check, no metrics server', () => {
+  it('defaults: change mode, a probe a second, 300 s staleness, the default budget (37 cron runs an hour), a 5 s check, no metrics server', () => {
     const settings = loadScheduleConfig({}, {}, () => NOW);
+    expect(settings).toMatchObject({ mode: 'change', probeIntervalMs: 1_000, maxStalenessMs: 300_000, dbBudgetSecondsPerHour: null, cronRunsPerHour: 37, ignored: [] });
+    // The longest gap between runs, for health and the TTL warning: --max-staleness.
+    expect(settings.intervalsMs).toEqual({ dashboard: 5 * MIN, executions: 5 * MIN, users: 5 * MIN });
+    expect(settings).toMatchObject({ checkIntervalMs: 5_000, metricsPort: null, metricsHost: '0.0.0.0' });
+  });
+
+  it('change mode: its flags and variables; the cron settings are named as ignored, not read', () => {
+    const settings = loadScheduleConfig(
+      { probeInterval: '0.5', maxStaleness: '60', dbBudget: '12.5', usersCron: 'not even cron' },
+      { STATS_REFRESH_DASHBOARD_CRON: '0 * * * *', STATS_REFRESH_PROBE_INTERVAL: '3' },
+      () => NOW,
+    );
+    expect(settings).toMatchObject({ mode: 'change', probeIntervalMs: 500, maxStalenessMs: 60_000, dbBudgetSecondsPerHour: 12.5 });
+    expect(settings.ignored).toEqual(['STATS_REFRESH_DASHBOARD_CRON', '--users-cron']);
+    expect(loadScheduleConfig({}, { STATS_REFRESH_SCHEDULE_MODE: 'cron' }, () => NOW).mode).toBe('cron');
+    expect(loadScheduleConfig({ mode: 'cron', maxStaleness: '10' }, {}, () => NOW).intervalsMs.dashboard).toBe(4 * MIN);
+  });
+
+  it('cron mode: the CronJobs\' schedules and their longest gaps', () => {
+    const settings = loadScheduleConfig({ mode: 'cron' }, {}, () => NOW);
     expect(settings.schedules).toEqual({ dashboard: '1-59/4 * * * *', executions: '2-59/5 * * * *', users: '4-59/6 * * * *' });
     expect(settings.intervalsMs).toEqual({ dashboard: 4 * MIN, executions: 5 * MIN, users: 6 * MIN });
     expect(settings).toMatchObject({ checkIntervalMs: 5_000, metricsPort: null, metricsHost: '0.0.0.0' });
@@ -406,7 +436,7 @@ describe('schedule settings', () => {
 
   it('flags override the environment; 6-field expressions have seconds', () => {
     const settings = loadScheduleConfig(
-      { usersCron: '*/2 * * * * *', checkInterval: '0.5', metricsPort: '9464' },
+      { mode: 'cron', usersCron: '*/2 * * * * *', checkInterval: '0.5', metricsPort: '9464' },
       { STATS_REFRESH_USERS_CRON: '0 * * * *', STATS_REFRESH_DASHBOARD_CRON: '0 */2 * * *', STATS_REFRESH_METRICS_HOST: '127.0.0.1' },
       () => NOW,
     );
@@ -417,10 +447,19 @@ describe('schedule settings', () => {
   });
 
   it.each([
-    [{ dashboardCron: '61 * * * *' }, {}, /^--dashboard-cron is not a valid cron expression \("61 \* \* \* \*"\): .*minute/],
-    [{}, { STATS_REFRESH_EXECUTIONS_CRON: '1/4 * * * *' }, /^STATS_REFRESH_EXECUTIONS_CRON is not a valid cron expression/],
-    [{ usersCron: '* * * * * * *' }, {}, /^--users-cron is not a valid cron expression.*5 or 6 parts/],
-    [{ usersCron: '0 0 30 2 *' }, {}, /^--users-cron \("0 0 30 2 \*"\) never fires$/],
+    [{ mode: 'cron', dashboardCron: '61 * * * *' }, {}, /^--dashboard-cron is not a valid cron expression \("61 \* \* \* \*"\): .*minute/],
+    [{}, { STATS_REFRESH_SCHEDULE_MODE: 'cron', STATS_REFRESH_EXECUTIONS_CRON: '1/4 * * * *' }, /^STATS_REFRESH_EXECUTIONS_CRON is not a valid cron expression/],
+    [{ mode: 'cron', usersCron: '* * * * * * *' }, {}, /^--users-cron is not a valid cron expression.*5 or 6 parts/],
+    [{ mode: 'cron', usersCron: '0 0 30 2 *' }, {}, /^--users-cron \("0 0 30 2 \*"\) never fires$/],
+    [{ mode: 'adaptive' }, {}, /^--mode must be one of change, cron, got "adaptive"$/],
+    [{}, { STATS_REFRESH_SCHEDULE_MODE: 'x' }, /^STATS_REFRESH_SCHEDULE_MODE must be one of change, cron/],
+    [{ probeInterval: '0' }, {}, /^--probe-interval must be a number of seconds from 0.1 to 3600, got "0"$/],
+    [{ probeInterval: '-1' }, {}, /^--probe-interval must be a number of seconds from 0.1 to 3600, got "-1"$/],
+    [{ probeInterval: '3601' }, {}, /^--probe-interval must be a number of seconds from 0.1 to 3600, got "3601"$/],
+    [{ dbBudget: '0' }, {}, /^--db-budget must be a number of seconds from 0.001 to 3600, got "0"$/],
+    [{ dbBudget: '-5' }, {}, /^--db-budget must be a number of seconds from 0.001 to 3600, got "-5"$/],
+    [{ maxStaleness: '2', probeInterval: '5' }, {}, /^--max-staleness \(2 s\) must not be below the probe interval \(5 s\)$/],
+    [{}, { STATS_REFRESH_MAX_STALENESS: '0.5' }, /^STATS_REFRESH_MAX_STALENESS \(0.5 s\) must not be below the probe interval \(1 s\)$/],
     [{ checkInterval: '0' }, {}, /^--check-interval must be a number of seconds from 0.1 to 3600, got "0"$/],
     [{}, { STATS_REFRESH_CHECK_INTERVAL: 'soon' }, /^STATS_REFRESH_CHECK_INTERVAL must be a number of seconds/],
     [{ metricsPort: '70000' }, {}, /^--metrics-port must be a whole number from 0 to 65535/],

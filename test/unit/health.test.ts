@@ -14,6 +14,9 @@ describe('health rule', () => {
     intervalsMs: { dashboard: 240_000, executions: 300_000, users: 360_000 },
     lastSuccessAt: { dashboard: 900_000, executions: 800_000, users: 700_000 },
     checkError: null,
+    leading: null,
+    leaseError: null,
+    probeFailure: null,
   };
 
   it('healthy while the loop runs and every family succeeded within two intervals', () => {
@@ -38,6 +41,23 @@ describe('health rule', () => {
     const elsewhere = { dashboard: 1_000_000 - 60_000, executions: null, users: 100_000 };
     const report = healthOf({ ...base, lastSuccessAt: stale, lastSuccessAnywhereAt: elsewhere });
     expect(report).toMatchObject({ healthy: true, families: { dashboard: { age_seconds: 60 }, users: { age_seconds: 300 } } });
+  });
+
+  it('change mode: a follower is healthy whatever its families; failing probes count after 30 s', () => {
+    const stale = { ...base, lastSuccessAt: { dashboard: null, executions: null, users: null } };
+    expect(healthOf({ ...stale, leading: false })).toMatchObject({ healthy: true, role: 'follower', reasons: [] });
+    expect(healthOf({ ...stale, leading: true })).toMatchObject({ healthy: false, role: 'leader' });
+    expect(healthOf({ ...base, leading: false, stopping: true })).toMatchObject({ healthy: false, reasons: ['stopping'] });
+    // Claims that fail: not a known follower, and unhealthy.
+    expect(healthOf({ ...base, leading: false, leaseError: 'Redis did not answer within 10 s' })).toMatchObject({
+      healthy: false,
+      role: 'follower',
+      reasons: ['leader lease not claimed: Redis did not answer within 10 s'],
+    });
+    expect(healthOf(base)).not.toHaveProperty('role');
+    const failing = (forMs: number) => healthOf({ ...base, leading: true, probeFailure: { error: 'connection refused', forMs } });
+    expect(failing(30_000).healthy).toBe(true);
+    expect(failing(30_001)).toMatchObject({ healthy: false, reasons: ['change probes failing for 30 s: connection refused'] });
   });
 
   it('counts from the start before a first success; unhealthy when the loop stalls or stops', () => {

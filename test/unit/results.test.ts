@@ -44,6 +44,7 @@ function run(results: RequestResult[], over: Partial<RefreshRun> = {}): RefreshR
     statements: 4,
     families: ['dashboard', 'executions', 'users'],
     skipped: [],
+    dbMs: 0,
     interrupted: null,
     results,
     payloads: null,
@@ -94,7 +95,7 @@ describe('summaryOf', () => {
 describe('metadata', () => {
   it('records every written key with its compute time, and the last run of each family that ran', () => {
     const done = run([result(users0, { computeMs: 42 }), result(users1, { written: [], error: 'x' })], { families: ['users'] });
-    expect(keyMetaOf(done, NOW)).toEqual(new Map([[payloadKey(users0), { written_at: NOW.toISOString(), compute_ms: 42, ttl_seconds: 300 }]]));
+    expect(keyMetaOf(done, NOW)).toEqual(new Map([[payloadKey(users0), { written_at: NOW.toISOString(), compute_ms: 42, ttl_seconds: 300, as_of: NOW.toISOString() }]]));
     expect(familyRunsOf(done)).toEqual([
       {
         family: 'users',

@@ -34,6 +34,7 @@ function run(results: RequestResult[], over: Partial<RefreshRun> = {}): RefreshR
     ttlSeconds: 300,
     durationMs: 1412,
     statements: 5,
+    dbMs: 900,
     families: ['dashboard', 'executions', 'users'],
     skipped: [],
     interrupted: null,
@@ -109,6 +110,16 @@ describe('formatRunSummary', () => {
 
   it('shows a family that ran with nothing to do as zeros', () => {
     expect(rowsOf(formatRunSummary(run([], { families: ['users'] })))).toContainEqual(['users', '0', '0', '0', '0', '0', '0 ms']);
+  });
+
+  it('names each unchanged family with its instant and horizon', () => {
+    const unchanged = new Map([
+      ['users', { as_of: '2026-06-15T12:34:56.000Z', valid_until: '2026-06-15T12:37:14.569Z', keys: 11 }],
+      ['executions', { as_of: '2026-06-15T12:34:56.000Z', valid_until: null, keys: 8 }],
+    ] as const);
+    const text = formatRunSummary(run([], { families: [], statements: 1, unchanged }));
+    expect(text).toContain("Unchanged: users's 11 keys kept (TTL renewed, no table read), exact as of 2026-06-15T12:34:56.000Z until 2026-06-15T12:37:14.569Z.");
+    expect(text).toContain("Unchanged: executions's 8 keys kept (TTL renewed, no table read), exact as of 2026-06-15T12:34:56.000Z until the data changes.");
   });
 });
 

@@ -1,0 +1,89 @@
+/**
+ * schedule's PostgreSQL budget (change mode): a token bucket of database seconds. Every
+ * statement's wall time is charged to it (the runs' and the probes'); it refills at
+ * budget/3600 per second. A run the data's changes ask for starts only while the bucket
+ * holds what the last full run cost; otherwise it waits (never skipped): runs for time and
+ * self-healing are charged but not held.
+ *
+ * The default budget is what the default cron schedules would spend on the same data:
+ * their family runs an hour times the database time of this process's last full run,
+ * estimated again after each one. Before the first full run nothing is known and nothing
+ * is held.
+ */
+
+/**
+ * The bucket holds this many runs' worth: a change, the run a change during it asks for and
+ * one more pass without waiting, while over an hour the spending stays within the budget.
+ */
+export const BUCKET_RUNS = 3;
+
+export interface DbBudgetOptions {
+  /** Seconds an hour; null: the default cron schedules' spending (below). */
+  readonly secondsPerHour: number | null;
+  /** Family runs an hour of the default cron schedules. */
+  readonly cronRunsPerHour: number;
+}
+
+export class DbBudget {
+  /** Seconds in the bucket (negative: spent ahead, by runs the budget does not hold). */
+  private level = 0;
+  private levelAt = 0;
+  /** What the last full run cost, in seconds; null until one finished. */
+  private runCost: number | null = null;
+
+  constructor(private readonly options: DbBudgetOptions) {}
+
+  /** Seconds an hour, or null while the default is not yet known. */
+  secondsPerHour(): number | null {
+    if (this.options.secondsPerHour !== null) return this.options.secondsPerHour;
+    return this.runCost === null ? null : this.options.cronRunsPerHour * this.runCost;
+  }
+
+  private capacity(): number | null {
+    return this.runCost === null ? null : BUCKET_RUNS * this.runCost;
+  }
+
+  private refill(now: number): void {
+    const perHour = this.secondsPerHour();
+    const capacity = this.capacity();
+    if (perHour === null || capacity === null) return;
+    this.level = Math.min(capacity, this.level + (Math.max(0, now - this.levelAt) / 1000) * (perHour / 3600));
+    this.levelAt = now;
+  }
+
+  /** Charges database time spent (ms of statement wall time). */
+  spend(ms: number, now: number): void {
+    this.refill(now);
+    this.level -= ms / 1000;
+  }
+
+  /** Charges a full run (every family), whose cost sets the bucket's size and the default rate. */
+  fullRun(ms: number, now: number): void {
+    this.refill(now);
+    // A run that read nothing (every statement failed at once) says nothing of the data's cost.
+    if (ms > 0) {
+      const first = this.runCost === null;
+      this.runCost = ms / 1000;
+      if (first) {
+        this.level = this.capacity()!;
+        this.levelAt = now;
+      }
+      this.level = Math.min(this.level, this.capacity()!);
+    }
+    this.spend(ms, now);
+  }
+
+  /** The seconds left in the bucket, or null while nothing is known. */
+  left(now: number): number | null {
+    this.refill(now);
+    return this.capacity() === null ? null : this.level;
+  }
+
+  /** How long until a change run may start (0: now). */
+  waitMs(now: number): number {
+    this.refill(now);
+    const perHour = this.secondsPerHour();
+    if (perHour === null || this.runCost === null || this.level >= this.runCost) return 0;
+    return Math.ceil(((this.runCost - this.level) / (perHour / 3600)) * 1000);
+  }
+}
