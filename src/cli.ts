@@ -36,6 +36,8 @@ STATS_REFRESH_METRICS_PORT, STATS_REFRESH_METRICS_HOST. DATABASE_URL_FILE, REDIS
 ROLLBAR_ACCESS_TOKEN_FILE: read the value from a file instead (Docker secrets). Flags override
 the environment. TLS: sslmode=verify-full&sslrootcert=<CA file> in DATABASE_URL; rediss:// for Redis.`;
 
+const API_CACHE_TTL_HELP = `the API's own cache TTL, to date the keys it wrote (env STATS_API_CACHE_TTL, default ${DEFAULTS.apiCacheTtlSeconds})`;
+
 function connectionOptions(command: Command): Command {
   return command
     .option('--redis-url <url>', 'Redis URL of the API cache (env REDIS_URL)')
@@ -52,12 +54,12 @@ function computeOptions(command: Command, ttlDefault: number): Command {
     .option('--batch-file <file>', 'read more targets from FILE, one a line, # comments (env STATS_REFRESH_BATCH_FILE)')
     .option('--database-url <url>', 'PostgreSQL URL of the API database, read only (env DATABASE_URL)')
     .option('--ttl <seconds>', `expiry of every written key (env STATS_CACHE_TTL, default ${ttlDefault})`)
-    .option('--concurrency <n>', 'SQL statements run in parallel (env STATS_REFRESH_CONCURRENCY, default 2)')
-    .option('--statement-timeout <seconds>', 'limit on every SQL statement (default 60); a timeout fails its configs only')
-    .option('--lock-ttl <seconds>', 'life of a family lock, renewed while the run lasts (default 60)')
-    .option('--on-drift <mode>', "when the API's answers differ from ours: yield (stop writing the endpoint, delete our keys) or warn (env STATS_REFRESH_ON_DRIFT, default yield)")
-    .option('--api-cache-ttl <seconds>', "the API's own cache TTL, to date the keys it wrote (env STATS_API_CACHE_TTL, default 300)")
-    .option('--grace-period <seconds>', 'after SIGTERM/SIGINT, how long in-flight work may finish (default 20)');
+    .option('--concurrency <n>', `SQL statements run in parallel (env STATS_REFRESH_CONCURRENCY, default ${DEFAULTS.concurrency})`)
+    .option('--statement-timeout <seconds>', `limit on every SQL statement (default ${DEFAULTS.statementTimeoutSeconds}); a timeout fails its configs only`)
+    .option('--lock-ttl <seconds>', `life of a family lock, renewed while the run lasts (default ${DEFAULTS.lockTtlSeconds})`)
+    .option('--on-drift <mode>', `when the API's answers differ from ours: yield (stop writing the endpoint, delete our keys) or warn (env STATS_REFRESH_ON_DRIFT, default ${DEFAULTS.onDrift})`)
+    .option('--api-cache-ttl <seconds>', API_CACHE_TTL_HELP)
+    .option('--grace-period <seconds>', `after SIGTERM/SIGINT, how long in-flight work may finish (default ${DEFAULTS.gracePeriodSeconds})`);
 }
 
 function runOptions(command: Command): Command {
@@ -66,7 +68,7 @@ function runOptions(command: Command): Command {
     .option('--dry-run', 'compute and print the payloads in the summary; write nothing, no Redis needed')
     .option('--force', 'compute even when nothing changed since the last run (env STATS_REFRESH_FORCE)')
     .option('--wait-lock', "wait for another run's family lock instead of skipping the family")
-    .option('--wait-timeout <seconds>', 'how long warmup waits for the services, and --wait-lock for a lock (default 120)')
+    .option('--wait-timeout <seconds>', `how long warmup waits for the services, and --wait-lock for a lock (default ${DEFAULTS.waitTimeoutSeconds})`)
     .option('--pushgateway-url <url>', 'push the run\'s metrics to this Prometheus Pushgateway (env STATS_REFRESH_PUSHGATEWAY_URL)')
     .addHelpText('after', FOOTER);
 }
@@ -85,7 +87,7 @@ function scheduleOptions(command: Command): Command {
     .option('--check-interval <seconds>', `how often to check that every covered key exists (env STATS_REFRESH_CHECK_INTERVAL, default ${SCHEDULE_DEFAULTS.checkIntervalSeconds})`)
     .option('--metrics-port <port>', 'serve GET /metrics and /healthz on this port (env STATS_REFRESH_METRICS_PORT; off when unset)')
     .option('--metrics-host <host>', `address to listen on (env STATS_REFRESH_METRICS_HOST, default ${SCHEDULE_DEFAULTS.metricsHost})`)
-    .option('--wait-timeout <seconds>', 'how long to wait for the services at start before exiting 3 (default 120)')
+    .option('--wait-timeout <seconds>', `how long to wait for the services at start before exiting 3 (default ${DEFAULTS.waitTimeoutSeconds})`)
     .addHelpText('after', FOOTER);
 }
 
@@ -93,8 +95,8 @@ function scheduleOptions(command: Command): Command {
 function learnOptions(command: Command): Command {
   return command
     .option('--no-learn', 'leave out the learned requests (the ones the API computed itself)')
-    .option('--learn-window <duration>', 'how long a learned request stays after the API last wrote it, e.g. 24h, 90m, 7d (default 24h)')
-    .option('--learn-max <n>', 'learned requests per family at most, most recently seen first (default 50)');
+    .option('--learn-window <duration>', `how long a learned request stays after the API last wrote it, e.g. 24h, 90m, 7d (default ${DEFAULTS.learnWindowMs / 3_600_000}h)`)
+    .option('--learn-max <n>', `learned requests per family at most, most recently seen first (default ${DEFAULTS.learnMax})`);
 }
 
 const TARGETS_HELP =
@@ -182,8 +184,8 @@ function buildProgram(signal: AbortSignal, setExit: (code: number) => void): Com
       .option('--json', JSON_HELP)
       .option('--database-url <url>', 'PostgreSQL URL of the API database, read only (env DATABASE_URL)')
       .option('--now <instant>', 'the current instant, ISO-8601 with zone (default: now)')
-      .option('--api-cache-ttl <seconds>', "the API's own cache TTL, to date the keys it wrote (env STATS_API_CACHE_TTL, default 300)")
-      .option('--ttl <seconds>', 'our keys\' expiry, as the runs set it (env STATS_CACHE_TTL, default 300)'),
+      .option('--api-cache-ttl <seconds>', API_CACHE_TTL_HELP)
+      .option('--ttl <seconds>', `our keys' expiry, as the runs set it (env STATS_CACHE_TTL, default ${DEFAULTS.ttlSeconds})`),
   ).action(async (targets: string[], flags: FlagValues & { json?: boolean }) => {
     const { verifyCommand } = await import('./commands/verify.js');
     setExit(await verifyCommand(targets, flags, signal));

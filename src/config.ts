@@ -12,7 +12,7 @@ import { firingsPerHour, longestGapMs } from './lib/cron.js';
 import { credentialsOf } from './lib/redact.js';
 import { FAMILIES, type Family } from './requests/batches.js';
 import { parseInstant } from './lib/time.js';
-import type { OnDrift } from './run/drift-check.js';
+import type { DriftSettings, OnDrift } from './run/drift-check.js';
 
 export const DEFAULTS = Object.freeze({
   databaseUrl: 'postgres://postgres@127.0.0.1:5432/postgres',
@@ -481,6 +481,11 @@ export function loadScheduleConfig(flags: ScheduleFlagValues, env: Env, clock: (
     metricsPort: port ? parseNumber(port, 0, 0, 65_535) : null,
     metricsHost: host?.value.trim() || SCHEDULE_DEFAULTS.metricsHost,
   });
+}
+
+/** What the drift check reads of the settings: runs and `verify` judge with the same. */
+export function driftSettingsOf(config: Config): DriftSettings {
+  return { onDrift: config.onDrift, apiTtlMs: config.apiCacheTtlSeconds * 1000, ourTtlMs: config.ttlSeconds * 1000 };
 }
 
 /**

@@ -90,15 +90,15 @@ async function runOurs(databaseUrl: string): Promise<{ payloads: ReadonlyMap<str
   const { db, pool } = createDb({ url: databaseUrl, tls: parsePostgresTls(databaseUrl, 'the check'), applicationName: 'stats-refresh-check', poolSize: 2 });
   try {
     const requests = parseBatchFile(readFileSync(path.join(FIXTURE, 'requests.txt'), 'utf8'), 'requests.txt').flatMap(({ target }) =>
-      target.kind === 'request' ? [target.config] : [],
+      target.kind === 'request' ? [target.request] : [],
     );
-    const configs: StatsRequest[] = [...requestsFor(['dashboard', 'executions', 'users']), ...requests];
+    const computed: StatsRequest[] = [...requestsFor(['dashboard', 'executions', 'users']), ...requests];
     const run = await runRefresh(
-      { command: 'check-api-version', configs: configs.map((config) => ({ config, origin: 'batch' })), families: [], now: new Date(GOLDEN_NOW), ttlSeconds: 300, concurrency: 2, dryRun: true },
+      { command: 'check-api-version', requests: computed.map((request) => ({ request, origin: 'batch' })), families: [], now: new Date(GOLDEN_NOW), ttlSeconds: 300, concurrency: 2, dryRun: true },
       { db, pool, cache: null, logger: createLogger('warn'), reporter: noReporter, secrets: [] },
     );
     const failed = run.results.filter((result) => result.error !== null);
-    if (failed.length > 0) throw new Error(`stats-refresh could not compute ${failed[0]!.label}: ${failed[0]!.error}`);
+    if (failed.length > 0) throw new Error(`stats-refresh could not compute ${failed[0]!.label}: ${failed[0]!.error!.message}`);
     const { rows } = await pool.query<{ slug: string }>('SELECT slug FROM script');
     return { payloads: run.payloads!, slugs: rows.map((row) => row.slug) };
   } finally {

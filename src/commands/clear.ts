@@ -5,7 +5,7 @@
  * keys only when a pattern is given too.
  */
 import { type FlagValues, loadConfig } from '../config.js';
-import { scanBatches } from '../io/cache.js';
+import { scanBatches } from '../io/redis-client.js';
 import { forgetDrift } from '../io/drift-store.js';
 import { LEARNED_KEY } from '../io/learned.js';
 import { EXIT, UsageError } from '../lib/errors.js';
@@ -36,7 +36,7 @@ export function clearCommand(
   const deleteKeys = flags.drift !== true || pattern !== undefined;
   return withRuntime(config, { db: false, redis: true }, signal, async (runtime) => {
     await runtime.checkReachable();
-    const redis = runtime.connections.redis!;
+    const redis = runtime.connections.redis;
     const matched: string[] = [];
     let deleted = 0;
     for await (const keys of deleteKeys ? scanBatches(redis, match) : []) {

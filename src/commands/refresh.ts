@@ -19,7 +19,7 @@ export function batchFileOf(config: Config): BatchFile | null {
   return config.batchFile ? { path: config.batchFile, source: config.batchFileSource } : null;
 }
 
-/** 130/143 when a signal cut the run short, 1 when a config failed, else 0. */
+/** 130/143 when a signal cut the run short, 1 when a request failed, else 0. */
 export function exitCodeOfRun(run: RefreshRun, signal: AbortSignal): number {
   if (signal.aborted) return SIGNAL_EXIT[String(signal.reason)] ?? EXIT.CONFIGS_FAILED;
   return failuresOf(run).length > 0 ? EXIT.CONFIGS_FAILED : EXIT.OK;

@@ -12,7 +12,7 @@ import { ScheduleMetrics } from '../io/metrics.js';
 import { fingerprintText, probeChanges } from '../pass/change-probe.js';
 import { EXIT, UnreachableError } from '../lib/errors.js';
 import { FAMILIES } from '../requests/batches.js';
-import { type Runtime, withRuntime } from '../run/runtime.js';
+import { type RedisRuntime, type Runtime, withRuntime } from '../run/runtime.js';
 import { waitForServices } from '../run/services.js';
 import { resolveTargets } from '../run/targets.js';
 import type { ProbeChanges } from '../schedule/change-loop.js';
@@ -51,7 +51,7 @@ function startedFields(runtime: Runtime, settings: ScheduleConfig) {
   };
 }
 
-async function serve(runtime: Runtime, settings: ScheduleConfig, signal: AbortSignal): Promise<number> {
+async function serve(runtime: RedisRuntime, settings: ScheduleConfig, signal: AbortSignal): Promise<number> {
   const { logger } = runtime;
   warnShortTtl(runtime, settings);
   for (const name of settings.ignored) logger.warn({ setting: name }, `${name} applies only with --mode cron: ignored`);

@@ -2,7 +2,7 @@
  * Opening and checking the run's connections, and closing them last-in-first-out.
  */
 import type pg from 'pg';
-import { type RedisClient, createRedis, dropConnection, redisFailure } from './cache.js';
+import { type RedisClient, createRedis, dropConnection, redisFailure } from './redis-client.js';
 import { type PgConnectionOptions, createDb, type Db } from './db.js';
 import { UnreachableError, errorMessage } from '../lib/errors.js';
 import { FAMILIES } from '../requests/batches.js';
@@ -22,12 +22,16 @@ export interface ConnectionSettings {
   readonly concurrency: number;
 }
 
-export interface Connections {
+/**
+ * The run's connections. `R` says whether Redis was asked for: `true` types `redis` as
+ * present, `boolean` (known only at run time, as a dry run decides) as possibly null.
+ */
+export interface Connections<out R extends boolean = boolean> {
   readonly db: Db;
   readonly pool: pg.Pool;
   /** Bytes received from PostgreSQL so far, over every connection the pool opened. */
   dbBytesReceived(): number;
-  readonly redis: RedisClient | null;
+  readonly redis: R extends true ? RedisClient : RedisClient | null;
   /**
    * The end of a grace period: every PostgreSQL connection is dropped and the pool closed
    * (whatever waits on PostgreSQL fails now, and no statement can start again, not even a
@@ -71,10 +75,10 @@ export function pgOptionsOf(config: ConnectionSettings): PgConnectionOptions {
  * has room for a run of every family at once (up to families × concurrency connections,
  * what three CronJobs firing together would open).
  */
-export function openConnections(
+export function openConnections<R extends boolean>(
   config: ConnectionSettings,
-  options: { needRedis: boolean; onRedisError?: (error: Error) => void; longRunning?: boolean },
-): Connections {
+  options: { needRedis: R; onRedisError?: (error: Error) => void; longRunning?: boolean },
+): Connections<R> {
   const pgOptions = pgOptionsOf(config);
   const { db, pool } = createDb({ ...pgOptions, poolSize: config.concurrency * (options.longRunning ? FAMILIES.length : 1) });
   const redis = options.needRedis
@@ -89,7 +93,8 @@ export function openConnections(
   return {
     db,
     pool,
-    redis,
+    // A client exactly when `needRedis` asked for one, which is what Connections<R> says.
+    redis: redis as Connections<R>['redis'],
     dbBytesReceived: () => sockets.reduce((sum, socket) => sum + socket.bytesRead, 0),
     cut() {
       // Ended first: a statement failing on its lost connection must not be retried on a new one.

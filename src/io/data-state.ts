@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { FAMILIES, type Family } from '../requests/batches.js';
-import { redisFailure } from './cache.js';
+import { redisFailure } from './redis-client.js';
 import { META_PREFIX } from './metadata.js';
 
 /** Hash: family → JSON DataState. */

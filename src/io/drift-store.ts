@@ -8,7 +8,7 @@
  */
 import { errorMessage } from '../lib/errors.js';
 import { FAMILIES, type Family } from '../requests/batches.js';
-import { redisFailure } from './cache.js';
+import { redisFailure } from './redis-client.js';
 import { KEY_META, META_PREFIX } from './metadata.js';
 
 export type DifferenceKind = 'structure' | 'format' | 'values';

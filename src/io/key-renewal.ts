@@ -2,7 +2,7 @@
  * Keeping keys whose values need no recomputing: what we recorded of each, then their TTL
  * renewed, each in one round trip (what each key holds: drift-store's `fingerprints`).
  */
-import { redisFailure } from './cache.js';
+import { redisFailure } from './redis-client.js';
 import { KEY_META, type KeyMeta, parseKeyMeta } from './metadata.js';
 
 /** The subset of a Redis client renewal needs. */

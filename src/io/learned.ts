@@ -6,7 +6,7 @@
  * run of the family then refreshes the requests seen within the window, most recent first.
  */
 import { compareText } from '../lib/compare.js';
-import { redisFailure, type ScanClient, scanKeys } from './cache.js';
+import { redisFailure, type ScanClient, scanKeys } from './redis-client.js';
 import type { Logger } from './logger.js';
 import { KEY_META, type KeyMeta, META_PREFIX } from './metadata.js';
 import type { Family, StatsRequest } from '../requests/batches.js';
@@ -24,7 +24,7 @@ export interface LearnedSighting {
 export interface LearnedRequest extends LearnedSighting {
   readonly key: string;
   readonly family: Family;
-  readonly config: StatsRequest;
+  readonly request: StatsRequest;
   /** When it leaves the batch unless the API writes it again. */
   readonly lapses_at: string;
 }
@@ -81,13 +81,13 @@ export function activeLearned(
     const family = familyOfKey(key);
     if (!family || !families.includes(family)) continue;
     const sighting = parseSighting(text);
-    const config = parsePayloadKey(key);
+    const request = parsePayloadKey(key);
     const lapsesAt = sighting ? Date.parse(sighting.last_seen) + options.windowMs : Number.NaN;
-    if (!sighting || !config || !(lapsesAt >= now.getTime())) {
+    if (!sighting || !request || !(lapsesAt >= now.getTime())) {
       lapsed.push(key);
       continue;
     }
-    active.push({ key, family, config, ...sighting, lapses_at: new Date(lapsesAt).toISOString() });
+    active.push({ key, family, request, ...sighting, lapses_at: new Date(lapsesAt).toISOString() });
   }
   active.sort((a, b) => compareText(b.last_seen, a.last_seen) || compareText(a.key, b.key));
   return {

@@ -4,7 +4,7 @@
  * compute, and each family's last run.
  */
 import type { Family } from '../requests/batches.js';
-import { redisFailure } from './cache.js';
+import { redisFailure } from './redis-client.js';
 
 export const META_PREFIX = 'stats_refresh:';
 /** Hash: cache key → JSON KeyMeta. */

@@ -7,7 +7,7 @@ import { Counter, Gauge, Histogram, Pushgateway, Registry, collectDefaultMetrics
 import type { Family } from '../requests/batches.js';
 
 /**
- * ok: every config written; failed: some config failed or the run was cut short; skipped:
+ * ok: every request written; failed: some request failed or the run was cut short; skipped:
  * another run held the lock; unchanged: nothing changed since the family's keys were
  * computed, their TTL was renewed (no table read).
  */
@@ -27,8 +27,8 @@ export interface FamilyOutcome {
   readonly durationSeconds: number;
   /** The whole run's, when it covered several families. */
   readonly statements: number;
-  readonly configsOk: number;
-  readonly configsFailed: number;
+  readonly requestsOk: number;
+  readonly requestsFailed: number;
   readonly keysWritten: number;
   /** Learned requests the run refreshed with the family. */
   readonly learnedRequests: number;
@@ -44,7 +44,7 @@ export class RefreshMetrics {
   readonly registry = new Registry();
   private readonly lastSuccess = this.gauge('stats_refresh_last_success_timestamp_seconds', 'When the last run of the family that wrote every config finished (Unix seconds)');
   private readonly duration = this.gauge('stats_refresh_last_run_duration_seconds', 'Duration of the last run of the family (of the whole run when it covered several families)');
-  private readonly configs = new Gauge({
+  private readonly requests = new Gauge({
     name: 'stats_refresh_configs',
     help: 'Configs of the last run of the family, by result (ok, failed)',
     labelNames: ['family', 'result'] as const,
@@ -99,8 +99,8 @@ export class RefreshMetrics {
     if (outcome.result === 'skipped' || outcome.result === 'unchanged') return;
     if (outcome.result === 'ok') this.lastSuccess.set({ family }, outcome.finishedAt.getTime() / 1000);
     this.duration.set({ family }, outcome.durationSeconds);
-    this.configs.set({ family, result: 'ok' }, outcome.configsOk);
-    this.configs.set({ family, result: 'failed' }, outcome.configsFailed);
+    this.requests.set({ family, result: 'ok' }, outcome.requestsOk);
+    this.requests.set({ family, result: 'failed' }, outcome.requestsFailed);
     this.keysWritten.set({ family }, outcome.keysWritten);
     this.statements.set({ family }, outcome.statements);
     this.learned.set({ family }, outcome.learnedRequests);

@@ -1,5 +1,5 @@
 /**
- * Reporting failed configs to Rollbar, when a token is configured. Messages are
+ * Reporting failed requests to Rollbar, when a token is configured. Messages are
  * redacted before they leave the process, and the run waits for delivery.
  */
 import { redact } from '../lib/redact.js';

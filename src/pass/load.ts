@@ -4,12 +4,14 @@
  * binary COPY pass each) and the top users' emails (by primary key, after the pass).
  * Sources start at once, bounded by the run's concurrency; a failed source fails only
  * what is built on it, and a retried one starts over (nothing half-folded is kept).
+ * The catalog, read before anything is planned, is retried, observed and counted the same way.
  */
 import pLimit from 'p-limit';
 import type { Db } from '../io/db.js';
 import { settleWithinGrace } from '../lib/async.js';
 import { errorMessage } from '../lib/errors.js';
 import { type RetryPolicy, withRetry } from '../lib/retry.js';
+import { type Catalog, readCatalog } from './catalog.js';
 import type { CopyPool } from './copy.js';
 import { rankedUsers, runExecutionPass } from './execution-pass.js';
 import { type LoadPlan, SOURCE_INPUTS, SOURCE_NAMES, type SourceName } from './plan.js';
@@ -24,27 +26,37 @@ export interface LoadDeps {
   readonly pool: CopyPool;
 }
 
-export interface LoadOptions {
+/** What a statement is named in logs: a source, or the catalog read before the plan. */
+export type StatementName = SourceName | 'catalog';
+
+/** How statements are retried and who hears of them. */
+export interface StatementOptions {
+  readonly retry: RetryPolicy;
+  /** Once aborted (a shutdown signal), no statement starts, not even a retry. */
+  readonly signal?: AbortSignal;
+  /** Hears every statement as it ends, for metrics and debug logs. */
+  readonly observe?: (statement: StatementName, ms: number, error?: unknown, bytes?: number) => void;
+  readonly onRetry?: (statement: StatementName, attempt: number, delayMs: number, error: unknown) => void;
+}
+
+export interface LoadOptions extends StatementOptions {
   /** Statements at once. */
   readonly concurrency: number;
-  readonly retry: RetryPolicy;
-  /** Once aborted, no statement starts; those in flight get `gracePeriodMs`, then are cancelled on the server. */
-  readonly signal?: AbortSignal;
+  /** Statements in flight when `signal` aborts get this long, then are cancelled on the server. */
   readonly gracePeriodMs?: number;
   /**
    * The load's own bound (the run deadline): when it passes, no statement starts and those
    * in flight are cancelled on the server and fail, whatever the server or the path does.
    */
   readonly deadlineMs?: number;
-  /** Hears every statement as it ends, for metrics and debug logs. */
-  readonly observe?: (source: SourceName, ms: number, error?: unknown, bytes?: number) => void;
-  readonly onRetry?: (source: SourceName, attempt: number, delayMs: number, error: unknown) => void;
 }
 
 export interface Load {
   readonly data: RunData;
   /** Statements sent, retries included. */
   readonly statements: number;
+  /** Milliseconds those statements took, summed (backoff between retries left out). */
+  readonly ms: number;
 }
 
 type Loaders = { [K in SourceName]: (loaded: LoadedSources, cancel: AbortSignal) => Promise<NonNullable<LoadedSources[K]>> };
@@ -64,6 +76,56 @@ function loadersOf(plan: LoadPlan, { db, pool }: LoadDeps): Loaders {
 
 const bytesOf = (value: unknown) => (value as { bytes?: number }).bytes;
 
+/** Counts the statements a load sends, retries included, and tells `observe` of each as it ends. */
+class StatementTally {
+  count = 0;
+  ms = 0;
+
+  constructor(private readonly observe: StatementOptions['observe']) {}
+
+  async send<T>(name: StatementName, statement: () => Promise<T>): Promise<T> {
+    const begun = performance.now();
+    this.count += 1;
+    try {
+      const value = await statement();
+      this.ended(name, begun, undefined, bytesOf(value));
+      return value;
+    } catch (error) {
+      this.ended(name, begun, error);
+      throw error;
+    }
+  }
+
+  private ended(name: StatementName, begun: number, error?: unknown, bytes?: number): void {
+    const ms = performance.now() - begun;
+    this.ms += ms;
+    this.observe?.(name, ms, error, bytes);
+  }
+}
+
+export type CatalogLoad =
+  | { readonly catalog: Catalog; readonly statements: number; readonly ms: number }
+  | { readonly catalog: null; readonly error: unknown; readonly statements: number; readonly ms: number };
+
+/**
+ * Reads the catalog (column types, change counters), retried when the failure is transient;
+ * never throws: a catalog that could not be read is returned as its error.
+ */
+export async function loadCatalog(db: Db, options: StatementOptions): Promise<CatalogLoad> {
+  const tally = new StatementTally(options.observe);
+  try {
+    const catalog = await withRetry(
+      () => tally.send('catalog', () => readCatalog(db)),
+      options.retry,
+      (attempt, delayMs, error) => options.onRetry?.('catalog', attempt, delayMs, error),
+      () => !options.signal?.aborted,
+    );
+    return { catalog, statements: tally.count, ms: tally.ms };
+  } catch (error) {
+    return { catalog: null, error, statements: tally.count, ms: tally.ms };
+  }
+}
+
 /** Loads every planned source; never throws: a source that failed is in `data.failures`. */
 export async function loadRunData(plan: LoadPlan, deps: LoadDeps, options: LoadOptions): Promise<Load> {
   const { signal, observe, onRetry } = options;
@@ -76,21 +138,12 @@ export async function loadRunData(plan: LoadPlan, deps: LoadDeps, options: LoadO
   const pastDeadline = () => `the run's deadline of ${(options.deadlineMs ?? 0) / 1000} s passed`;
   const loaded: { -readonly [K in keyof LoadedSources]: LoadedSources[K] } = {};
   const started = new Map<SourceName, Promise<void>>();
-  let statements = 0;
+  const tally = new StatementTally(observe);
 
-  const attempt = async (name: SourceName) => {
+  const attempt = async (name: SourceName): Promise<unknown> => {
     if (signal?.aborted) throw new Error(`not started: shutting down (${String(signal.reason)})`);
     if (deadline.signal.aborted) throw new Error(`not started: ${pastDeadline()}`);
-    const begun = performance.now();
-    statements += 1;
-    try {
-      const value = await loaders[name](loaded, cancel.signal);
-      observe?.(name, performance.now() - begun, undefined, bytesOf(value));
-      return value;
-    } catch (error) {
-      observe?.(name, performance.now() - begun, error);
-      throw error;
-    }
+    return tally.send<unknown>(name, () => loaders[name](loaded, cancel.signal));
   };
   const start = (name: SourceName): Promise<void> => {
     let pending = started.get(name);
@@ -133,7 +186,7 @@ export async function loadRunData(plan: LoadPlan, deps: LoadDeps, options: LoadO
     failures.set(name, new Error(`query ${name} failed: ${errorMessage(cause)}`, { cause }));
   });
   if (unfinished) await cancelInFlight(cancel, [...started.values()]);
-  return { data: createRunData(plan, loaded, failures), statements };
+  return { data: createRunData(plan, loaded, failures), statements: tally.count, ms: tally.ms };
 }
 
 /** Cancels the statements still running and waits, at most `waitMs`, for them to stop. */

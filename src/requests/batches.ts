@@ -1,5 +1,5 @@
 /**
- * What each command refreshes, as data: the original design's configs first, then
+ * What each command refreshes, as data: the original design's requests first, then
  * the combinations the admin UI requests (see the contract's "The batches").
  */
 import type { Period } from '../lib/time.js';
@@ -91,7 +91,7 @@ export const BATCHES: Readonly<Record<Family, readonly StatsRequest[]>> = {
   ],
 };
 
-/** The configs a command refreshes, in batch order. */
+/** The requests a command refreshes, in batch order. */
 export function requestsFor(families: readonly Family[]): StatsRequest[] {
   return families.flatMap((family) => BATCHES[family]);
 }

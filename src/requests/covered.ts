@@ -12,9 +12,9 @@ export function coveredKeys(extra: ReadonlyMap<string, Family> = new Map()): Map
     if (!keys.has(key)) keys.set(key, family);
   };
   for (const family of FAMILIES) {
-    for (const config of BATCHES[family]) {
-      cover(payloadKey(config), family);
-      for (const section of cachedSectionsOf(config)) cover(sectionKey(section, config.period), family);
+    for (const request of BATCHES[family]) {
+      cover(payloadKey(request), family);
+      for (const section of cachedSectionsOf(request)) cover(sectionKey(section, request.period), family);
     }
   }
   for (const [key, family] of extra) cover(key, family);

@@ -46,8 +46,8 @@ export function parsePayloadKey(key: string): StatsRequest | null {
       return value === 'none' && ['status', 'task_type', 'country'].includes(name) ? null : value;
     };
     try {
-      const config = requestOf(family, get);
-      if (payloadKey(config) === key) readings.push(config);
+      const request = requestOf(family, get);
+      if (payloadKey(request) === key) readings.push(request);
     } catch (error) {
       if (!(error instanceof RequestError)) throw error;
     }
@@ -76,7 +76,7 @@ function familiesOfMethod(method: string): Family[] {
 
 /**
  * Reads a key of the API's cache; a payload or section key whose parameters do not read as
- * one request has a null config or period. Null for a key outside `stats_service:`.
+ * one request has a null request or period. Null for a key outside `stats_service:`.
  */
 export function readApiKey(key: string): ApiKey | null {
   if (!key.startsWith(KEY_PREFIX)) return null;

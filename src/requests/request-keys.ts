@@ -1,5 +1,5 @@
 /**
- * The cache keys and labels of a refresh config: what the API would name the entry
+ * The cache keys and labels of a request: what the API would name the entry
  * for the same request.
  */
 import type { DashboardSection, StatsRequest } from './batches.js';
@@ -10,20 +10,20 @@ import type { Period } from '../lib/time.js';
 export const CACHED_SECTIONS = ['summary', 'trends', 'geographic'] as const satisfies readonly DashboardSection[];
 export type CachedSection = (typeof CACHED_SECTIONS)[number];
 
-/** The key of a config's payload. */
-export function payloadKey(config: StatsRequest): string {
-  switch (config.family) {
+/** The key of a request's payload. */
+export function payloadKey(request: StatsRequest): string {
+  switch (request.family) {
     case 'dashboard':
-      return cacheKey(METHODS.dashboard, { period: config.period, include: config.include });
+      return cacheKey(METHODS.dashboard, { period: request.period, include: request.include });
     case 'executions':
       return cacheKey(METHODS.executions, {
-        period: config.period,
-        group_by: config.groupBy,
-        task_type: config.taskType,
-        status: config.status,
+        period: request.period,
+        group_by: request.groupBy,
+        task_type: request.taskType,
+        status: request.status,
       });
     case 'users':
-      return cacheKey(METHODS.users, { period: config.period, group_by: config.groupBy, country: config.country });
+      return cacheKey(METHODS.users, { period: request.period, group_by: request.groupBy, country: request.country });
   }
 }
 
@@ -32,11 +32,11 @@ export function sectionKey(section: CachedSection, period: Period): string {
   return cacheKey(METHODS[section], { period });
 }
 
-/** The sections a config's payload reads through their own cache entries. */
-export function cachedSectionsOf(config: StatsRequest): CachedSection[] {
-  switch (config.family) {
+/** The sections a request's payload reads through their own cache entries. */
+export function cachedSectionsOf(request: StatsRequest): CachedSection[] {
+  switch (request.family) {
     case 'dashboard':
-      return config.include.filter((section): section is CachedSection => (CACHED_SECTIONS as readonly string[]).includes(section));
+      return request.include.filter((section): section is CachedSection => (CACHED_SECTIONS as readonly string[]).includes(section));
     case 'users':
       return ['geographic'];
     case 'executions':
@@ -45,16 +45,16 @@ export function cachedSectionsOf(config: StatsRequest): CachedSection[] {
 }
 
 /** A short human label for logs and the run summary, e.g. `dashboard/all[summary,trends]`. */
-export function requestLabel(config: StatsRequest): string {
-  switch (config.family) {
+export function requestLabel(request: StatsRequest): string {
+  switch (request.family) {
     case 'dashboard':
-      return `dashboard/${config.period}[${[...config.include].sort().join(',')}]`;
+      return `dashboard/${request.period}[${[...request.include].sort().join(',')}]`;
     case 'executions':
       return (
-        `executions/${config.period}/${config.groupBy}` +
-        `${config.status ? `/status=${config.status}` : ''}${config.taskType ? `/task_type=${config.taskType}` : ''}`
+        `executions/${request.period}/${request.groupBy}` +
+        `${request.status ? `/status=${request.status}` : ''}${request.taskType ? `/task_type=${request.taskType}` : ''}`
       );
     case 'users':
-      return `users/${config.period}/${config.groupBy}${config.country ? `/country=${config.country}` : ''}`;
+      return `users/${request.period}/${request.groupBy}${request.country ? `/country=${request.country}` : ''}`;
   }
 }

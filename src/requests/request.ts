@@ -23,7 +23,7 @@ export const STATUSES = ['PENDING', 'RUNNING', 'FINISHED', 'FAILED', 'CANCELLED'
 /** What a target on the command line or in a batch file means. */
 export type Target =
   | { readonly kind: 'families'; readonly families: readonly Family[] }
-  | { readonly kind: 'request'; readonly config: StatsRequest; readonly text: string };
+  | { readonly kind: 'request'; readonly request: StatsRequest; readonly text: string };
 
 /** A request the API would refuse (HTTP 400), or one stats-refresh cannot serve faithfully. */
 export class RequestError extends UsageError {
@@ -76,7 +76,7 @@ function filterValue(name: string, value: string | null): string | null {
       `${name}=none is stored by the API under the key of the request without ${name}; refusing to overwrite that entry with a filtered one`,
     );
   }
-  // PostgreSQL text cannot hold a NUL: the API's own query would fail on it, and ours would fail every config.
+  // PostgreSQL text cannot hold a NUL: the API's own query would fail on it, and ours would fail every request.
   if (value.includes('\0')) throw new RequestError(`${name} holds a NUL character (%00), which no value in the database can hold`);
   return value;
 }
@@ -122,7 +122,7 @@ const ROUTES: Readonly<Record<Family, (get: (name: string) => string | null) => 
   users: usersRequest,
 };
 
-/** The config a family's route makes of its parameters (`get` returns null for an absent one). */
+/** The request a family's route makes of its parameters (`get` returns null for an absent one). */
 export function requestOf(family: Family, get: (name: string) => string | null): StatsRequest {
   return ROUTES[family](get);
 }
@@ -148,7 +148,7 @@ function endpointOf(path: string): Family {
 }
 
 export interface ParsedRequest {
-  readonly config: StatsRequest;
+  readonly request: StatsRequest;
   /** Parameters present that the endpoint does not read (the API ignores them too). */
   readonly ignored: readonly string[];
 }
@@ -165,7 +165,7 @@ export function parseRequest(text: string): ParsedRequest {
   // request.args.get(): the first value of a repeated name; absent is None.
   const get = (name: string) => params.get(name);
   const ignored = [...new Set(params.keys())].filter((name) => !PARAMETERS[family].includes(name));
-  return { config: requestOf(family, get), ignored };
+  return { request: requestOf(family, get), ignored };
 }
 
 /** A target with, for a request, the parameters the API would ignore. */
@@ -181,6 +181,6 @@ export function parseTarget(text: string): ParsedTarget {
       `unknown target ${JSON.stringify(trimmed)}; expected ${[...FAMILIES, 'all'].join(', ')} or a request such as 'executions?period=last_week&group_by=hour'`,
     );
   }
-  const { config, ignored } = parseRequest(trimmed);
-  return { kind: 'request', config, text: trimmed, ignored };
+  const { request, ignored } = parseRequest(trimmed);
+  return { kind: 'request', request, text: trimmed, ignored };
 }

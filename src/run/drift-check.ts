@@ -7,7 +7,7 @@
  * (`--on-drift yield`, the default): they write none of its keys and delete their own.
  */
 import { createHash } from 'node:crypto';
-import { redisFailure, type ScanClient, scanKeys } from '../io/cache.js';
+import { redisFailure, type ScanClient, scanKeys } from '../io/redis-client.js';
 import {
   type DriftClient,
   type DriftRecord,

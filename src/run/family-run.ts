@@ -2,8 +2,9 @@
  * A family run, shared by the commands and the scheduler: the families' locks, their
  * learned requests, the refresh, and the locks released, whatever happened.
  */
+import { driftSettingsOf } from '../config.js';
 import { learnRequests } from '../io/learned.js';
-import { REDIS_COMMAND_TIMEOUT_MS, redisFailure } from '../io/cache.js';
+import { type RedisClient, REDIS_COMMAND_TIMEOUT_MS, redisFailure } from '../io/redis-client.js';
 import { readDeadlineMs, runDeadlineMs } from '../io/db.js';
 import { type HeldLock, lockKey, tryLock, waitForLock } from '../io/lock.js';
 import { errorMessage } from '../lib/errors.js';
@@ -12,7 +13,7 @@ import { DEFAULT_RETRY } from '../lib/retry.js';
 import { requestsFor, FAMILIES, type Family } from '../requests/batches.js';
 import { requestLabel, payloadKey } from '../requests/request-keys.js';
 import { runRefresh } from './refresh-run.js';
-import type { RequestResult, PlannedRequest, RefreshRun } from './results.js';
+import type { PlannedRequest, RefreshRun, RequestResult } from './results.js';
 import type { Runtime } from './runtime.js';
 import type { RefreshTargets } from './targets.js';
 import { checkUnchanged, settleUnchanged, stillToCompute } from './unchanged.js';
@@ -32,8 +33,8 @@ function lockHoldMs(statementTimeoutMs: number): number {
  * Takes each family's lock; a family whose lock another run holds is skipped, one whose
  * lock Redis would not give (refusing writes, gone) fails with that reason.
  */
-async function takeLocks(runtime: Runtime, families: readonly Family[], releasers: Releasers, signal: AbortSignal) {
-  const { config, logger, connections } = runtime;
+async function takeLocks(runtime: Runtime, redis: RedisClient, families: readonly Family[], releasers: Releasers, signal: AbortSignal) {
+  const { config, logger } = runtime;
   const running: Family[] = [];
   const skipped: Family[] = [];
   const failed = new Map<Family, string>();
@@ -46,8 +47,8 @@ async function takeLocks(runtime: Runtime, families: readonly Family[], releaser
     let lock: HeldLock | null;
     try {
       lock = config.waitLock
-        ? await waitForLock(connections.redis!, family, config.lockTtlMs, config.waitTimeoutMs, signal, options)
-        : await tryLock(connections.redis!, family, config.lockTtlMs, options);
+        ? await waitForLock(redis, family, config.lockTtlMs, config.waitTimeoutMs, signal, options)
+        : await tryLock(redis, family, config.lockTtlMs, options);
     } catch (error) {
       const reason = errorMessage(redisFailure(error), runtime.secrets);
       failed.set(family, `family lock not taken: ${reason}`);
@@ -71,30 +72,36 @@ async function takeLocks(runtime: Runtime, families: readonly Family[], releaser
   return { running, skipped, failed };
 }
 
-/** The results of the families whose lock could not be taken: every config failed, nothing written. */
+/** The results of the families whose lock could not be taken: every request failed, nothing written. */
 function lockFailures(failed: ReadonlyMap<Family, string>): RequestResult[] {
-  return [...failed].flatMap(([family, error]) =>
-    requestsFor([family]).map((config): RequestResult => ({
-      config,
+  return [...failed].flatMap(([family, message]) =>
+    requestsFor([family]).map((request): RequestResult => ({
+      request,
       origin: 'batch',
       family,
-      label: requestLabel(config),
-      key: payloadKey(config),
+      label: requestLabel(request),
+      key: payloadKey(request),
       written: [],
-      error,
+      error: { kind: 'lock', key: payloadKey(request), message },
       computeMs: 0,
     })),
   );
 }
 
 /** The learned requests of the families run; a failure to learn is a warning, never a failed run. */
-async function learnedConfigs(runtime: Runtime, families: readonly Family[], others: readonly PlannedRequest[], now: Date) {
-  const { config, connections, logger } = runtime;
-  if (!config.learn || config.dryRun || families.length === 0 || config.learnMax === 0) return [];
+async function learnedRequests(
+  runtime: Runtime,
+  redis: RedisClient | null,
+  families: readonly Family[],
+  others: readonly PlannedRequest[],
+  now: Date,
+): Promise<PlannedRequest[]> {
+  const { config, logger } = runtime;
+  if (!redis || !config.learn || families.length === 0 || config.learnMax === 0) return [];
   try {
-    const known = new Set(others.map(({ config: other }) => payloadKey(other)));
-    const learned = await learnRequests(connections.redis!, families, known, now, { windowMs: config.learnWindowMs, max: config.learnMax }, logger);
-    return learned.map((request): PlannedRequest => ({ config: request.config, origin: 'learned' }));
+    const known = new Set(others.map(({ request }) => payloadKey(request)));
+    const learned = await learnRequests(redis, families, known, now, { windowMs: config.learnWindowMs, max: config.learnMax }, logger);
+    return learned.map((learnedRequest): PlannedRequest => ({ request: learnedRequest.request, origin: 'learned' }));
   } catch (error) {
     logger.warn({ err: redisFailure(error) }, 'learned requests not read; refreshing without them');
     return [];
@@ -122,6 +129,13 @@ function emptyRun(command: string, now: Date, ttlSeconds: number, skipped: reado
   };
 }
 
+/** The Redis a run writes to, locks and learns from: none on a dry run (the commands open none then). */
+function writerOf(runtime: Runtime): RedisClient | null {
+  if (runtime.config.dryRun) return null;
+  if (!runtime.connections.redis) throw new Error('a run that writes needs Redis, and the command opened no connection to it');
+  return runtime.connections.redis;
+}
+
 /**
  * Refreshes `targets` within an open runtime, computing as of `now`; prints nothing.
  * `keepUnchanged` (one-shot runs): families with nothing changed since their last run only
@@ -136,28 +150,29 @@ export async function runTargets(
   { keepUnchanged = false }: { keepUnchanged?: boolean } = {},
 ): Promise<RefreshRun> {
   const { config, logger, connections } = runtime;
+  const redis = writerOf(runtime);
   for (const { target, parameters } of targets.ignored) {
     logger.warn({ target, parameters }, 'parameters ignored: the API does not read them either');
   }
   const releasers = new Releasers();
   try {
-    const { running, skipped, failed } = config.dryRun
-      ? { running: [...targets.families], skipped: [], failed: new Map<Family, string>() }
-      : await takeLocks(runtime, targets.families, releasers, signal);
+    const { running, skipped, failed } = redis
+      ? await takeLocks(runtime, redis, targets.families, releasers, signal)
+      : { running: [...targets.families], skipped: [], failed: new Map<Family, string>() };
     const batch: PlannedRequest[] = [
-      ...requestsFor(running).map((planned): PlannedRequest => ({ config: planned, origin: 'batch' })),
-      ...targets.requests.map((request): PlannedRequest => ({ config: request, origin: 'request' })),
+      ...requestsFor(running).map((request): PlannedRequest => ({ request, origin: 'batch' })),
+      ...targets.requests.map((request): PlannedRequest => ({ request, origin: 'request' })),
     ];
-    const configs = [...batch, ...(await learnedConfigs(runtime, running, batch, now))];
-    const deps = { pool: connections.pool, redis: connections.redis!, logger, secrets: runtime.secrets };
+    const requests = [...batch, ...(await learnedRequests(runtime, redis, running, batch, now))];
+    const deps = redis ? { pool: connections.pool, redis, logger, secrets: runtime.secrets } : null;
     const check =
-      keepUnchanged && !config.dryRun && running.length > 0
-        ? await checkUnchanged(deps, running, configs, now, { ttlSeconds: config.ttlSeconds, force: config.force, maxAgeMs: config.apiCacheTtlSeconds * 1000 })
+      keepUnchanged && deps && running.length > 0
+        ? await checkUnchanged(deps, running, requests, now, { ttlSeconds: config.ttlSeconds, force: config.force, maxAgeMs: config.apiCacheTtlSeconds * 1000 })
         : null;
-    const computing = stillToCompute(configs, check);
+    const computing = stillToCompute(requests, check);
     const toCompute = running.filter((family) => !check?.unchanged.has(family));
     const computed = computing.length === 0 ? emptyRun(command, now, config.ttlSeconds, skipped, signal) : await refresh(computing, toCompute, skipped);
-    const run = check ? await settleUnchanged(deps, check, configs, computed) : computed;
+    const run = check && deps ? await settleUnchanged(deps, check, requests, computed) : computed;
     if (failed.size === 0) return run;
     const families = new Set([...run.families, ...failed.keys()]);
     return { ...run, families: FAMILIES.filter((family) => families.has(family)), results: [...run.results, ...lockFailures(failed)] };
@@ -166,18 +181,18 @@ export async function runTargets(
     await releasers.releaseAll((lock, error) => logger.warn({ lock, err: redisFailure(error) }, 'lock not released'));
   }
 
-  function refresh(configs: readonly PlannedRequest[], running: readonly Family[], skipped: readonly Family[]): Promise<RefreshRun> {
+  function refresh(requests: readonly PlannedRequest[], running: readonly Family[], skipped: readonly Family[]): Promise<RefreshRun> {
     return runRefresh(
       {
         command,
-        configs,
+        requests,
         families: running,
         skipped,
         now,
         ttlSeconds: config.ttlSeconds,
         concurrency: config.concurrency,
         dryRun: config.dryRun,
-        drift: { onDrift: config.onDrift, apiTtlMs: config.apiCacheTtlSeconds * 1000, ourTtlMs: config.ttlSeconds * 1000 },
+        drift: driftSettingsOf(config),
         signal,
         gracePeriodMs: config.gracePeriodMs,
         loadDeadlineMs: runDeadlineMs(config.statementTimeoutMs),
@@ -187,7 +202,7 @@ export async function runTargets(
         db: connections.db,
         pool: connections.pool,
         dbBytesReceived: connections.dbBytesReceived,
-        cache: connections.redis,
+        cache: redis,
         logger,
         reporter: runtime.reporter,
         secrets: runtime.secrets,

@@ -1,33 +1,42 @@
 /**
- * One refresh: plan what the configs need, load it (phase 1), assemble every payload from
+ * One refresh: plan what the requests need, load it (phase 1), assemble every payload from
  * it (phase 2), write each whole to the key the API reads, and record the run. Never throws
- * for a failing config: failures are in the result.
+ * for a failing request: failures are in the result. `runRefresh` is the list of its phases.
  */
-import { type CacheClient, type CacheEntry, redisFailure, writeEntries } from '../io/cache.js';
+import { type CacheClient, type CacheEntry, writeEntries } from '../io/cache.js';
 import type { Db } from '../io/db.js';
+import type { DriftRecord } from '../io/drift-store.js';
 import type { Logger } from '../io/logger.js';
 import { forgetKeys, type MetaClient, writeRunMetadata } from '../io/metadata.js';
-import type { DriftRecord } from '../io/drift-store.js';
+import { redisFailure } from '../io/redis-client.js';
 import type { FailureReporter } from '../io/reporter.js';
 import { errorMessage } from '../lib/errors.js';
-import { DEFAULT_RETRY, type RetryPolicy, withRetry } from '../lib/retry.js';
-import { type Catalog, type Column, DECODED_COLUMNS, readCatalog, refusedColumns } from '../pass/catalog.js';
-import type { Period } from '../lib/time.js';
+import { DEFAULT_RETRY, type RetryPolicy } from '../lib/retry.js';
 import type { CopyPool } from '../pass/copy.js';
-import { loadRunData } from '../pass/load.js';
+import type { Load } from '../pass/load.js';
+import type { Period } from '../lib/time.js';
 import type { Family } from '../requests/batches.js';
-import { type DriftCheckClient, type DriftSettings, finishDriftCheck, sha1Of, startDriftCheck, withdrawKeys } from './drift-check.js';
+import { type CachedSection, cachedSectionsOf, payloadKey, requestLabel, sectionKey } from '../requests/request-keys.js';
 import { entryNeeds } from '../stats/api-entries.js';
 import { driftError } from '../stats/drift-judgement.js';
-import { type CachedSection, cachedSectionsOf, requestLabel, payloadKey, sectionKey } from '../requests/request-keys.js';
-import { Assembler } from '../stats/assemble.js';
-import { partsOf, planSections } from '../stats/sections.js';
-import { type RequestResult, familyRunsOf, keyMetaOf, type PlannedRequest, type RefreshRun } from './results.js';
+import { partsOf } from '../stats/sections.js';
+import {
+  type DriftCheck,
+  type DriftCheckClient,
+  type DriftOutcome,
+  type DriftSettings,
+  finishDriftCheck,
+  sha1Of,
+  startDriftCheck,
+  withdrawKeys,
+} from './drift-check.js';
+import { assemblerOf, type CheckedCatalog, checkCatalog, loadSections, statementLogs } from './phases.js';
+import { familyRunsOf, keyMetaOf, type PlannedRequest, type RefreshRun, type RequestError, type RequestResult } from './results.js';
 
 export interface RefreshOptions {
   readonly command: string;
-  /** What to compute: batch configs, requests, learned requests (a key's first config wins). */
-  readonly configs: readonly PlannedRequest[];
+  /** What to compute: batch requests, requests given, learned requests (a key's first request wins). */
+  readonly requests: readonly PlannedRequest[];
   /** The families whose batch this run is (their last run is recorded), and those skipped for their lock. */
   readonly families: readonly Family[];
   readonly skipped?: readonly Family[];
@@ -60,187 +69,267 @@ export interface RefreshDeps {
   readonly secrets: readonly string[];
 }
 
-interface TimedEntry extends CacheEntry {
-  readonly computeMs: number;
+/** When the run started, and how long ago that was. */
+interface RunClock {
+  readonly startedAt: Date;
+  elapsed(): number;
+  /** PostgreSQL bytes received by this run so far, when the connections count them. */
+  dbBytes(): number | null;
 }
 
-/** One config per payload key, the first of each (a request may repeat a batch config). */
-function distinctByKey(configs: readonly PlannedRequest[]): PlannedRequest[] {
-  const keys = new Set<string>();
-  return configs.filter(({ config }) => !keys.has(payloadKey(config)) && Boolean(keys.add(payloadKey(config))));
+interface TimedEntry extends CacheEntry {
+  readonly computeMs: number;
 }
 
 interface SectionEntry {
   readonly section: CachedSection;
   readonly period: Period;
-  /** The first config that holds it: the key is counted as its. */
+  /** The first request that holds it: the key is counted as its. */
   readonly owner: PlannedRequest;
 }
 
-/** The section entries the API caches on their own, one per (section, period) of the configs. */
-function sectionEntriesOf(configs: readonly PlannedRequest[]): Map<string, SectionEntry> {
-  const byKey = new Map<string, SectionEntry>();
-  for (const planned of configs) {
-    for (const section of cachedSectionsOf(planned.config)) {
-      const key = sectionKey(section, planned.config.period);
-      if (!byKey.has(key)) byKey.set(key, { section, period: planned.config.period, owner: planned });
-    }
-  }
-  return byKey;
+/** What phase 2 built: every entry to write, the requests that failed, the sections cached on their own. */
+interface Assembled {
+  readonly entries: ReadonlyMap<string, TimedEntry>;
+  readonly failures: ReadonlyMap<PlannedRequest, RequestError>;
+  readonly sections: ReadonlyMap<string, SectionEntry>;
 }
 
-/** Deletes our keys of the endpoints yielding to the API, and what our metadata says of them. */
-async function withdraw(cache: DriftCheckClient & MetaClient, endpoints: ReadonlySet<Family>, logger: Logger): Promise<void> {
-  try {
-    const deleted = await withdrawKeys(cache, endpoints);
-    if (deleted.length === 0) return;
-    await forgetKeys(cache, deleted);
-    logger.info({ endpoints: [...endpoints], deleted: deleted.length }, 'withdrew our keys of the endpoints yielding to the API');
-  } catch (error) {
-    logger.warn({ err: redisFailure(error) }, 'our keys of the endpoints yielding to the API not withdrawn');
-  }
+export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Promise<RefreshRun> {
+  const clock = startClock(deps);
+  const requests = distinctByKey(options.requests);
+  logStart(options, requests, deps.logger);
+  const catalog = await checkRunCatalog(options, deps);
+  const check = await startDrift(options, deps, requests);
+  const load = await loadPlanned(options, deps, catalog, computedRequests(requests, check), check);
+  const interrupted = interruptionOf(options.signal);
+  const drift = await finishDrift(deps, check, catalog, load);
+  const yielding = drift?.yielding ?? new Map<Family, DriftRecord>();
+  const assembled = assemble(requests, load, catalog, options.now, yielding, clock, deps.secrets);
+  const writeFailures = await write(options, deps, assembled);
+  await withdraw(deps, yielding);
+  const results = resultsOf(requests, assembled, writeFailures, clock, deps.secrets);
+  reportFailures(results, deps);
+  const run = runOf(options, clock, { statements: load.statements, dbMs: Math.round(load.ms), interrupted, results }, assembled, writeFailures, drift);
+  await recordRun(run, deps);
+  logFinish(run, clock, deps.logger);
+  return run;
 }
+
+function startClock(deps: RefreshDeps): RunClock {
+  const startedAt = new Date();
+  const started = performance.now();
+  const bytesBefore = deps.dbBytesReceived?.() ?? 0;
+  return {
+    startedAt,
+    elapsed: () => Math.round(performance.now() - started),
+    dbBytes: () => (deps.dbBytesReceived ? deps.dbBytesReceived() - bytesBefore : null),
+  };
+}
+
+/** One request per payload key, the first of each (a request may repeat a batch request). */
+function distinctByKey(requests: readonly PlannedRequest[]): PlannedRequest[] {
+  const keys = new Set<string>();
+  return requests.filter(({ request }) => !keys.has(payloadKey(request)) && Boolean(keys.add(payloadKey(request))));
+}
+
+function logStart(options: RefreshOptions, requests: readonly PlannedRequest[], logger: Logger): void {
+  logger.info(
+    // `configs`: the field log readers know; the code says requests.
+    { command: options.command, configs: requests.length, now: options.now.toISOString(), dry_run: options.dryRun },
+    'refresh started',
+  );
+}
+
+const retryOf = (options: RefreshOptions): RetryPolicy => options.retry ?? DEFAULT_RETRY;
 
 /**
  * The catalog (column types, change counters) with the columns refused; when it cannot be
  * read, every column is refused with that reason: nothing is decoded unchecked.
  */
-async function checkCatalog(
-  deps: RefreshDeps,
-  retry: RetryPolicy,
-  logger: Logger,
-  signal: AbortSignal | undefined,
-): Promise<{ catalog: Catalog | null; refused: Map<Column, Error>; ms: number }> {
-  const started = performance.now();
-  try {
-    const catalog = await withRetry(
-      () => readCatalog(deps.db),
-      retry,
-      (attempt, delayMs, error) => logger.warn({ query: 'catalog', attempt, delay_ms: delayMs, err: error }, 'query retried'),
-      // After a shutdown signal no statement starts again, a retry included.
-      () => !signal?.aborted,
-    );
-    logger.debug({ query: 'catalog', ms: Math.round(performance.now() - started) }, 'query done');
-    const refused = refusedColumns(catalog);
-    for (const error of refused.values()) logger.error({ err: error }, 'column refused');
-    return { catalog, refused, ms: performance.now() - started };
-  } catch (error) {
-    logger.debug({ query: 'catalog', ms: Math.round(performance.now() - started) }, 'query failed');
-    const cause = new Error(`query catalog failed: ${errorMessage(error, deps.secrets)}`);
-    return {
-      catalog: null,
-      refused: new Map(Object.keys(DECODED_COLUMNS).map((column) => [column as Column, cause])),
-      ms: performance.now() - started,
-    };
-  }
+async function checkRunCatalog(options: RefreshOptions, deps: RefreshDeps): Promise<CheckedCatalog> {
+  const catalog = await checkCatalog(
+    deps,
+    { retry: retryOf(options), ...(options.signal ? { signal: options.signal } : {}), ...statementLogs(deps.logger) },
+    deps.secrets,
+  );
+  if (catalog.catalog !== null) for (const error of catalog.refused.values()) deps.logger.error({ err: error }, 'column refused');
+  return catalog;
 }
 
-export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Promise<RefreshRun> {
-  const startedAt = new Date();
-  const started = performance.now();
-  const elapsed = () => Math.round(performance.now() - started);
-  const { logger, reporter, secrets } = deps;
-  const configs = distinctByKey(options.configs);
-  const bytesBefore = deps.dbBytesReceived?.() ?? 0;
-  logger.info(
-    { command: options.command, configs: configs.length, now: options.now.toISOString(), dry_run: options.dryRun },
-    'refresh started',
-  );
+/** Reads the drift state and the API's own keys before the load, which computes them too; null: no check. */
+async function startDrift(options: RefreshOptions, deps: RefreshDeps, requests: readonly PlannedRequest[]): Promise<DriftCheck | null> {
+  if (!options.drift || options.dryRun || !deps.cache) return null;
+  const families = [...new Set(requests.map(({ request }) => request.family))];
+  return startDriftCheck(deps.cache, families, options.now, options.drift, deps.logger);
+}
 
-  const retry = options.retry ?? DEFAULT_RETRY;
-  const { catalog, refused, ms: catalogMs } = await checkCatalog(deps, retry, logger, options.signal);
-  let dbMs = catalogMs;
-  const check =
-    options.drift && !options.dryRun && deps.cache
-      ? await startDriftCheck(deps.cache, [...new Set(configs.map(({ config }) => config.family))], options.now, options.drift, logger)
-      : null;
-  // An endpoint already yielding to the API is not computed; the API's keys are still compared.
-  const computed = configs.filter(({ config }) => !check?.yielding.has(config.family));
-  const plan = planSections(
-    [{ parts: computed.flatMap(({ config }) => partsOf(config)), at: options.now }, ...(check ? entryNeeds(check.keys.entries, options.now) : [])],
-    refused,
-  );
-  const { data, statements } = await loadRunData(plan, deps, {
+/** An endpoint already yielding to the API is not computed; the API's keys are still compared. */
+function computedRequests(requests: readonly PlannedRequest[], check: DriftCheck | null): PlannedRequest[] {
+  return requests.filter(({ request }) => !check?.yielding.has(request.family));
+}
+
+/** Phase 1: what the computed requests and the API's keys read, loaded once. */
+function loadPlanned(
+  options: RefreshOptions,
+  deps: RefreshDeps,
+  catalog: CheckedCatalog,
+  computed: readonly PlannedRequest[],
+  check: DriftCheck | null,
+): Promise<Load> {
+  const groups = [{ parts: computed.flatMap(({ request }) => partsOf(request)), at: options.now }, ...(check ? entryNeeds(check.keys.entries, options.now) : [])];
+  return loadSections(groups, catalog, deps, {
     concurrency: options.concurrency,
-    retry,
+    retry: retryOf(options),
     gracePeriodMs: options.gracePeriodMs ?? 0,
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.loadDeadlineMs === undefined ? {} : { deadlineMs: options.loadDeadlineMs }),
-    observe: (query, ms, error, bytes) => {
-      dbMs += ms;
-      logger.debug({ query, ms: Math.round(ms), ...(bytes === undefined ? {} : { bytes }) }, error ? 'query failed' : 'query done');
-    },
-    onRetry: (query, attempt, delayMs, error) => logger.warn({ query, attempt, delay_ms: delayMs, err: error }, 'query retried'),
+    ...statementLogs(deps.logger),
   });
-  const interrupted = options.signal?.aborted ? String(options.signal.reason ?? 'aborted') : null;
+}
 
-  const drift =
-    check && deps.cache
-      ? await finishDriftCheck(deps.cache, check, data, (at) => new Assembler(data, at, refused), catalog, reporter.report, logger)
-      : null;
-  const yielding = drift?.yielding ?? new Map<Family, DriftRecord>();
-  const assembler = new Assembler(data, options.now, refused);
+/** The shutdown signal that cut the load short, if one did. */
+function interruptionOf(signal: AbortSignal | undefined): string | null {
+  return signal?.aborted ? String(signal.reason ?? 'aborted') : null;
+}
+
+/** Compares the API's keys with ours and records what differs; null when no check ran. */
+async function finishDrift(deps: RefreshDeps, check: DriftCheck | null, catalog: CheckedCatalog, load: Load): Promise<DriftOutcome | null> {
+  if (!check || !deps.cache) return null;
+  return finishDriftCheck(deps.cache, check, load.data, assemblerOf(load.data, catalog), catalog.catalog, deps.reporter.report, deps.logger);
+}
+
+/** The section entries the API caches on their own, one per (section, period) of the requests. */
+function sectionEntriesOf(requests: readonly PlannedRequest[]): Map<string, SectionEntry> {
+  const byKey = new Map<string, SectionEntry>();
+  for (const planned of requests) {
+    for (const section of cachedSectionsOf(planned.request)) {
+      const key = sectionKey(section, planned.request.period);
+      if (!byKey.has(key)) byKey.set(key, { section, period: planned.request.period, owner: planned });
+    }
+  }
+  return byKey;
+}
+
+/** Phase 2: every payload, and the sections the API caches on their own, as the JSON text to write. */
+function assemble(
+  requests: readonly PlannedRequest[],
+  load: Load,
+  catalog: CheckedCatalog,
+  now: Date,
+  yielding: ReadonlyMap<Family, DriftRecord>,
+  clock: RunClock,
+  secrets: readonly string[],
+): Assembled {
+  const assembler = assemblerOf(load.data, catalog)(now);
   const entries = new Map<string, TimedEntry>();
-  const errors = new Map<PlannedRequest, string>();
-  for (const planned of configs) {
-    const record = yielding.get(planned.config.family);
+  const failures = new Map<PlannedRequest, RequestError>();
+  for (const planned of requests) {
+    const key = payloadKey(planned.request);
+    const record = yielding.get(planned.request.family);
+    if (record) {
+      failures.set(planned, { kind: 'yielded', key, message: errorMessage(driftError(record), secrets) });
+      continue;
+    }
     try {
-      if (record) throw driftError(record);
-      const value = assembler.payload(planned.config);
-      const computeMs = elapsed();
-      entries.set(payloadKey(planned.config), { key: payloadKey(planned.config), value, computeMs });
-      logger.debug({ config: requestLabel(planned.config), ms: computeMs }, 'config built');
+      const value = assembler.payload(planned.request);
+      const computeMs = clock.elapsed();
+      entries.set(key, { key, value, computeMs });
     } catch (error) {
-      errors.set(planned, errorMessage(error, secrets));
+      failures.set(planned, { kind: 'compute', key, message: errorMessage(error, secrets) });
     }
   }
   // The sections cached on their own are the dashboard's answers.
-  const sections = yielding.has('dashboard') ? new Map<string, SectionEntry>() : sectionEntriesOf(configs);
+  const sections = yielding.has('dashboard') ? new Map<string, SectionEntry>() : sectionEntriesOf(requests);
   for (const [key, { section, period }] of sections) {
     try {
-      entries.set(key, { key, value: assembler.section({ section, period }), computeMs: elapsed() });
+      entries.set(key, { key, value: assembler.section({ section, period }), computeMs: clock.elapsed() });
     } catch {
-      // Its configs failed with the same error.
+      // Its requests failed with the same error.
     }
   }
+  return { entries, failures, sections };
+}
 
-  const writeFailures = options.dryRun || !deps.cache ? new Map<string, Error>() : await writeEntries(deps.cache, [...entries.values()], options.ttlSeconds);
-  if (deps.cache && yielding.size > 0) await withdraw(deps.cache, new Set(yielding.keys()), logger);
-  const results = configs.map((planned): RequestResult => {
-    const { config } = planned;
-    const key = payloadKey(config);
+/** Writes every entry built; returns the error of each key not written (none on a dry run). */
+async function write(options: RefreshOptions, deps: RefreshDeps, assembled: Assembled): Promise<ReadonlyMap<string, Error>> {
+  if (options.dryRun || !deps.cache) return new Map();
+  return writeEntries(deps.cache, [...assembled.entries.values()], options.ttlSeconds);
+}
+
+/** Deletes our keys of the endpoints yielding to the API, and what our metadata says of them. */
+async function withdraw(deps: RefreshDeps, yielding: ReadonlyMap<Family, DriftRecord>): Promise<void> {
+  if (!deps.cache || yielding.size === 0) return;
+  const endpoints = new Set(yielding.keys());
+  try {
+    const deleted = await withdrawKeys(deps.cache, endpoints);
+    if (deleted.length === 0) return;
+    await forgetKeys(deps.cache, deleted);
+    deps.logger.info({ endpoints: [...endpoints], deleted: deleted.length }, 'withdrew our keys of the endpoints yielding to the API');
+  } catch (error) {
+    deps.logger.warn({ err: redisFailure(error) }, 'our keys of the endpoints yielding to the API not withdrawn');
+  }
+}
+
+/** The first key `planned` reads (its payload's, then its sections') that was not written, as its failure. */
+function writeFailureOf(planned: PlannedRequest, writeFailures: ReadonlyMap<string, Error>, secrets: readonly string[]): RequestError | null {
+  const { request } = planned;
+  const reads = [payloadKey(request), ...cachedSectionsOf(request).map((section) => sectionKey(section, request.period))];
+  const unwritten = reads.find((read) => writeFailures.has(read));
+  if (unwritten === undefined) return null;
+  return { kind: 'write', key: unwritten, message: `write failed for ${unwritten}: ${errorMessage(writeFailures.get(unwritten), secrets)}` };
+}
+
+/** One result per request: the keys it was first to hold that were written, and why it failed. */
+function resultsOf(
+  requests: readonly PlannedRequest[],
+  { entries, failures, sections }: Assembled,
+  writeFailures: ReadonlyMap<string, Error>,
+  clock: RunClock,
+  secrets: readonly string[],
+): RequestResult[] {
+  return requests.map((planned): RequestResult => {
+    const { request } = planned;
+    const key = payloadKey(request);
     const owned = [key, ...[...sections].filter(([, entry]) => entry.owner === planned).map(([sectionKey]) => sectionKey)];
-    const reads = [key, ...cachedSectionsOf(config).map((section) => sectionKey(section, config.period))];
-    const unwritten = reads.find((read) => writeFailures.has(read));
-    const error =
-      errors.get(planned) ?? (unwritten ? `write failed for ${unwritten}: ${errorMessage(writeFailures.get(unwritten), secrets)}` : null);
     return {
       ...planned,
-      family: config.family,
-      label: requestLabel(config),
+      family: request.family,
+      label: requestLabel(request),
       key,
       written: owned.filter((own) => entries.has(own) && !writeFailures.has(own)),
-      error,
-      computeMs: entries.get(key)?.computeMs ?? elapsed(),
+      error: failures.get(planned) ?? writeFailureOf(planned, writeFailures, secrets),
+      computeMs: entries.get(key)?.computeMs ?? clock.elapsed(),
     };
   });
-  for (const result of results) {
-    if (result.error === null) continue;
-    // The key a failed write left as it was, else the payload's (kept as it was too).
-    const key = writeFailures.has(result.key) ? result.key : ([...writeFailures.keys()].find((failed) => result.error!.includes(failed)) ?? result.key);
-    logger.error({ config: result.label, key, err: result.error }, 'config failed');
-    reporter.report(`stats-refresh: config ${result.label} failed: ${result.error}`, { config: result.label, key });
-  }
+}
 
-  const run: RefreshRun = {
+/** One error line and one report per failed request, naming the key it left as it was. */
+function reportFailures(results: readonly RequestResult[], { logger, reporter }: RefreshDeps): void {
+  for (const { label, error } of results) {
+    if (error === null) continue;
+    logger.error({ config: label, key: error.key, err: error.message }, 'config failed');
+    reporter.report(`stats-refresh: config ${label} failed: ${error.message}`, { config: label, key: error.key });
+  }
+}
+
+function runOf(
+  options: RefreshOptions,
+  clock: RunClock,
+  { statements, dbMs, interrupted, results }: Pick<RefreshRun, 'statements' | 'dbMs' | 'interrupted' | 'results'>,
+  { entries }: Assembled,
+  writeFailures: ReadonlyMap<string, Error>,
+  drift: DriftOutcome | null,
+): RefreshRun {
+  return {
     command: options.command,
     now: options.now,
-    startedAt,
+    startedAt: clock.startedAt,
     dryRun: options.dryRun,
     ttlSeconds: options.ttlSeconds,
-    durationMs: elapsed(),
-    statements: statements + 1,
-    dbMs: Math.round(dbMs),
+    durationMs: clock.elapsed(),
+    statements,
+    dbMs,
     families: options.families,
     skipped: options.skipped ?? [],
     interrupted,
@@ -249,24 +338,30 @@ export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Pr
     sha1: new Map([...entries].filter(([key]) => !writeFailures.has(key)).map(([key, entry]) => [key, sha1Of(entry.value)])),
     drift: drift?.recorded ?? new Map(),
   };
-  if (!options.dryRun && deps.cache && results.some((result) => result.written.length > 0 || result.error !== null)) {
-    await writeRunMetadata(deps.cache, keyMetaOf(run, new Date()), familyRunsOf(run)).catch((error: unknown) =>
-      logger.warn({ err: error }, 'run metadata not written'),
-    );
-  }
-  const failed = results.filter((result) => result.error !== null).length;
+}
+
+/** What each written key is and each family's last run, in our metadata; a failure to record is a warning. */
+async function recordRun(run: RefreshRun, deps: RefreshDeps): Promise<void> {
+  if (run.dryRun || !deps.cache || !run.results.some((result) => result.written.length > 0 || result.error !== null)) return;
+  await writeRunMetadata(deps.cache, keyMetaOf(run, new Date()), familyRunsOf(run)).catch((error: unknown) =>
+    deps.logger.warn({ err: error }, 'run metadata not written'),
+  );
+}
+
+function logFinish(run: RefreshRun, clock: RunClock, logger: Logger): void {
+  const failed = run.results.filter((result) => result.error !== null).length;
+  const dbBytes = clock.dbBytes();
   logger.info(
     {
-      command: options.command,
-      successful: results.length - failed,
+      command: run.command,
+      successful: run.results.length - failed,
       failed,
-      keys: results.reduce((sum, result) => sum + result.written.length, 0),
+      keys: run.results.reduce((sum, result) => sum + result.written.length, 0),
       duration_ms: run.durationMs,
-      ...(deps.dbBytesReceived ? { db_bytes: deps.dbBytesReceived() - bytesBefore } : {}),
+      ...(dbBytes === null ? {} : { db_bytes: dbBytes }),
       max_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024),
-      ...(interrupted ? { interrupted } : {}),
+      ...(run.interrupted ? { interrupted: run.interrupted } : {}),
     },
     'refresh finished',
   );
-  return run;
 }

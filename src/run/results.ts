@@ -1,5 +1,5 @@
 /**
- * A run's result: one record per config, and the run around them. The stdout summary, the
+ * A run's result: one record per request, and the run around them. The stdout summary, the
  * `stats_refresh:` metadata, the metrics and schedule's watched keys are projections of it.
  */
 import type { DriftRecord } from '../io/drift-store.js';
@@ -7,12 +7,27 @@ import type { KeyMeta, FamilyRun } from '../io/metadata.js';
 import type { FamilyOutcome } from '../io/metrics.js';
 import { requestsFor, type Family, type StatsRequest } from '../requests/batches.js';
 
-/** Why a config is in the run: its family's batch, a request given, or a request learned from the cache. */
+/** Why a request is in the run: its family's batch, a request given, or a request learned from the cache. */
 export type RequestOrigin = 'batch' | 'request' | 'learned';
 
 export interface PlannedRequest {
-  readonly config: StatsRequest;
+  readonly request: StatsRequest;
   readonly origin: RequestOrigin;
+}
+
+/**
+ * Why a request failed, as data. `compute`: a source it reads failed or a column it reads was
+ * refused; `yielded`: its endpoint yields to the API (drift); `write`: a key it needs was not
+ * written; `lock`: its family's lock could not be taken.
+ */
+export type RequestErrorKind = 'compute' | 'yielded' | 'write' | 'lock';
+
+export interface RequestError {
+  readonly kind: RequestErrorKind;
+  /** The key left as it was: the one whose write failed, else the payload's. */
+  readonly key: string;
+  /** One line, secrets hidden: what the summary, the metadata and the logs say. */
+  readonly message: string;
 }
 
 export interface RequestResult extends PlannedRequest {
@@ -22,13 +37,13 @@ export interface RequestResult extends PlannedRequest {
   /** The payload's key. */
   readonly key: string;
   /**
-   * The keys this config was the first to hold (its payload's, and sections the API caches
-   * on their own) that were written, or computed on a dry run. A failed config may hold
+   * The keys this request was the first to hold (its payload's, and sections the API caches
+   * on their own) that were written, or computed on a dry run. A failed request may hold
    * some: a section is written whenever it computed.
    */
   readonly written: readonly string[];
-  /** Why it failed (one line, secrets hidden); null when it succeeded. */
-  readonly error: string | null;
+  /** Why it failed; null when it succeeded. */
+  readonly error: RequestError | null;
   /** When its payload was ready, in ms since the run started. */
   readonly computeMs: number;
 }
@@ -71,7 +86,9 @@ export interface RefreshRun {
   readonly unchanged?: ReadonlyMap<Family, UnchangedFamily>;
 }
 
+/** A failed request as the summary and `stats_refresh:last_run:<family>` show it. */
 export interface RequestFailure {
+  /** The request's label (the field's name is what users and dashboards read). */
   readonly config: string;
   readonly error: string;
 }
@@ -97,7 +114,7 @@ export interface RefreshSummary {
 }
 
 export const failuresOf = (run: RefreshRun): RequestFailure[] =>
-  run.results.flatMap((result) => (result.error === null ? [] : [{ config: result.label, error: result.error }]));
+  run.results.flatMap((result) => (result.error === null ? [] : [{ config: result.label, error: result.error.message }]));
 
 export const writtenKeysOf = (run: RefreshRun): string[] => run.results.flatMap((result) => result.written);
 
@@ -168,8 +185,8 @@ export function outcomesOf(run: RefreshRun, finishedAt: Date): FamilyOutcome[] {
       ...whole,
       durationSeconds: 0,
       statements: 0,
-      configsOk: 0,
-      configsFailed: 0,
+      requestsOk: 0,
+      requestsFailed: 0,
       keysWritten: 0,
       learnedRequests: 0,
       drift: run.drift.has(family),
@@ -182,8 +199,8 @@ export function outcomesOf(run: RefreshRun, finishedAt: Date): FamilyOutcome[] {
       family,
       result: failed > 0 || run.interrupted !== null ? 'failed' : 'ok',
       ...whole,
-      configsOk: own.length - failed,
-      configsFailed: failed,
+      requestsOk: own.length - failed,
+      requestsFailed: failed,
       keysWritten: own.reduce((sum, result) => sum + result.written.length, 0),
       learnedRequests: own.filter((result) => result.origin === 'learned').length,
       drift: run.drift.has(family),
@@ -194,8 +211,8 @@ export function outcomesOf(run: RefreshRun, finishedAt: Date): FamilyOutcome[] {
       family,
       result: 'unchanged',
       ...whole,
-      configsOk: 0,
-      configsFailed: 0,
+      requestsOk: 0,
+      requestsFailed: 0,
       keysWritten: 0,
       learnedRequests: 0,
       drift: null,
@@ -204,7 +221,7 @@ export function outcomesOf(run: RefreshRun, finishedAt: Date): FamilyOutcome[] {
   return [...ran, ...unchanged, ...skipped];
 }
 
-/** Outcomes of a run that could not start (Redis down when taking the locks): every config failed. */
+/** Outcomes of a run that could not start (Redis down when taking the locks): every request failed. */
 export function failedOutcomes(families: readonly Family[], finishedAt: Date, durationSeconds: number): FamilyOutcome[] {
   return families.map((family) => ({
     family,
@@ -212,8 +229,8 @@ export function failedOutcomes(families: readonly Family[], finishedAt: Date, du
     finishedAt,
     durationSeconds,
     statements: 0,
-    configsOk: 0,
-    configsFailed: requestsFor([family]).length,
+    requestsOk: 0,
+    requestsFailed: requestsFor([family]).length,
     keysWritten: 0,
     learnedRequests: 0,
     drift: null,

@@ -11,12 +11,16 @@ import { InterruptedError, UsageError } from '../lib/errors.js';
 import { Releasers } from '../lib/releasers.js';
 import { secretsOf } from '../config.js';
 
-export interface Runtime {
+/**
+ * An open runtime. `N` is what the command asked for: `Runtime<{ db: true; redis: true }>`
+ * has its Redis client for sure; a plain `Runtime` may have none (a dry run opens none).
+ */
+export interface Runtime<out N extends RuntimeNeeds = RuntimeNeeds> {
   readonly config: Config;
   readonly secrets: readonly string[];
   readonly logger: Logger;
   readonly reporter: FailureReporter;
-  readonly connections: Connections;
+  readonly connections: Connections<N['redis']>;
   /** Fails with UnreachableError (exit 3) unless the services this command needs answer. */
   checkReachable(): Promise<void>;
   close(): Promise<void>;
@@ -56,7 +60,10 @@ function cutAfterSignal(signal: AbortSignal, afterMs: number, cut: () => void, l
   };
 }
 
-export async function openRuntime(config: Config, needs: RuntimeNeeds, signal?: AbortSignal): Promise<Runtime> {
+/** A runtime whose Redis client is there for sure: the commands and the scheduler that cannot work without it. */
+export type RedisRuntime = Runtime<{ readonly db: boolean; readonly redis: true }>;
+
+export async function openRuntime<const N extends RuntimeNeeds>(config: Config, needs: N, signal?: AbortSignal): Promise<Runtime<N>> {
   const secrets = secretsOf(config);
   const logger = createLogger(config.logLevel, secrets, formatFor(config.logFormat, process.stderr));
   const releasers = new Releasers();
@@ -96,11 +103,11 @@ export async function openRuntime(config: Config, needs: RuntimeNeeds, signal?: 
  * Runs `body` with a runtime and always closes it. A failure after SIGTERM/SIGINT (a
  * connection cut at the end of the grace period) is the signal's exit, not an error.
  */
-export async function withRuntime<T>(
+export async function withRuntime<const N extends RuntimeNeeds, T>(
   config: Config,
-  needs: RuntimeNeeds,
+  needs: N,
   signal: AbortSignal,
-  body: (runtime: Runtime) => Promise<T>,
+  body: (runtime: Runtime<N>) => Promise<T>,
 ): Promise<T> {
   const runtime = await openRuntime(config, needs, signal);
   try {

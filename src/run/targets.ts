@@ -41,7 +41,7 @@ export function resolveTargets(args: readonly string[], batchFile: BatchFile | n
   const families = new Set(parsed.flatMap((target) => (target.kind === 'families' ? target.families : [])));
   return {
     families: FAMILIES.filter((family) => families.has(family)),
-    requests: parsed.flatMap((target) => (target.kind === 'request' ? [target.config] : [])),
+    requests: parsed.flatMap((target) => (target.kind === 'request' ? [target.request] : [])),
     ignored: parsed.flatMap((target) =>
       target.kind === 'request' && target.ignored?.length ? [{ target: target.text, parameters: target.ignored }] : [],
     ),
@@ -49,12 +49,12 @@ export function resolveTargets(args: readonly string[], batchFile: BatchFile | n
 }
 
 function familiesOf(target: Target): readonly Family[] {
-  return target.kind === 'families' ? target.families : [target.config.family];
+  return target.kind === 'families' ? target.families : [target.request.family];
 }
 
 /** The part of a target that belongs to the named families (none, some, or all of it). */
 function restrictTo(target: ParsedTarget, named: ReadonlySet<Family>): ParsedTarget[] {
-  if (target.kind === 'request') return named.has(target.config.family) ? [target] : [];
+  if (target.kind === 'request') return named.has(target.request.family) ? [target] : [];
   const families = target.families.filter((family) => named.has(family));
   return families.length > 0 ? [{ kind: 'families', families }] : [];
 }

@@ -13,7 +13,7 @@ import { readDriftState, fingerprints, type DriftClient } from '../io/drift-stor
 import { type RenewalClient, readKeyMetas, renewKeys } from '../io/key-renewal.js';
 import type { KeyMeta } from '../io/metadata.js';
 import type { Logger } from '../io/logger.js';
-import { redisFailure } from '../io/cache.js';
+import { redisFailure } from '../io/redis-client.js';
 import { errorMessage } from '../lib/errors.js';
 import { BUILD } from '../lib/version.js';
 import { fingerprintText, probeAt, type ProbeReading } from '../pass/change-probe.js';
@@ -42,9 +42,9 @@ export interface UnchangedCheck {
 }
 
 /** Every key a family's batch and learned requests read: their payloads and the sections the API caches on their own. */
-export function familyKeys(configs: readonly PlannedRequest[], family: Family): string[] {
-  const own = configs.filter((planned) => planned.origin !== 'request' && planned.config.family === family);
-  return [...new Set(own.flatMap(({ config }) => [payloadKey(config), ...cachedSectionsOf(config).map((section) => sectionKey(section, config.period))]))];
+export function familyKeys(requests: readonly PlannedRequest[], family: Family): string[] {
+  const own = requests.filter((planned) => planned.origin !== 'request' && planned.request.family === family);
+  return [...new Set(own.flatMap(({ request }) => [payloadKey(request), ...cachedSectionsOf(request).map((section) => sectionKey(section, request.period))]))];
 }
 
 /** What a family's state is compared with. */
@@ -89,7 +89,7 @@ export function keyDoubt(sha1: string | null, meta: KeyMeta | null, state: DataS
 export async function checkUnchanged(
   deps: UnchangedDeps,
   families: readonly Family[],
-  configs: readonly PlannedRequest[],
+  requests: readonly PlannedRequest[],
   now: Date,
   settings: { readonly ttlSeconds: number; readonly force: boolean; readonly maxAgeMs: number },
 ): Promise<UnchangedCheck> {
@@ -106,7 +106,7 @@ export async function checkUnchanged(
   try {
     const stored = await readDataStates(deps.redis);
     if (settings.force) return { ...none, reading, stored };
-    const unchanged = await renewUnchanged(deps, families, configs, reading, stored, settings);
+    const unchanged = await renewUnchanged(deps, families, requests, reading, stored, settings);
     return { ...none, reading, stored, unchanged };
   } catch (error) {
     logger.warn({ err: redisFailure(error) }, 'stored data state not read: computing every family');
@@ -117,7 +117,7 @@ export async function checkUnchanged(
 async function renewUnchanged(
   deps: UnchangedDeps,
   families: readonly Family[],
-  configs: readonly PlannedRequest[],
+  requests: readonly PlannedRequest[],
   reading: ProbeReading,
   stored: Readonly<Record<Family, DataState | null>>,
   { ttlSeconds, maxAgeMs }: { readonly ttlSeconds: number; readonly maxAgeMs: number },
@@ -127,7 +127,7 @@ async function renewUnchanged(
   const fingerprint = fingerprintText(reading.fingerprint);
   const candidates = new Map<Family, { state: DataState; keys: string[] }>();
   for (const family of families) {
-    const keys = familyKeys(configs, family);
+    const keys = familyKeys(requests, family);
     const state = stored[family];
     const reason = drift.has(family)
       ? 'drift recorded'
@@ -158,9 +158,9 @@ async function renewUnchanged(
   return unchanged;
 }
 
-/** The configs still to compute: requests given, and the batch and learned requests of the families not unchanged. */
-export function stillToCompute(configs: readonly PlannedRequest[], check: UnchangedCheck | null): PlannedRequest[] {
-  return configs.filter((planned) => planned.origin === 'request' || !check?.unchanged.has(planned.config.family));
+/** The requests still to compute: requests given, and the batch and learned requests of the families not unchanged. */
+export function stillToCompute(requests: readonly PlannedRequest[], check: UnchangedCheck | null): PlannedRequest[] {
+  return requests.filter((planned) => planned.origin === 'request' || !check?.unchanged.has(planned.request.family));
 }
 
 /**
@@ -172,7 +172,7 @@ export function stillToCompute(configs: readonly PlannedRequest[], check: Unchan
 export async function settleUnchanged(
   deps: UnchangedDeps,
   check: UnchangedCheck,
-  configs: readonly PlannedRequest[],
+  requests: readonly PlannedRequest[],
   run: RefreshRun,
 ): Promise<RefreshRun> {
   const states = new Map<Family, DataState>();
@@ -192,7 +192,7 @@ export async function settleUnchanged(
       now: run.now.toISOString(),
       valid_until: reading.validUntil?.toISOString() ?? null,
       build: BUILD,
-      keys_digest: keysDigest(familyKeys(configs, family)),
+      keys_digest: keysDigest(familyKeys(requests, family)),
     });
   }
   await writeDataStates(deps.redis, states, forget).catch((error: unknown) =>

@@ -2,20 +2,18 @@
  * `verify` for on-call: the same comparison as a run's drift check, on the keys the API
  * wrote that are present now, read-only: nothing is recorded, written or withdrawn.
  */
+import { driftSettingsOf } from '../config.js';
 import { readDriftState, type Difference, type DriftRecord } from '../io/drift-store.js';
 import type { Family } from '../requests/batches.js';
-import { DEFAULT_RETRY, withRetry } from '../lib/retry.js';
-import { readCatalog, refusedColumns } from '../pass/catalog.js';
-import { loadRunData } from '../pass/load.js';
+import { DEFAULT_RETRY } from '../lib/retry.js';
 import { FAMILIES } from '../requests/batches.js';
 import { payloadKey } from '../requests/request-keys.js';
-import { Assembler } from '../stats/assemble.js';
-import { planSections } from '../stats/sections.js';
 import { compareEntries, type Comparison } from '../stats/api-comparison.js';
 import { entryNeeds } from '../stats/api-entries.js';
 import { judge } from '../stats/drift-judgement.js';
 import { findApiKeys } from './drift-check.js';
-import type { Runtime } from './runtime.js';
+import { assemblerOf, checkCatalog, loadSections } from './phases.js';
+import type { RedisRuntime } from './runtime.js';
 import type { RefreshTargets } from './targets.js';
 
 export type Verdict = 'agree' | 'drift' | 'not comparable';
@@ -42,28 +40,25 @@ export interface VerifyReport {
 }
 
 /** Verifies the endpoints of `targets` (all three when null), as of `now`. */
-export async function verify(runtime: Runtime, targets: RefreshTargets | null, now: Date): Promise<VerifyReport> {
+export async function verify(runtime: RedisRuntime, targets: RefreshTargets | null, now: Date): Promise<VerifyReport> {
   const { config, connections } = runtime;
-  const redis = connections.redis!;
+  const { redis } = connections;
   const endpoints = targets ? [...new Set([...targets.families, ...targets.requests.map((request) => request.family)])] : [...FAMILIES];
-  const settings = { onDrift: config.onDrift, apiTtlMs: config.apiCacheTtlSeconds * 1000, ourTtlMs: config.ttlSeconds * 1000 };
   const state = await readDriftState(redis);
-  const found = await findApiKeys(redis, endpoints, now, settings);
+  const found = await findApiKeys(redis, endpoints, now, driftSettingsOf(config));
   // Requests named: their keys only, besides whole families.
   const named = new Set(targets?.requests.map(payloadKey) ?? []);
   const wanted = (key: string, endpoint: Family) => !targets || targets.families.includes(endpoint) || named.has(key);
   const entries = found.entries.filter((entry) => wanted(entry.key, entry.endpoint));
   const unreadable = found.unreadable.filter((key) => key.endpoints.some((endpoint) => wanted(key.key, endpoint)));
 
-  const catalog = await withRetry(() => readCatalog(connections.db), DEFAULT_RETRY);
-  const refused = refusedColumns(catalog);
-  const { data } = await loadRunData(planSections(entryNeeds(entries, now), refused), { db: connections.db, pool: connections.pool }, {
-    concurrency: config.concurrency,
-    retry: DEFAULT_RETRY,
-  });
-  const comparisons = compareEntries(entries, data, now, (at) => new Assembler(data, at, refused));
+  const catalog = await checkCatalog(connections, { retry: DEFAULT_RETRY });
+  // Nothing to judge with: say why rather than call every endpoint not comparable.
+  if (catalog.catalog === null) throw catalog.error;
+  const { data } = await loadSections(entryNeeds(entries, now), catalog, connections, { concurrency: config.concurrency, retry: DEFAULT_RETRY });
+  const comparisons = compareEntries(entries, data, now, assemblerOf(data, catalog));
   // Value differences count only when a run found them earlier and the counters now prove the data still.
-  const proven = judge(state, { comparisons: [], unreadable: [], proof: catalog, now }).proven;
+  const proven = judge(state, { comparisons: [], unreadable: [], proof: catalog.catalog, now }).proven;
   const problems = [
     ...[...state.problems, ...found.problems].map((problem) => problem.text),
     ...found.stray.map(({ key, why }) => `${key} is no payload the API wrote (${why})`),

@@ -6,7 +6,7 @@
  * scheduler that just started is healthy. A follower (change mode) runs nothing and is
  * healthy, as long as its claims of the lease answer.
  */
-import { REDIS_COMMAND_TIMEOUT_MS } from '../io/cache.js';
+import { REDIS_COMMAND_TIMEOUT_MS } from '../io/redis-client.js';
 import { FAMILIES, type Family } from '../requests/batches.js';
 import { PROBE_FAILURE_GRACE_MS } from './change-loop.js';
 

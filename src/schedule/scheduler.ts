@@ -10,7 +10,7 @@ import { Cron } from 'croner';
 import type { ScheduleConfig } from '../config.js';
 import { LeaderLease } from '../io/leader-lease.js';
 import type { FamilyOutcome, RunReason, ScheduleMetrics } from '../io/metrics.js';
-import { redisFailure } from '../io/cache.js';
+import { redisFailure } from '../io/redis-client.js';
 import { readLastSuccesses } from '../io/metadata.js';
 import { CRON_TIMEZONE } from '../lib/cron.js';
 import { errorMessage } from '../lib/errors.js';
@@ -18,7 +18,7 @@ import { FAMILIES, type Family } from '../requests/batches.js';
 import { coveredKeys } from '../requests/covered.js';
 import { runTargets } from '../run/family-run.js';
 import { failedOutcomes, learnedKeysOf, outcomesOf, type RefreshRun, writtenKeysOf } from '../run/results.js';
-import { type Runtime, STOP_SLACK_MS } from '../run/runtime.js';
+import { type RedisRuntime, STOP_SLACK_MS } from '../run/runtime.js';
 import { type RefreshTargets, resolveTargets } from '../run/targets.js';
 import { ChangeLoop, type FullRun, type ProbeChanges } from './change-loop.js';
 import { type HealthReport, healthOf } from './health.js';
@@ -41,7 +41,7 @@ const LEASE_RENEW_MS = 1_000;
 export type RunFamilies = (families: readonly Family[], command: string, signal: AbortSignal, now: Date) => Promise<RefreshRun>;
 
 export interface SchedulerDeps {
-  readonly runtime: Runtime;
+  readonly runtime: RedisRuntime;
   readonly metrics: ScheduleMetrics;
   readonly settings: ScheduleConfig;
   /** Aborted on SIGTERM/SIGINT: runs in flight stop starting statements and finish within the grace period. */
@@ -94,7 +94,7 @@ export class Scheduler {
       deps.runFamilies ?? ((families, command, signal, now) => runTargets(deps.runtime, command, this.targetsOf(families), signal, now));
     if (deps.settings.mode === 'change') {
       if (!deps.probe) throw new Error('schedule in change mode needs the change probe');
-      this.lease = new LeaderLease(deps.runtime.connections.redis!, LEASE_TTL_MS, this.now);
+      this.lease = new LeaderLease(deps.runtime.connections.redis, LEASE_TTL_MS, this.now);
       this.change = new ChangeLoop({
         probe: deps.probe,
         settings: deps.settings,
@@ -144,7 +144,7 @@ export class Scheduler {
     else this.startCronMode();
     // A flush, a delete, an eviction or a reconnect (Redis restarted): look at once, not at the next tick.
     const { runtime } = this.deps;
-    this.watch = watchInvalidations(runtime.connections.redis!, () => this.checkNow(), runtime.logger);
+    this.watch = watchInvalidations(runtime.connections.redis, () => this.checkNow(), runtime.logger);
     this.scheduleCheck();
   }
 
@@ -258,7 +258,7 @@ export class Scheduler {
         else this.yielding.delete(family);
       }
       await this.lastValues
-        .capture(runtime.connections.redis!, writtenKeysOf(run))
+        .capture(runtime.connections.redis, writtenKeysOf(run))
         .catch((error: unknown) => runtime.logger.debug({ err: error }, 'written values not read back'));
     } catch (error) {
       // Redis gone while taking the locks, for instance: the run made nothing.
@@ -281,7 +281,7 @@ export class Scheduler {
         families,
         results: Object.fromEntries(outcomes.map((outcome) => [outcome.family, outcome.result])),
         keys: outcomes.reduce((sum, outcome) => sum + outcome.keysWritten, 0),
-        failed: outcomes.reduce((sum, outcome) => sum + outcome.configsFailed, 0),
+        failed: outcomes.reduce((sum, outcome) => sum + outcome.requestsFailed, 0),
         duration_ms: Math.round(performance.now() - started),
       },
       'schedule run finished',
@@ -320,8 +320,8 @@ export class Scheduler {
     try {
       // A follower heals nothing: the leader does.
       if (this.lease && !this.lease.held()) return;
-      const missing = await missingByFamily(runtime.connections.redis!, coveredKeys(this.learnedKeys));
-      for (const [family, at] of await readLastSuccesses(runtime.connections.redis!, FAMILIES)) this.lastSuccessAnywhereAt[family] = at;
+      const missing = await missingByFamily(runtime.connections.redis, coveredKeys(this.learnedKeys));
+      for (const [family, at] of await readLastSuccesses(runtime.connections.redis, FAMILIES)) this.lastSuccessAnywhereAt[family] = at;
       if (this.checkError !== null) runtime.logger.info('self-healing check answered again');
       this.checkError = null;
       const now = this.now();
@@ -350,7 +350,7 @@ export class Scheduler {
       }
       if (heal.length > 0) {
         // The last values back first (one round trip), then fresh ones from the refresh.
-        const restored = await this.lastValues.restore(runtime.connections.redis!, lost).catch(() => 0);
+        const restored = await this.lastValues.restore(runtime.connections.redis, lost).catch(() => 0);
         if (restored > 0) runtime.logger.info({ restored, missing: lost.length }, 'restored the last written values while the refresh runs');
         if (!this.change?.running()) this.trigger(heal, 'heal');
       }

@@ -1,6 +1,6 @@
 /**
  * Phase 2 of a run: payloads assembled from what was loaded, synchronously. Each distinct
- * section is built and serialised once however many payloads hold it; a config whose
+ * section is built and serialised once however many payloads hold it; a request whose
  * sources failed, or that reads a column refused, fails with the first reason.
  */
 import { pyJson, pyString } from '../lib/pyjson.js';
@@ -89,8 +89,8 @@ export class Assembler {
     return `{${parts.map(([field, request]) => `${pyString(field)}: ${this.section(request)}`).join(', ')}}`;
   }
 
-  /** A config's payload as JSON text. */
-  payload(config: StatsRequest): string {
-    return this.parts(partsOf(config));
+  /** A request's payload as JSON text. */
+  payload(request: StatsRequest): string {
+    return this.parts(partsOf(request));
   }
 }

@@ -1,7 +1,7 @@
 /**
- * The sections payloads are made of, as data: which sections each config's payload holds
+ * The sections payloads are made of, as data: which sections each request's payload holds
  * (under which field), which sources each section reads, and what each asks the pass to
- * fold. The load plan, the failure table of docs/architecture.md and a config's failure all
+ * fold. The load plan, the failure table of docs/architecture.md and a request's failure all
  * follow from these declarations.
  */
 import { microsOf } from '../lib/micros.js';
@@ -67,22 +67,22 @@ export const TOP_USERS_LIMIT = 10;
 /** A payload field and the section it holds. */
 export type PayloadPart = readonly [field: string, request: SectionRequest];
 
-/** The sections of a config's payload, under their fields, in the API's order. */
-export function partsOf(config: StatsRequest): PayloadPart[] {
-  const { period } = config;
-  switch (config.family) {
+/** The sections of a request's payload, under their fields, in the API's order. */
+export function partsOf(request: StatsRequest): PayloadPart[] {
+  const { period } = request;
+  switch (request.family) {
     case 'dashboard':
       // Always summary, trends, geographic, tasks, whatever the order of `include`.
-      return DASHBOARD_SECTIONS.filter((section) => config.include.includes(section)).map((section) => [section, { section, period }]);
+      return DASHBOARD_SECTIONS.filter((section) => request.include.includes(section)).map((section) => [section, { section, period }]);
     case 'executions':
       return [
-        ['time_series', { section: 'timeSeries', period, groupBy: config.groupBy, taskType: config.taskType, status: config.status }],
-        ['top_users', { section: 'topUsers', period, taskType: config.taskType }],
+        ['time_series', { section: 'timeSeries', period, groupBy: request.groupBy, taskType: request.taskType, status: request.status }],
+        ['top_users', { section: 'topUsers', period, taskType: request.taskType }],
         ['task_performance', { section: 'taskPerformance', period }],
       ];
     case 'users':
       return [
-        ['registration_trends', { section: 'registration', period, groupBy: config.groupBy, country: config.country }],
+        ['registration_trends', { section: 'registration', period, groupBy: request.groupBy, country: request.country }],
         ['geographic_distribution', { section: 'geographic', period }],
         ['activity_stats', { section: 'activity', period }],
       ];
@@ -161,14 +161,14 @@ export function planSections(
   );
 }
 
-/** The load plan of computing `configs` at `at`. */
-export function planLoad(configs: readonly StatsRequest[], at: Date, refused: ReadonlyMap<Column, Error> = new Map()): LoadPlan {
-  return planSections([{ parts: configs.flatMap(partsOf), at }], refused);
+/** The load plan of computing `requests` at `at`. */
+export function planLoad(requests: readonly StatsRequest[], at: Date, refused: ReadonlyMap<Column, Error> = new Map()): LoadPlan {
+  return planSections([{ parts: requests.flatMap(partsOf), at }], refused);
 }
 
-/** Every source a config's payload is computed from. */
-export function sourcesOf(config: StatsRequest): Set<SourceName> {
-  return withInputs(partsOf(config).flatMap(([, request]) => SECTION_SOURCES[request.section]));
+/** Every source a request's payload is computed from. */
+export function sourcesOf(request: StatsRequest): Set<SourceName> {
+  return withInputs(partsOf(request).flatMap(([, part]) => SECTION_SOURCES[part.section]));
 }
 
 /** For each source, the sections that fail when it does: those reading it or a source computed from it. */

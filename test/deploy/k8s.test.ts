@@ -11,8 +11,12 @@
  * - pods: non-root (the Dockerfile's uid), read-only root, no privilege escalation, no
  *   capabilities, RuntimeDefault seccomp, no service account token, requests and limits;
  * - secrets only through secretKeyRef/secretRef, the example Secret never applied;
+ * - the schedule Deployment (k8s/overlays/schedule/): one replica, `schedule` serving on
+ *   the port its probes ask for /healthz, a startup window above the wait for the services,
+ *   a termination grace above the CLI's own, the CronJobs suspended beside it;
+ * - every workload's command line is one the built CLI accepts (cli-args.ts);
  * - kustomizations: resources and patches exist, the same image everywhere, and (with
- *   kubectl present) the base, the overlay and the API patch render and validate.
+ *   kubectl present) the base, the overlays and the API patch render and validate.
  *
  * Policy checks are functions returning problems, run on the real manifests and on
  * broken copies, so each one is shown to bite.
@@ -21,10 +25,14 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeF
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { ICronJob } from 'kubernetes-models/batch/v1/CronJob';
+import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import type { IContainer } from 'kubernetes-models/v1/Container';
 import type { IPodSpec } from 'kubernetes-models/v1/PodSpec';
+import type { IProbe } from 'kubernetes-models/v1/Probe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FAMILIES } from '../../src/requests/batches.js';
+import { STOP_SLACK_MS } from '../../src/run/runtime.js';
+import { cliRefusal } from './cli-args.js';
 import { PROJECT_ROOT, dockerfileUser } from './paths.js';
 import { kindOf, unknownFieldErrors, validateSchema } from './k8s-schema.js';
 import {
@@ -342,6 +350,73 @@ function kustomizationProblems(manifest: Manifest): string[] {
   return problems;
 }
 
+/** Kubernetes' probe defaults. */
+const PROBE_DEFAULTS = { periodSeconds: 10, failureThreshold: 3 };
+const PROBES = ['startupProbe', 'readinessProbe', 'livenessProbe'] as const;
+
+function deployments(manifests: readonly Manifest[]): Array<Manifest & { object: IDeployment & KObject }> {
+  return manifests.filter((manifest) => manifest.object.kind === 'Deployment') as Array<Manifest & { object: IDeployment & KObject }>;
+}
+
+/** The port `schedule` serves /metrics and /healthz on: --metrics-port, else STATS_REFRESH_METRICS_PORT; NaN when unset. */
+function servedPort(container: IContainer, configMap: Record<string, string>): number {
+  const args = container.args ?? [];
+  const index = args.findIndex((arg) => arg === '--metrics-port' || arg.startsWith('--metrics-port='));
+  if (index >= 0) return Number(args[index]!.includes('=') ? args[index]!.split('=')[1] : args[index + 1]);
+  return Number(envValue(container, 'STATS_REFRESH_METRICS_PORT', configMap) ?? NaN);
+}
+
+/** The container port a probe's httpGet asks, a named port resolved. */
+function probePort(probe: IProbe, container: IContainer): number {
+  const port = probe.httpGet?.port;
+  if (typeof port === 'number') return port;
+  return container.ports?.find((candidate) => candidate.name === port)?.containerPort ?? Number(port);
+}
+
+function deploymentProblems(manifests: readonly Manifest[]): string[] {
+  const problems: string[] = [];
+  const configMap = configMapData(manifests);
+  for (const { object } of deployments(manifests)) {
+    const where = `Deployment ${object.metadata?.name}`;
+    const spec = object.spec!;
+    const pod = spec.template.spec!;
+    if (spec.replicas !== 1) problems.push(`${where}: replicas ${spec.replicas}, expected 1`);
+    const labels = spec.template.metadata?.labels ?? {};
+    for (const [key, value] of Object.entries(spec.selector.matchLabels ?? {})) {
+      if (labels[key] !== value) problems.push(`${where}: the selector's ${key}=${value} is not on the pod template`);
+    }
+    if (spec.strategy?.type === 'Recreate' || spec.strategy?.rollingUpdate?.maxUnavailable !== 0) {
+      problems.push(`${where}: a rollout must keep the old pod until the new one is ready (RollingUpdate, maxUnavailable 0)`);
+    }
+    if (pod.restartPolicy !== undefined && pod.restartPolicy !== 'Always') problems.push(`${where}: restartPolicy ${pod.restartPolicy}`);
+    const container = pod.containers[0]!;
+    if (pod.containers.length !== 1 || container.name !== 'stats-refresh') problems.push(`${where}: expected the one container stats-refresh`);
+    if (container.args?.[0] !== 'schedule') problems.push(`${where}: args ${JSON.stringify(container.args)}, expected schedule`);
+    const port = servedPort(container, configMap);
+    if (!Number.isInteger(port) || port <= 0) problems.push(`${where}: no --metrics-port or STATS_REFRESH_METRICS_PORT: /healthz is not served`);
+    for (const name of PROBES) {
+      const probe = container[name];
+      if (!probe) {
+        problems.push(`${where}: no ${name}`);
+        continue;
+      }
+      if (probe.httpGet?.path !== '/healthz' || probePort(probe, container) !== port || (probe.httpGet.scheme ?? 'HTTP') !== 'HTTP') {
+        problems.push(`${where}: ${name} asks ${probe.httpGet?.scheme ?? 'HTTP'} ${probe.httpGet?.path}:${probePort(probe, container)}, schedule serves /healthz on ${port}`);
+      }
+    }
+    // schedule listens only once PostgreSQL and Redis answered (it waits up to the wait timeout).
+    const startup = { ...PROBE_DEFAULTS, ...container.startupProbe };
+    const waitSeconds = Number(envValue(container, 'STATS_REFRESH_WAIT_TIMEOUT', configMap));
+    if (!(startup.periodSeconds * startup.failureThreshold > waitSeconds)) {
+      problems.push(`${where}: startupProbe allows ${startup.periodSeconds * startup.failureThreshold} s, schedule may wait ${waitSeconds} s for the services before it listens`);
+    }
+    const grace = pod.terminationGracePeriodSeconds ?? DEFAULT_GRACE;
+    const cliGrace = Number(envValue(container, 'STATS_REFRESH_GRACE_PERIOD', configMap)) + STOP_SLACK_MS / 1000;
+    if (!(grace > cliGrace)) problems.push(`${where}: terminationGracePeriodSeconds ${grace} must exceed the grace period + slack (${cliGrace} s)`);
+  }
+  return problems;
+}
+
 // ---- the tests --------------------------------------------------------------------------
 
 describe('k8s manifests: parsing and schemas', () => {
@@ -368,17 +443,24 @@ describe('k8s manifests: parsing and schemas', () => {
   }, 60_000);
 
   it('finds the expected files', () => {
-    expect(KUSTOMIZATIONS.map((manifest) => manifest.file).sort()).toEqual(['k8s/base/kustomization.yaml', 'k8s/kustomization.yaml', 'k8s/overlays/production/kustomization.yaml']);
+    expect(KUSTOMIZATIONS.map((manifest) => manifest.file).sort()).toEqual([
+      'k8s/base/kustomization.yaml',
+      'k8s/kustomization.yaml',
+      'k8s/overlays/production/kustomization.yaml',
+      'k8s/overlays/schedule/kustomization.yaml',
+    ]);
     expect(RESOURCES.map((manifest) => `${manifest.object.kind} ${manifest.file}`).sort()).toEqual([
       'ConfigMap k8s/base/configmap.yaml',
       'CronJob k8s/base/cronjob-dashboard.yaml',
       'CronJob k8s/base/cronjob-executions.yaml',
       'CronJob k8s/base/cronjob-users.yaml',
+      'Deployment k8s/overlays/schedule/deployment.yaml',
       'Job k8s/jobs/warmup-job.yaml',
       'Secret k8s/secret.example.yaml',
     ]);
     expect(PATCHES.map((manifest) => `${manifest.object.kind} ${manifest.file}`).sort()).toEqual([
       'CronJob k8s/overlays/production/cronjob-resources.yaml',
+      'CronJob k8s/overlays/schedule/cronjob-suspend.yaml',
       'Deployment k8s/patches/api-deployment-warmup.yaml',
     ]);
   });
@@ -493,8 +575,8 @@ describe('CronJobs: schedule, deadlines and TTLs', () => {
 describe('pods: security, resources, secrets', () => {
   const workloads = RESOURCES.filter((manifest) => podSpecOf(manifest.object) !== null);
 
-  it('covers the CronJobs, the on-call Job and the API init container', () => {
-    expect(workloads.map((manifest) => manifest.object.kind).sort()).toEqual(['CronJob', 'CronJob', 'CronJob', 'Job']);
+  it('covers the CronJobs, the on-call Job, the schedule Deployment and the API init container', () => {
+    expect(workloads.map((manifest) => manifest.object.kind).sort()).toEqual(['CronJob', 'CronJob', 'CronJob', 'Deployment', 'Job']);
     const apiPatch = PATCHES.find((manifest) => manifest.object.kind === 'Deployment')!;
     expect(podSpecOf(apiPatch.object)?.initContainers?.map((container) => [container.name, container.args])).toEqual([['stats-refresh-warmup', ['warmup', '--best-effort']]]);
     const job = workloads.find((manifest) => manifest.object.kind === 'Job')!;
@@ -552,6 +634,96 @@ describe('pods: security, resources, secrets', () => {
   });
 });
 
+describe('the schedule Deployment (k8s/overlays/schedule/)', () => {
+  const manifests = RESOURCES.filter((manifest) => manifest.file.startsWith('k8s/base/') || manifest.file.startsWith('k8s/overlays/schedule/'));
+  const deployment = () => deployments(manifests)[0]!;
+
+  it('runs one schedule, probed at the /healthz it serves, with a startup window and a termination grace that fit the CLI', () => {
+    expect(deployments(manifests).map(({ file }) => file)).toEqual(['k8s/overlays/schedule/deployment.yaml']);
+    expect(deploymentProblems(manifests)).toEqual([]);
+    const container = podSpecOf(deployment().object)!.containers[0]!;
+    expect(servedPort(container, configMapData(manifests))).toBe(9464);
+    for (const name of PROBES) expect(container[name]?.httpGet, name).toEqual({ path: '/healthz', port: 'metrics' });
+  });
+
+  it('has the CronJobs\' pod: same ConfigMap, Secret keys, security context and /tmp volume', () => {
+    const pod = podSpecOf(deployment().object)!;
+    const cronPod = podSpecOf(cronJobs(manifests)[0]!.object)!;
+    const withoutTtl = (container: IContainer) => (container.env ?? []).filter((entry) => entry.name !== 'STATS_CACHE_TTL');
+    expect(withoutTtl(pod.containers[0]!)).toEqual(withoutTtl(cronPod.containers[0]!));
+    expect(pod.containers[0]!.envFrom).toEqual(cronPod.containers[0]!.envFrom);
+    expect(pod.containers[0]!.securityContext).toEqual(cronPod.containers[0]!.securityContext);
+    expect(pod.containers[0]!.volumeMounts).toEqual(cronPod.containers[0]!.volumeMounts);
+    expect(pod.securityContext).toEqual(cronPod.securityContext);
+    expect(pod.volumes).toEqual(cronPod.volumes);
+  });
+
+  it.each([
+    ['two replicas', (object: Record<string, any>) => { object.spec.replicas = 2; }, /replicas 2, expected 1/],
+    ['a probe on another path', (object: Record<string, any>) => { object.spec.template.spec.containers[0].livenessProbe.httpGet.path = '/metrics'; }, /livenessProbe asks HTTP \/metrics:9464/],
+    ['a probe on another port', (object: Record<string, any>) => { object.spec.template.spec.containers[0].readinessProbe.httpGet.port = 8080; }, /readinessProbe asks HTTP \/healthz:8080, schedule serves \/healthz on 9464/],
+    ['no metrics port', (object: Record<string, any>) => { object.spec.template.spec.containers[0].args = ['schedule']; }, /\/healthz is not served/],
+    ['no startup probe', (object: Record<string, any>) => { delete object.spec.template.spec.containers[0].startupProbe; }, /no startupProbe/],
+    ['a startup window below the wait', (object: Record<string, any>) => { object.spec.template.spec.containers[0].startupProbe.failureThreshold = 3; }, /startupProbe allows 15 s, schedule may wait 120 s/],
+    ['a grace no longer than the CLI\'s', (object: Record<string, any>) => { object.spec.template.spec.terminationGracePeriodSeconds = 25; }, /terminationGracePeriodSeconds 25 must exceed the grace period \+ slack \(25 s\)/],
+    ['a one-shot command', (object: Record<string, any>) => { object.spec.template.spec.containers[0].args = ['refresh', 'all', '--metrics-port', '9464']; }, /expected schedule/],
+    ['Recreate', (object: Record<string, any>) => { object.spec.strategy = { type: 'Recreate' }; }, /maxUnavailable 0/],
+    ['a selector the pods do not carry', (object: Record<string, any>) => { object.spec.selector.matchLabels['app.kubernetes.io/component'] = 'other'; }, /is not on the pod template/],
+  ])('rejects %s', (_name, mutate, expected) => {
+    const broken = manifests.map((manifest) => (manifest.object.kind === 'Deployment' ? { ...manifest, object: structuredClone(manifest.object) } : manifest));
+    mutate(broken.find((manifest) => manifest.object.kind === 'Deployment')!.object as Record<string, any>);
+    expect(deploymentProblems(broken).join('\n')).toMatch(expected);
+  });
+
+  it('suspends the three CronJobs, so the two never both refresh', () => {
+    const overlay = KUSTOMIZATIONS.find((manifest) => manifest.file === 'k8s/overlays/schedule/kustomization.yaml')!.object as Kustomization;
+    expect(overlay.resources).toEqual(['../../base', 'deployment.yaml']);
+    const patch = PATCHES.find((manifest) => manifest.file === 'k8s/overlays/schedule/cronjob-suspend.yaml')!;
+    expect(patch.object.spec).toEqual({ suspend: true });
+    expect(overlay.patches).toEqual([
+      { path: 'cronjob-suspend.yaml', target: { group: 'batch', version: 'v1', kind: 'CronJob', labelSelector: 'app.kubernetes.io/name=stats-refresh' } },
+    ]);
+    for (const { object } of cronJobs(manifests)) expect(object.metadata?.labels?.['app.kubernetes.io/name']).toBe('stats-refresh');
+  });
+});
+
+describe('command lines', () => {
+  /** Every container of every workload and patch, with the environment Kubernetes gives it (Secret values aside). */
+  const commandLines = [...RESOURCES, ...PATCHES].flatMap((manifest) => {
+    const pod = podSpecOf(manifest.object);
+    const containers = PATCH_FILES.has(manifest.file) ? (pod?.initContainers ?? []) : containersOf(pod);
+    return containers.map((container) => {
+      const env: Record<string, string> = {};
+      if (container.envFrom?.some((source) => source.configMapRef?.name === CONFIGMAP_NAME)) Object.assign(env, configMapData(RESOURCES));
+      for (const entry of container.env ?? []) if (entry.value !== undefined) env[entry.name] = entry.value;
+      return [`${label(manifest)} ${container.name}`, container.args ?? [], env] as const;
+    });
+  });
+
+  it('finds every workload\'s container', () => {
+    expect(commandLines.map(([, args]) => args.join(' ')).sort()).toEqual([
+      'refresh dashboard',
+      'refresh executions',
+      'refresh users',
+      'schedule --metrics-port 9464',
+      'warmup',
+      'warmup --best-effort',
+    ]);
+  });
+
+  it.each(commandLines)('%s: the built CLI accepts its command line', async (_where, args, env) => {
+    expect(await cliRefusal(args, env)).toBeNull();
+  }, 30_000);
+
+  it.each([
+    [['schedul'], /unknown command|schedul/],
+    [['schedule', '--metrics-port', 'abc'], /--metrics-port must be a whole number/],
+    [['refresh', 'dashbord'], /unknown target "dashbord"/],
+  ])('refuses %j', async (args, expected) => {
+    expect(await cliRefusal(args, configMapData(RESOURCES))).toMatch(expected);
+  }, 30_000);
+});
+
 describe('kustomizations', () => {
   it.each(KUSTOMIZATIONS.map((manifest) => [manifest.file, manifest] as const))('%s: known fields, existing resources and patches, the stats-refresh image', (_file, manifest) => {
     expect(kustomizationProblems(manifest)).toEqual([]);
@@ -582,6 +754,9 @@ describe('kustomizations', () => {
     const overlay = KUSTOMIZATIONS.find((manifest) => manifest.file === 'k8s/overlays/production/kustomization.yaml')!.object as Kustomization;
     expect(overlay.images).toEqual([expect.objectContaining({ name: IMAGE, newName: top.images?.[0]?.newName })]);
     expect(overlay.namespace).toBeTruthy();
+    const schedule = KUSTOMIZATIONS.find((manifest) => manifest.file === 'k8s/overlays/schedule/kustomization.yaml')!.object as Kustomization;
+    expect(schedule.images).toEqual(overlay.images);
+    expect(schedule.namespace).toBe(overlay.namespace);
     const base = KUSTOMIZATIONS.find((manifest) => manifest.file === 'k8s/base/kustomization.yaml')!.object as Kustomization;
     expect(base.images).toBeUndefined();
   });
@@ -640,6 +815,25 @@ describe.skipIf(!KUBECTL_AVAILABLE)('kubectl kustomize (offline render)', () => 
     // The rendered CronJobs still meet every policy.
     const rendered = objects.map((object, index) => ({ file: 'rendered', index, object }));
     expect(cronJobProblems(rendered)).toEqual([]);
+    expect(staggerProblems(rendered)).toEqual([]);
+  }, 60_000);
+
+  it('renders the schedule overlay: the Deployment, the ConfigMap and the three CronJobs suspended, in the namespace', () => {
+    const overlay = KUSTOMIZATIONS.find((manifest) => manifest.file === 'k8s/overlays/schedule/kustomization.yaml')!.object as Kustomization;
+    const objects = kustomizeBuild(join(K8S_DIR, 'overlays', 'schedule'));
+    expect(objects.map((object) => `${object.kind}/${object.metadata?.name}`).sort()).toEqual([
+      'ConfigMap/stats-refresh-config',
+      'CronJob/stats-refresh-dashboard',
+      'CronJob/stats-refresh-executions',
+      'CronJob/stats-refresh-users',
+      'Deployment/stats-refresh-schedule',
+    ]);
+    checkRendered(objects, `${overlay.images![0]!.newName}:${overlay.images![0]!.newTag}`);
+    for (const object of objects) expect(object.metadata?.namespace).toBe(overlay.namespace);
+    const rendered = objects.map((object, index) => ({ file: 'rendered', index, object }));
+    expect(deploymentProblems(rendered)).toEqual([]);
+    // Suspended, and otherwise the CronJobs of the base: applying another overlay resumes them as they were.
+    expect(cronJobProblems(rendered)).toEqual(FAMILIES.map((family) => `CronJob stats-refresh-${family}: suspended`).sort());
     expect(staggerProblems(rendered)).toEqual([]);
   }, 60_000);
 

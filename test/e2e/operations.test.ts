@@ -4,7 +4,8 @@
  */
 import { beforeEach, describe, expect, it } from 'vitest';
 import { FAMILIES } from '../../src/requests/batches.js';
-import { type CacheStatus, formatStatus } from '../../src/commands/status.js';
+import { formatStatus } from '../../src/commands/status.js';
+import type { CacheStatus } from '../../src/run/status-report.js';
 import { coveredKeys } from '../../src/requests/covered.js';
 import { runCli, startCli, summaryOf } from '../helpers/cli.js';
 import { useGoldenServices } from '../helpers/golden-services.js';

@@ -6,7 +6,7 @@
  */
 import pino from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type RedisClient, createRedis, dropConnection } from '../../src/io/cache.js';
+import { type RedisClient, createRedis, dropConnection } from '../../src/io/redis-client.js';
 import { lockKey, tryLock } from '../../src/io/lock.js';
 import { watchInvalidations } from '../../src/schedule/watch.js';
 import { RedisServer, type TestRedisClient } from '../helpers/redis-server.js';

@@ -148,8 +148,8 @@ describe('the pass answers as the contract defines, on the golden database and e
   let db: ReturnType<typeof createDb>;
   const configs: StatsRequest[] = [
     ...requestsFor(['dashboard', 'executions', 'users']),
-    ...parseBatchFile(readFileSync(REQUESTS_FILE, 'utf8'), 'requests.txt').flatMap(({ target }) => (target.kind === 'request' ? [target.config] : [])),
-    ...EXTRA_REQUESTS.map((request) => parseRequest(request).config),
+    ...parseBatchFile(readFileSync(REQUESTS_FILE, 'utf8'), 'requests.txt').flatMap(({ target }) => (target.kind === 'request' ? [target.request] : [])),
+    ...EXTRA_REQUESTS.map((request) => parseRequest(request).request),
   ];
 
   beforeAll(async () => {
@@ -258,10 +258,10 @@ describe('a family run, in-process', () => {
       const run = await runTargets(runtime, 'refresh all', resolveTargets(['all'], null), new AbortController().signal);
       const failed = run.results.filter((result) => result.error !== null);
       // Declared: every config whose sections read "user".
-      const onUserTable = run.results.filter((result) => sourcesOf(result.config).has('user_table'));
+      const onUserTable = run.results.filter((result) => sourcesOf(result.request).has('user_table'));
       expect(failed.map((result) => result.label).sort()).toEqual(onUserTable.map((result) => result.label).sort());
       expect(failed.length).toBe(16);
-      for (const result of failed) expect(result.error).toMatch(/query user_table failed: column "country" .*does not exist/);
+      for (const result of failed) expect(result.error?.message).toMatch(/query user_table failed: column "country" .*does not exist/);
       const written = await readKeys(redis, 'stats_service:get_*');
       expect(written.size).toBe(26 - 16);
     } finally {
@@ -308,16 +308,26 @@ describe('the runner with a cache that refuses some writes', () => {
         return pipeline;
       },
     };
-    const configs = requestsFor(['dashboard', 'users']).map((config) => ({ config, origin: 'batch' as const }));
+    const requests = requestsFor(['dashboard', 'users']).map((request) => ({ request, origin: 'batch' as const }));
+    const reported: Array<Record<string, string>> = [];
+    const reporter = { ...noReporter, report: (_message: string, context: Record<string, string>) => void reported.push(context) };
     const run = await runRefresh(
-      { command: 'test', configs, families: ['dashboard', 'users'], now: new Date(GOLDEN_NOW), ttlSeconds: 300, concurrency: 2, dryRun: false, retry: { attempts: 1, baseDelayMs: 0, maxDelayMs: 0 } },
+      { command: 'test', requests, families: ['dashboard', 'users'], now: new Date(GOLDEN_NOW), ttlSeconds: 300, concurrency: 2, dryRun: false, retry: { attempts: 1, baseDelayMs: 0, maxDelayMs: 0 } },
       // No drift check in this run: the fake need not answer its commands.
-      { db: db.db, pool: db.pool, cache: cache as unknown as RefreshDeps['cache'], logger: createLogger('silent'), reporter: noReporter, secrets: [] },
+      { db: db.db, pool: db.pool, cache: cache as unknown as RefreshDeps['cache'], logger: createLogger('silent'), reporter, secrets: [] },
     );
     const failed = run.results.filter((result) => result.error !== null).map((result) => result.label).sort();
     // The section's key is read by the last_year configs holding geographic: the dashboard's two and the users' two.
     expect(failed).toEqual(['dashboard/last_year[geographic,summary,tasks,trends]', 'dashboard/last_year[geographic,trends]', 'users/last_year/month', 'users/last_year/week']);
-    for (const label of failed) expect(run.results.find((result) => result.label === label)!.error).toMatch(`write failed for ${refused}: Redis refuses writes: it is out of memory`);
+    for (const label of failed) {
+      // The key not written is carried as data: reports and logs name it, not the payload's key.
+      expect(run.results.find((result) => result.label === label)!.error).toEqual({
+        kind: 'write',
+        key: refused,
+        message: `write failed for ${refused}: Redis refuses writes: it is out of memory (maxmemory reached with the 'noeviction' policy); raise maxmemory or let it evict`,
+      });
+    }
+    expect(reported.map((context) => context.key)).toEqual(failed.map(() => refused));
     const payloads = [...stored.keys()].filter((key) => key.startsWith('stats_service:')).sort();
     // Every dashboard and users key but the refused one; the failed configs' own payloads are written.
     expect(payloads).toHaveLength(41 - 8 - 1);
@@ -328,12 +338,14 @@ describe('the runner with a cache that refuses some writes', () => {
   });
 
   it('a dry run computes every payload and writes nothing', async () => {
-    const configs = requestsFor(['executions']).map((config) => ({ config, origin: 'batch' as const }));
+    const requests = requestsFor(['executions']).map((request) => ({ request, origin: 'batch' as const }));
     const run = await runRefresh(
-      { command: 'test', configs, families: ['executions'], now: new Date(GOLDEN_NOW), ttlSeconds: 300, concurrency: 2, dryRun: true },
+      { command: 'test', requests, families: ['executions'], now: new Date(GOLDEN_NOW), ttlSeconds: 300, concurrency: 2, dryRun: true },
       { db: db.db, pool: db.pool, cache: null, logger: createLogger('silent'), reporter: noReporter, secrets: [] },
     );
     expect(run.payloads?.size).toBe(8);
+    // The catalog, the script table, the execution pass and the top users' emails: each counted once.
+    expect(run.statements).toBe(4);
     for (const [key, value] of run.payloads!) expect(JSON.parse(value), key).toStrictEqual(goldenValue(key));
   });
 });

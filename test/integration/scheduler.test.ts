@@ -12,7 +12,7 @@ import { ScheduleMetrics } from '../../src/io/metrics.js';
 import { FAMILIES, type Family } from '../../src/requests/batches.js';
 import { coveredKeys } from '../../src/requests/covered.js';
 import type { RefreshRun } from '../../src/run/results.js';
-import { openRuntime, type Runtime } from '../../src/run/runtime.js';
+import { openRuntime, type RedisRuntime } from '../../src/run/runtime.js';
 import { LEADER_KEY, LeaderLease, type LeaseClient } from '../../src/io/leader-lease.js';
 import { DEBOUNCE_MS } from '../../src/schedule/change-loop.js';
 import { Scheduler } from '../../src/schedule/scheduler.js';
@@ -24,7 +24,7 @@ const SECOND = 1000;
 
 let server: RedisServer;
 let redis: TestRedisClient;
-let runtime: Runtime;
+let runtime: RedisRuntime;
 let time: number;
 let runs: Array<{ families: readonly Family[]; command: string; now: Date; version: number }>;
 /** The data: each change moves it on; the probe fingerprints it. */

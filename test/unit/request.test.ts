@@ -8,7 +8,7 @@ import { payloadKey } from '../../src/requests/request-keys.js';
 import { normalizeUserGroupBy, parseRequest, parseTarget, pyStrip, RequestError } from '../../src/requests/request.js';
 
 /** The config a request makes, any family's fields readable (the test knows which family it asked). */
-const config = (text: string) => parseRequest(text).config as StatsRequest & Record<string, unknown>;
+const parsedRequest = (text: string) => parseRequest(text).request as StatsRequest & Record<string, unknown>;
 const refused = (text: string) => {
   try {
     parseRequest(text);
@@ -26,7 +26,7 @@ describe('targets', () => {
   });
 
   it('reads a request with or without its path, or as a whole URL', () => {
-    const expected = config('executions?period=last_week');
+    const expected = parsedRequest('executions?period=last_week');
     for (const text of [
       '/stats/executions?period=last_week',
       'stats/executions?period=last_week',
@@ -34,9 +34,9 @@ describe('targets', () => {
       'https://api.trends.earth/api/v1/stats/executions?period=last_week',
       'http://localhost:3000/api/v1/stats/executions/?period=last_week#top',
     ]) {
-      expect(config(text), text).toEqual(expected);
+      expect(parsedRequest(text), text).toEqual(expected);
     }
-    expect(parseTarget('/stats/users')).toMatchObject({ kind: 'request', config: { family: 'users', period: 'last_year' } });
+    expect(parseTarget('/stats/users')).toMatchObject({ kind: 'request', request: { family: 'users', period: 'last_year' } });
   });
 
   it('refuses what is neither, naming what it expects', () => {
@@ -49,37 +49,37 @@ describe('targets', () => {
 
 describe('the API defaults', () => {
   it('dashboard: all periods, all four sections', () => {
-    expect(config('dashboard?')).toEqual({ family: 'dashboard', period: 'all', include: ['summary', 'trends', 'geographic', 'tasks'] });
+    expect(parsedRequest('dashboard?')).toEqual({ family: 'dashboard', period: 'all', include: ['summary', 'trends', 'geographic', 'tasks'] });
   });
   it('executions: last_month by day, no filters', () => {
-    expect(config('executions?')).toEqual({ family: 'executions', period: 'last_month', groupBy: 'day', status: null, taskType: null });
+    expect(parsedRequest('executions?')).toEqual({ family: 'executions', period: 'last_month', groupBy: 'day', status: null, taskType: null });
   });
   it('users: last_year by month, no country', () => {
-    expect(config('users?')).toEqual({ family: 'users', period: 'last_year', groupBy: 'month', country: null });
+    expect(parsedRequest('users?')).toEqual({ family: 'users', period: 'last_year', groupBy: 'month', country: null });
   });
   it('give the keys the API uses for its defaults', () => {
-    expect(payloadKey(config('dashboard?'))).toBe('stats_service:get_dashboard_stats:include=geographic,summary,tasks,trends_period=all');
-    expect(payloadKey(config('executions?'))).toBe('stats_service:get_execution_stats:group_by=day_period=last_month_status=none_task_type=none');
-    expect(payloadKey(config('users?'))).toBe('stats_service:get_user_stats:country=none_group_by=month_period=last_year');
+    expect(payloadKey(parsedRequest('dashboard?'))).toBe('stats_service:get_dashboard_stats:include=geographic,summary,tasks,trends_period=all');
+    expect(payloadKey(parsedRequest('executions?'))).toBe('stats_service:get_execution_stats:group_by=day_period=last_month_status=none_task_type=none');
+    expect(payloadKey(parsedRequest('users?'))).toBe('stats_service:get_user_stats:country=none_group_by=month_period=last_year');
   });
 });
 
 describe('query strings, decoded as the API decodes them', () => {
   it('reads + as a space and %XX as UTF-8', () => {
-    expect(config('users?country=United+States').country).toBe('United States');
-    expect(config('users?country=United%20States').country).toBe('United States');
-    expect(config('users?country=C%C3%B4te%20d%27Ivoire').country).toBe("Côte d'Ivoire");
-    expect(config('executions?task_type=a%26b%3Dc').taskType).toBe('a&b=c');
+    expect(parsedRequest('users?country=United+States').country).toBe('United States');
+    expect(parsedRequest('users?country=United%20States').country).toBe('United States');
+    expect(parsedRequest('users?country=C%C3%B4te%20d%27Ivoire').country).toBe("Côte d'Ivoire");
+    expect(parsedRequest('executions?task_type=a%26b%3Dc').taskType).toBe('a&b=c');
   });
 
   it('takes the first value of a repeated parameter', () => {
-    expect(config('executions?period=last_week&period=all').period).toBe('last_week');
+    expect(parsedRequest('executions?period=last_week&period=all').period).toBe('last_week');
   });
 
   it('reads a parameter without = as empty (an empty filter is none)', () => {
-    expect(config('executions?status').status).toBeNull();
-    expect(config('executions?task_type=').taskType).toBeNull();
-    expect(config('users?country=').country).toBeNull();
+    expect(parsedRequest('executions?status').status).toBeNull();
+    expect(parsedRequest('executions?task_type=').taskType).toBeNull();
+    expect(parsedRequest('users?country=').country).toBeNull();
   });
 
   it('reports parameters the endpoint does not read (the API ignores them)', () => {
@@ -96,8 +96,8 @@ describe('dashboard validation', () => {
   });
 
   it('strips spaces around include items as Python does, and names the bad ones', () => {
-    expect(config('dashboard?include=summary,%20geographic,tasks').include).toEqual(['summary', 'geographic', 'tasks']);
-    expect(config('dashboard?include=%E3%80%80trends%1C').include).toEqual(['trends']);
+    expect(parsedRequest('dashboard?include=summary,%20geographic,tasks').include).toEqual(['summary', 'geographic', 'tasks']);
+    expect(parsedRequest('dashboard?include=%E3%80%80trends%1C').include).toEqual(['trends']);
     expect(refused('dashboard?include=summary,charts,maps')).toBe('Invalid sections: charts, maps. Valid sections: summary, trends, geographic, tasks');
     expect(refused('dashboard?include=')).toBe('Invalid sections: . Valid sections: summary, trends, geographic, tasks');
     expect(refused('dashboard?include=summary,')).toMatch(/^Invalid sections: \. /);
@@ -106,7 +106,7 @@ describe('dashboard validation', () => {
   });
 
   it('keeps repeated sections in the key, as the API sorts and joins them', () => {
-    const repeated = config('dashboard?include=tasks,summary,tasks');
+    const repeated = parsedRequest('dashboard?include=tasks,summary,tasks');
     expect(payloadKey(repeated)).toBe('stats_service:get_dashboard_stats:include=summary,tasks,tasks_period=all');
   });
 
@@ -118,7 +118,7 @@ describe('dashboard validation', () => {
 
 describe('executions validation', () => {
   it('group_by is exact: no aliases, no case folding', () => {
-    expect(config('executions?group_by=quarter_hour').groupBy).toBe('quarter_hour');
+    expect(parsedRequest('executions?group_by=quarter_hour').groupBy).toBe('quarter_hour');
     expect(refused('executions?group_by=15min')).toBe('Invalid group_by. Must be one of: quarter_hour, hour, day, week, month');
     expect(refused('executions?group_by=Day')).toMatch(/^Invalid group_by/);
   });
@@ -128,22 +128,22 @@ describe('executions validation', () => {
   });
 
   it('status: one of five, exact; empty is none', () => {
-    for (const status of ['PENDING', 'RUNNING', 'FINISHED', 'FAILED', 'CANCELLED']) expect(config(`executions?status=${status}`).status).toBe(status);
+    for (const status of ['PENDING', 'RUNNING', 'FINISHED', 'FAILED', 'CANCELLED']) expect(parsedRequest(`executions?status=${status}`).status).toBe(status);
     expect(refused('executions?status=READY')).toBe('Invalid status. Must be one of: PENDING, RUNNING, FINISHED, FAILED, CANCELLED');
     expect(refused('executions?status=failed')).toMatch(/^Invalid status/);
-    expect(config('executions?status=').status).toBeNull();
+    expect(parsedRequest('executions?status=').status).toBeNull();
   });
 
   it('task_type is free text, kept as given (LIKE wildcards included)', () => {
-    expect(config('executions?task_type=sdg_15%25').taskType).toBe('sdg_15%');
-    expect(payloadKey(config('executions?task_type=land%20cover'))).toBe(
+    expect(parsedRequest('executions?task_type=sdg_15%25').taskType).toBe('sdg_15%');
+    expect(payloadKey(parsedRequest('executions?task_type=land%20cover'))).toBe(
       'stats_service:get_execution_stats:group_by=day_period=last_month_status=none_task_type=land cover',
     );
   });
 
   it('refuses task_type=none: its key is the unfiltered request’s', () => {
     expect(refused('executions?task_type=none')).toMatch(/^task_type=none is stored by the API under the key of the request without task_type/);
-    expect(config('executions?task_type=None').taskType).toBe('None');
+    expect(parsedRequest('executions?task_type=None').taskType).toBe('None');
   });
 });
 
@@ -161,7 +161,7 @@ describe('users validation', () => {
     ['wee\u212a', 'week'], // KELVIN SIGN lower-cases to k, in Python as in JavaScript
   ])('normalises group_by %j to %s', (raw, expected) => {
     expect(normalizeUserGroupBy(raw)).toBe(expected);
-    expect(config(`users?group_by=${encodeURIComponent(raw)}`).groupBy).toBe(expected);
+    expect(parsedRequest(`users?group_by=${encodeURIComponent(raw)}`).groupBy).toBe(expected);
   });
 
   it('refuses other group_by values and bad periods with the API messages', () => {
@@ -170,9 +170,9 @@ describe('users validation', () => {
   });
 
   it('country is exact, spaces and all; none is refused', () => {
-    expect(config('users?country=%20Kenya').country).toBe(' Kenya');
+    expect(parsedRequest('users?country=%20Kenya').country).toBe(' Kenya');
     expect(refused('users?country=none')).toMatch(/^country=none is stored by the API/);
-    expect(payloadKey(config('users?group_by=15min&country=United%20States&period=last_week'))).toBe(
+    expect(payloadKey(parsedRequest('users?group_by=15min&country=United%20States&period=last_week'))).toBe(
       'stats_service:get_user_stats:country=United States_group_by=quarter_hour_period=last_week',
     );
   });

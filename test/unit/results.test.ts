@@ -7,6 +7,7 @@ import { requestsFor, type StatsRequest } from '../../src/requests/batches.js';
 import { requestLabel, payloadKey } from '../../src/requests/request-keys.js';
 import { coveredKeys } from '../../src/requests/covered.js';
 import {
+  type RequestError,
   type RequestOrigin,
   type RequestResult,
   familyRunsOf,
@@ -19,14 +20,17 @@ import {
 
 const NOW = new Date('2026-06-15T12:34:56Z');
 
-function result(config: StatsRequest, over: Partial<RequestResult> & { origin?: RequestOrigin } = {}): RequestResult {
+/** A failure to compute `request`'s payload, with this message. */
+const computeError = (request: StatsRequest, message: string): RequestError => ({ kind: 'compute', key: payloadKey(request), message });
+
+function result(request: StatsRequest, over: Partial<RequestResult> & { origin?: RequestOrigin } = {}): RequestResult {
   return {
-    config,
+    request,
     origin: 'batch',
-    family: config.family,
-    label: requestLabel(config),
-    key: payloadKey(config),
-    written: [payloadKey(config)],
+    family: request.family,
+    label: requestLabel(request),
+    key: payloadKey(request),
+    written: [payloadKey(request)],
     error: null,
     computeMs: 100,
     ...over,
@@ -63,7 +67,7 @@ describe('summaryOf', () => {
       run(
         [
           result(users0, { written: [payloadKey(users0), 'stats_service:_get_geographic_data:period=last_year'] }),
-          result(users1, { written: [], error: 'query user_table failed: boom' }),
+          result(users1, { written: [], error: computeError(users1, 'query user_table failed: boom') }),
           result(learned, { origin: 'learned' }),
         ],
         { skipped: ['dashboard'], families: ['executions', 'users'] },
@@ -94,7 +98,7 @@ describe('summaryOf', () => {
 
 describe('metadata', () => {
   it('records every written key with its compute time, and the last run of each family that ran', () => {
-    const done = run([result(users0, { computeMs: 42 }), result(users1, { written: [], error: 'x' })], { families: ['users'] });
+    const done = run([result(users0, { computeMs: 42 }), result(users1, { written: [], error: computeError(users1, 'x') })], { families: ['users'] });
     expect(keyMetaOf(done, NOW)).toEqual(new Map([[payloadKey(users0), { written_at: NOW.toISOString(), compute_ms: 42, ttl_seconds: 300, as_of: NOW.toISOString() }]]));
     expect(familyRunsOf(done)).toEqual([
       {
@@ -116,7 +120,7 @@ describe('outcomesOf', () => {
       run(
         [
           result(users0, { written: [payloadKey(users0), 'stats_service:_get_geographic_data:period=last_year'] }),
-          result(users1, { written: [], error: 'x' }),
+          result(users1, { written: [], error: computeError(users1, 'x') }),
           result(learned, { origin: 'learned' }),
         ],
         { families: ['executions', 'users'], skipped: ['dashboard'] },
@@ -124,15 +128,15 @@ describe('outcomesOf', () => {
       NOW,
     );
     expect(outcomes).toEqual([
-      { family: 'executions', result: 'ok', finishedAt: NOW, durationSeconds: 1.5, statements: 4, configsOk: 1, configsFailed: 0, keysWritten: 1, learnedRequests: 1, drift: false },
-      { family: 'users', result: 'failed', finishedAt: NOW, durationSeconds: 1.5, statements: 4, configsOk: 1, configsFailed: 1, keysWritten: 2, learnedRequests: 0, drift: false },
-      { family: 'dashboard', result: 'skipped', finishedAt: NOW, durationSeconds: 0, statements: 0, configsOk: 0, configsFailed: 0, keysWritten: 0, learnedRequests: 0, drift: false },
+      { family: 'executions', result: 'ok', finishedAt: NOW, durationSeconds: 1.5, statements: 4, requestsOk: 1, requestsFailed: 0, keysWritten: 1, learnedRequests: 1, drift: false },
+      { family: 'users', result: 'failed', finishedAt: NOW, durationSeconds: 1.5, statements: 4, requestsOk: 1, requestsFailed: 1, keysWritten: 2, learnedRequests: 0, drift: false },
+      { family: 'dashboard', result: 'skipped', finishedAt: NOW, durationSeconds: 0, statements: 0, requestsOk: 0, requestsFailed: 0, keysWritten: 0, learnedRequests: 0, drift: false },
     ]);
   });
 
   it('an interrupted run is a failed one, even without a failed config', () => {
     const [outcome] = outcomesOf(run(requestsFor(['dashboard']).map((config) => result(config)), { families: ['dashboard'], interrupted: 'SIGTERM' }), NOW);
-    expect(outcome).toMatchObject({ result: 'failed', configsFailed: 0, configsOk: 12 });
+    expect(outcome).toMatchObject({ result: 'failed', requestsFailed: 0, requestsOk: 12 });
   });
 
   it('a run of requests alone has no outcome: it is no family\'s run', () => {

@@ -7,18 +7,21 @@ import { describe, expect, it } from 'vitest';
 import { durationText, formatRunSummary } from '../../src/commands/summary-table.js';
 import { requestsFor, type StatsRequest } from '../../src/requests/batches.js';
 import { payloadKey, requestLabel } from '../../src/requests/request-keys.js';
-import type { RefreshRun, RequestResult } from '../../src/run/results.js';
+import type { RefreshRun, RequestError, RequestResult } from '../../src/run/results.js';
 
 const NOW = new Date('2026-06-15T12:34:56Z');
 
-function result(config: StatsRequest, over: Partial<RequestResult> = {}): RequestResult {
+/** A failure of `request` with this message. */
+const failure = (request: StatsRequest, message: string): RequestError => ({ kind: 'compute', key: payloadKey(request), message });
+
+function result(request: StatsRequest, over: Partial<RequestResult> = {}): RequestResult {
   return {
-    config,
+    request,
     origin: 'batch',
-    family: config.family,
-    label: requestLabel(config),
-    key: payloadKey(config),
-    written: [payloadKey(config)],
+    family: request.family,
+    label: requestLabel(request),
+    key: payloadKey(request),
+    written: [payloadKey(request)],
     error: null,
     computeMs: 100,
     ...over,
@@ -59,10 +62,10 @@ const REASON = 'query user_table failed: column "country" of relation "user" doe
 describe('formatRunSummary', () => {
   const failed = run([
     result(dashboard0, { written: [payloadKey(dashboard0), 'stats_service:extra'], computeMs: 900 }),
-    result(dashboard1, { error: REASON, written: [], computeMs: 950 }),
+    result(dashboard1, { error: failure(dashboard1, REASON), written: [], computeMs: 950 }),
     result(executions0, { origin: 'learned', computeMs: 300 }),
-    result(users0, { error: REASON, written: [], computeMs: 40 }),
-    result(users1, { error: 'redis write failed: OOM', written: [], computeMs: 45 }),
+    result(users0, { error: failure(users0, REASON), written: [], computeMs: 40 }),
+    result(users1, { error: failure(users1, 'redis write failed: OOM'), written: [], computeMs: 45 }),
   ]);
   const text = formatRunSummary(failed);
   const rows = rowsOf(text);

@@ -108,7 +108,7 @@ describe('stored state', () => {
 });
 
 describe('family keys', () => {
-  const batch = requestsFor(['dashboard', 'executions', 'users']).map((config): PlannedRequest => ({ config, origin: 'batch' }));
+  const batch = requestsFor(['dashboard', 'executions', 'users']).map((request): PlannedRequest => ({ request, origin: 'batch' }));
   it('are every covered key of the family: payloads and the sections cached on their own', () => {
     const all = new Set(['dashboard', 'executions', 'users'].flatMap((family) => familyKeys(batch, family as 'users')));
     expect([...all].sort()).toEqual([...coveredKeys().keys()].sort());
@@ -116,14 +116,14 @@ describe('family keys', () => {
   });
 
   it('leave out requests given on the command line: those are always computed', () => {
-    const request: PlannedRequest = { config: { ...batch[0]!.config, period: 'last_day' } as PlannedRequest['config'], origin: 'request' };
+    const request: PlannedRequest = { request: { ...batch[0]!.request, period: 'last_day' } as PlannedRequest['request'], origin: 'request' };
     expect(familyKeys([...batch, request], 'dashboard')).toEqual(familyKeys(batch, 'dashboard'));
     const check = { unchanged: new Map([['dashboard', { as_of: 'a', valid_until: null, keys: 1 }]]) } as unknown as UnchangedCheck;
     const left = stillToCompute([...batch, request], check);
     expect(left).toContain(request);
-    expect(left.some((planned) => planned.origin === 'batch' && planned.config.family === 'dashboard')).toBe(false);
-    expect(left.filter((planned) => planned.config.family === 'users')).toHaveLength(requestsFor(['users']).length);
-    expect(payloadKey(request.config)).not.toBe(payloadKey(batch[0]!.config));
+    expect(left.some((planned) => planned.origin === 'batch' && planned.request.family === 'dashboard')).toBe(false);
+    expect(left.filter((planned) => planned.request.family === 'users')).toHaveLength(requestsFor(['users']).length);
+    expect(payloadKey(request.request)).not.toBe(payloadKey(batch[0]!.request));
   });
 });
 
