@@ -83,7 +83,7 @@ export function keyDoubt(sha1: string | null, meta: KeyMeta | null, state: DataS
 }
 
 /**
- * Probes, then renews the keys of every family whose state still holds (unless `force`).
+ * Probes, then renews the keys of every family whose state still holds; with `force`, neither.
  * Never throws: a failure is logged and the families compute.
  */
 export async function checkUnchanged(
@@ -96,6 +96,9 @@ export async function checkUnchanged(
   const { logger } = deps;
   const probedAt = new Date();
   const none = { probedAt, stored: null, unchanged: new Map<Family, UnchangedFamily>(), statements: 1 };
+  // --force computes without asking: no probe (whose statements a slow view pays too); the
+  // families' stored states are forgotten after the run, as after a failed probe.
+  if (settings.force) return { ...none, statements: 0, reading: null };
   let reading: ProbeReading;
   try {
     reading = await probeAt(deps.pool, now);
@@ -105,7 +108,6 @@ export async function checkUnchanged(
   }
   try {
     const stored = await readDataStates(deps.redis);
-    if (settings.force) return { ...none, reading, stored };
     const unchanged = await renewUnchanged(deps, families, requests, reading, stored, settings);
     return { ...none, reading, stored, unchanged };
   } catch (error) {

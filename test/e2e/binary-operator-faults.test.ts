@@ -197,7 +197,7 @@ describe('Redis that stops answering (SIGSTOP)', () => {
   });
 
   it('refresh: the first SIGTERM ends it within --grace-period (+5 s), summary printed, nothing wrong written', async () => {
-    const run = startCli(['refresh', 'all', '--now', GOLDEN_NOW, '--grace-period', '1'], { ...env(), DATABASE_URL: slow.url });
+    const run = startCli(['refresh', 'all', '--now', GOLDEN_NOW, '--grace-period', '1'], { ...env(), DATABASE_URL: slow.url, STATS_REFRESH_FORCE: 'on' });
     await run.waitForLog('refresh started');
     server.pause();
     const signalled = Date.now();
@@ -211,7 +211,7 @@ describe('Redis that stops answering (SIGSTOP)', () => {
   });
 
   it('refresh without a signal: every write fails within the command bound (exit 1), locks lapse on their own', async () => {
-    const run = startCli(['refresh', 'executions', '--now', GOLDEN_NOW, '--lock-ttl', '3'], { ...env(), DATABASE_URL: slow.url });
+    const run = startCli(['refresh', 'executions', '--now', GOLDEN_NOW, '--lock-ttl', '3'], { ...env(), DATABASE_URL: slow.url, STATS_REFRESH_FORCE: 'on' });
     await run.waitForLog('refresh started');
     server.pause();
     const done = await run.done;

@@ -59,12 +59,12 @@ describe('overlapping runs of one family', () => {
     // One statement at a time: the first run holds its lock for several seconds.
     const first = startCli(['refresh', 'dashboard', '--now', GOLDEN_NOW, '--concurrency', '1'], {
       DATABASE_URL: slowUrl,
-      REDIS_URL: REDIS,
+      REDIS_URL: REDIS, STATS_REFRESH_FORCE: 'on',
     });
     await first.waitForLog('refresh started');
     expect(await redis.exists(LOCK_KEY)).toBe(1);
 
-    const second = await runCli(['refresh', 'dashboard', '--now', GOLDEN_NOW], { DATABASE_URL: slowUrl, REDIS_URL: REDIS });
+    const second = await runCli(['refresh', 'dashboard', '--now', GOLDEN_NOW], { DATABASE_URL: slowUrl, REDIS_URL: REDIS, STATS_REFRESH_FORCE: 'on' });
     expect(second.code).toBe(0);
     expect(summaryOf(second)).toMatchObject({ total_refreshed: 0, skipped: ['dashboard'], cache_keys: [] });
     expect(second.logs.some((log) => log.msg === 'family skipped: another run holds its lock')).toBe(true);
@@ -77,11 +77,11 @@ describe('overlapping runs of one family', () => {
   });
 
   it('with --wait-lock the second run waits for the lock, then refreshes', async () => {
-    const first = startCli(['refresh', 'dashboard', '--now', GOLDEN_NOW], { DATABASE_URL: slowUrl, REDIS_URL: REDIS });
+    const first = startCli(['refresh', 'dashboard', '--now', GOLDEN_NOW], { DATABASE_URL: slowUrl, REDIS_URL: REDIS, STATS_REFRESH_FORCE: 'on' });
     await first.waitForLog('refresh started');
     const second = await runCli(['refresh', 'dashboard', '--now', GOLDEN_NOW, '--wait-lock'], {
       DATABASE_URL: slowUrl,
-      REDIS_URL: REDIS,
+      REDIS_URL: REDIS, STATS_REFRESH_FORCE: 'on',
     });
     expect((await first.done).code).toBe(0);
     expect(second.code).toBe(0);
@@ -92,7 +92,7 @@ describe('overlapping runs of one family', () => {
   it('a lock whose holder was killed with SIGKILL expires and the next run proceeds', async () => {
     const holder = startCli(['refresh', 'dashboard', '--now', GOLDEN_NOW, '--lock-ttl', '4', '--concurrency', '1'], {
       DATABASE_URL: slowUrl,
-      REDIS_URL: REDIS,
+      REDIS_URL: REDIS, STATS_REFRESH_FORCE: 'on',
     });
     await holder.waitForLog('refresh started');
     holder.child.kill('SIGKILL');
@@ -100,11 +100,11 @@ describe('overlapping runs of one family', () => {
     expect(await redis.exists(LOCK_KEY)).toBe(1);
     expect(await redis.pttl(LOCK_KEY)).toBeLessThanOrEqual(4000);
 
-    const meanwhile = await runCli(['refresh', 'dashboard', '--now', GOLDEN_NOW], { DATABASE_URL: slowUrl, REDIS_URL: REDIS });
+    const meanwhile = await runCli(['refresh', 'dashboard', '--now', GOLDEN_NOW], { DATABASE_URL: slowUrl, REDIS_URL: REDIS, STATS_REFRESH_FORCE: 'on' });
     expect(summaryOf(meanwhile).skipped).toEqual(['dashboard']);
 
     await new Promise((resolve) => setTimeout(resolve, 4_200));
-    const next = await runCli(['refresh', 'dashboard', '--now', GOLDEN_NOW], { DATABASE_URL: slowUrl, REDIS_URL: REDIS });
+    const next = await runCli(['refresh', 'dashboard', '--now', GOLDEN_NOW], { DATABASE_URL: slowUrl, REDIS_URL: REDIS, STATS_REFRESH_FORCE: 'on' });
     expect(next.code).toBe(0);
     expect(summaryOf(next)).toMatchObject({ successful: 12 });
     expect(await expectOnlyCorrectValues()).toBe(27);
@@ -115,7 +115,7 @@ describe('signals', () => {
   it('SIGTERM mid-run: no new statement starts, finished configs are written whole, exit 143', async () => {
     const run = startCli(['refresh', 'all', '--now', GOLDEN_NOW, '--concurrency', '1'], {
       DATABASE_URL: slowUrl,
-      REDIS_URL: REDIS,
+      REDIS_URL: REDIS, STATS_REFRESH_FORCE: 'on',
     });
     await run.waitForLog('refresh started');
     await new Promise((resolve) => setTimeout(resolve, 500));
@@ -137,7 +137,7 @@ describe('signals', () => {
   it('a second signal exits at once', async () => {
     const run = startCli(['refresh', 'all', '--now', GOLDEN_NOW, '--grace-period', '60'], {
       DATABASE_URL: slowUrl,
-      REDIS_URL: REDIS,
+      REDIS_URL: REDIS, STATS_REFRESH_FORCE: 'on',
     });
     await run.waitForLog('refresh started');
     const started = Date.now();
@@ -158,7 +158,7 @@ describe('PostgreSQL faults', () => {
       await slowDown(usersSlow, 'user', 3);
       const run = await runCli(['refresh', 'all', '--now', GOLDEN_NOW, '--statement-timeout', '1'], {
         DATABASE_URL: usersSlow.url,
-        REDIS_URL: REDIS,
+        REDIS_URL: REDIS, STATS_REFRESH_FORCE: 'on',
       });
       expect(run.code).toBe(1);
       const summary = summaryOf(run);
@@ -175,7 +175,7 @@ describe('PostgreSQL faults', () => {
   });
 
   it('a backend terminated mid-statement (57P01) is retried and the run succeeds', async () => {
-    const run = startCli(['refresh', 'executions', '--now', GOLDEN_NOW], { DATABASE_URL: slowUrl, REDIS_URL: REDIS });
+    const run = startCli(['refresh', 'executions', '--now', GOLDEN_NOW], { DATABASE_URL: slowUrl, REDIS_URL: REDIS, STATS_REFRESH_FORCE: 'on' });
     await run.waitForLog('refresh started');
     await new Promise((resolve) => setTimeout(resolve, 700));
     const { rows } = await adminQuery(
@@ -195,7 +195,7 @@ describe('Redis faults', () => {
     const privateRedis = await RedisServer.start();
     try {
       const run = startCli(['refresh', 'all', '--now', GOLDEN_NOW], {
-        DATABASE_URL: slowUrl,
+        DATABASE_URL: slowUrl, STATS_REFRESH_FORCE: 'on',
         REDIS_URL: privateRedis.url(0),
       });
       await run.waitForLog('refresh started');

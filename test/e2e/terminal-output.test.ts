@@ -99,14 +99,15 @@ describe('on a terminal', () => {
   });
 
   it('refresh --json and LOG_FORMAT=json: exactly the JSON a pipe gets, logs and summary', async () => {
-    const piped = await runCli(['refresh', 'all', '--now', GOLDEN_NOW], env);
+    // Every run computes (--force): the second would otherwise only renew (nothing changed).
+    const piped = await runCli(['refresh', 'all', '--now', GOLDEN_NOW, '--force'], env);
     const pipedSummary = piped.stdout.trim();
     expect(summaryOf(piped).successful).toBe(26);
     for (const [args, extra] of [
       [['--json'], {}],
       [[], { LOG_FORMAT: 'json' }],
     ] as const) {
-      const run = await runCliInTerminal(['refresh', 'all', '--now', GOLDEN_NOW, ...args], { ...env, ...extra });
+      const run = await runCliInTerminal(['refresh', 'all', '--now', GOLDEN_NOW, '--force', ...args], { ...env, ...extra });
       expect(run.code).toBe(0);
       const lines = run.output.trim().split('\n');
       expect(jsonLines(run.output)).toEqual(lines);

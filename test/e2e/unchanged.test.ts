@@ -99,8 +99,10 @@ describe('nothing changed', () => {
     for (const key of coveredKeys().keys()) await services.redis.expire(key, 40);
     const before = await coveredValues();
     const computedAgain = await databaseCounters();
-    // The measure can fail: a run that computes shows in both counters.
-    await refresh(['all', '--now', GOLDEN_NOW, '--force']);
+    // The measure can fail: a run that computes shows in both counters (the stored state
+    // forgotten, it computes, and stores its state again).
+    await services.redis.del(DATA_STATE_KEY);
+    expect((await refresh(['all', '--now', GOLDEN_NOW])).total_refreshed).toBe(26);
     const counted = await databaseCounters();
     expect(counted.statements - computedAgain.statements - READ_COST).toBeGreaterThan(2);
     expect(counted.seqScans).toBeGreaterThan(computedAgain.seqScans);
@@ -140,7 +142,10 @@ describe('nothing changed', () => {
     await refresh(['all', '--now', GOLDEN_NOW]);
     expect((await refresh(['all', '--now', GOLDEN_NOW, '--force'])).total_refreshed).toBe(26);
     expect((await refresh(['all', '--now', GOLDEN_NOW], { STATS_REFRESH_FORCE: 'on' })).total_refreshed).toBe(26);
-    expect((await refresh(['all', '--now', at(T0 + 1000)])).unchanged).toEqual(UNCHANGED);
+    // A forced run neither probes nor stores a state: the next run computes, the one after keeps.
+    expect(await services.redis.hlen(DATA_STATE_KEY)).toBe(0);
+    expect((await refresh(['all', '--now', at(T0 + 1000)])).total_refreshed).toBe(26);
+    expect((await refresh(['all', '--now', at(T0 + 2000)])).unchanged).toEqual(UNCHANGED);
     const earlier = await refresh(['all', '--now', at(T0 - 1)]);
     expect(earlier.unchanged).toBeUndefined();
     await expectEveryKeyAsFromScratch(at(T0 - 1));
