@@ -122,7 +122,7 @@ describe('a PostgreSQL path that goes silent mid-run', () => {
   it('schedule: the stuck run ends, /healthz says so, later runs go on once PostgreSQL answers', async () => {
     const every = '*/2 * * * * *';
     const schedule = await startSchedule(
-      ['--dashboard-cron', every, '--executions-cron', every, '--users-cron', every, '--statement-timeout', String(STATEMENT_TIMEOUT_S), '--check-interval', '0.5'],
+      ['--mode', 'cron', '--dashboard-cron', every, '--executions-cron', every, '--users-cron', every, '--statement-timeout', String(STATEMENT_TIMEOUT_S), '--check-interval', '0.5'],
       env,
     );
     try {
