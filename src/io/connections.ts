@@ -32,12 +32,33 @@ export interface Connections<out R extends boolean = boolean> {
   /** Bytes received from PostgreSQL so far, over every connection the pool opened. */
   dbBytesReceived(): number;
   readonly redis: R extends true ? RedisClient : RedisClient | null;
-  /** Drops every connection at once: whatever waits on one fails now (the end of a grace period). */
+  /**
+   * The end of a grace period: every PostgreSQL connection is dropped and the pool closed
+   * (whatever waits on PostgreSQL fails now, and no statement can start again, not even a
+   * retry); Redis is dropped only if it does not answer a PING within CUT_PING_MS, so a
+   * Redis that still answers takes the last writes and the lock releases.
+   */
   cut(): void;
   close(): Promise<void>;
 }
 
 export const APPLICATION_NAME = 'stats-refresh';
+
+/** At the grace cut, how long Redis has to answer a PING before it is dropped too. */
+export const CUT_PING_MS = 1_000;
+
+/** Whether Redis answers a PING within `ms` (a client not connected does not). */
+async function answersWithin(redis: RedisClient, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([redis.ping().then(() => true, () => false), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** How this run connects to PostgreSQL, for the pool and for any extra client. */
 export function pgOptionsOf(config: ConnectionSettings): PgConnectionOptions {
@@ -76,9 +97,11 @@ export function openConnections<R extends boolean>(
     redis: redis as Connections<R>['redis'],
     dbBytesReceived: () => sockets.reduce((sum, socket) => sum + socket.bytesRead, 0),
     cut() {
-      if (redis) dropConnection(redis);
+      // Ended first: a statement failing on its lost connection must not be retried on a new one.
+      if (!pool.ending) pool.end().catch(() => undefined);
       // A statement still running fails on its lost connection and its client leaves the pool.
       for (const socket of sockets) socket.destroy();
+      if (redis) void answersWithin(redis, CUT_PING_MS).then((answers) => answers || dropConnection(redis));
     },
     async close() {
       // QUIT lets pending replies arrive; a client that never connected has nothing to close
@@ -87,7 +110,7 @@ export function openConnections<R extends boolean>(
       else if (redis && redis.status !== 'end' && redis.status !== 'wait') redis.disconnect();
       await db.destroy().catch(() => undefined);
       // Kysely ends the pool only if it ever queried through it; the reachability check may be all there was.
-      if (!pool.ended) await pool.end().catch(() => undefined);
+      if (!pool.ending) await pool.end().catch(() => undefined);
     },
   };
 }

@@ -1,8 +1,10 @@
 /**
  * The read-only view of the API's schema and the PostgreSQL connection.
  */
+import type { Socket } from 'node:net';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
+import { UnreachableError } from '../lib/errors.js';
 import { reusedBufferSocket } from './pg-socket.js';
 import { type PostgresTls, pgSslOption, withoutTlsParameters } from './tls.js';
 
@@ -106,8 +108,67 @@ export function pgConnectionConfig(options: PgConnectionOptions): pg.ClientConfi
     application_name: options.applicationName,
     types: types as pg.CustomTypesConfig,
     connectionTimeoutMillis: 10_000,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: KEEPALIVE_IDLE_MS,
     ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
   };
+}
+
+/** The server-side statement timeout when none is given (PostgreSQL's own default is none). */
+const DEFAULT_STATEMENT_TIMEOUT_MS = 60_000;
+/**
+ * Past `--statement-timeout` the server ends a statement itself and says so; a statement
+ * that has had no byte from the server for this much longer is waiting on a server (or a
+ * network path) that has gone silent, which the server-side timeout cannot end.
+ */
+export const READ_DEADLINE_SLACK_MS = 5_000;
+/**
+ * TCP keepalive probes start after this much idle time, so the kernel finds a peer that
+ * vanished (a host down, a path dropping packets) even on an idle pooled connection, after
+ * its own probe interval and count; what bounds a statement is the read deadline.
+ */
+const KEEPALIVE_IDLE_MS = 10_000;
+
+/** How long a statement may wait for the server's next byte: the statement timeout plus READ_DEADLINE_SLACK_MS. */
+export function readDeadlineMs(statementTimeoutMs: number | undefined): number {
+  return (statementTimeoutMs || DEFAULT_STATEMENT_TIMEOUT_MS) + READ_DEADLINE_SLACK_MS;
+}
+
+/** Statements a run sends one after another at most: the catalog, the script table, the pass, the top users' emails. */
+const STATEMENTS_IN_A_ROW = 4;
+
+/**
+ * The run deadline: the load ends by then whatever PostgreSQL does (each statement in a
+ * row at its read deadline); a family lock is renewed no longer than this plus the time
+ * its writes take (src/run/family-run.ts).
+ */
+export function runDeadlineMs(statementTimeoutMs: number | undefined): number {
+  return STATEMENTS_IN_A_ROW * readDeadlineMs(statementTimeoutMs);
+}
+
+/** A statement had no byte from PostgreSQL within its read deadline: the server or the path went silent. */
+export class PostgresSilentError extends UnreachableError {
+  override readonly name = 'PostgresSilentError';
+  constructor(deadlineMs: number) {
+    super(`PostgreSQL sent nothing for ${deadlineMs / 1000} s during a statement (the server or the network path went silent); the connection was dropped`);
+  }
+}
+
+/**
+ * Arms a read deadline on `client` while a statement is outstanding: from the moment a
+ * statement is handed to the client until the client has nothing left to run ('drain'),
+ * no byte for `deadlineMs` destroys the socket with a PostgresSilentError, which fails the
+ * statement (and anything queued behind it). An idle pooled connection has no deadline.
+ */
+function boundReads(client: pg.Client, deadlineMs: number): void {
+  const socket = () => (client as unknown as { connection: { stream: Socket } }).connection.stream;
+  socket().on('timeout', () => socket().destroy(new PostgresSilentError(deadlineMs)));
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+    socket().setTimeout(deadlineMs);
+    return query(...args);
+  };
+  client.on('drain', () => socket().setTimeout(0));
 }
 
 /** Opens a pool; nothing connects until the first query. */
@@ -119,6 +180,9 @@ export function createDb(options: DbOptions): { db: Db; pool: pg.Pool } {
   // restarted, while a client is checked out (a COPY streaming, a query about to start) would be
   // an unhandled 'error' event, a crash. The statement in flight fails with the error anyway,
   // and the pool discards the client when it comes back.
-  pool.on('connect', (client) => client.on('error', () => undefined));
+  pool.on('connect', (client) => {
+    client.on('error', () => undefined);
+    boundReads(client, readDeadlineMs(options.statementTimeoutMs));
+  });
   return { db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }), pool };
 }

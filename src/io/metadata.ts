@@ -135,3 +135,31 @@ export function parseKeyMeta(text: string | null | undefined): KeyMeta | null {
     return null;
   }
 }
+
+/** The subset of a Redis client reading the families' last runs needs. */
+export interface LastRunClient {
+  pipeline(): { get(key: string): unknown; exec(): Promise<Array<[Error | null, unknown]> | null> };
+}
+
+/**
+ * When each family last finished a run with every config written, as recorded in Redis by
+ * whichever process ran it (null: no such record, a failed run, or a record of another shape).
+ */
+export async function readLastSuccesses(client: LastRunClient, families: readonly Family[]): Promise<Map<Family, number | null>> {
+  // GET each (one round trip), not MGET: the least-privilege ACL grants GET only.
+  const pipeline = client.pipeline();
+  for (const family of families) pipeline.get(lastRunKey(family));
+  const replies = (await pipeline.exec()) ?? [];
+  // A record refused (another type of key: status names it) is no success, not a failed check.
+  const texts = families.map((_, index) => {
+    const text = replies[index]?.[1];
+    return typeof text === 'string' ? text : null;
+  });
+  return new Map(
+    families.map((family, index) => {
+      const run = parseFamilyRun(texts[index]);
+      const finishedAt = run && run.failed === 0 && run.successful > 0 ? Date.parse(run.started_at) + run.duration_ms : Number.NaN;
+      return [family, Number.isFinite(finishedAt) ? finishedAt : null];
+    }),
+  );
+}

@@ -18,13 +18,14 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 /**
- * Settles every task, but once `signal` has aborted waits at most `graceMs` more; a task
- * still running then is reported as `undefined`.
+ * Settles every task, but once `signal` has aborted waits at most `graceMs` more, and not at
+ * all once `deadline` has aborted; a task still running then is reported as `undefined`.
  */
 export async function settleWithinGrace<T>(
   tasks: ReadonlyArray<Promise<T>>,
   signal: AbortSignal | undefined,
   graceMs: number,
+  deadline?: AbortSignal,
 ): Promise<Array<PromiseSettledResult<T> | undefined>> {
   const outcomes: Array<PromiseSettledResult<T> | undefined> = tasks.map(() => undefined);
   const all = Promise.all(
@@ -35,17 +36,22 @@ export async function settleWithinGrace<T>(
       ),
     ),
   );
-  if (!signal) {
+  if (!signal && !deadline) {
     await all;
     return outcomes;
   }
   const grace = new AbortController();
+  const endAtDeadline = () => grace.abort();
+  if (deadline?.aborted) grace.abort();
+  else deadline?.addEventListener('abort', endAtDeadline, { once: true });
   const startGrace = () => void sleep(graceMs, grace.signal).then(() => grace.abort());
-  if (signal.aborted) startGrace();
-  else signal.addEventListener('abort', startGrace, { once: true });
-  await Promise.race([all, new Promise((resolve) => grace.signal.addEventListener('abort', resolve, { once: true }))]);
+  if (signal?.aborted) startGrace();
+  else signal?.addEventListener('abort', startGrace, { once: true });
+  const ended = grace.signal.aborted ? Promise.resolve() : new Promise((resolve) => grace.signal.addEventListener('abort', resolve, { once: true }));
+  await Promise.race([all, ended]);
   // A signal after this point must not start a grace timer that holds the process.
-  signal.removeEventListener('abort', startGrace);
+  signal?.removeEventListener('abort', startGrace);
+  deadline?.removeEventListener('abort', endAtDeadline);
   grace.abort();
   return [...outcomes];
 }

@@ -21,7 +21,7 @@ export class UsageError extends Error {
 /** PostgreSQL or Redis did not answer at start: nothing was written. */
 export class UnreachableError extends Error {
   readonly exitCode = EXIT.UNREACHABLE;
-  override readonly name = 'UnreachableError';
+  override readonly name: string = 'UnreachableError';
 }
 
 /** Exit codes after a shutdown signal, as shells report them (128 + signal number). */

@@ -5,6 +5,7 @@
  * that statement, never the process; an abort cancels a COPY on the server (PostgreSQL's
  * cancel request, no extra session), so nothing keeps reading after the run has given up.
  */
+import type { Socket } from 'node:net';
 import pg from 'pg';
 import { CopyOut, type CopySink } from './copy-out.js';
 
@@ -107,15 +108,35 @@ export async function queryRows<Row>(pool: CopyPool, sql: string, parameters: re
   return withClient(pool, async (client) => (await client.query(sql, [...parameters])).rows as Row[]);
 }
 
-/** Asks the server to cancel the statement `client` is running, from a throwaway connection. */
-function cancelOnServer(pool: CopyPool, client: pg.PoolClient, query: unknown): void {
-  const canceller = new pg.Client(pool.options) as pg.Client & {
-    cancel(target: pg.PoolClient, query: unknown): void;
-    connection: { on(event: string, listener: (...args: unknown[]) => void): void };
-  };
+/** A cancel request is best effort: its connection is closed after this, whatever the server does. */
+const CANCEL_WAIT_MS = 10_000;
+
+/** The part of node-postgres's Connection a cancel request needs. */
+interface CancelConnection {
+  readonly stream: Socket;
+  on(event: string, listener: (...args: unknown[]) => void): void;
+  connect(port: number | string, host?: string): void;
+  cancel(processID: number, secretKey: number): void;
+}
+
+/**
+ * Asks the server to cancel the statement `client` is running: PostgreSQL's cancel request
+ * (the backend's pid and secret key) on a throwaway connection. Sent by hand rather than
+ * through `Client.cancel`, which reads the deprecated `Client.activeQuery` (a warning on
+ * every cancel); the caller knows the statement is still running.
+ */
+function cancelOnServer(pool: CopyPool, client: pg.PoolClient): void {
+  const { processID, secretKey } = client as unknown as { processID: number; secretKey: number };
+  const canceller = new pg.Client(pool.options) as unknown as { host: string; port: number; connection: CancelConnection };
+  const { connection, host, port } = canceller;
   // The canceller's connection is closed by the server; a refused one changes nothing.
-  canceller.connection.on('error', () => undefined);
-  canceller.cancel(client, query);
+  connection.on('error', () => undefined);
+  connection.on('connect', () => connection.cancel(processID, secretKey));
+  // A silent server (or path) never closes it: it must neither wait for ever nor hold the process.
+  connection.stream.setTimeout(CANCEL_WAIT_MS, () => connection.stream.destroy());
+  connection.stream.unref();
+  if (host.startsWith('/')) connection.connect(`${host}/.s.PGSQL.${port}`);
+  else connection.connect(port, host);
 }
 
 /**
@@ -125,7 +146,7 @@ function cancelOnServer(pool: CopyPool, client: pg.PoolClient, query: unknown): 
 export async function copyInto(pool: CopyPool, sql: string, parser: CopyParser, signal?: AbortSignal): Promise<CopyStats> {
   return withClient(pool, async (client) => {
     const copy = new CopyOut(sql, parser);
-    const onAbort = () => cancelOnServer(pool, client, copy);
+    const onAbort = () => cancelOnServer(pool, client);
     if (signal?.aborted) onAbort();
     else signal?.addEventListener('abort', onAbort, { once: true });
     try {

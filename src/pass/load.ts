@@ -32,6 +32,8 @@ export type StatementName = SourceName | 'catalog';
 /** How statements are retried and who hears of them. */
 export interface StatementOptions {
   readonly retry: RetryPolicy;
+  /** Once aborted (a shutdown signal), no statement starts, not even a retry. */
+  readonly signal?: AbortSignal;
   /** Hears every statement as it ends, for metrics and debug logs. */
   readonly observe?: (statement: StatementName, ms: number, error?: unknown, bytes?: number) => void;
   readonly onRetry?: (statement: StatementName, attempt: number, delayMs: number, error: unknown) => void;
@@ -40,9 +42,13 @@ export interface StatementOptions {
 export interface LoadOptions extends StatementOptions {
   /** Statements at once. */
   readonly concurrency: number;
-  /** Once aborted, no statement starts; those in flight get `gracePeriodMs`, then are cancelled on the server. */
-  readonly signal?: AbortSignal;
+  /** Statements in flight when `signal` aborts get this long, then are cancelled on the server. */
   readonly gracePeriodMs?: number;
+  /**
+   * The load's own bound (the run deadline): when it passes, no statement starts and those
+   * in flight are cancelled on the server and fail, whatever the server or the path does.
+   */
+  readonly deadlineMs?: number;
 }
 
 export interface Load {
@@ -112,6 +118,7 @@ export async function loadCatalog(db: Db, options: StatementOptions): Promise<Ca
       () => tally.send('catalog', () => readCatalog(db)),
       options.retry,
       (attempt, delayMs, error) => options.onRetry?.('catalog', attempt, delayMs, error),
+      () => !options.signal?.aborted,
     );
     return { catalog, statements: tally.count, ms: tally.ms };
   } catch (error) {
@@ -126,12 +133,16 @@ export async function loadRunData(plan: LoadPlan, deps: LoadDeps, options: LoadO
   const limit = pLimit(options.concurrency);
   // Aborted when the grace period is over: stops the COPY statements still running, on the server.
   const cancel = new AbortController();
+  const deadline = new AbortController();
+  const deadlineTimer = options.deadlineMs === undefined ? undefined : setTimeout(() => deadline.abort(), options.deadlineMs);
+  const pastDeadline = () => `the run's deadline of ${(options.deadlineMs ?? 0) / 1000} s passed`;
   const loaded: { -readonly [K in keyof LoadedSources]: LoadedSources[K] } = {};
   const started = new Map<SourceName, Promise<void>>();
   const tally = new StatementTally(observe);
 
   const attempt = async (name: SourceName): Promise<unknown> => {
     if (signal?.aborted) throw new Error(`not started: shutting down (${String(signal.reason)})`);
+    if (deadline.signal.aborted) throw new Error(`not started: ${pastDeadline()}`);
     return tally.send<unknown>(name, () => loaders[name](loaded, cancel.signal));
   };
   const start = (name: SourceName): Promise<void> => {
@@ -145,7 +156,7 @@ export async function loadRunData(plan: LoadPlan, deps: LoadDeps, options: LoadO
             () => attempt(name),
             options.retry,
             (attempt, delayMs, error) => onRetry?.(name, attempt, delayMs, error),
-            () => !signal?.aborted && !cancel.signal.aborted,
+            () => !signal?.aborted && !cancel.signal.aborted && !deadline.signal.aborted,
           ),
         );
         (loaded as Record<string, unknown>)[name] = value;
@@ -157,7 +168,8 @@ export async function loadRunData(plan: LoadPlan, deps: LoadDeps, options: LoadO
 
   // In SOURCE_NAMES' order, inputs before what is built on them.
   const names = SOURCE_NAMES.filter((name) => plan.sources.has(name));
-  const settled = await settleWithinGrace(names.map(start), signal, options.gracePeriodMs ?? 0);
+  const settled = await settleWithinGrace(names.map(start), signal, options.gracePeriodMs ?? 0, deadline.signal);
+  clearTimeout(deadlineTimer);
   const failures = new Map<SourceName, Error>();
   const unfinished = settled.some((outcome) => outcome === undefined);
   names.forEach((name, index) => {
@@ -168,7 +180,9 @@ export async function loadRunData(plan: LoadPlan, deps: LoadDeps, options: LoadO
       failures.set(name, new Error(`query ${name} not run: ${failures.get(input)!.message}`, { cause: failures.get(input) }));
       return;
     }
-    const cause = outcome ? outcome.reason : new Error(`not finished before shutdown (${String(signal?.reason)})`);
+    const cause = outcome
+      ? outcome.reason
+      : new Error(deadline.signal.aborted ? `not finished: ${pastDeadline()}` : `not finished before shutdown (${String(signal?.reason)})`);
     failures.set(name, new Error(`query ${name} failed: ${errorMessage(cause)}`, { cause }));
   });
   if (unfinished) await cancelInFlight(cancel, [...started.values()]);

@@ -4,7 +4,8 @@
  */
 import { driftSettingsOf } from '../config.js';
 import { learnRequests } from '../io/learned.js';
-import { type RedisClient, redisFailure } from '../io/redis-client.js';
+import { type RedisClient, REDIS_COMMAND_TIMEOUT_MS, redisFailure } from '../io/redis-client.js';
+import { readDeadlineMs, runDeadlineMs } from '../io/db.js';
 import { type HeldLock, lockKey, tryLock, waitForLock } from '../io/lock.js';
 import { errorMessage } from '../lib/errors.js';
 import { Releasers } from '../lib/releasers.js';
@@ -17,6 +18,17 @@ import type { Runtime } from './runtime.js';
 import type { RefreshTargets } from './targets.js';
 import { checkUnchanged, settleUnchanged, stillToCompute } from './unchanged.js';
 
+/** A run's Redis work besides the writes' retries (learned requests, the drift check, the writes, the metadata), each command bounded. */
+const REDIS_ALLOWANCE_MS = 6 * REDIS_COMMAND_TIMEOUT_MS;
+
+/**
+ * How long a run may keep its family locks: the catalog, the load up to its deadline, and
+ * its Redis work. A run stuck past it stops renewing them: they lapse --lock-ttl later.
+ */
+function lockHoldMs(statementTimeoutMs: number): number {
+  return readDeadlineMs(statementTimeoutMs) + runDeadlineMs(statementTimeoutMs) + REDIS_ALLOWANCE_MS;
+}
+
 /**
  * Takes each family's lock; a family whose lock another run holds is skipped, one whose
  * lock Redis would not give (refusing writes, gone) fails with that reason.
@@ -27,6 +39,7 @@ async function takeLocks(runtime: Runtime, redis: RedisClient, families: readonl
   const skipped: Family[] = [];
   const failed = new Map<Family, string>();
   const options = {
+    maxHoldMs: lockHoldMs(config.statementTimeoutMs),
     onNoExpiry: (key: string) =>
       logger.warn({ lock: key, lock_ttl_ms: config.lockTtlMs }, 'family lock had no expiry and would never lapse: given one of --lock-ttl'),
   };
@@ -182,6 +195,7 @@ export async function runTargets(
         drift: driftSettingsOf(config),
         signal,
         gracePeriodMs: config.gracePeriodMs,
+        loadDeadlineMs: runDeadlineMs(config.statementTimeoutMs),
         retry: DEFAULT_RETRY,
       },
       {

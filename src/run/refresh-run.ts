@@ -50,6 +50,8 @@ export interface RefreshOptions {
   /** Aborting starts no new statement; those in flight get `gracePeriodMs` to finish. */
   readonly signal?: AbortSignal;
   readonly gracePeriodMs?: number;
+  /** The load's bound (see LoadOptions.deadlineMs); absent: none. */
+  readonly loadDeadlineMs?: number;
   readonly retry?: RetryPolicy;
 }
 
@@ -146,7 +148,11 @@ const retryOf = (options: RefreshOptions): RetryPolicy => options.retry ?? DEFAU
  * read, every column is refused with that reason: nothing is decoded unchecked.
  */
 async function checkRunCatalog(options: RefreshOptions, deps: RefreshDeps): Promise<CheckedCatalog> {
-  const catalog = await checkCatalog(deps, { retry: retryOf(options), ...statementLogs(deps.logger) }, deps.secrets);
+  const catalog = await checkCatalog(
+    deps,
+    { retry: retryOf(options), ...(options.signal ? { signal: options.signal } : {}), ...statementLogs(deps.logger) },
+    deps.secrets,
+  );
   if (catalog.catalog !== null) for (const error of catalog.refused.values()) deps.logger.error({ err: error }, 'column refused');
   return catalog;
 }
@@ -177,6 +183,7 @@ function loadPlanned(
     retry: retryOf(options),
     gracePeriodMs: options.gracePeriodMs ?? 0,
     ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.loadDeadlineMs === undefined ? {} : { deadlineMs: options.loadDeadlineMs }),
     ...statementLogs(deps.logger),
   });
 }

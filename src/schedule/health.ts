@@ -1,9 +1,10 @@
 /**
  * schedule's health rule, for GET /healthz: the scheduler loop is alive, its checks answer,
  * the change probes answer (change mode), and every family had a successful run within two
- * of its intervals (counted from the start before its first success, so a scheduler that
- * just started is healthy). A follower (change mode) runs nothing and is healthy, as long as
- * its claims of the lease answer.
+ * of its intervals, by this process or by any other (another replica that won the family's
+ * lock refreshed it just as well), counted from the start before its first success, so a
+ * scheduler that just started is healthy. A follower (change mode) runs nothing and is
+ * healthy, as long as its claims of the lease answer.
  */
 import { REDIS_COMMAND_TIMEOUT_MS } from '../io/redis-client.js';
 import { FAMILIES, type Family } from '../requests/batches.js';
@@ -18,7 +19,10 @@ export interface HealthInput {
   readonly lastCheckAt: number;
   readonly checkIntervalMs: number;
   readonly intervalsMs: Readonly<Record<Family, number>>;
+  /** This process's last successful run of each family. */
   readonly lastSuccessAt: Readonly<Record<Family, number | null>>;
+  /** Each family's last successful run by anyone, as recorded in Redis (read by the checks). */
+  readonly lastSuccessAnywhereAt?: Readonly<Record<Family, number | null>>;
   /** Why the last self-healing check failed (Redis silent, refusing); null while the checks answer. */
   readonly checkError: string | null;
   /** change mode: whether this replica holds the leader lease; null in cron mode. */
@@ -47,11 +51,15 @@ export interface HealthReport {
   readonly families: Record<Family, FamilyHealth>;
 }
 
+function latest(a: number | null, b: number | null): number | null {
+  return a === null ? b : b === null ? a : Math.max(a, b);
+}
+
 export function healthOf(input: HealthInput): HealthReport {
   const loopAlive = !input.stopping && input.now - input.lastCheckAt <= 2 * input.checkIntervalMs + REDIS_COMMAND_TIMEOUT_MS;
   const families = Object.fromEntries(
     FAMILIES.map((family) => {
-      const success = input.lastSuccessAt[family];
+      const success = latest(input.lastSuccessAt[family], input.lastSuccessAnywhereAt?.[family] ?? null);
       const ageMs = input.now - (success ?? input.startedAt);
       const maxAgeMs = 2 * input.intervalsMs[family];
       const health: FamilyHealth = {

@@ -11,6 +11,7 @@ import type { ScheduleConfig } from '../config.js';
 import { LeaderLease } from '../io/leader-lease.js';
 import type { FamilyOutcome, RunReason, ScheduleMetrics } from '../io/metrics.js';
 import { redisFailure } from '../io/redis-client.js';
+import { readLastSuccesses } from '../io/metadata.js';
 import { CRON_TIMEZONE } from '../lib/cron.js';
 import { errorMessage } from '../lib/errors.js';
 import { FAMILIES, type Family } from '../requests/batches.js';
@@ -59,6 +60,8 @@ export class Scheduler {
   private readonly budget: HealBudget;
   private readonly lastValues = new LastValues();
   private readonly lastSuccessAt: Record<Family, number | null> = { dashboard: null, executions: null, users: null };
+  /** Each family's last successful run by any process, from its last-run record in Redis (read by each check). */
+  private readonly lastSuccessAnywhereAt: Record<Family, number | null> = { dashboard: null, executions: null, users: null };
   private readonly now: () => number;
   private readonly runFamilies: RunFamilies;
   private startedAt: number;
@@ -318,6 +321,7 @@ export class Scheduler {
       // A follower heals nothing: the leader does.
       if (this.lease && !this.lease.held()) return;
       const missing = await missingByFamily(runtime.connections.redis, coveredKeys(this.learnedKeys));
+      for (const [family, at] of await readLastSuccesses(runtime.connections.redis, FAMILIES)) this.lastSuccessAnywhereAt[family] = at;
       if (this.checkError !== null) runtime.logger.info('self-healing check answered again');
       this.checkError = null;
       const now = this.now();
@@ -378,6 +382,7 @@ export class Scheduler {
       checkIntervalMs: this.deps.settings.checkIntervalMs,
       intervalsMs: this.deps.settings.intervalsMs,
       lastSuccessAt: this.lastSuccessAt,
+      lastSuccessAnywhereAt: this.lastSuccessAnywhereAt,
       checkError: this.checkError,
       leading: this.lease ? this.lease.held(now) : null,
       leaseError: this.leaseError,

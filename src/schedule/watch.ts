@@ -12,6 +12,8 @@ import type { Logger } from '../io/logger.js';
 import { KEY_PREFIX } from '../requests/keys.js';
 
 const CHANNEL = '__redis__:invalidate';
+/** CLIENT TRACKING's refusal of a REDIRECT to a connection that no longer exists. */
+const REDIRECT_GONE = /client ID you want redirect to does not exist/i;
 
 export interface Watch {
   close(): void;
@@ -25,18 +27,36 @@ export function watchInvalidations(main: Redis, onChange: () => void, logger: Lo
   subscriber.on('message', (channel: string) => {
     if (channel === CHANNEL) onChange();
   });
+  /** The subscriber's CLIENT ID while it is connected and subscribed; null while it is not. */
   let subscriberId: string | null = null;
   let warned = false;
 
-  const track = async () => {
-    if (subscriberId === null || main.status !== 'ready') return;
+  const off = (error: unknown) => {
+    if (!warned) logger.info({ err: error }, 'no invalidation messages from Redis: periodic checks only');
+    warned = true;
+  };
+  // One at a time: two interleaved (both connections back at once) would turn tracking on twice.
+  let tracking: Promise<void> = Promise.resolve();
+  const track = () => (tracking = tracking.then(trackOnce));
+  const trackOnce = async () => {
+    const redirect = subscriberId;
+    if (redirect === null || main.status !== 'ready') return;
     try {
-      await main.call('CLIENT', 'TRACKING', 'ON', 'REDIRECT', subscriberId, 'BCAST', 'PREFIX', KEY_PREFIX, 'NOLOOP');
-      logger.debug({ redirect: subscriberId }, 'invalidation messages on');
+      // Off first: a connection already tracking (the subscriber came back, the main
+      // connection did not drop) refuses the same prefix again, and may redirect to a dead ID.
+      await main.call('CLIENT', 'TRACKING', 'OFF');
+      await main.call('CLIENT', 'TRACKING', 'ON', 'REDIRECT', redirect, 'BCAST', 'PREFIX', KEY_PREFIX, 'NOLOOP');
+      if (warned) logger.info({ redirect }, 'invalidation messages from Redis on again');
+      else logger.debug({ redirect }, 'invalidation messages on');
       warned = false;
     } catch (error) {
-      if (!warned) logger.info({ err: error }, 'no invalidation messages from Redis: periodic checks only');
-      warned = true;
+      // The subscriber reconnected meanwhile (a Redis restart: its old ID is gone): its
+      // 'ready' tracks again with the new one. Only a refusal of the current ID is real.
+      if (redirect !== subscriberId || REDIRECT_GONE.test(String((error as Error).message))) {
+        logger.debug({ err: error, redirect }, 'invalidation redirect not ready yet: tracking again once the subscriber is back');
+        return;
+      }
+      off(error);
     }
   };
   const onSubscriberReady = async () => {
@@ -45,8 +65,7 @@ export function watchInvalidations(main: Redis, onChange: () => void, logger: Lo
       await subscriber.subscribe(CHANNEL);
     } catch (error) {
       subscriberId = null;
-      if (!warned) logger.info({ err: error }, 'no invalidation messages from Redis: periodic checks only');
-      warned = true;
+      off(error);
       return;
     }
     await track();
@@ -60,6 +79,10 @@ export function watchInvalidations(main: Redis, onChange: () => void, logger: Lo
     onChange();
   };
   subscriber.on('ready', () => void onSubscriberReady());
+  // Its ID dies with its connection: the main connection must not redirect to it meanwhile.
+  subscriber.on('close', () => {
+    subscriberId = null;
+  });
   main.on('ready', onMainReady);
   subscriber.connect().catch(() => undefined);
   return {

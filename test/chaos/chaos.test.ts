@@ -27,6 +27,8 @@ const SEED = Number(process.env.CHAOS_SEED ?? Date.now() % 2 ** 31);
 const HANG_MS = 60_000;
 const LOCK_TTL_S = 3;
 const GRACE_S = 2;
+/** A statement silent for 15 s fails (the read deadline: this + 5 s), well within HANG_MS. */
+const STATEMENT_TIMEOUT_S = 10;
 
 // Replayable with CHAOS_SEED.
 const random = generator(SEED);
@@ -109,6 +111,25 @@ interface Fault {
 const terminateBackends = (database: string) =>
   postgres.query('postgres', `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${database}' AND application_name = 'stats-refresh'`);
 
+/** The backends of stats-refresh on `database`, stopped (SIGSTOP) for `ms`, then continued whatever happens. */
+async function stopBackends(database: string, ms: number): Promise<void> {
+  const { rows } = await postgres.query('postgres', `SELECT pid FROM pg_stat_activity WHERE datname = '${database}' AND application_name = 'stats-refresh'`);
+  const pids = rows.map((row) => row.pid as number);
+  const signal = (name: NodeJS.Signals) => pids.forEach((pid) => {
+    try {
+      process.kill(pid, name);
+    } catch {
+      // Gone meanwhile.
+    }
+  });
+  signal('SIGSTOP');
+  try {
+    await sleep(ms);
+  } finally {
+    signal('SIGCONT');
+  }
+}
+
 function faults(database: string): Fault[] {
   return [
     { name: 'backend terminated', codes: [0, 1], inject: () => terminateBackends(database).then(() => undefined) },
@@ -133,6 +154,22 @@ function faults(database: string): Fault[] {
         await sleep(random() < 0.15 ? between(10_500, 12_000) : between(100, 3_000));
         redisServer.resume();
       },
+    },
+    {
+      name: 'Redis stalled',
+      codes: [0, 1, 3],
+      async inject() {
+        // Always past the 10 s command bound: commands time out, and may run when it resumes.
+        redisServer.pause();
+        await sleep(between(10_500, 13_000));
+        redisServer.resume();
+      },
+    },
+    {
+      // The backends stop answering (the server or the path silent); one time in four past the read deadline.
+      name: 'PostgreSQL silent',
+      codes: [0, 1],
+      inject: () => stopBackends(database, random() < 0.25 ? between(15_500, 20_000) : between(1_000, 14_000)),
     },
     {
       name: 'Redis clients killed',
@@ -228,7 +265,7 @@ describe('chaos: one-shot runs', () => {
       const fault = faults(database).find((candidate) => candidate.name === name)!;
       await recover();
       await admin.flushall();
-      const run = startCli(['refresh', 'all', '--now', GOLDEN_NOW, '--lock-ttl', String(LOCK_TTL_S), '--grace-period', String(GRACE_S)], {
+      const run = startCli(['refresh', 'all', '--now', GOLDEN_NOW, '--lock-ttl', String(LOCK_TTL_S), '--grace-period', String(GRACE_S), '--statement-timeout', String(STATEMENT_TIMEOUT_S)], {
         DATABASE_URL: postgres.url(database),
         REDIS_URL: redisServer.url(0),
         LOG_LEVEL: 'debug',
@@ -260,13 +297,17 @@ describe('chaos: schedule', () => {
     const env = { DATABASE_URL: postgres.url(DATABASES.aged), REDIS_URL: redisServer.url(0), LOG_LEVEL: 'debug' };
     const every = '*/3 * * * * *';
     const schedule = await startSchedule(
-      ['--mode', 'cron', '--dashboard-cron', every, '--executions-cron', every, '--users-cron', every, '--check-interval', '0.5', '--lock-ttl', String(LOCK_TTL_S), '--grace-period', String(GRACE_S)],
+      [
+        ...['--mode', 'cron', '--dashboard-cron', every, '--executions-cron', every, '--users-cron', every, '--check-interval', '0.5'],
+        ...['--lock-ttl', String(LOCK_TTL_S), '--grace-period', String(GRACE_S), '--statement-timeout', String(STATEMENT_TIMEOUT_S)],
+      ],
       env,
     );
     try {
       const injected: string[] = [];
       for (let index = 0; index < SCHEDULE_FAULTS; index++) {
-        const fault = faults(DATABASES.aged).filter((candidate) => candidate.name !== 'SIGTERM')[Math.floor(random() * 6)]!;
+        const candidates = faults(DATABASES.aged).filter((candidate) => candidate.name !== 'SIGTERM');
+        const fault = candidates[Math.floor(random() * candidates.length)]!;
         await sleep(between(0, 3_000));
         await fault.inject(schedule);
         injected.push(fault.name);

@@ -200,6 +200,44 @@ describe('health over time', () => {
     expect(report.families).toMatchObject({ dashboard: { healthy: false }, users: { healthy: true } });
     expect(report.healthy).toBe(false);
   });
+
+  it('counts a family refreshed by another replica (its last run in Redis), not only its own runs', async () => {
+    // Another replica wins every lock: this one's runs skip every family.
+    const skipping: typeof fakeRun = async (families, command, _signal, now) => ({ ...(await fakeRun([], command, _signal, now)), skipped: families });
+    const replica = new Scheduler({
+      runtime,
+      metrics: new ScheduleMetrics(FAMILIES),
+      settings: { ...loadScheduleConfig({ mode: 'cron' }, {}, () => new Date(START)), checkIntervalMs: 5 * SECOND },
+      signal: new AbortController().signal,
+      clock: () => time,
+      runFamilies: skipping,
+    });
+    try {
+      replica.trigger(FAMILIES, 'start');
+      await settle();
+      for (let minute = 2; minute <= 20; minute += 2) {
+        time = START + minute * 60 * SECOND;
+        // The other replica's runs, recorded as every run records them (src/io/metadata.ts).
+        for (const family of FAMILIES) {
+          const started = new Date(time - 2 * SECOND).toISOString();
+          await redis.set(`stats_refresh:last_run:${family}`, JSON.stringify({ family, started_at: started, duration_ms: 1500, now: started, successful: 5, failed: 0, failures: [] }));
+        }
+        await replica.check();
+        // A check the last one triggered may still be going: let it end.
+        await settle();
+        expect(replica.health(), `minute ${minute}: ${JSON.stringify(replica.health().reasons)}`).toMatchObject({ healthy: true });
+      }
+      // The other replica stops succeeding: a failed run is no success.
+      const started = new Date(time).toISOString();
+      await redis.set('stats_refresh:last_run:users', JSON.stringify({ family: 'users', started_at: started, duration_ms: 1500, now: started, successful: 0, failed: 6, failures: [] }));
+      time += 13 * 60 * SECOND;
+      await replica.check();
+      await settle();
+      expect(replica.health().families).toMatchObject({ users: { healthy: false } });
+    } finally {
+      await replica.stop();
+    }
+  });
 });
 
 /** A scheduler in change mode on the test's clock; stopped after the test. */

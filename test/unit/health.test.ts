@@ -35,6 +35,14 @@ describe('health rule', () => {
     expect(healthOf(base).reasons).toEqual([]);
   });
 
+  it("counts another process's success (its last run in Redis): the later of the two", () => {
+    const stale = { ...base.lastSuccessAt, dashboard: 1_000_000 - 600_000 };
+    expect(healthOf({ ...base, lastSuccessAt: stale }).families.dashboard.healthy).toBe(false);
+    const elsewhere = { dashboard: 1_000_000 - 60_000, executions: null, users: 100_000 };
+    const report = healthOf({ ...base, lastSuccessAt: stale, lastSuccessAnywhereAt: elsewhere });
+    expect(report).toMatchObject({ healthy: true, families: { dashboard: { age_seconds: 60 }, users: { age_seconds: 300 } } });
+  });
+
   it('change mode: a follower is healthy whatever its families; failing probes count after 30 s', () => {
     const stale = { ...base, lastSuccessAt: { dashboard: null, executions: null, users: null } };
     expect(healthOf({ ...stale, leading: false })).toMatchObject({ healthy: true, role: 'follower', reasons: [] });
