@@ -149,16 +149,31 @@ describe(`schedule (change mode) on a PostgreSQL path that goes silent (CHANGE_F
       proxy.silence();
       await sleep(silentFor);
       const { done } = await stopped(started, what);
-      running = undefined;
-      expect(done.code, `${what}\n${done.stderr}`).toBe(0);
-      // Cancel requests for the statements given up on may open connections; nothing starts again.
-      const signalled = done.logs.findIndex((log) => log.msg === 'shutdown requested: finishing in-flight work');
-      expect(signalled, what).toBeGreaterThanOrEqual(0);
-      const afterSignal = done.logs.slice(signalled);
-      expect(afterSignal.filter((log) => ['refresh started', 'query retried', 'change seen'].includes(String(log.msg))), what).toEqual([]);
-      proxy.resume();
-      await expectNoLockNorLease(what);
-      await services.redis.flushdb();
+      await expectStoppedCleanly(done, what);
     }
   }, 3 * (STOP_BOUND_MS + 60_000));
+
+  it('SIGTERM while the run waits on its silent catalog statement: only the grace cut ends it, yet its locks are released', async () => {
+    const started = await schedule();
+    await eventually('the start run wrote the summary', async () => (await cachedExecutions()) !== null);
+    // Only the catalog statement asks pg_is_in_recovery(): the change run's first statement, not a probe.
+    const silent = proxy.silenceWhen(/pg_is_in_recovery/);
+    await submitRun();
+    await silent;
+    const { done } = await stopped(started, 'SIGTERM in the silent catalog statement');
+    await expectStoppedCleanly(done, 'SIGTERM in the silent catalog statement');
+  }, STOP_BOUND_MS + 60_000);
 });
+
+/** Exit 0, nothing started after the signal, no lock nor lease left. */
+async function expectStoppedCleanly(done: CliRun, what: string): Promise<void> {
+  running = undefined;
+  expect(done.code, `${what}\n${done.stderr}`).toBe(0);
+  // Cancel requests for the statements given up on may open connections; nothing starts again.
+  const signalled = done.logs.findIndex((log) => log.msg === 'shutdown requested: finishing in-flight work');
+  expect(signalled, what).toBeGreaterThanOrEqual(0);
+  expect(done.logs.slice(signalled).filter((log) => ['refresh started', 'query retried', 'change seen'].includes(String(log.msg))), what).toEqual([]);
+  proxy.resume();
+  await expectNoLockNorLease(what);
+  await services.redis.flushdb();
+}
