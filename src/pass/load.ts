@@ -55,7 +55,7 @@ export interface Load {
   readonly data: RunData;
   /** Statements sent, retries included. */
   readonly statements: number;
-  /** Milliseconds those statements took, summed (backoff between retries left out). */
+  /** Milliseconds the statements that answered took, summed (backoff between retries left out). */
   readonly ms: number;
 }
 
@@ -98,7 +98,9 @@ class StatementTally {
 
   private ended(name: StatementName, begun: number, error?: unknown, bytes?: number): void {
     const ms = performance.now() - begun;
-    this.ms += ms;
+    // A failed statement's time is mostly waiting (a silent server, a lost connection), not
+    // work: counted, one outage would hold schedule's change runs for hours (its budget).
+    if (error === undefined) this.ms += ms;
     this.observe?.(name, ms, error, bytes);
   }
 }

@@ -67,7 +67,7 @@ export interface RefreshRun {
   readonly durationMs: number;
   /** SQL statements sent, retries included. */
   readonly statements: number;
-  /** The statements' wall time added up, in ms (they overlap with --concurrency above 1): schedule's database budget. */
+  /** The wall time of the statements that answered, added up, in ms (they overlap with --concurrency above 1): schedule's database budget. */
   readonly dbMs: number;
   /** Families whose batch ran (their lock taken). */
   readonly families: readonly Family[];

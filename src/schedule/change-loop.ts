@@ -223,13 +223,15 @@ export class ChangeLoop {
       const { key } = await this.deps.probe(this.deps.signal);
       const ms = performance.now() - started;
       metrics.recordProbe(ms / 1000);
-      this.budget.spend(ms, clock());
-      if (this.probeError !== null) logger.info('change probe answered again');
+      // The first answer after failures waited through the outage's end: not charged, like them.
+      if (this.probeError === null) this.budget.spend(ms, clock());
+      else logger.info('change probe answered again');
       this.probeError = null;
       this.probeFailingSince = null;
       return key;
     } catch (error) {
-      this.budget.spend(performance.now() - started, clock());
+      // Not charged: a failed probe's time is mostly waiting (a silent path, a restart), not
+      // database work; charged, an outage would hold the change runs for hours after it.
       metrics.recordProbe(null);
       if (this.probeError === null) {
         logger.warn({ err: error }, 'change probe failed; retrying every probe interval');

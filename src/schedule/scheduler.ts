@@ -8,6 +8,7 @@
  */
 import { Cron } from 'croner';
 import type { ScheduleConfig } from '../config.js';
+import { CUT_PING_MS } from '../io/connections.js';
 import { LeaderLease } from '../io/leader-lease.js';
 import type { FamilyOutcome, RunReason, ScheduleMetrics } from '../io/metrics.js';
 import { redisFailure } from '../io/redis-client.js';
@@ -53,6 +54,13 @@ export interface SchedulerDeps {
   /** change mode: the change probe (required there). */
   readonly probe?: ProbeChanges;
 }
+
+/**
+ * The grace cut (src/run/runtime.ts) ends a statement stuck on a silent PostgreSQL at the end of
+ * the wait for the runs: past it, this long for the run it freed to write what it has and
+ * release its locks (Redis answered the cut's PING, or was dropped) before the connections close.
+ */
+const AFTER_CUT_MS = CUT_PING_MS + 1_000;
 
 export class Scheduler {
   private readonly inFlight = new Map<Family, Promise<FullRun>>();
@@ -418,7 +426,7 @@ export class Scheduler {
     this.deps.runtime.logger.info({ families: [...this.inFlight.keys()] }, 'waiting for the runs in flight');
     let timer: NodeJS.Timeout | undefined;
     const limit = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, this.deps.runtime.config.gracePeriodMs + STOP_SLACK_MS);
+      timer = setTimeout(resolve, this.deps.runtime.config.gracePeriodMs + STOP_SLACK_MS + AFTER_CUT_MS);
     });
     await Promise.race([Promise.allSettled(runs), limit]);
     clearTimeout(timer);

@@ -289,8 +289,20 @@ describe('chaos: one-shot runs', () => {
 
 describe('chaos: schedule', () => {
   const KEYS = [...coveredKeys().keys()];
+  /** Half of SCHEDULE_FAULTS for each mode, PostgreSQL silent and Redis stalled always among them, in a random order. */
+  const ALWAYS = ['PostgreSQL silent', 'Redis stalled'];
+  function scheduleFaults(): Fault[] {
+    const candidates = faults(DATABASES.aged).filter((candidate) => candidate.name !== 'SIGTERM');
+    const chosen = candidates.filter((candidate) => ALWAYS.includes(candidate.name));
+    while (chosen.length < Math.ceil(SCHEDULE_FAULTS / 2)) chosen.push(candidates[Math.floor(random() * candidates.length)]!);
+    return chosen
+      .map((fault) => ({ fault, order: random() }))
+      .sort((a, b) => a.order - b.order)
+      .map(({ fault }) => fault);
+  }
 
-  it('survives every fault at random moments, heals, stays honest and stops cleanly', async () => {
+  // Both modes, the faults split between them: change mode's probe talks to PostgreSQL every second.
+  it.each(['cron', 'change'] as const)('%s mode: survives every fault at random moments, heals, stays honest and stops cleanly', async (mode) => {
     // As of now: schedule computes as of its own clock.
     const expected = await faultFree(DATABASES.aged);
     await admin.flushall();
@@ -298,20 +310,18 @@ describe('chaos: schedule', () => {
     const every = '*/3 * * * * *';
     const schedule = await startSchedule(
       [
-        ...['--mode', 'cron', '--dashboard-cron', every, '--executions-cron', every, '--users-cron', every, '--check-interval', '0.5'],
-        ...['--lock-ttl', String(LOCK_TTL_S), '--grace-period', String(GRACE_S), '--statement-timeout', String(STATEMENT_TIMEOUT_S)],
+        ...(mode === 'cron' ? ['--mode', 'cron', '--dashboard-cron', every, '--executions-cron', every, '--users-cron', every] : ['--mode', 'change']),
+        ...['--check-interval', '0.5', '--lock-ttl', String(LOCK_TTL_S), '--grace-period', String(GRACE_S), '--statement-timeout', String(STATEMENT_TIMEOUT_S)],
       ],
       env,
     );
     try {
       const injected: string[] = [];
-      for (let index = 0; index < SCHEDULE_FAULTS; index++) {
-        const candidates = faults(DATABASES.aged).filter((candidate) => candidate.name !== 'SIGTERM');
-        const fault = candidates[Math.floor(random() * candidates.length)]!;
+      for (const fault of scheduleFaults()) {
         await sleep(between(0, 3_000));
         await fault.inject(schedule);
         injected.push(fault.name);
-        count('schedule', fault.name);
+        count(`schedule (${mode})`, fault.name);
         expect(schedule.child.exitCode, `schedule exited after ${injected.join(', ')}`).toBeNull();
         await recover();
       }
@@ -322,7 +332,7 @@ describe('chaos: schedule', () => {
         60_000,
       );
       const stored = await readKeys(admin, 'stats_service:*');
-      for (const [key, value] of stored) expect(JSON.parse(value), `${key} after ${injected.join(', ')}`).toStrictEqual(expected.get(key));
+      for (const [key, value] of stored) expect(JSON.parse(value), `${key} after ${injected.join(', ')} (${mode} mode)`).toStrictEqual(expected.get(key));
     } finally {
       schedule.child.kill('SIGTERM');
     }
