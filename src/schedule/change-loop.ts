@@ -114,7 +114,7 @@ export class ChangeLoop {
     while (this.current) await this.current;
   }
 
-  /** Charges database time spent outside full runs and probes (self-healing runs). */
+  /** Charges database time spent outside full runs (self-healing runs). */
   spend(ms: number): void {
     this.budget.spend(ms, this.deps.clock());
     this.publishBudget();
@@ -223,15 +223,14 @@ export class ChangeLoop {
       const { key } = await this.deps.probe(this.deps.signal);
       const ms = performance.now() - started;
       metrics.recordProbe(ms / 1000);
-      // The first answer after failures waited through the outage's end: not charged, like them.
-      if (this.probeError === null) this.budget.spend(ms, clock());
-      else logger.info('change probe answered again');
+      // Probes are not charged to the budget: it governs runs. Their cost is fixed and small
+      // (docs/performance.md), and on small data a budget that counted them would be spent by
+      // them alone, holding every change run.
+      if (this.probeError !== null) logger.info('change probe answered again');
       this.probeError = null;
       this.probeFailingSince = null;
       return key;
     } catch (error) {
-      // Not charged: a failed probe's time is mostly waiting (a silent path, a restart), not
-      // database work; charged, an outage would hold the change runs for hours after it.
       metrics.recordProbe(null);
       if (this.probeError === null) {
         logger.warn({ err: error }, 'change probe failed; retrying every probe interval');
