@@ -12,7 +12,7 @@ import { writeFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { coveredKeys } from '../../src/requests/covered.js';
-import { type CliRun, parseStderr, startCli } from '../helpers/cli.js';
+import { type CliRun, endedWithin, parseStderr, type RunningCli, startCli } from '../helpers/cli.js';
 import { GOLDEN_EXPECTED, goldenValue } from '../helpers/golden.js';
 import { random as generator } from '../helpers/random.js';
 import { RedisServer } from '../helpers/redis-server.js';
@@ -186,21 +186,7 @@ function faults(database: string): Fault[] {
   ];
 }
 
-/** Resolves with the run, or kills it and fails when it outlives HANG_MS. */
-async function bounded(run: ReturnType<typeof startCli>, what: string): Promise<CliRun> {
-  let timer: NodeJS.Timeout | undefined;
-  const hang = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      run.child.kill('SIGKILL');
-      reject(new Error(`${what}: still running after ${HANG_MS} ms (a hang)\n${run.logs.map((log) => JSON.stringify(log)).join('\n')}`));
-    }, HANG_MS);
-  });
-  try {
-    return await Promise.race([run.done, hang]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const bounded = (run: RunningCli, what: string): Promise<CliRun> => endedWithin(run, what, HANG_MS);
 
 /**
  * A SIGTERM in the first moments, before Node has run a line of ours, ends the process by

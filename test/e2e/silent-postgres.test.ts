@@ -11,7 +11,7 @@ import { DEFAULT_RETRY } from '../../src/lib/retry.js';
 import { loadRunData } from '../../src/pass/load.js';
 import { requestsFor } from '../../src/requests/batches.js';
 import { partsOf, planSections } from '../../src/stats/sections.js';
-import { type CliRun, type RunningCli, runCli, startCli, summaryOf } from '../helpers/cli.js';
+import { type CliRun, endedWithin, type RunningCli, runCli, startCli, summaryOf } from '../helpers/cli.js';
 import { goldenValue } from '../helpers/golden.js';
 import { PgProxy } from '../helpers/pg-proxy.js';
 import { random } from '../helpers/random.js';
@@ -64,21 +64,7 @@ beforeEach(async () => {
   await redis.flushdb();
 });
 
-/** The run's end, or a failure naming the hang (the run is killed). */
-async function bounded(run: RunningCli, what: string): Promise<CliRun> {
-  let timer: NodeJS.Timeout | undefined;
-  const hang = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      run.child.kill('SIGKILL');
-      reject(new Error(`${what}: still running after ${HANG_MS} ms (a hang)\n${run.logs.map((log) => JSON.stringify(log)).join('\n')}`));
-    }, HANG_MS);
-  });
-  try {
-    return await Promise.race([run.done, hang]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const bounded = (run: RunningCli, what: string): Promise<CliRun> => endedWithin(run, what, HANG_MS);
 
 /** Every stats_service key present holds the API's value. */
 async function expectOnlyGoldenValues(what: string): Promise<void> {

@@ -60,6 +60,22 @@ export function parseStderr(text: string): { logs: Array<Record<string, unknown>
   return { logs, messages };
 }
 
+/** The run's end; a run still going after `hangMs` is killed and fails the test, naming `what` and its logs. */
+export async function endedWithin(run: RunningCli, what: string, hangMs: number): Promise<CliRun> {
+  let timer: NodeJS.Timeout | undefined;
+  const hang = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      run.child.kill('SIGKILL');
+      reject(new Error(`${what}: still running after ${hangMs} ms (a hang)\n${run.logs.map((log) => JSON.stringify(log)).join('\n')}`));
+    }, hangMs);
+  });
+  try {
+    return await Promise.race([run.done, hang]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Starts the binary in the background, for tests that act while it runs. */
 export function startCli(args: readonly string[], env: Record<string, string | undefined> = {}): RunningCli {
   const child = spawn(process.execPath, [CLI_PATH, ...args], {

@@ -4,11 +4,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { requestsFor, type StatsRequest } from '../../src/requests/batches.js';
-import { requestLabel, payloadKey } from '../../src/requests/request-keys.js';
+import { payloadKey } from '../../src/requests/request-keys.js';
 import { coveredKeys } from '../../src/requests/covered.js';
 import {
-  type RequestError,
-  type RequestOrigin,
   type RequestResult,
   familyRunsOf,
   keyMetaOf,
@@ -17,25 +15,11 @@ import {
   type RefreshRun,
   summaryOf,
 } from '../../src/run/results.js';
+import { computeError, requestResult } from '../helpers/run-records.js';
 
 const NOW = new Date('2026-06-15T12:34:56Z');
 
-/** A failure to compute `request`'s payload, with this message. */
-const computeError = (request: StatsRequest, message: string): RequestError => ({ kind: 'compute', key: payloadKey(request), message });
-
-function result(request: StatsRequest, over: Partial<RequestResult> & { origin?: RequestOrigin } = {}): RequestResult {
-  return {
-    request,
-    origin: 'batch',
-    family: request.family,
-    label: requestLabel(request),
-    key: payloadKey(request),
-    written: [payloadKey(request)],
-    error: null,
-    computeMs: 100,
-    ...over,
-  };
-}
+const result = requestResult;
 
 function run(results: RequestResult[], over: Partial<RefreshRun> = {}): RefreshRun {
   return {

@@ -7,26 +7,13 @@ import { describe, expect, it } from 'vitest';
 import { durationText, formatRunSummary } from '../../src/commands/summary-table.js';
 import { requestsFor, type StatsRequest } from '../../src/requests/batches.js';
 import { payloadKey, requestLabel } from '../../src/requests/request-keys.js';
-import type { RefreshRun, RequestError, RequestResult } from '../../src/run/results.js';
+import type { RefreshRun, RequestResult } from '../../src/run/results.js';
+import { computeError, requestResult } from '../helpers/run-records.js';
 
 const NOW = new Date('2026-06-15T12:34:56Z');
 
-/** A failure of `request` with this message. */
-const failure = (request: StatsRequest, message: string): RequestError => ({ kind: 'compute', key: payloadKey(request), message });
-
-function result(request: StatsRequest, over: Partial<RequestResult> = {}): RequestResult {
-  return {
-    request,
-    origin: 'batch',
-    family: request.family,
-    label: requestLabel(request),
-    key: payloadKey(request),
-    written: [payloadKey(request)],
-    error: null,
-    computeMs: 100,
-    ...over,
-  };
-}
+const failure = computeError;
+const result = requestResult;
 
 function run(results: RequestResult[], over: Partial<RefreshRun> = {}): RefreshRun {
   return {
