@@ -19,25 +19,25 @@ import { WINDOWS_MS } from '../lib/time.js';
 /** How many of the newest executions, by start and by end, the probe watches status by status. */
 export const WATCHED_RUNS = 500;
 /**
- * Where one status's count in a window stops: runs that share a cut's instant all fall in its
- * window, and a pathological table (thousands of runs at one instant) must not make the probe
- * expensive.
+ * Where one status's count in a window stops (four times the runs watched): runs that share a
+ * cut's instant all fall in its window, and a pathological table (thousands of runs at one
+ * instant) must not make the probe expensive.
  */
-const WINDOW_CAP = 4 * WATCHED_RUNS;
+const WINDOW_CAP_FACTOR = 4;
 
 /** Timestamps as text that depends on no session setting (DateStyle); infinities come out as NULL. */
 const iso = (expression: string) => `to_char(${expression}, 'YYYY-MM-DD"T"HH24:MI:SS.US')`;
 
-/** Counts the runs of one status (`statusIs`: a condition on `e.status`) whose `column` is at or after `since`. */
-const windowCount = (statusIs: string, column: 'start_date' | 'end_date', since: string) =>
+/** Counts the runs of one status (`statusIs`: a condition on `e.status`) whose `column` is at or after `since`, up to `cap`. */
+const windowCount = (statusIs: string, column: 'start_date' | 'end_date', since: string, cap: number) =>
   // ORDER BY … LIMIT keeps the plan an index-only range scan of (status, column): without it the
   // planner, blind to the cut's value, estimates a third of the table and scans the heap.
   `(SELECT count(*) FROM (SELECT FROM execution e WHERE ${statusIs} AND e.${column} >= coalesce(${since}, '-infinity')` +
-  ` ORDER BY e.${column} DESC LIMIT ${WINDOW_CAP}) w)`;
+  ` ORDER BY e.${column} DESC LIMIT ${cap}) w)`;
 
 /** The K-th newest non-null value of an indexed column: one backward index-only scan of K entries. */
-const kthNewest = (table: string, column: string) =>
-  `(SELECT ${column} FROM ${table} WHERE ${column} IS NOT NULL ORDER BY ${column} DESC OFFSET ${WATCHED_RUNS - 1} LIMIT 1)`;
+const kthNewest = (table: string, column: string, k: number) =>
+  `(SELECT ${column} FROM ${table} WHERE ${column} IS NOT NULL ORDER BY ${column} DESC OFFSET ${k - 1} LIMIT 1)`;
 
 /** The run's `now` (the statement's one parameter, ISO text with a zone) as the API's naive UTC. */
 const NOW = `($1::timestamptz AT TIME ZONE 'UTC')`;
@@ -58,12 +58,17 @@ const firstInWindow = (windowMs: number) => {
 const epochMicros = (column: string) => `CASE WHEN isfinite(${column}) THEN (extract(epoch FROM ${column}) * 1000000)::bigint::text END`;
 
 /**
- * The statement. Every part is an index descent or a range of at most WINDOW_CAP index
+ * The statement. Every part is an index descent or a range of at most four times `watched` index
  * entries, over the API's own indexes: execution (status), (start_date), (end_date),
  * (status, start_date), (status, end_date); user (created_at); script is read whole (it is
  * small). The counters come from the statistics system (pg_stat_get_*), readable by any role.
  */
-export const CHANGE_PROBE_SQL = `
+export const CHANGE_PROBE_SQL = changeProbeSql(WATCHED_RUNS);
+
+/** The statement watching the `watched` newest runs by start and by end (tests watch a few). */
+export function changeProbeSql(watched: number): string {
+  const cap = WINDOW_CAP_FACTOR * watched;
+  return `
 WITH RECURSIVE statuses(status) AS (
   -- Every distinct status, one index descent each (PostgreSQL has no skip scan before 18).
   SELECT min(status) FROM execution
@@ -71,17 +76,17 @@ WITH RECURSIVE statuses(status) AS (
   SELECT (SELECT min(e.status) FROM execution e WHERE e.status > s.status) FROM statuses s WHERE s.status IS NOT NULL
 ),
 cut AS MATERIALIZED (
-  SELECT ${kthNewest('execution', 'start_date')} AS started, ${kthNewest('execution', 'end_date')} AS ended
+  SELECT ${kthNewest('execution', 'start_date', watched)} AS started, ${kthNewest('execution', 'end_date', watched)} AS ended
 ),
 windows AS (
   SELECT s.status,
-         ${windowCount('e.status = s.status', 'start_date', 'c.started')} AS started,
-         ${windowCount('e.status = s.status', 'end_date', 'c.ended')} AS ended
+         ${windowCount('e.status = s.status', 'start_date', 'c.started', cap)} AS started,
+         ${windowCount('e.status = s.status', 'end_date', 'c.ended', cap)} AS ended
     FROM statuses s, cut c WHERE s.status IS NOT NULL
   UNION ALL
   SELECT NULL,
-         ${windowCount('e.status IS NULL', 'start_date', 'c.started')},
-         ${windowCount('e.status IS NULL', 'end_date', 'c.ended')}
+         ${windowCount('e.status IS NULL', 'start_date', 'c.started', cap)},
+         ${windowCount('e.status IS NULL', 'end_date', 'c.ended', cap)}
     FROM cut c
 ),
 horizon AS MATERIALIZED (
@@ -108,6 +113,7 @@ SELECT
     WHERE a.attrelid IN (to_regclass('execution'), to_regclass('"user"'), to_regclass('script'))
       AND a.attnum > 0 AND NOT a.attisdropped)::text AS columns
 FROM cut c, horizon h`;
+}
 
 /**
  * The prepared statement's name: each connection plans the statement once (planning it costs
@@ -203,8 +209,12 @@ export interface ProbeReading {
  * Runs the probe's one statement and returns what it saw, with the horizon of payloads
  * computed at `now`. Rejects as the statement does (no retry here).
  */
-export async function probeAt(connection: ProbeConnection, now: Date): Promise<ProbeReading> {
-  const { rows } = await connection.query({ name: CHANGE_PROBE_NAME, text: CHANGE_PROBE_SQL, values: [now.toISOString()] });
+export async function probeAt(connection: ProbeConnection, now: Date, watched = WATCHED_RUNS): Promise<ProbeReading> {
+  const statement =
+    watched === WATCHED_RUNS
+      ? { name: CHANGE_PROBE_NAME, text: CHANGE_PROBE_SQL }
+      : { name: `${CHANGE_PROBE_NAME}-${watched}`, text: changeProbeSql(watched) };
+  const { rows } = await connection.query({ ...statement, values: [now.toISOString()] });
   const row = rows[0] as ProbeRow | undefined;
   if (!row) throw new Error('the change probe returned no row');
   const firsts = (JSON.parse(row.horizon) as Array<string | null>).map((micros) => (micros === null ? null : BigInt(micros)));
@@ -212,8 +222,8 @@ export async function probeAt(connection: ProbeConnection, now: Date): Promise<P
 }
 
 /** Runs the probe's one statement and returns the fingerprint alone. */
-export async function probeChanges(connection: ProbeConnection): Promise<ChangeFingerprint> {
-  return (await probeAt(connection, new Date())).fingerprint;
+export async function probeChanges(connection: ProbeConnection, watched = WATCHED_RUNS): Promise<ChangeFingerprint> {
+  return (await probeAt(connection, new Date(), watched)).fingerprint;
 }
 
 const MAX_DATE_MS = 8.64e15;

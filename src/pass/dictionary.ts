@@ -69,6 +69,21 @@ export class UuidDictionary {
     return this.lookup(w0, w1, w2, w3, false);
   }
 
+  /** The index of the uuid given by its four words, added when new. */
+  add(w0: number, w1: number, w2: number, w3: number): number {
+    return this.lookup(w0, w1, w2, w3, true);
+  }
+
+  /** Word `word` (0 to 3) of the uuid at `index`. */
+  wordOf(index: number, word: number): number {
+    return this.words[4 * index + word]!;
+  }
+
+  /** The text of the uuid at `index`. */
+  textOf(index: number): string {
+    return uuidText(this.words.subarray(4 * index, 4 * index + 4));
+  }
+
   private lookup(w0: number, w1: number, w2: number, w3: number, add: boolean): number {
     const slots = this.slots;
     let slot = uuidSlot(w0, w1, w2, w3, this.slotMask);

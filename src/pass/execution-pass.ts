@@ -113,6 +113,97 @@ const MAX_ROWS = 2 ** 31 - 1;
 /** Bits that number `count` things (at least 8). */
 const bitsFor = (count: number) => Math.max(8, Math.ceil(Math.log2(count + 1)));
 
+/**
+ * Every fold a plan asks for, over the scripts given: rows go in a batch at a time (`fold`),
+ * from the COPY below or from rows kept in memory (src/state/), and `result` is the pass.
+ */
+export class ExecutionFolds {
+  readonly scripts: ScriptIndex;
+  readonly statuses = new TextDictionary();
+  readonly kinds = new StatusKinds(this.statuses);
+  /** The start cuts (see startCuts), newest first. */
+  readonly cuts: Float64Array;
+  private readonly scriptFold: ScriptTierFold | null;
+  private readonly hourFold: StartHourFold | null;
+  private readonly timelineTiers: SeriesTier[];
+  private readonly timelineFold: TimelineFold | null;
+  private readonly userTierCuts: number[];
+  private readonly userFilters: Array<string | null>;
+  private readonly userFold: UserRunsFold | null;
+  private readonly pairs: UserScriptLog | null;
+
+  constructor(
+    private readonly plan: LoadPlan,
+    scriptRows: ScriptRows,
+  ) {
+    const scripts = new ScriptIndex(scriptRows);
+    this.scripts = scripts;
+    this.cuts = Float64Array.from(startCuts(plan));
+    const tierCount = this.tierCount;
+    this.scriptFold = plan.scriptWindows.length > 0 ? new ScriptTierFold(tierCount, () => scripts.dictionary.size, plan.durations) : null;
+    this.hourFold =
+      plan.hourWindows.length > 0 ? new StartHourFold(tierCount, Math.min(...plan.hourWindows), Math.max(plan.now, ...plan.hourWindows)) : null;
+    this.timelineTiers = seriesTiers(plan.series);
+    this.timelineFold =
+      this.timelineTiers.length > 0 ? new TimelineFold(this.timelineTiers, scripts.classByScript, scripts.classes, () => this.statuses.names) : null;
+    this.userTierCuts = userCuts(plan);
+    this.userFilters = [...new Set(plan.topUsers.map((need) => need.taskType))];
+    const cuts = this.cuts;
+    // Start tier t holds starts before cuts[t - 1]: its user tier counts the user cuts among those.
+    const tierOfStartTier = Int32Array.from({ length: tierCount }, (_, tier) => this.userTierCuts.filter((cut) => cuts.indexOf(cut) < tier).length);
+    this.userFold =
+      plan.topUsers.length > 0 || plan.activity.length > 0
+        ? new UserRunsFold(tierOfStartTier, this.userTierCuts.length + 1, this.userFilters.length, filtersByScript(plan, scripts, this.userFilters))
+        : null;
+    this.pairs = plan.topUsers.length > 0 ? new UserScriptLog(bitsFor(scriptRows.ids.length)) : null;
+  }
+
+  /** Start tiers: one per cut, and the last for older and NULL starts. */
+  get tierCount(): number {
+    return this.cuts.length + 1;
+  }
+
+  /** Folds one batch of decoded rows (their start tiers set) into every fold. */
+  fold(batch: ExecutionBatch): void {
+    // One call site per fold keeps each call monomorphic (inlined), where a loop over them would not be.
+    this.scriptFold?.add(batch);
+    this.hourFold?.add(batch);
+    this.timelineFold?.add(batch);
+    if (this.userFold) {
+      this.userFold.resolve(batch);
+      this.userFold.add(batch);
+    }
+    this.pairs?.add(batch);
+  }
+
+  /** What the folds kept; `statuses` lists every status met, NULL left out (empty when the status column was not read). */
+  result(bytes: number): ExecutionPass {
+    const { plan, userTierCuts, userFilters, pairs } = this;
+    const users = this.userFold?.result() ?? null;
+    const favourites =
+      users && pairs ? pairs.result().countsOf(rankedUsers(plan, { users, userCuts: userTierCuts, userFilters })) : new Map<number, ScriptRuns>();
+    return {
+      scripts: this.scripts,
+      cuts: [...this.cuts],
+      scriptTotals: this.scriptFold?.result() ?? null,
+      startHours: this.hourFold?.result() ?? null,
+      seriesTiers: this.timelineTiers,
+      timeline: this.timelineFold?.result() ?? null,
+      users,
+      userCuts: userTierCuts,
+      userFilters,
+      favourites,
+      statuses: this.statuses.names.filter((name): name is string => name !== null),
+      bytes,
+    };
+  }
+}
+
+/** Every int32 counter of the folds holds while the rows folded stay below this. */
+export function checkRowCount(rows: number): void {
+  if (rows > MAX_ROWS) throw new Error(`execution has more than ${MAX_ROWS} rows: the pass's int32 counters would overflow`);
+}
+
 export async function runExecutionPass(
   db: Db,
   pool: CopyPool,
@@ -126,68 +217,20 @@ export async function runExecutionPass(
   const [startField, endField, statusField, scriptField, userField] = [
     field('start_date'), field('end_date'), field('status'), field('script_id'), field('user_id'),
   ];
-
-  const scripts = new ScriptIndex(scriptRows);
-  const statuses = new TextDictionary();
-  const kinds = new StatusKinds(statuses);
-  const cuts = Float64Array.from(startCuts(plan));
-  const tierCount = cuts.length + 1;
-
-  const scriptFold = plan.scriptWindows.length > 0 ? new ScriptTierFold(tierCount, () => scripts.dictionary.size, plan.durations) : null;
-  const hourFold =
-    plan.hourWindows.length > 0 ? new StartHourFold(tierCount, Math.min(...plan.hourWindows), Math.max(plan.now, ...plan.hourWindows)) : null;
-  const timelineTiers = seriesTiers(plan.series);
-  const timelineFold =
-    timelineTiers.length > 0 ? new TimelineFold(timelineTiers, scripts.classByScript, scripts.classes, () => statuses.names) : null;
-  const userTierCuts = userCuts(plan);
-  const userFilters = [...new Set(plan.topUsers.map((need) => need.taskType))];
-  // Start tier t holds starts before cuts[t - 1]: its user tier counts the user cuts among those.
-  const tierOfStartTier = Int32Array.from({ length: tierCount }, (_, tier) => userTierCuts.filter((cut) => cuts.indexOf(cut) < tier).length);
-  const userFold =
-    plan.topUsers.length > 0 || plan.activity.length > 0
-      ? new UserRunsFold(tierOfStartTier, userTierCuts.length + 1, userFilters.length, filtersByScript(plan, scripts, userFilters))
-      : null;
-  const pairs = plan.topUsers.length > 0 ? new UserScriptLog(bitsFor(scriptRows.ids.length)) : null;
-
+  const folds = new ExecutionFolds(plan, scriptRows);
   const batch = new ExecutionBatch();
   const decode = (tuples: TupleBatch) => {
-    // Every counter is an int32: no cell can reach 2^31 while the rows do not.
-    if (parser.rows > MAX_ROWS) throw new Error(`execution has more than ${MAX_ROWS} rows: the pass's int32 counters would overflow`);
-    batch.begin(tuples);
-    if (startField >= 0) batch.decodeStart(tuples, startField, cuts);
-    else batch.startTierless(tierCount);
+    checkRowCount(parser.rows);
+    batch.begin(tuples.size);
+    if (startField >= 0) batch.decodeStart(tuples, startField, folds.cuts);
+    else batch.startTierless(folds.tierCount);
     if (endField >= 0) batch.decodeEnd(tuples, endField);
-    if (statusField >= 0) batch.decodeStatus(tuples, statusField, statuses, kinds);
-    if (scriptField >= 0) batch.decodeScript(tuples, scriptField, scripts.dictionary);
+    if (statusField >= 0) batch.decodeStatus(tuples, statusField, folds.statuses, folds.kinds);
+    if (scriptField >= 0) batch.decodeScript(tuples, scriptField, folds.scripts.dictionary);
     if (userField >= 0) batch.decodeUser(tuples, userField);
-    // One call site per fold keeps each call monomorphic (inlined), where a loop over them would not be.
-    scriptFold?.add(batch);
-    hourFold?.add(batch);
-    timelineFold?.add(batch);
-    if (userFold) {
-      userFold.resolve(batch);
-      userFold.add(batch);
-    }
-    pairs?.add(batch);
+    folds.fold(batch);
   };
   const parser = new BinaryCopyParser(fields.length, decode);
   const { bytes } = await copyColumns(pool, statements, parser, signal);
-
-  const users = userFold?.result() ?? null;
-  const favourites =
-    users && pairs ? pairs.result().countsOf(rankedUsers(plan, { users, userCuts: userTierCuts, userFilters })) : new Map<number, ScriptRuns>();
-  return {
-    scripts,
-    cuts: [...cuts],
-    scriptTotals: scriptFold?.result() ?? null,
-    startHours: hourFold?.result() ?? null,
-    seriesTiers: timelineTiers,
-    timeline: timelineFold?.result() ?? null,
-    users,
-    userCuts: userTierCuts,
-    userFilters,
-    favourites,
-    statuses: statuses.names.filter((name): name is string => name !== null),
-    bytes,
-  };
+  return folds.result(bytes);
 }

@@ -13,21 +13,36 @@ import { errorMessage } from '../lib/errors.js';
 import { type RetryPolicy, withRetry } from '../lib/retry.js';
 import { type Catalog, readCatalog } from './catalog.js';
 import type { CopyPool } from './copy.js';
-import { rankedUsers, runExecutionPass } from './execution-pass.js';
+import { type ExecutionPass, rankedUsers, runExecutionPass } from './execution-pass.js';
 import { type LoadPlan, SOURCE_INPUTS, SOURCE_NAMES, type SourceName } from './plan.js';
 import { createRunData, type LoadedSources, type RunData } from './run-data.js';
-import { loadScripts } from './scripts.js';
+import { loadScripts, type ScriptRows } from './scripts.js';
 import { loadEmails } from './top-users.js';
-import { loadUserTable } from './user-table.js';
+import { type LoadedUsers, loadUserTable } from './user-table.js';
 
 export interface LoadDeps {
   readonly db: Db;
   /** The same pool as `db`'s, for the COPY passes. */
   readonly pool: CopyPool;
+  /** Rows kept in memory (schedule's change mode): the user table and the pass come from them, brought up to date first. */
+  readonly memory?: MemorySource;
 }
 
-/** What a statement is named in logs: a source, or the catalog read before the plan. */
-export type StatementName = SourceName | 'catalog';
+/**
+ * Rows kept between runs, as a source of the user table and of the pass (src/state/): `sync`
+ * reads what changed, each statement through `send`, so the load counts and observes it.
+ */
+export interface MemorySource {
+  sync(send: <T>(name: MemoryStatement, statement: () => Promise<T>) => Promise<T>, signal?: AbortSignal): Promise<unknown>;
+  users(): LoadedUsers;
+  executionPass(plan: LoadPlan, scripts: ScriptRows): ExecutionPass;
+}
+
+/** The statements a memory source sends. */
+export type MemoryStatement = 'execution_rows' | 'user_rows' | 'change_probe';
+
+/** What a statement is named in logs: a source, the catalog read before the plan, or a read of the rows kept in memory. */
+export type StatementName = SourceName | 'catalog' | MemoryStatement;
 
 /** How statements are retried and who hears of them. */
 export interface StatementOptions {
@@ -61,7 +76,23 @@ export interface Load {
 
 type Loaders = { [K in SourceName]: (loaded: LoadedSources, cancel: AbortSignal) => Promise<NonNullable<LoadedSources[K]>> };
 
-function loadersOf(plan: LoadPlan, { db, pool }: LoadDeps): Loaders {
+/** The sources a memory source answers: no statement of their own, only its sync. */
+const FROM_MEMORY: ReadonlySet<SourceName> = new Set(['user_table', 'execution_pass']);
+
+function loadersOf(plan: LoadPlan, { db, pool, memory }: LoadDeps, synced: () => Promise<unknown>): Loaders {
+  if (memory) {
+    return {
+      ...loadersOf(plan, { db, pool }, synced),
+      user_table: async () => {
+        await synced();
+        return memory.users();
+      },
+      execution_pass: async (loaded) => {
+        await synced();
+        return memory.executionPass(plan, loaded.scripts!);
+      },
+    };
+  }
   return {
     scripts: () => loadScripts(db, pool, plan.taskTypes),
     user_table: (_, cancel) => loadUserTable(db, pool, plan.userColumns, cancel),
@@ -131,20 +162,30 @@ export async function loadCatalog(db: Db, options: StatementOptions): Promise<Ca
 /** Loads every planned source; never throws: a source that failed is in `data.failures`. */
 export async function loadRunData(plan: LoadPlan, deps: LoadDeps, options: LoadOptions): Promise<Load> {
   const { signal, observe, onRetry } = options;
-  const loaders = loadersOf(plan, deps);
+  const tally = new StatementTally(observe);
   const limit = pLimit(options.concurrency);
   // Aborted when the grace period is over: stops the COPY statements still running, on the server.
   const cancel = new AbortController();
   const deadline = new AbortController();
+  // The memory source's sync, once per load and retried as a statement is; it fails the sources built on it.
+  let syncing: Promise<unknown> | undefined;
+  const synced = () =>
+    (syncing ??= withRetry(
+      () => deps.memory!.sync((name, statement) => tally.send(name, statement), cancel.signal),
+      options.retry,
+      (attempt, delayMs, error) => onRetry?.('execution_rows', attempt, delayMs, error),
+      () => !signal?.aborted && !cancel.signal.aborted && !deadline.signal.aborted,
+    ));
+  const loaders = loadersOf(plan, deps, synced);
   const deadlineTimer = options.deadlineMs === undefined ? undefined : setTimeout(() => deadline.abort(), options.deadlineMs);
   const pastDeadline = () => `the run's deadline of ${(options.deadlineMs ?? 0) / 1000} s passed`;
   const loaded: { -readonly [K in keyof LoadedSources]: LoadedSources[K] } = {};
   const started = new Map<SourceName, Promise<void>>();
-  const tally = new StatementTally(observe);
 
   const attempt = async (name: SourceName): Promise<unknown> => {
     if (signal?.aborted) throw new Error(`not started: shutting down (${String(signal.reason)})`);
     if (deadline.signal.aborted) throw new Error(`not started: ${pastDeadline()}`);
+    if (deps.memory && FROM_MEMORY.has(name)) return loaders[name](loaded, cancel.signal);
     return tally.send<unknown>(name, () => loaders[name](loaded, cancel.signal));
   };
   const start = (name: SourceName): Promise<void> => {

@@ -42,9 +42,9 @@ export class ExecutionBatch {
   /** Filled in by the user fold: each row's user number (-1 for none). */
   readonly user = new Int32Array(ExecutionBatch.SIZE).fill(-1);
 
-  /** Starts the batch of `tuples`: its size, and no exact value left from the last one. */
-  begin(tuples: TupleBatch): void {
-    this.size = tuples.size;
+  /** Starts a batch of `size` rows, with no exact value left from the last one. */
+  begin(size: number): void {
+    this.size = size;
     for (const row of this.exactRows) {
       this.startExact[row] = null;
       this.endExact[row] = null;
@@ -115,7 +115,8 @@ export class ExecutionBatch {
     }
   }
 
-  private keepExact(column: Array<bigint | null>, row: number, exact: bigint): void {
+  /** Keeps the exact value of a date beyond ±2^53 µs (its Number is only close). */
+  keepExact(column: Array<bigint | null>, row: number, exact: bigint): void {
     column[row] = exact;
     this.exactRows.push(row);
   }

@@ -12,6 +12,7 @@ import { Releasers } from '../lib/releasers.js';
 import { DEFAULT_RETRY } from '../lib/retry.js';
 import { requestsFor, FAMILIES, type Family } from '../requests/batches.js';
 import { requestLabel, payloadKey } from '../requests/request-keys.js';
+import type { MemorySource } from '../pass/load.js';
 import { runRefresh } from './refresh-run.js';
 import type { PlannedRequest, RefreshRun, RequestResult } from './results.js';
 import type { Runtime } from './runtime.js';
@@ -147,7 +148,7 @@ export async function runTargets(
   targets: RefreshTargets,
   signal: AbortSignal,
   now: Date = runtime.config.now,
-  { keepUnchanged = false }: { keepUnchanged?: boolean } = {},
+  { keepUnchanged = false, memory }: { keepUnchanged?: boolean; memory?: MemorySource } = {},
 ): Promise<RefreshRun> {
   const { config, logger, connections } = runtime;
   const redis = writerOf(runtime);
@@ -206,6 +207,7 @@ export async function runTargets(
         logger,
         reporter: runtime.reporter,
         secrets: runtime.secrets,
+        ...(memory ? { memory } : {}),
       },
     );
   }

@@ -13,7 +13,7 @@ import type { FailureReporter } from '../io/reporter.js';
 import { errorMessage } from '../lib/errors.js';
 import { DEFAULT_RETRY, type RetryPolicy } from '../lib/retry.js';
 import type { CopyPool } from '../pass/copy.js';
-import type { Load } from '../pass/load.js';
+import type { Load, MemorySource } from '../pass/load.js';
 import type { Period } from '../lib/time.js';
 import type { Family } from '../requests/batches.js';
 import { type CachedSection, cachedSectionsOf, payloadKey, requestLabel, sectionKey } from '../requests/request-keys.js';
@@ -67,6 +67,8 @@ export interface RefreshDeps {
   readonly reporter: FailureReporter;
   /** Strings that must never appear in reported errors (passwords, tokens). */
   readonly secrets: readonly string[];
+  /** Rows kept in memory (schedule's change mode): the load reads only what changed. */
+  readonly memory?: MemorySource;
 }
 
 /** When the run started, and how long ago that was. */

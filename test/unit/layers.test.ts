@@ -1,6 +1,6 @@
 /**
  * The layout's one rule: a module imports only from its own folder or from folders below
- * it (../shared/STYLE.md): cli → commands → schedule → run → stats → pass → io → requests
+ * it (../shared/STYLE.md): cli → commands → schedule → run → state → stats → pass → io → requests
  * → lib. Checked on every import of src/, static or dynamic, types included.
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
-const LAYERS = ['cli', 'commands', 'schedule', 'run', 'stats', 'pass', 'io', 'requests', 'lib'] as const;
+const LAYERS = ['cli', 'commands', 'schedule', 'run', 'state', 'stats', 'pass', 'io', 'requests', 'lib'] as const;
 /** Files at the top of src/ and the layer they belong to. */
 const TOP_FILES: Readonly<Record<string, (typeof LAYERS)[number]>> = {
   'cli.ts': 'cli',

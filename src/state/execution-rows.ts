@@ -1,0 +1,194 @@
+/**
+ * The `execution` table kept in memory, one row per id, as columns: what schedule's change
+ * mode holds between runs. Rows come from binary COPY batches (the whole table, or the rows
+ * an indexed read found) and are replaced whole by id; a pass for any plan is then a replay
+ * of these columns through the same folds the COPY pass feeds (src/pass/execution-pass.ts),
+ * so a payload from memory is the payload a fresh read of the same rows would give.
+ */
+import type { TupleBatch } from '../pass/copy-parser.js';
+import { TextDictionary, UuidDictionary } from '../pass/dictionary.js';
+import { checkRowCount, type ExecutionColumns, type ExecutionFolds } from '../pass/execution-pass.js';
+import { ExecutionBatch, tierOf } from '../pass/rows.js';
+
+/** The columns kept, in the order every COPY of the state reads them. */
+export const EXECUTION_FIELDS = ['id', 'start_date', 'end_date', 'status', 'script_id', 'user_id'] as const;
+const [ID, START, END, STATUS, SCRIPT, USER] = [0, 1, 2, 3, 4, 5];
+
+/** Whether a timestamp read as a Number is only close to its int8 (beyond ±2^53 µs). */
+const beyondExact = (micros: number) => (micros > Number.MAX_SAFE_INTEGER || micros < -Number.MAX_SAFE_INTEGER) && Number.isFinite(micros);
+
+/** One row as values, for comparisons and tests: uuids and statuses as text, dates as exact µs (null for NULL). */
+export interface ExecutionRowValues {
+  readonly id: string;
+  readonly start: bigint | null;
+  readonly end: bigint | null;
+  readonly status: string | null;
+  readonly script: string | null;
+  readonly user: string | null;
+}
+
+export class ExecutionRows {
+  /** Row number by id: a row keeps its number for as long as it is kept. */
+  readonly ids: UuidDictionary;
+  readonly statuses = new TextDictionary();
+  readonly scripts = new UuidDictionary();
+  readonly users: UuidDictionary;
+  /** µs since 2000-01-01, NaN for NULL. */
+  private start: Float64Array;
+  private end: Float64Array;
+  /** Index in `statuses` (0: NULL). */
+  private status: Int32Array;
+  /** Index in `scripts` / `users`, -1 for NULL. */
+  private script: Int32Array;
+  private user: Int32Array;
+  /** The exact value of the dates beyond ±2^53 µs, by row (rare: about 285 years from 2000). */
+  private readonly exactStart = new Map<number, bigint>();
+  private readonly exactEnd = new Map<number, bigint>();
+
+  constructor(expected = 1024) {
+    this.ids = new UuidDictionary(expected);
+    this.users = new UuidDictionary(Math.max(1024, expected >> 4));
+    this.start = new Float64Array(expected);
+    this.end = new Float64Array(expected);
+    this.status = new Int32Array(expected);
+    this.script = new Int32Array(expected);
+    this.user = new Int32Array(expected);
+  }
+
+  get count(): number {
+    return this.ids.size;
+  }
+
+  /** Bytes the columns and dictionaries hold (for the memory figures). */
+  get bytes(): number {
+    return this.start.byteLength * 2 + (this.status.byteLength + this.script.byteLength + this.user.byteLength) + 36 * this.ids.size;
+  }
+
+  /**
+   * Decodes a batch of tuples (fields in EXECUTION_FIELDS order) and puts each row in place
+   * of the row with its id, or after the others; returns how many were new.
+   */
+  upsert(tuples: TupleBatch, skip?: (tuple: number) => boolean): number {
+    let added = 0;
+    for (let tuple = 0; tuple < tuples.size; tuple++) {
+      if (skip?.(tuple)) continue;
+      const before = this.ids.size;
+      const row = this.ids.add(tuples.word(tuple, ID, 0), tuples.word(tuple, ID, 1), tuples.word(tuple, ID, 2), tuples.word(tuple, ID, 3));
+      if (row === before) {
+        added++;
+        this.ensureCapacity(row + 1);
+      }
+      this.start[row] = this.date(tuples, tuple, START, this.exactStart, row);
+      this.end[row] = this.date(tuples, tuple, END, this.exactEnd, row);
+      this.status[row] = this.statuses.indexOf(tuples, tuple, STATUS);
+      this.script[row] = tuples.isNull(tuple, SCRIPT) ? -1 : this.scripts.indexOf(tuples, tuple, SCRIPT);
+      this.user[row] = tuples.isNull(tuple, USER) ? -1 : this.users.indexOf(tuples, tuple, USER);
+    }
+    checkRowCount(this.ids.size);
+    return added;
+  }
+
+  private date(tuples: TupleBatch, tuple: number, field: number, exact: Map<number, bigint>, row: number): number {
+    if (tuples.isNull(tuple, field)) {
+      exact.delete(row);
+      return Number.NaN;
+    }
+    const micros = tuples.int8(tuple, field);
+    if (beyondExact(micros)) exact.set(row, tuples.int8Exact(tuple, field));
+    else exact.delete(row);
+    return micros;
+  }
+
+  private ensureCapacity(rows: number): void {
+    if (rows <= this.start.length) return;
+    const capacity = Math.max(rows, 2 * this.start.length);
+    const grow = <T extends Float64Array | Int32Array>(column: T, grown: T): T => {
+      grown.set(column);
+      return grown;
+    };
+    this.start = grow(this.start, new Float64Array(capacity));
+    this.end = grow(this.end, new Float64Array(capacity));
+    this.status = grow(this.status, new Int32Array(capacity));
+    this.script = grow(this.script, new Int32Array(capacity));
+    this.user = grow(this.user, new Int32Array(capacity));
+  }
+
+  /**
+   * Feeds every row to `folds`, a batch at a time, decoded as the COPY pass decodes the
+   * columns `columns` names (the others as if not read): statuses and scripts get the folds'
+   * own indexes in the order the rows meet them, as a COPY would give them.
+   */
+  replay(folds: ExecutionFolds, columns: ExecutionColumns): void {
+    const batch = new ExecutionBatch();
+    const statusOf = new Int32Array(this.statuses.names.length).fill(-1);
+    const scriptOf = new Int32Array(this.scripts.size).fill(-1);
+    const statusIndex = (stored: number) => {
+      if (stored === 0) return 0;
+      if (statusOf[stored]! < 0) statusOf[stored] = folds.statuses.indexOfText(this.statuses.names[stored]!);
+      return statusOf[stored]!;
+    };
+    const scriptIndex = (stored: number) => {
+      if (stored < 0) return -1;
+      if (scriptOf[stored]! < 0) scriptOf[stored] = folds.scripts.dictionary.indexOfText(this.scripts.textOf(stored), true);
+      return scriptOf[stored]!;
+    };
+    const { cuts } = folds;
+    const lastTier = folds.tierCount - 1;
+    for (let first = 0; first < this.count; first += ExecutionBatch.SIZE) {
+      const size = Math.min(ExecutionBatch.SIZE, this.count - first);
+      batch.begin(size);
+      for (let at = 0; at < size; at++) {
+        const row = first + at;
+        if (columns.start_date) {
+          const start = this.start[row]!;
+          batch.start[at] = start;
+          batch.startTier[at] = tierOf(cuts, start);
+          if (this.exactStart.size > 0 && this.exactStart.has(row)) batch.keepExact(batch.startExact, at, this.exactStart.get(row)!);
+        } else batch.startTier[at] = lastTier;
+        if (columns.end_date) {
+          batch.end[at] = this.end[row]!;
+          if (this.exactEnd.size > 0 && this.exactEnd.has(row)) batch.keepExact(batch.endExact, at, this.exactEnd.get(row)!);
+        }
+        if (columns.status) {
+          const status = statusIndex(this.status[row]!);
+          batch.status[at] = status;
+          batch.kind[at] = folds.kinds.kindOf(status);
+        }
+        if (columns.script_id) batch.script[at] = scriptIndex(this.script[row]!);
+        if (columns.user_id) this.userInto(batch, at, this.user[row]!);
+      }
+      folds.fold(batch);
+    }
+  }
+
+  private userInto(batch: ExecutionBatch, at: number, user: number): void {
+    if (user < 0) {
+      batch.hasUser[at] = 0;
+      return;
+    }
+    batch.hasUser[at] = 1;
+    for (let word = 0; word < 4; word++) batch.userWords[4 * at + word] = this.users.wordOf(user, word);
+  }
+
+  /** Row `row` as values. */
+  valuesOf(row: number): ExecutionRowValues {
+    const exact = (values: Float64Array, exacts: Map<number, bigint>) => {
+      const micros = values[row]!;
+      return micros !== micros ? null : (exacts.get(row) ?? BigInt(micros));
+    };
+    const status = this.status[row]!;
+    return {
+      id: this.ids.textOf(row),
+      start: exact(this.start, this.exactStart),
+      end: exact(this.end, this.exactEnd),
+      status: status === 0 ? null : this.statuses.names[status]!,
+      script: this.script[row]! < 0 ? null : this.scripts.textOf(this.script[row]!),
+      user: this.user[row]! < 0 ? null : this.users.textOf(this.user[row]!),
+    };
+  }
+
+  /** The row of an id given as text, or -1. */
+  rowOf(id: string): number {
+    return this.ids.indexOfText(id);
+  }
+}

@@ -1,0 +1,266 @@
+/**
+ * schedule's data in memory: the `execution` and `"user"` rows every payload is computed
+ * from, loaded once and then kept up to date by reading only the rows that can have changed
+ * since the change probe's last look (src/pass/change-probe.ts): executions started or
+ * ended since its watermarks, users registered since. A pass for any plan and instant is a
+ * replay of the rows kept (execution-rows.ts), so windows move with time at no database cost.
+ *
+ * What the indexed reads cannot find makes a full reload: rows deleted (the delete counters
+ * moved), rows inserted that no read found (insert-account.ts), counters reset (a restart),
+ * a failed read, another database or changed columns. A reload every reconcile interval
+ * compares what memory held with the fresh rows (state-diff.ts): what the reads cannot see
+ * by design (a finished run's status rewritten, a user's country edited) shows there.
+ */
+import type { Db } from '../io/db.js';
+import type { ChangeFingerprint } from '../pass/change-probe.js';
+import type { CopyPool } from '../pass/copy.js';
+import { ExecutionFolds, type ExecutionPass, executionColumns } from '../pass/execution-pass.js';
+import type { LoadPlan } from '../pass/plan.js';
+import type { ScriptRows } from '../pass/scripts.js';
+import type { LoadedUsers } from '../pass/user-table.js';
+import { ExecutionRows } from './execution-rows.js';
+import { counterOf, InsertAccount } from './insert-account.js';
+import { diffStates, type StateDiff } from './state-diff.js';
+import { earlierWatermark, type ExecutionWindows, intoBoth, readExecutions, readUsers } from './table-reads.js';
+import { UserRows } from './user-rows.js';
+
+/** Sends one statement, counted and observed as the load's own (src/pass/load.ts). */
+export type SendStatement = <T>(name: StateStatement, statement: () => Promise<T>) => Promise<T>;
+export type StateStatement = 'execution_rows' | 'user_rows' | 'change_probe';
+
+export interface StateDeps {
+  readonly db: Db;
+  readonly pool: CopyPool;
+  readonly clock: () => number;
+  /** A full reload at least this often compares memory with the fresh rows. */
+  readonly reconcileIntervalMs: number;
+  /** The probe, when the state needs a fingerprint and none was observed yet. */
+  readonly probe: (signal?: AbortSignal) => Promise<ChangeFingerprint>;
+  /** Hears every full load (why) and every reconciliation (what differed). */
+  readonly onReload?: (reason: string) => void;
+  readonly onReconcile?: (diff: StateDiff) => void;
+}
+
+/** How a sync brought the rows up to date. */
+export type SyncKind = 'incremental' | 'reload' | 'reconcile';
+
+/** What a read of the changed rows covers. */
+interface Windows {
+  readonly executions: ExecutionWindows;
+  readonly users: string | null;
+}
+
+interface Tables {
+  readonly executions: ExecutionRows;
+  readonly users: UserRows;
+}
+
+/** Where the next reads start, and how the counters stood at the load. */
+interface Bookkeeping {
+  started: string | null;
+  ended: string | null;
+  newestUser: string | null;
+  readonly executionInserts: InsertAccount;
+  readonly userInserts: InsertAccount;
+  readonly executionDeletes: bigint | null;
+  readonly userDeletes: bigint | null;
+  readonly source: string;
+  readonly loadedAt: number;
+}
+
+/** The database and the columns the rows were read from: another one, or changed columns, make a reload. */
+const sourceOf = (fingerprint: ChangeFingerprint) => `${fingerprint.source.database}/${fingerprint.source.columns}`;
+
+export class MemoryState {
+  private tables: Tables | null = null;
+  private books: Bookkeeping | null = null;
+  /** The newest fingerprint the probe took: every row it saw is visible to a read after it. */
+  private latest: ChangeFingerprint | null = null;
+  /** Why the next sync reloads (null: it need not). */
+  private reloadReason: string | null = 'start';
+
+  constructor(private readonly deps: StateDeps) {}
+
+  /** Hears each fingerprint the change probe takes. */
+  observe(fingerprint: ChangeFingerprint): void {
+    this.latest = fingerprint;
+  }
+
+  /** Drops the rows: the next sync reloads them (a failed read may have applied half its rows). */
+  invalidate(reason: string): void {
+    this.tables = null;
+    this.books = null;
+    this.reloadReason = reason;
+  }
+
+  /** Rows held (0 before the first load). */
+  get rows(): { readonly executions: number; readonly users: number } {
+    return { executions: this.tables?.executions.count ?? 0, users: this.tables?.users.count ?? 0 };
+  }
+
+  /**
+   * Brings the rows up to date with the database as of the latest fingerprint (probing first
+   * when none was taken): the changed rows, or a full load when they cannot be told apart.
+   * A failure drops the rows and rethrows: nothing is computed from a half-applied read.
+   */
+  async sync(send: SendStatement, signal?: AbortSignal): Promise<SyncKind> {
+    try {
+      const fingerprint = this.latest ?? (await send('change_probe', () => this.deps.probe(signal)));
+      this.latest = fingerprint;
+      const reason = this.reasonToReload(fingerprint);
+      if (reason !== null) {
+        await this.reload(send, fingerprint, reason, signal);
+        return 'reload';
+      }
+      if (this.deps.clock() >= this.books!.loadedAt + this.deps.reconcileIntervalMs) {
+        await this.reconcile(send, fingerprint, signal);
+        return 'reconcile';
+      }
+      const since = this.windowsFor(fingerprint);
+      await this.readChanges(this.tables!, send, since, signal);
+      const unseen = await this.unseenInserts(send, fingerprint, since, signal);
+      this.advance(fingerprint);
+      if (unseen !== null) {
+        await this.reload(send, fingerprint, unseen, signal);
+        return 'reload';
+      }
+      return 'incremental';
+    } catch (error) {
+      this.invalidate('a read failed');
+      throw error;
+    }
+  }
+
+  private reasonToReload(fingerprint: ChangeFingerprint): string | null {
+    if (this.reloadReason !== null || !this.tables || !this.books) return this.reloadReason ?? 'start';
+    const books = this.books;
+    if (sourceOf(fingerprint) !== books.source) return 'the database or its columns changed';
+    const moved = (counter: string | null, base: bigint | null) => base !== null && counter !== null && BigInt(counter) !== base;
+    if (moved(fingerprint.executions.deleted, books.executionDeletes)) return 'executions were deleted';
+    if (moved(fingerprint.users.deleted, books.userDeletes)) return 'users were deleted';
+    return null;
+  }
+
+  /**
+   * Why a reload is needed after a read, judged by the insert counters (and, when they are
+   * ahead of the rows read, by a count of the table in a read's snapshot); null when every
+   * insert was found.
+   */
+  private async unseenInserts(send: SendStatement, fingerprint: ChangeFingerprint, since: Windows, signal?: AbortSignal): Promise<string | null> {
+    const books = this.books!;
+    const tables = this.tables!;
+    const now = this.deps.clock();
+    const { db, pool } = this.deps;
+    const executions = books.executionInserts.judge(fingerprint.executions.inserted, now);
+    if (executions === 'counter-reset') return 'the executions\' counters went back (a restart or a reset)';
+    if (executions === 'count') {
+      const read = await send('execution_rows', () => readExecutions(db, pool, tables.executions, since.executions, { signal, count: true }));
+      if (read.tableRows !== tables.executions.count) return 'executions were inserted or deleted where no indexed read finds them';
+      books.executionInserts.settled(fingerprint.executions.inserted, now);
+    }
+    const users = books.userInserts.judge(fingerprint.users.inserted, now);
+    if (users === 'counter-reset') return 'the users\' counters went back (a restart or a reset)';
+    if (users === 'count') {
+      const read = await send('user_rows', () => readUsers(db, pool, tables.users, since.users, { signal, count: true }));
+      if (read.tableRows !== tables.users.count) return 'users were inserted or deleted where no indexed read finds them';
+      books.userInserts.settled(fingerprint.users.inserted, now);
+    }
+    return null;
+  }
+
+  /** Reads both tables whole, in place of what memory held. */
+  private async reload(send: SendStatement, fingerprint: ChangeFingerprint, reason: string, signal?: AbortSignal): Promise<void> {
+    this.deps.onReload?.(reason);
+    this.tables = null;
+    this.tables = await this.loadTables(send, signal);
+    this.books = this.bookkeepingOf(fingerprint);
+    this.reloadReason = null;
+  }
+
+  private async loadTables(send: SendStatement, signal?: AbortSignal): Promise<Tables> {
+    const executions = new ExecutionRows(64 * 1024);
+    const users = new UserRows(16 * 1024);
+    const { db, pool } = this.deps;
+    await send('execution_rows', () => readExecutions(db, pool, executions, null, { signal }));
+    await send('user_rows', () => readUsers(db, pool, users, null, { signal }));
+    return { executions, users };
+  }
+
+  private bookkeepingOf(fingerprint: ChangeFingerprint): Bookkeeping {
+    return {
+      started: fingerprint.executions.startedSince,
+      ended: fingerprint.executions.endedSince,
+      newestUser: fingerprint.users.newestCreated,
+      executionInserts: new InsertAccount(counterOf(fingerprint.executions.inserted)),
+      userInserts: new InsertAccount(counterOf(fingerprint.users.inserted)),
+      executionDeletes: counterOf(fingerprint.executions.deleted),
+      userDeletes: counterOf(fingerprint.users.deleted),
+      source: sourceOf(fingerprint),
+      loadedAt: this.deps.clock(),
+    };
+  }
+
+  /**
+   * What a read after `fingerprint` covers: executions started or ended since the earlier of
+   * the last read's and this fingerprint's watermarks (a run that left the probe's view since
+   * the last read is read once more), users created since.
+   */
+  private windowsFor(fingerprint: ChangeFingerprint): Windows {
+    const books = this.books!;
+    return {
+      executions: {
+        started: earlierWatermark(books.started, fingerprint.executions.startedSince),
+        ended: earlierWatermark(books.ended, fingerprint.executions.endedSince),
+      },
+      users: earlierWatermark(books.newestUser, fingerprint.users.newestCreated),
+    };
+  }
+
+  /** Reads the rows in `since` into `targets`, counting the rows new to them. */
+  private async readChanges(targets: Tables, send: SendStatement, since: Windows, signal?: AbortSignal): Promise<void> {
+    const { db, pool } = this.deps;
+    const executions = await send('execution_rows', () => readExecutions(db, pool, targets.executions, since.executions, { signal }));
+    const users = await send('user_rows', () => readUsers(db, pool, targets.users, since.users, { signal }));
+    this.books!.executionInserts.add(executions.added);
+    this.books!.userInserts.add(users.added);
+  }
+
+  /** The next read starts from this fingerprint's watermarks. */
+  private advance(fingerprint: ChangeFingerprint): void {
+    const books = this.books!;
+    books.started = fingerprint.executions.startedSince;
+    books.ended = fingerprint.executions.endedSince;
+    books.newestUser = fingerprint.users.newestCreated;
+  }
+
+  /**
+   * Loads both tables afresh, then reads the changed rows into memory and into the fresh
+   * rows alike (so a change landing between the two is in both), compares them, and keeps
+   * the fresh rows.
+   */
+  private async reconcile(send: SendStatement, fingerprint: ChangeFingerprint, signal?: AbortSignal): Promise<void> {
+    const kept = this.tables!;
+    const since = this.windowsFor(fingerprint);
+    const fresh = await this.loadTables(send, signal);
+    const { db, pool } = this.deps;
+    await send('execution_rows', () => readExecutions(db, pool, intoBoth(kept.executions, fresh.executions), since.executions, { signal }));
+    await send('user_rows', () => readUsers(db, pool, intoBoth(kept.users, fresh.users), since.users, { signal }));
+    this.deps.onReconcile?.(diffStates(kept, fresh));
+    this.tables = fresh;
+    this.books = this.bookkeepingOf(fingerprint);
+  }
+
+  /** The users as the user sections read them. */
+  users(): LoadedUsers {
+    if (!this.tables) throw new Error('the state holds no rows: it was not synced');
+    return this.tables.users;
+  }
+
+  /** The pass `plan` asks for, replayed from memory over the scripts given. */
+  executionPass(plan: LoadPlan, scripts: ScriptRows): ExecutionPass {
+    if (!this.tables) throw new Error('the state holds no rows: it was not synced');
+    const folds = new ExecutionFolds(plan, scripts);
+    this.tables.executions.replay(folds, executionColumns(plan));
+    return folds.result(0);
+  }
+}

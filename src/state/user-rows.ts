@@ -1,0 +1,80 @@
+/**
+ * The `"user"` table kept in memory: the columns every user section reads (id, country,
+ * created_at), one row per id, replaced whole by id. It is the LoadedUsers a COPY of the
+ * table would give (src/pass/user-table.ts), so the user sections read it unchanged.
+ */
+import type { TupleBatch } from '../pass/copy-parser.js';
+import { TextDictionary, UuidDictionary } from '../pass/dictionary.js';
+import type { LoadedUsers } from '../pass/user-table.js';
+
+/** The columns kept, in the order every COPY of the state reads them. */
+export const USER_FIELDS = ['id', 'country', 'created_at'] as const;
+const [ID, COUNTRY, CREATED] = [0, 1, 2];
+
+export interface UserRowValues {
+  readonly id: string;
+  readonly country: string | null;
+  /** µs since 2000-01-01 as read (NaN for NULL). */
+  readonly createdAt: number;
+}
+
+export class UserRows implements LoadedUsers {
+  readonly ids: UuidDictionary;
+  private readonly countryNames = new TextDictionary();
+  createdAt: Float64Array;
+  country: Int32Array;
+  readonly bytes = 0;
+
+  constructor(expected = 1024) {
+    this.ids = new UuidDictionary(expected);
+    this.createdAt = new Float64Array(expected);
+    this.country = new Int32Array(expected);
+  }
+
+  get count(): number {
+    return this.ids.size;
+  }
+
+  /** Every country met, in the order met (index 0 of the dictionary is NULL). */
+  get countries(): readonly string[] {
+    return this.countryNames.names.slice(1) as string[];
+  }
+
+  /** Decodes a batch of tuples (fields in USER_FIELDS order) into place by id; returns how many were new. */
+  upsert(tuples: TupleBatch, skip?: (tuple: number) => boolean): number {
+    let added = 0;
+    for (let tuple = 0; tuple < tuples.size; tuple++) {
+      if (skip?.(tuple)) continue;
+      const before = this.ids.size;
+      const row = this.ids.add(tuples.word(tuple, ID, 0), tuples.word(tuple, ID, 1), tuples.word(tuple, ID, 2), tuples.word(tuple, ID, 3));
+      if (row === before) {
+        added++;
+        this.ensureCapacity(row + 1);
+      }
+      // Beyond ±2^53 µs the Number is within 64 µs: it orders right against cutoffs (as the COPY pass reads it).
+      this.createdAt[row] = tuples.isNull(tuple, CREATED) ? Number.NaN : tuples.int8(tuple, CREATED);
+      this.country[row] = this.countryNames.indexOf(tuples, tuple, COUNTRY) - 1;
+    }
+    return added;
+  }
+
+  private ensureCapacity(rows: number): void {
+    if (rows <= this.createdAt.length) return;
+    const capacity = Math.max(rows, 2 * this.createdAt.length);
+    const createdAt = new Float64Array(capacity);
+    createdAt.set(this.createdAt);
+    this.createdAt = createdAt;
+    const country = new Int32Array(capacity);
+    country.set(this.country);
+    this.country = country;
+  }
+
+  valuesOf(row: number): UserRowValues {
+    const country = this.country[row]!;
+    return { id: this.ids.textOf(row), country: country < 0 ? null : this.countryNames.names[country + 1]!, createdAt: this.createdAt[row]! };
+  }
+
+  rowOf(id: string): number {
+    return this.ids.indexOfText(id);
+  }
+}
