@@ -1,6 +1,6 @@
 /**
- * schedule's PostgreSQL budget (change mode): a token bucket of database seconds. Every
- * statement's wall time is charged to it (the runs' and the probes'); it refills at
+ * schedule's PostgreSQL budget (change mode): a token bucket of database seconds. The runs'
+ * statements' wall time is charged to it (the probes' is not: change-loop.ts); it refills at
  * budget/3600 per second. A run the data's changes ask for starts only while the bucket
  * holds what the last full run cost; otherwise it waits (never skipped): runs for time and
  * self-healing are charged but not held.
@@ -30,17 +30,24 @@ export class DbBudget {
   private levelAt = 0;
   /** What the last full run cost, in seconds; null until one finished. */
   private runCost: number | null = null;
+  /**
+   * What the last run that read the tables whole cost: the cron schedules' run (the default
+   * rate and the bucket's size). With rows kept in memory most runs read only what changed,
+   * and would otherwise shrink the budget below what one reload needs.
+   */
+  private wholeCost: number | null = null;
 
   constructor(private readonly options: DbBudgetOptions) {}
 
   /** Seconds an hour, or null while the default is not yet known. */
   secondsPerHour(): number | null {
     if (this.options.secondsPerHour !== null) return this.options.secondsPerHour;
-    return this.runCost === null ? null : this.options.cronRunsPerHour * this.runCost;
+    return this.wholeCost === null ? null : this.options.cronRunsPerHour * this.wholeCost;
   }
 
   private capacity(): number | null {
-    return this.runCost === null ? null : BUCKET_RUNS * this.runCost;
+    const unit = this.wholeCost ?? this.runCost;
+    return unit === null ? null : BUCKET_RUNS * unit;
   }
 
   private refill(now: number): void {
@@ -57,13 +64,18 @@ export class DbBudget {
     this.level -= ms / 1000;
   }
 
-  /** Charges a full run (every family), whose cost sets the bucket's size and the default rate. */
-  fullRun(ms: number, now: number): void {
+  /**
+   * Charges a full run (every family). Its cost is what the next change run must find in the
+   * bucket; a run that read the tables whole (`loadedWhole`) also sets the bucket's size and
+   * the default rate.
+   */
+  fullRun(ms: number, now: number, loadedWhole = true): void {
     this.refill(now);
     // A run that read nothing (every statement failed at once) says nothing of the data's cost.
     if (ms > 0) {
-      const first = this.runCost === null;
+      const first = this.capacity() === null;
       this.runCost = ms / 1000;
+      if (loadedWhole) this.wholeCost = ms / 1000;
       if (first) {
         this.level = this.capacity()!;
         this.levelAt = now;

@@ -12,7 +12,7 @@
  * by design (a finished run's status rewritten, a user's country edited) shows there.
  */
 import type { Db } from '../io/db.js';
-import type { ChangeFingerprint } from '../pass/change-probe.js';
+import { type ChangeFingerprint, fingerprintText } from '../pass/change-probe.js';
 import type { CopyPool } from '../pass/copy.js';
 import { ExecutionFolds, type ExecutionPass, executionColumns } from '../pass/execution-pass.js';
 import type { LoadPlan } from '../pass/plan.js';
@@ -37,12 +37,29 @@ export interface StateDeps {
   /** The probe, when the state needs a fingerprint and none was observed yet. */
   readonly probe: (signal?: AbortSignal) => Promise<ChangeFingerprint>;
   /** Hears every full load (why) and every reconciliation (what differed). */
-  readonly onReload?: (reason: string) => void;
+  readonly onReload?: (reason: ReloadReason, table: 'execution' | 'user' | null) => void;
   readonly onReconcile?: (diff: StateDiff) => void;
 }
 
 /** How a sync brought the rows up to date. */
-export type SyncKind = 'incremental' | 'reload' | 'reconcile';
+export type SyncKind = 'unchanged' | 'incremental' | 'reload' | 'reconcile';
+
+/** Why the rows were read whole: a metric label each, with the sentence logged. */
+export const RELOAD_REASONS = {
+  start: 'no rows held yet',
+  fault: 'a read failed: its rows may be half applied',
+  source: 'the database or its columns changed',
+  deleted: 'rows were deleted (a delete counter moved)',
+  unseen: 'rows were inserted or deleted where no indexed read finds them (the insert counter, confirmed by a count)',
+  reset: 'the counters went back (a restart or a reset)',
+} as const;
+export type ReloadReason = keyof typeof RELOAD_REASONS;
+
+/** Why a reload is needed, and of which table's counters (null: not one table's). */
+interface Verdict {
+  readonly reason: ReloadReason;
+  readonly table: 'execution' | 'user' | null;
+}
 
 /** What a read of the changed rows covers. */
 interface Windows {
@@ -66,6 +83,8 @@ interface Bookkeeping {
   readonly userDeletes: bigint | null;
   readonly source: string;
   readonly loadedAt: number;
+  /** The fingerprint (as text) the rows were last read after. */
+  read: string;
 }
 
 /** The database and the columns the rows were read from: another one, or changed columns, make a reload. */
@@ -77,7 +96,9 @@ export class MemoryState {
   /** The newest fingerprint the probe took: every row it saw is visible to a read after it. */
   private latest: ChangeFingerprint | null = null;
   /** Why the next sync reloads (null: it need not). */
-  private reloadReason: string | null = 'start';
+  private reloadReason: ReloadReason | null = 'start';
+  /** How the last sync went (null: none yet). */
+  lastSync: SyncKind | null = null;
 
   constructor(private readonly deps: StateDeps) {}
 
@@ -87,7 +108,7 @@ export class MemoryState {
   }
 
   /** Drops the rows: the next sync reloads them (a failed read may have applied half its rows). */
-  invalidate(reason: string): void {
+  invalidate(reason: ReloadReason): void {
     this.tables = null;
     this.books = null;
     this.reloadReason = reason;
@@ -104,40 +125,48 @@ export class MemoryState {
    * A failure drops the rows and rethrows: nothing is computed from a half-applied read.
    */
   async sync(send: SendStatement, signal?: AbortSignal): Promise<SyncKind> {
+    this.lastSync = null;
+    this.lastSync = await this.syncOnce(send, signal);
+    return this.lastSync;
+  }
+
+  private async syncOnce(send: SendStatement, signal?: AbortSignal): Promise<SyncKind> {
     try {
       const fingerprint = this.latest ?? (await send('change_probe', () => this.deps.probe(signal)));
       this.latest = fingerprint;
       const reason = this.reasonToReload(fingerprint);
       if (reason !== null) {
-        await this.reload(send, fingerprint, reason, signal);
+        await this.reload(send, fingerprint, reason.reason, reason.table, signal);
         return 'reload';
       }
       if (this.deps.clock() >= this.books!.loadedAt + this.deps.reconcileIntervalMs) {
         await this.reconcile(send, fingerprint, signal);
         return 'reconcile';
       }
+      // The probe saw nothing move since the last read (time alone passed): nothing to read.
+      if (fingerprintText(fingerprint) === this.books!.read) return 'unchanged';
       const since = this.windowsFor(fingerprint);
       await this.readChanges(this.tables!, send, since, signal);
       const unseen = await this.unseenInserts(send, fingerprint, since, signal);
       this.advance(fingerprint);
       if (unseen !== null) {
-        await this.reload(send, fingerprint, unseen, signal);
+        await this.reload(send, fingerprint, unseen.reason, unseen.table, signal);
         return 'reload';
       }
       return 'incremental';
     } catch (error) {
-      this.invalidate('a read failed');
+      this.invalidate('fault');
       throw error;
     }
   }
 
-  private reasonToReload(fingerprint: ChangeFingerprint): string | null {
-    if (this.reloadReason !== null || !this.tables || !this.books) return this.reloadReason ?? 'start';
+  private reasonToReload(fingerprint: ChangeFingerprint): Verdict | null {
+    if (this.reloadReason !== null || !this.tables || !this.books) return { reason: this.reloadReason ?? 'start', table: null };
     const books = this.books;
-    if (sourceOf(fingerprint) !== books.source) return 'the database or its columns changed';
+    if (sourceOf(fingerprint) !== books.source) return { reason: 'source', table: null };
     const moved = (counter: string | null, base: bigint | null) => base !== null && counter !== null && BigInt(counter) !== base;
-    if (moved(fingerprint.executions.deleted, books.executionDeletes)) return 'executions were deleted';
-    if (moved(fingerprint.users.deleted, books.userDeletes)) return 'users were deleted';
+    if (moved(fingerprint.executions.deleted, books.executionDeletes)) return { reason: 'deleted', table: 'execution' };
+    if (moved(fingerprint.users.deleted, books.userDeletes)) return { reason: 'deleted', table: 'user' };
     return null;
   }
 
@@ -146,31 +175,31 @@ export class MemoryState {
    * ahead of the rows read, by a count of the table in a read's snapshot); null when every
    * insert was found.
    */
-  private async unseenInserts(send: SendStatement, fingerprint: ChangeFingerprint, since: Windows, signal?: AbortSignal): Promise<string | null> {
+  private async unseenInserts(send: SendStatement, fingerprint: ChangeFingerprint, since: Windows, signal?: AbortSignal): Promise<Verdict | null> {
     const books = this.books!;
     const tables = this.tables!;
     const now = this.deps.clock();
     const { db, pool } = this.deps;
     const executions = books.executionInserts.judge(fingerprint.executions.inserted, now);
-    if (executions === 'counter-reset') return 'the executions\' counters went back (a restart or a reset)';
+    if (executions === 'counter-reset') return { reason: 'reset', table: 'execution' };
     if (executions === 'count') {
       const read = await send('execution_rows', () => readExecutions(db, pool, tables.executions, since.executions, { signal, count: true }));
-      if (read.tableRows !== tables.executions.count) return 'executions were inserted or deleted where no indexed read finds them';
+      if (read.tableRows !== tables.executions.count) return { reason: 'unseen', table: 'execution' };
       books.executionInserts.settled(fingerprint.executions.inserted, now);
     }
     const users = books.userInserts.judge(fingerprint.users.inserted, now);
-    if (users === 'counter-reset') return 'the users\' counters went back (a restart or a reset)';
+    if (users === 'counter-reset') return { reason: 'reset', table: 'user' };
     if (users === 'count') {
       const read = await send('user_rows', () => readUsers(db, pool, tables.users, since.users, { signal, count: true }));
-      if (read.tableRows !== tables.users.count) return 'users were inserted or deleted where no indexed read finds them';
+      if (read.tableRows !== tables.users.count) return { reason: 'unseen', table: 'user' };
       books.userInserts.settled(fingerprint.users.inserted, now);
     }
     return null;
   }
 
   /** Reads both tables whole, in place of what memory held. */
-  private async reload(send: SendStatement, fingerprint: ChangeFingerprint, reason: string, signal?: AbortSignal): Promise<void> {
-    this.deps.onReload?.(reason);
+  private async reload(send: SendStatement, fingerprint: ChangeFingerprint, reason: ReloadReason, table: Verdict['table'], signal?: AbortSignal): Promise<void> {
+    this.deps.onReload?.(reason, table);
     this.tables = null;
     this.tables = await this.loadTables(send, signal);
     this.books = this.bookkeepingOf(fingerprint);
@@ -197,6 +226,7 @@ export class MemoryState {
       userDeletes: counterOf(fingerprint.users.deleted),
       source: sourceOf(fingerprint),
       loadedAt: this.deps.clock(),
+      read: fingerprintText(fingerprint),
     };
   }
 
@@ -231,6 +261,7 @@ export class MemoryState {
     books.started = fingerprint.executions.startedSince;
     books.ended = fingerprint.executions.endedSince;
     books.newestUser = fingerprint.users.newestCreated;
+    books.read = fingerprintText(fingerprint);
   }
 
   /**
