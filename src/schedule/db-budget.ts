@@ -2,12 +2,12 @@
  * schedule's PostgreSQL budget (change mode): a token bucket of database seconds. The runs'
  * statements' wall time is charged to it (the probes' is not: change-loop.ts); it refills at
  * budget/3600 per second. A run the data's changes ask for starts only while the bucket
- * holds what the last full run cost; otherwise it waits (never skipped): runs for time and
- * self-healing are charged but not held.
+ * holds what such a run last cost (with rows in memory: one that read only what changed);
+ * otherwise it waits (never skipped): runs for time and self-healing are charged but not held.
  *
  * The default budget is what the default cron schedules would spend on the same data:
- * their family runs an hour times the database time of this process's last full run,
- * estimated again after each one. Before the first full run nothing is known and nothing
+ * their family runs an hour times the database time of this process's last run that read
+ * the tables whole, estimated again after each one. Before the first full run nothing is known and nothing
  * is held.
  */
 
@@ -36,6 +36,8 @@ export class DbBudget {
    * and would otherwise shrink the budget below what one reload needs.
    */
   private wholeCost: number | null = null;
+  /** What the last run that read only what changed cost: what the next change run is expected to cost. */
+  private changeCost: number | null = null;
 
   constructor(private readonly options: DbBudgetOptions) {}
 
@@ -76,6 +78,7 @@ export class DbBudget {
       const first = this.capacity() === null;
       this.runCost = ms / 1000;
       if (loadedWhole) this.wholeCost = ms / 1000;
+      else this.changeCost = ms / 1000;
       if (first) {
         this.level = this.capacity()!;
         this.levelAt = now;
@@ -95,7 +98,9 @@ export class DbBudget {
   waitMs(now: number): number {
     this.refill(now);
     const perHour = this.secondsPerHour();
-    if (perHour === null || this.runCost === null || this.level >= this.runCost) return 0;
-    return Math.ceil(((this.runCost - this.level) / (perHour / 3600)) * 1000);
+    // With rows in memory a change run reads only what changed, whatever the last run read.
+    const needed = this.changeCost ?? this.runCost;
+    if (perHour === null || needed === null || this.level >= needed) return 0;
+    return Math.ceil(((needed - this.level) / (perHour / 3600)) * 1000);
   }
 }

@@ -90,6 +90,12 @@ interface Bookkeeping {
 /** The database and the columns the rows were read from: another one, or changed columns, make a reload. */
 const sourceOf = (fingerprint: ChangeFingerprint) => `${fingerprint.source.database}/${fingerprint.source.columns}`;
 
+/** The rows to make room for: the rows held before, else the counters' inserted less deleted, within bounds. */
+function sizeHint(counters: { readonly inserted: string | null; readonly deleted: string | null } | undefined, held: number | undefined, least: number): number {
+  const counted = counters?.inserted && counters.deleted ? Number(counters.inserted) - Number(counters.deleted) : 0;
+  return Math.min(2 ** 26, Math.max(least, held ?? 0, Number.isFinite(counted) ? Math.ceil(counted * 1.1) : 0));
+}
+
 export class MemoryState {
   private tables: Tables | null = null;
   private books: Bookkeeping | null = null;
@@ -207,8 +213,11 @@ export class MemoryState {
   }
 
   private async loadTables(send: SendStatement, signal?: AbortSignal): Promise<Tables> {
-    const executions = new ExecutionRows(64 * 1024);
-    const users = new UserRows(16 * 1024);
+    // Sized for the rows the counters say the tables hold (inserted less deleted, when readable):
+    // growing by doubling would rehash a million ids several times.
+    const fingerprint = this.latest;
+    const executions = new ExecutionRows(sizeHint(fingerprint?.executions, this.tables?.executions.count, 64 * 1024));
+    const users = new UserRows(sizeHint(fingerprint?.users, this.tables?.users.count, 16 * 1024));
     const { db, pool } = this.deps;
     await send('execution_rows', () => readExecutions(db, pool, executions, null, { signal }));
     await send('user_rows', () => readUsers(db, pool, users, null, { signal }));
