@@ -23,7 +23,7 @@ export const WATCHED_RUNS = 500;
  * cut's instant all fall in its window, and a pathological table (thousands of runs at one
  * instant) must not make the probe expensive.
  */
-const WINDOW_CAP_FACTOR = 4;
+export const WINDOW_CAP_FACTOR = 4;
 
 /** Timestamps as text that depends on no session setting (DateStyle); infinities come out as NULL. */
 const iso = (expression: string) => `to_char(${expression}, 'YYYY-MM-DD"T"HH24:MI:SS.US')`;

@@ -27,6 +27,18 @@ export interface ExecutionRowValues {
   readonly user: string | null;
 }
 
+/** The rows as the change probe sees them (see ExecutionRows.probeView). */
+export interface ProbeView {
+  readonly newestStart: number | null;
+  readonly newestEnd: number | null;
+  /** Rows started (ended) at or after the bound, and strictly after it, every status. */
+  readonly startedCount: number;
+  readonly endedCount: number;
+  readonly startedAfter: number;
+  readonly endedAfter: number;
+  readonly byStatus: ReadonlyMap<string | null, { readonly started: number; readonly ended: number }>;
+}
+
 export class ExecutionRows {
   /** Row number by id: a row keeps its number for as long as it is kept. */
   readonly ids: UuidDictionary;
@@ -168,6 +180,50 @@ export class ExecutionRows {
     }
     batch.hasUser[at] = 1;
     for (let word = 0; word < 4; word++) batch.userWords[4 * at + word] = this.users.wordOf(user, word);
+  }
+
+  /**
+   * What the change probe would report of these rows (src/pass/change-probe.ts): the newest
+   * start and end, and per status the runs started at or after `startedSince` and ended at
+   * or after `endedSince` (null: no bound), each count capped at `cap`; statuses NULL as null.
+   * One loop over three columns: a few milliseconds for a million rows.
+   */
+  probeView(startedSince: number | null, endedSince: number | null, cap: number): ProbeView {
+    const started = new Float64Array(this.statuses.names.length);
+    const ended = new Float64Array(this.statuses.names.length);
+    const present = new Uint8Array(this.statuses.names.length);
+    let newestStart = Number.NEGATIVE_INFINITY;
+    let newestEnd = Number.NEGATIVE_INFINITY;
+    let startedCount = 0;
+    let endedCount = 0;
+    let startedAfter = 0;
+    let endedAfter = 0;
+    const fromStart = startedSince ?? Number.NEGATIVE_INFINITY;
+    const fromEnd = endedSince ?? Number.NEGATIVE_INFINITY;
+    for (let row = 0; row < this.count; row++) {
+      const status = this.status[row]!;
+      present[status] = 1;
+      const start = this.start[row]!;
+      const end = this.end[row]!;
+      if (start > newestStart) newestStart = start;
+      if (end > newestEnd) newestEnd = end;
+      if (start >= fromStart) {
+        started[status]!++;
+        startedCount++;
+        if (start > fromStart) startedAfter++;
+      }
+      if (end >= fromEnd) {
+        ended[status]!++;
+        endedCount++;
+        if (end > fromEnd) endedAfter++;
+      }
+    }
+    const byStatus = new Map<string | null, { started: number; ended: number }>();
+    this.statuses.names.forEach((name, status) => {
+      if (present[status] || status === 0) byStatus.set(name, { started: Math.min(cap, started[status]!), ended: Math.min(cap, ended[status]!) });
+    });
+    const finite = (micros: number) => (Number.isFinite(micros) ? micros : null);
+    return { newestStart: finite(newestStart), newestEnd: finite(newestEnd), startedCount, endedCount, startedAfter, endedAfter, byStatus };
   }
 
   /** Row `row` as values. */

@@ -12,7 +12,7 @@
  * by design (a finished run's status rewritten, a user's country edited) shows there.
  */
 import type { Db } from '../io/db.js';
-import { type ChangeFingerprint, fingerprintText } from '../pass/change-probe.js';
+import { type ChangeFingerprint, fingerprintText, WATCHED_RUNS } from '../pass/change-probe.js';
 import type { CopyPool } from '../pass/copy.js';
 import { ExecutionFolds, type ExecutionPass, executionColumns } from '../pass/execution-pass.js';
 import type { LoadPlan } from '../pass/plan.js';
@@ -20,6 +20,7 @@ import type { ScriptRows } from '../pass/scripts.js';
 import type { LoadedUsers } from '../pass/user-table.js';
 import { ExecutionRows } from './execution-rows.js';
 import { counterOf, InsertAccount } from './insert-account.js';
+import { agreesWithProbe } from './probe-agreement.js';
 import { diffStates, type StateDiff } from './state-diff.js';
 import { earlierWatermark, type ExecutionWindows, intoBoth, readExecutions, readUsers } from './table-reads.js';
 import { UserRows } from './user-rows.js';
@@ -34,6 +35,8 @@ export interface StateDeps {
   readonly clock: () => number;
   /** A full reload at least this often compares memory with the fresh rows. */
   readonly reconcileIntervalMs: number;
+  /** How many newest runs by start and by end the probe watches (src/pass/change-probe.ts; tests watch a few). */
+  readonly watched?: number;
   /** The probe, when the state needs a fingerprint and none was observed yet. */
   readonly probe: (signal?: AbortSignal) => Promise<ChangeFingerprint>;
   /** Hears every full load (why) and every reconciliation (what differed). */
@@ -76,6 +79,8 @@ interface Tables {
 interface Bookkeeping {
   started: string | null;
   ended: string | null;
+  newestStart: string | null;
+  newestEnd: string | null;
   newestUser: string | null;
   readonly executionInserts: InsertAccount;
   readonly userInserts: InsertAccount;
@@ -151,8 +156,15 @@ export class MemoryState {
       }
       // The probe saw nothing move since the last read (time alone passed): nothing to read.
       if (fingerprintText(fingerprint) === this.books!.read) return 'unchanged';
+      // First the rows newer than the last read's newest (new runs, runs just ended); the
+      // probe's windows only when memory then still differs from what the probe saw (a
+      // status moved inside them).
+      const tables = this.tables!;
       const since = this.windowsFor(fingerprint);
-      await this.readChanges(this.tables!, send, since, signal);
+      await this.readChanges(tables, send, this.newerThanLastRead(), { since: since.users }, signal);
+      if (!agreesWithProbe(tables.executions, fingerprint, this.deps.watched ?? WATCHED_RUNS)) {
+        await this.readChanges(tables, send, since.executions, null, signal);
+      }
       const unseen = await this.unseenInserts(send, fingerprint, since, signal);
       this.advance(fingerprint);
       if (unseen !== null) {
@@ -228,6 +240,8 @@ export class MemoryState {
     return {
       started: fingerprint.executions.startedSince,
       ended: fingerprint.executions.endedSince,
+      newestStart: fingerprint.executions.newestStart,
+      newestEnd: fingerprint.executions.newestEnd,
       newestUser: fingerprint.users.newestCreated,
       executionInserts: new InsertAccount(counterOf(fingerprint.executions.inserted)),
       userInserts: new InsertAccount(counterOf(fingerprint.users.inserted)),
@@ -255,13 +269,30 @@ export class MemoryState {
     };
   }
 
-  /** Reads the rows in `since` into `targets`, counting the rows new to them. */
-  private async readChanges(targets: Tables, send: SendStatement, since: Windows, signal?: AbortSignal): Promise<void> {
+  /** Executions started or ended after the newest the last read's fingerprint showed (null: read the windows). */
+  private newerThanLastRead(): ExecutionWindows | null {
+    const books = this.books!;
+    if (books.newestStart === null || books.newestEnd === null) return null;
+    return { started: books.newestStart, ended: books.newestEnd, after: true };
+  }
+
+  /**
+   * Reads executions in `executions` (null: all) and, unless `users` is null, users created
+   * since its watermark (null: all) into `targets`, counting the rows new to them.
+   */
+  private async readChanges(
+    targets: Tables,
+    send: SendStatement,
+    executions: ExecutionWindows | null,
+    users: { readonly since: string | null } | null,
+    signal?: AbortSignal,
+  ): Promise<void> {
     const { db, pool } = this.deps;
-    const executions = await send('execution_rows', () => readExecutions(db, pool, targets.executions, since.executions, { signal }));
-    const users = await send('user_rows', () => readUsers(db, pool, targets.users, since.users, { signal }));
-    this.books!.executionInserts.add(executions.added);
-    this.books!.userInserts.add(users.added);
+    const read = await send('execution_rows', () => readExecutions(db, pool, targets.executions, executions, { signal }));
+    this.books!.executionInserts.add(read.added);
+    if (users === null) return;
+    const readUsersSince = await send('user_rows', () => readUsers(db, pool, targets.users, users.since, { signal }));
+    this.books!.userInserts.add(readUsersSince.added);
   }
 
   /** The next read starts from this fingerprint's watermarks. */
@@ -269,6 +300,8 @@ export class MemoryState {
     const books = this.books!;
     books.started = fingerprint.executions.startedSince;
     books.ended = fingerprint.executions.endedSince;
+    books.newestStart = fingerprint.executions.newestStart;
+    books.newestEnd = fingerprint.executions.newestEnd;
     books.newestUser = fingerprint.users.newestCreated;
     books.read = fingerprintText(fingerprint);
   }
