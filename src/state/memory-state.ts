@@ -22,7 +22,7 @@ import { ExecutionRows } from './execution-rows.js';
 import { counterOf, InsertAccount } from './insert-account.js';
 import { agreesWithProbe } from './probe-agreement.js';
 import { diffStates, type StateDiff } from './state-diff.js';
-import { earlierWatermark, type ExecutionWindows, intoBoth, readExecutions, readUsers } from './table-reads.js';
+import { earlierWatermark, type ExecutionWindows, intoBoth, readExecutions, readUsers, type Upserting } from './table-reads.js';
 import { UserRows } from './user-rows.js';
 
 /** Sends one statement, counted and observed as the load's own (src/pass/load.ts). */
@@ -101,6 +101,22 @@ function sizeHint(counters: { readonly inserted: string | null; readonly deleted
   return Math.min(2 ** 26, Math.max(least, held ?? 0, Number.isFinite(counted) ? Math.ceil(counted * 1.1) : 0));
 }
 
+/**
+ * Empty `rows` receiving a whole table's batches, appended without looking their ids up (the
+ * primary key), each folded into `folds` (when given) as soon as it is in.
+ */
+function appending(rows: ExecutionRows, folds: ExecutionFolds | null): Upserting {
+  const replay = folds ? rows.replayer(folds, executionColumns(folds.plan)) : null;
+  return {
+    upsert(tuples, skip) {
+      const before = rows.count;
+      const added = rows.append(tuples, skip);
+      replay?.(before, rows.count);
+      return added;
+    },
+  };
+}
+
 export class MemoryState {
   private tables: Tables | null = null;
   private books: Bookkeeping | null = null;
@@ -110,6 +126,8 @@ export class MemoryState {
   private reloadReason: ReloadReason | null = 'start';
   /** How the last sync went (null: none yet). */
   lastSync: SyncKind | null = null;
+  /** The folds the last sync fed while it read `execution` whole (their pass is the replay's). */
+  private fed: ExecutionFolds | null = null;
 
   constructor(private readonly deps: StateDeps) {}
 
@@ -135,19 +153,20 @@ export class MemoryState {
    * when none was taken): the changed rows, or a full load when they cannot be told apart.
    * A failure drops the rows and rethrows: nothing is computed from a half-applied read.
    */
-  async sync(send: SendStatement, signal?: AbortSignal): Promise<SyncKind> {
+  async sync(send: SendStatement, signal?: AbortSignal, feed?: () => Promise<ExecutionFolds | null>): Promise<SyncKind> {
     this.lastSync = null;
-    this.lastSync = await this.syncOnce(send, signal);
+    this.fed = null;
+    this.lastSync = await this.syncOnce(send, signal, feed);
     return this.lastSync;
   }
 
-  private async syncOnce(send: SendStatement, signal?: AbortSignal): Promise<SyncKind> {
+  private async syncOnce(send: SendStatement, signal?: AbortSignal, feed?: () => Promise<ExecutionFolds | null>): Promise<SyncKind> {
     try {
       const fingerprint = this.latest ?? (await send('change_probe', () => this.deps.probe(signal)));
       this.latest = fingerprint;
       const reason = this.reasonToReload(fingerprint);
       if (reason !== null) {
-        await this.reload(send, fingerprint, reason.reason, reason.table, signal);
+        await this.reload(send, fingerprint, reason.reason, reason.table, signal, feed);
         return 'reload';
       }
       if (this.deps.clock() >= this.books!.loadedAt + this.deps.reconcileIntervalMs) {
@@ -168,7 +187,7 @@ export class MemoryState {
       const unseen = await this.unseenInserts(send, fingerprint, since, signal);
       this.advance(fingerprint);
       if (unseen !== null) {
-        await this.reload(send, fingerprint, unseen.reason, unseen.table, signal);
+        await this.reload(send, fingerprint, unseen.reason, unseen.table, signal, feed);
         return 'reload';
       }
       return 'incremental';
@@ -216,22 +235,32 @@ export class MemoryState {
   }
 
   /** Reads both tables whole, in place of what memory held. */
-  private async reload(send: SendStatement, fingerprint: ChangeFingerprint, reason: ReloadReason, table: Verdict['table'], signal?: AbortSignal): Promise<void> {
+  private async reload(
+    send: SendStatement,
+    fingerprint: ChangeFingerprint,
+    reason: ReloadReason,
+    table: Verdict['table'],
+    signal?: AbortSignal,
+    feed?: () => Promise<ExecutionFolds | null>,
+  ): Promise<void> {
     this.deps.onReload?.(reason, table);
     this.tables = null;
-    this.tables = await this.loadTables(send, signal);
+    const folds = (await feed?.()) ?? null;
+    this.tables = await this.loadTables(send, signal, folds);
+    if (folds) this.fed = folds;
     this.books = this.bookkeepingOf(fingerprint);
     this.reloadReason = null;
   }
 
-  private async loadTables(send: SendStatement, signal?: AbortSignal): Promise<Tables> {
+  /** Both tables whole; `folds`, when given, are fed each batch of executions as it arrives. */
+  private async loadTables(send: SendStatement, signal?: AbortSignal, folds: ExecutionFolds | null = null): Promise<Tables> {
     // Sized for the rows the counters say the tables hold (inserted less deleted, when readable):
     // growing by doubling would rehash a million ids several times.
     const fingerprint = this.latest;
     const executions = new ExecutionRows(sizeHint(fingerprint?.executions, this.tables?.executions.count, 64 * 1024));
     const users = new UserRows(sizeHint(fingerprint?.users, this.tables?.users.count, 16 * 1024));
     const { db, pool } = this.deps;
-    await send('execution_rows', () => readExecutions(db, pool, executions, null, { signal }));
+    await send('execution_rows', () => readExecutions(db, pool, appending(executions, folds), null, { signal }));
     await send('user_rows', () => readUsers(db, pool, users, null, { signal }));
     return { executions, users };
   }
@@ -329,9 +358,12 @@ export class MemoryState {
     return this.tables.users;
   }
 
-  /** The pass `plan` asks for, replayed from memory over the scripts given. */
+  /** The pass `plan` asks for: the folds the last sync fed while reading the table whole, else replayed from memory. */
   executionPass(plan: LoadPlan, scripts: ScriptRows): ExecutionPass {
     if (!this.tables) throw new Error('the state holds no rows: it was not synced');
+    const fed = this.fed;
+    this.fed = null;
+    if (fed && fed.plan === plan && fed.scripts.rows === scripts) return fed.result(0);
     const folds = new ExecutionFolds(plan, scripts);
     this.tables.executions.replay(folds, executionColumns(plan));
     return folds.result(0);
