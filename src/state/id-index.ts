@@ -3,7 +3,7 @@
  * four words per row, and an open-addressing table of row numbers over them. The pass's
  * UuidDictionary keeps each uuid's words in its slot too (one cache line per probe, for
  * speed in the COPY pass); at a million ids and half-full slots that is 84 MB, where this is
- * 16 MB of words and 8 MB of slots (measured: docs/performance.md#rows-in-memory).
+ * 16 MB of words and 8 MB of slots (measured: docs/performance.md).
  */
 import { slotCapacity, uuidSlot, uuidText } from '../pass/dictionary.js';
 
