@@ -80,6 +80,7 @@ function scheduleOptions(command: Command): Command {
     .option('--mode <mode>', `change: run when the data changes (the leader of the replicas); cron: on the cron schedules (env STATS_REFRESH_SCHEDULE_MODE, default ${SCHEDULE_DEFAULTS.mode})`)
     .option('--probe-interval <seconds>', `change mode: how often to probe the data for changes (env STATS_REFRESH_PROBE_INTERVAL, default ${SCHEDULE_DEFAULTS.probeIntervalSeconds})`)
     .option('--max-staleness <seconds>', `change mode: a full run at least this often, changes or not (env STATS_REFRESH_MAX_STALENESS, default ${SCHEDULE_DEFAULTS.maxStalenessSeconds})`)
+    .option('--reconcile-interval <seconds>', `change mode: the rows kept in memory are reloaded and compared with memory at least this often (env STATS_REFRESH_RECONCILE_INTERVAL, default ${SCHEDULE_DEFAULTS.reconcileIntervalSeconds})`)
     .option('--db-budget <seconds>', "change mode: PostgreSQL seconds an hour; changes wait when spent (env STATS_REFRESH_DB_BUDGET, default: what the default cron schedules spend)")
     .option('--dashboard-cron <expr>', cron('dashboard'))
     .option('--executions-cron <expr>', cron('executions'))

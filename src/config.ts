@@ -52,6 +52,8 @@ export const SCHEDULE_DEFAULTS = Object.freeze({
   probeIntervalSeconds: 1,
   // The API's own cache lifetime: never staler than the API itself would serve.
   maxStalenessSeconds: 300,
+  // The rows kept in memory are compared with a fresh load at least this often.
+  reconcileIntervalSeconds: 3600,
   // Above every default schedule's longest gap (users: 360 s) plus a slow run, like the warm-up's 750 s.
   ttlSeconds: 750,
   metricsHost: '0.0.0.0',
@@ -101,6 +103,8 @@ export interface ScheduleConfig {
   readonly probeIntervalMs: number;
   /** change mode: a full run at least this long after the last one started. */
   readonly maxStalenessMs: number;
+  /** change mode: the rows kept in memory are reloaded and compared with what memory held at least this often. */
+  readonly reconcileIntervalMs: number;
   /** change mode: PostgreSQL seconds an hour; null: what the default cron schedules would spend (see src/schedule/db-budget.ts). */
   readonly dbBudgetSecondsPerHour: number | null;
   /** Family runs an hour of the default cron schedules (SCHEDULE_DEFAULTS), for the default budget. */
@@ -152,6 +156,7 @@ export interface ScheduleFlagValues extends FlagValues {
   mode?: string;
   probeInterval?: string;
   maxStaleness?: string;
+  reconcileInterval?: string;
   dbBudget?: string;
 }
 
@@ -444,9 +449,18 @@ function parseChangeSettings(flags: ScheduleFlagValues, env: Env) {
     );
   }
   const budget = pick(flags.dbBudget, '--db-budget', env, 'STATS_REFRESH_DB_BUDGET');
+  // A week at most: what the indexed reads cannot see by design is corrected within it.
+  const reconcileSeconds = parseNumber(
+    pick(flags.reconcileInterval, '--reconcile-interval', env, 'STATS_REFRESH_RECONCILE_INTERVAL'),
+    SCHEDULE_DEFAULTS.reconcileIntervalSeconds,
+    1,
+    7 * 24 * 3600,
+    true,
+  );
   return {
     probeIntervalMs: Math.round(1000 * probeSeconds),
     maxStalenessMs: Math.round(1000 * stalenessSeconds),
+    reconcileIntervalMs: Math.round(1000 * reconcileSeconds),
     // Seconds of PostgreSQL time an hour: 0 would never allow a run, more than an hour is no budget.
     dbBudgetSecondsPerHour: budget ? parseNumber(budget, 0, 0.001, 3600, true) : null,
   };

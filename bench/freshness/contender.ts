@@ -14,7 +14,7 @@ export interface Contender {
 export const CONTENDERS: readonly Contender[] = [
   // The clock: each family on its default cron expression (the behaviour before issue 23).
   { name: 'cron', argv: ['--mode', 'cron'], env: {} },
-  // The default: a change probe every second, a full run every --max-staleness.
+  // The default: a change probe every second, the rows in memory read only where they changed.
   { name: 'change', argv: [], env: {} },
 ];
 

@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import { SCHEDULE_DEFAULTS, type ScheduleConfig, type ScheduleFlagValues, loadConfig, loadScheduleConfig } from '../config.js';
 import { startHttpServer } from '../io/http.js';
 import { ScheduleMetrics } from '../io/metrics.js';
-import { fingerprintText, probeChanges } from '../pass/change-probe.js';
+import { fingerprintText, probeAt, probeChanges } from '../pass/change-probe.js';
 import { EXIT, UnreachableError } from '../lib/errors.js';
 import { FAMILIES } from '../requests/batches.js';
 import { type RedisRuntime, type Runtime, withRuntime } from '../run/runtime.js';
@@ -17,6 +17,8 @@ import { waitForServices } from '../run/services.js';
 import { resolveTargets } from '../run/targets.js';
 import type { ProbeChanges } from '../schedule/change-loop.js';
 import { Scheduler } from '../schedule/scheduler.js';
+import { MemoryState, RELOAD_REASONS } from '../state/memory-state.js';
+import { mismatchesOf } from '../state/state-diff.js';
 import { batchFileOf } from './refresh.js';
 
 /** Warns about each family whose keys would expire between two runs, even a slow one. */
@@ -33,9 +35,38 @@ function warnShortTtl(runtime: Runtime, settings: ScheduleConfig): void {
   }
 }
 
-/** The change probe on the process's pool: one statement, bounded like any (--statement-timeout). */
-function probeOf(runtime: Runtime): ProbeChanges {
-  return async () => ({ key: fingerprintText(await probeChanges(runtime.connections.pool)) });
+/**
+ * The change probe on the process's pool: one statement, bounded like any (--statement-timeout).
+ * The rows in memory hear each fingerprint: the next read starts where it looked.
+ */
+function probeOf(runtime: Runtime, state: MemoryState): ProbeChanges {
+  return async () => {
+    const reading = await probeAt(runtime.connections.pool, new Date());
+    state.observe(reading.fingerprint);
+    return { key: fingerprintText(reading.fingerprint), validUntil: reading.validUntil?.getTime() ?? null };
+  };
+}
+
+/** The rows change mode keeps in memory, its reloads and reconciliations logged and counted. */
+function memoryStateOf(runtime: Runtime, settings: ScheduleConfig, metrics: ScheduleMetrics): MemoryState {
+  const { logger, connections } = runtime;
+  return new MemoryState({
+    db: connections.db,
+    pool: connections.pool,
+    clock: Date.now,
+    reconcileIntervalMs: settings.reconcileIntervalMs,
+    probe: () => probeChanges(connections.pool),
+    onReload: (reason, table) => {
+      metrics.countReload(reason);
+      logger.info({ reason, ...(table ? { table } : {}), why: RELOAD_REASONS[reason] }, 'rows in memory read whole');
+    },
+    onReconcile: (diff) => {
+      metrics.recordReconcile({ execution: diff.executions.rows, user: diff.users.rows });
+      const fields = { mismatches: mismatchesOf(diff), executions: diff.executions, users: diff.users };
+      if (fields.mismatches === 0) logger.info(fields, 'rows in memory reconciled: no difference');
+      else logger.warn(fields, 'rows in memory differed from a fresh load: replaced (a change the indexed reads cannot see, or a defect)');
+    },
+  });
 }
 
 /** What schedule logs once started: the mode's settings. */
@@ -46,6 +77,7 @@ function startedFields(runtime: Runtime, settings: ScheduleConfig) {
     ...common,
     probe_interval_ms: settings.probeIntervalMs,
     max_staleness_ms: settings.maxStalenessMs,
+    reconcile_interval_ms: settings.reconcileIntervalMs,
     // null: the default cron schedules' spending, known after the first run.
     db_budget_seconds_per_hour: settings.dbBudgetSecondsPerHour,
   };
@@ -65,7 +97,8 @@ async function serve(runtime: RedisRuntime, settings: ScheduleConfig, signal: Ab
   if (signal.aborted) return EXIT.OK;
 
   const metrics = new ScheduleMetrics(FAMILIES);
-  const scheduler = new Scheduler({ runtime, metrics, settings, signal, ...(settings.mode === 'change' ? { probe: probeOf(runtime) } : {}) });
+  const memory = settings.mode === 'change' ? memoryStateOf(runtime, settings, metrics) : null;
+  const scheduler = new Scheduler({ runtime, metrics, settings, signal, ...(memory ? { probe: probeOf(runtime, memory), memory } : {}) });
   const server =
     settings.metricsPort === null
       ? null

@@ -18,6 +18,10 @@ export const RUN_RESULTS: readonly OutcomeResult[] = ['ok', 'failed', 'skipped',
 export type RunReason = 'start' | 'change' | 'budget-delayed' | 'time' | 'heal' | 'cron';
 export const RUN_REASONS: readonly RunReason[] = ['start', 'change', 'budget-delayed', 'time', 'heal', 'cron'];
 
+/** The tables schedule keeps in memory (change mode). */
+export type StateTable = 'execution' | 'user';
+const STATE_TABLES: readonly StateTable[] = ['execution', 'user'];
+
 /** A family's run as the metrics see it. */
 export interface FamilyOutcome {
   readonly family: Family;
@@ -163,6 +167,29 @@ export class ScheduleMetrics extends RefreshMetrics {
     help: 'schedule (change mode): PostgreSQL seconds left in the database budget (negative: spent ahead by runs it does not hold)',
     registers: [this.registry],
   });
+  private readonly reconcileMismatches = new Counter({
+    name: 'stats_refresh_reconcile_mismatches_total',
+    help: 'schedule (change mode): rows the reconciliation found different between memory and a fresh load (a defect, or a change the indexed reads cannot see by design), by table',
+    labelNames: ['table'] as const,
+    registers: [this.registry],
+  });
+  private readonly reconciles = new Counter({
+    name: 'stats_refresh_reconciles_total',
+    help: 'schedule (change mode): reconciliations of the rows kept in memory with a fresh load',
+    registers: [this.registry],
+  });
+  private readonly stateReloads = new Counter({
+    name: 'stats_refresh_state_reloads_total',
+    help: 'schedule (change mode): full reloads of the rows kept in memory, by reason',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  private readonly stateRows = new Gauge({
+    name: 'stats_refresh_state_rows',
+    help: 'schedule (change mode): rows kept in memory, by table',
+    labelNames: ['table'] as const,
+    registers: [this.registry],
+  });
   /** When each family's keys were last computed for (ms), read at scrape time. */
   private readonly dataAsOf = new Map<Family, number>();
   private readonly dataAge = new Gauge({
@@ -176,6 +203,23 @@ export class ScheduleMetrics extends RefreshMetrics {
   constructor(families: readonly Family[]) {
     super({ process: true, families });
     for (const reason of RUN_REASONS) this.runsByReason.inc({ reason }, 0);
+    for (const table of STATE_TABLES) this.reconcileMismatches.inc({ table }, 0);
+  }
+
+  /** schedule: a reconciliation compared memory with a fresh load; `mismatches`: rows that differed, by table. */
+  recordReconcile(mismatches: Readonly<Record<StateTable, number>>): void {
+    this.reconciles.inc();
+    for (const table of STATE_TABLES) this.reconcileMismatches.inc({ table }, mismatches[table]);
+  }
+
+  /** schedule: the rows kept in memory were read whole, and why (a fixed code). */
+  countReload(reason: string): void {
+    this.stateReloads.inc({ reason });
+  }
+
+  /** schedule: rows kept in memory now. */
+  setStateRows(rows: Readonly<Record<StateTable, number>>): void {
+    for (const table of STATE_TABLES) this.stateRows.set({ table }, rows[table]);
   }
 
   private collectDataAge(): void {

@@ -17,6 +17,20 @@ export function microsOf(instant: Date): number {
   return (instant.getTime() - PG_EPOCH_MS) * 1000;
 }
 
+/**
+ * Microseconds since 2000-01-01 of a naive UTC timestamp printed `YYYY-MM-DDTHH:MM:SS.ffffff`
+ * (the change probe's shape), or null for any other text. Exact within ±2^53 µs.
+ */
+export function microsOfText(text: string): number | null {
+  const match = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.(\d{6})$/.exec(text);
+  if (!match) return null;
+  const [year, month, day, hour, minute, second, micros] = match.slice(1).map(Number) as [number, number, number, number, number, number, number];
+  const ms = Date.UTC(year, month - 1, day, hour, minute, second);
+  // Date.UTC maps years 0-99 to 1900-1999; such timestamps are not compared, only refused.
+  if (year < 100 || Number.isNaN(ms)) return null;
+  return (ms - PG_EPOCH_MS) * 1000 + micros;
+}
+
 /** floor(a / b) for integers, exact even where the float quotient rounds up to the next integer. */
 export function floorDiv(a: number, b: number): number {
   const q = Math.floor(a / b);

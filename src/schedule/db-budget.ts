@@ -1,13 +1,13 @@
 /**
- * schedule's PostgreSQL budget (change mode): a token bucket of database seconds. Every
- * statement's wall time is charged to it (the runs' and the probes'); it refills at
+ * schedule's PostgreSQL budget (change mode): a token bucket of database seconds. The runs'
+ * statements' wall time is charged to it (the probes' is not: change-loop.ts); it refills at
  * budget/3600 per second. A run the data's changes ask for starts only while the bucket
- * holds what the last full run cost; otherwise it waits (never skipped): runs for time and
- * self-healing are charged but not held.
+ * holds what such a run last cost (with rows in memory: one that read only what changed);
+ * otherwise it waits (never skipped): runs for time and self-healing are charged but not held.
  *
  * The default budget is what the default cron schedules would spend on the same data:
- * their family runs an hour times the database time of this process's last full run,
- * estimated again after each one. Before the first full run nothing is known and nothing
+ * their family runs an hour times the database time of this process's last run that read
+ * the tables whole, estimated again after each one. Before the first full run nothing is known and nothing
  * is held.
  */
 
@@ -30,17 +30,26 @@ export class DbBudget {
   private levelAt = 0;
   /** What the last full run cost, in seconds; null until one finished. */
   private runCost: number | null = null;
+  /**
+   * What the last run that read the tables whole cost: the cron schedules' run (the default
+   * rate and the bucket's size). With rows kept in memory most runs read only what changed,
+   * and would otherwise shrink the budget below what one reload needs.
+   */
+  private wholeCost: number | null = null;
+  /** What the last run that read only what changed cost: what the next change run is expected to cost. */
+  private changeCost: number | null = null;
 
   constructor(private readonly options: DbBudgetOptions) {}
 
   /** Seconds an hour, or null while the default is not yet known. */
   secondsPerHour(): number | null {
     if (this.options.secondsPerHour !== null) return this.options.secondsPerHour;
-    return this.runCost === null ? null : this.options.cronRunsPerHour * this.runCost;
+    return this.wholeCost === null ? null : this.options.cronRunsPerHour * this.wholeCost;
   }
 
   private capacity(): number | null {
-    return this.runCost === null ? null : BUCKET_RUNS * this.runCost;
+    const unit = this.wholeCost ?? this.runCost;
+    return unit === null ? null : BUCKET_RUNS * unit;
   }
 
   private refill(now: number): void {
@@ -57,13 +66,19 @@ export class DbBudget {
     this.level -= ms / 1000;
   }
 
-  /** Charges a full run (every family), whose cost sets the bucket's size and the default rate. */
-  fullRun(ms: number, now: number): void {
+  /**
+   * Charges a full run (every family). Its cost is what the next change run must find in the
+   * bucket; a run that read the tables whole (`loadedWhole`) also sets the bucket's size and
+   * the default rate.
+   */
+  fullRun(ms: number, now: number, loadedWhole = true): void {
     this.refill(now);
     // A run that read nothing (every statement failed at once) says nothing of the data's cost.
     if (ms > 0) {
-      const first = this.runCost === null;
+      const first = this.capacity() === null;
       this.runCost = ms / 1000;
+      if (loadedWhole) this.wholeCost = ms / 1000;
+      else this.changeCost = ms / 1000;
       if (first) {
         this.level = this.capacity()!;
         this.levelAt = now;
@@ -83,7 +98,9 @@ export class DbBudget {
   waitMs(now: number): number {
     this.refill(now);
     const perHour = this.secondsPerHour();
-    if (perHour === null || this.runCost === null || this.level >= this.runCost) return 0;
-    return Math.ceil(((this.runCost - this.level) / (perHour / 3600)) * 1000);
+    // With rows in memory a change run reads only what changed, whatever the last run read.
+    const needed = this.changeCost ?? this.runCost;
+    if (perHour === null || needed === null || this.level >= needed) return 0;
+    return Math.ceil(((needed - this.level) / (perHour / 3600)) * 1000);
   }
 }

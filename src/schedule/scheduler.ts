@@ -18,6 +18,7 @@ import { errorMessage } from '../lib/errors.js';
 import { FAMILIES, type Family } from '../requests/batches.js';
 import { coveredKeys } from '../requests/covered.js';
 import { runTargets } from '../run/family-run.js';
+import type { MemoryState } from '../state/memory-state.js';
 import { failedOutcomes, learnedKeysOf, outcomesOf, type RefreshRun, writtenKeysOf } from '../run/results.js';
 import { type RedisRuntime, STOP_SLACK_MS } from '../run/runtime.js';
 import { type RefreshTargets, resolveTargets } from '../run/targets.js';
@@ -53,6 +54,8 @@ export interface SchedulerDeps {
   readonly runFamilies?: RunFamilies;
   /** change mode: the change probe (required there). */
   readonly probe?: ProbeChanges;
+  /** change mode: the rows kept in memory that every run computes from (src/state/). */
+  readonly memory?: MemoryState;
 }
 
 /**
@@ -98,8 +101,10 @@ export class Scheduler {
   constructor(private readonly deps: SchedulerDeps) {
     const { checkIntervalMs, intervalsMs } = deps.settings;
     this.now = deps.clock ?? Date.now;
+    const memory = deps.memory;
     this.runFamilies =
-      deps.runFamilies ?? ((families, command, signal, now) => runTargets(deps.runtime, command, this.targetsOf(families), signal, now));
+      deps.runFamilies ??
+      ((families, command, signal, now) => runTargets(deps.runtime, command, this.targetsOf(families), signal, now, memory ? { memory } : {}));
     if (deps.settings.mode === 'change') {
       if (!deps.probe) throw new Error('schedule in change mode needs the change probe');
       this.lease = new LeaderLease(deps.runtime.connections.redis, LEASE_TTL_MS, this.now);
@@ -220,7 +225,7 @@ export class Scheduler {
   /** change mode: a run of every family, once the runs in flight (self-healing) are over. */
   private async runAll(reason: RunReason): Promise<FullRun> {
     await Promise.allSettled([...this.inFlight.values()]);
-    return (await this.trigger(FAMILIES, reason)) ?? { complete: false, dbMs: 0 };
+    return (await this.trigger(FAMILIES, reason)) ?? { complete: false, dbMs: 0, loadedWhole: false };
   }
 
   /**
@@ -298,7 +303,10 @@ export class Scheduler {
     // (the family was running), and after a heal this starts timing how long the keys stay.
     this.checkNow();
     const complete = outcomes.length === families.length && outcomes.every((outcome) => outcome.result === 'ok');
-    return { complete, dbMs };
+    const memory = this.deps.memory;
+    if (memory) metrics.setStateRows({ execution: memory.rows.executions, user: memory.rows.users });
+    // Without rows in memory every run reads the tables whole; with them, only a reload does.
+    return { complete, dbMs, loadedWhole: !memory || memory.lastSync === 'reload' || memory.lastSync === 'reconcile' };
   }
 
   private scheduleCheck(): void {

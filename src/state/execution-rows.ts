@@ -7,6 +7,7 @@
  */
 import type { TupleBatch } from '../pass/copy-parser.js';
 import { TextDictionary, UuidDictionary } from '../pass/dictionary.js';
+import { IdIndex } from './id-index.js';
 import { checkRowCount, type ExecutionColumns, type ExecutionFolds } from '../pass/execution-pass.js';
 import { ExecutionBatch, tierOf } from '../pass/rows.js';
 
@@ -27,9 +28,21 @@ export interface ExecutionRowValues {
   readonly user: string | null;
 }
 
+/** The rows as the change probe sees them (see ExecutionRows.probeView). */
+export interface ProbeView {
+  readonly newestStart: number | null;
+  readonly newestEnd: number | null;
+  /** Rows started (ended) at or after the bound, and strictly after it, every status. */
+  readonly startedCount: number;
+  readonly endedCount: number;
+  readonly startedAfter: number;
+  readonly endedAfter: number;
+  readonly byStatus: ReadonlyMap<string | null, { readonly started: number; readonly ended: number }>;
+}
+
 export class ExecutionRows {
   /** Row number by id: a row keeps its number for as long as it is kept. */
-  readonly ids: UuidDictionary;
+  readonly ids: IdIndex;
   readonly statuses = new TextDictionary();
   readonly scripts = new UuidDictionary();
   readonly users: UuidDictionary;
@@ -46,7 +59,7 @@ export class ExecutionRows {
   private readonly exactEnd = new Map<number, bigint>();
 
   constructor(expected = 1024) {
-    this.ids = new UuidDictionary(expected);
+    this.ids = new IdIndex(expected);
     this.users = new UuidDictionary(Math.max(1024, expected >> 4));
     this.start = new Float64Array(expected);
     this.end = new Float64Array(expected);
@@ -61,19 +74,33 @@ export class ExecutionRows {
 
   /** Bytes the columns and dictionaries hold (for the memory figures). */
   get bytes(): number {
-    return this.start.byteLength * 2 + (this.status.byteLength + this.script.byteLength + this.user.byteLength) + 36 * this.ids.size;
+    return this.start.byteLength * 2 + this.status.byteLength + this.script.byteLength + this.user.byteLength + this.ids.bytes;
   }
 
   /**
    * Decodes a batch of tuples (fields in EXECUTION_FIELDS order) and puts each row in place
-   * of the row with its id, or after the others; returns how many were new.
+   * of the row with its id, or after the others; returns how many were new (`skip`: tuples
+   * that are not rows).
    */
   upsert(tuples: TupleBatch, skip?: (tuple: number) => boolean): number {
+    return this.put(tuples, skip, false);
+  }
+
+  /**
+   * Puts every row after the others without looking its id up: for a whole table read into
+   * empty rows, whose ids are its primary key. The ids are indexed at the first look-up.
+   */
+  append(tuples: TupleBatch, skip?: (tuple: number) => boolean): number {
+    return this.put(tuples, skip, true);
+  }
+
+  private put(tuples: TupleBatch, skip: ((tuple: number) => boolean) | undefined, appending: boolean): number {
     let added = 0;
     for (let tuple = 0; tuple < tuples.size; tuple++) {
       if (skip?.(tuple)) continue;
       const before = this.ids.size;
-      const row = this.ids.add(tuples.word(tuple, ID, 0), tuples.word(tuple, ID, 1), tuples.word(tuple, ID, 2), tuples.word(tuple, ID, 3));
+      const [w0, w1, w2, w3] = [tuples.word(tuple, ID, 0), tuples.word(tuple, ID, 1), tuples.word(tuple, ID, 2), tuples.word(tuple, ID, 3)];
+      const row = appending ? this.ids.append(w0, w1, w2, w3) : this.ids.add(w0, w1, w2, w3);
       if (row === before) {
         added++;
         this.ensureCapacity(row + 1);
@@ -113,52 +140,68 @@ export class ExecutionRows {
     this.user = grow(this.user, new Int32Array(capacity));
   }
 
-  /**
-   * Feeds every row to `folds`, a batch at a time, decoded as the COPY pass decodes the
-   * columns `columns` names (the others as if not read): statuses and scripts get the folds'
-   * own indexes in the order the rows meet them, as a COPY would give them.
-   */
+  /** Feeds every row to `folds` (see `replayer`). */
   replay(folds: ExecutionFolds, columns: ExecutionColumns): void {
+    this.replayer(folds, columns)(0, this.count);
+  }
+
+  /**
+   * A function that feeds rows `from` to `to` to `folds`, a batch at a time, decoded as the
+   * COPY pass decodes the columns `columns` names (the others as if not read): statuses and
+   * scripts get the folds' own indexes in the order the rows meet them, as a COPY would give
+   * them. It keeps those translations across calls (a load feeds each batch as it arrives).
+   */
+  replayer(folds: ExecutionFolds, columns: ExecutionColumns): (from: number, to: number) => void {
     const batch = new ExecutionBatch();
-    const statusOf = new Int32Array(this.statuses.names.length).fill(-1);
-    const scriptOf = new Int32Array(this.scripts.size).fill(-1);
+    let statusOf: Int32Array = new Int32Array(0);
+    let scriptOf: Int32Array = new Int32Array(0);
+    const widened = (translation: Int32Array, index: number): Int32Array => {
+      if (index < translation.length) return translation;
+      const grown = new Int32Array(Math.max(2 * translation.length, index + 16)).fill(-1);
+      grown.set(translation);
+      return grown;
+    };
     const statusIndex = (stored: number) => {
       if (stored === 0) return 0;
+      statusOf = widened(statusOf, stored);
       if (statusOf[stored]! < 0) statusOf[stored] = folds.statuses.indexOfText(this.statuses.names[stored]!);
       return statusOf[stored]!;
     };
     const scriptIndex = (stored: number) => {
       if (stored < 0) return -1;
+      scriptOf = widened(scriptOf, stored);
       if (scriptOf[stored]! < 0) scriptOf[stored] = folds.scripts.dictionary.indexOfText(this.scripts.textOf(stored), true);
       return scriptOf[stored]!;
     };
     const { cuts } = folds;
     const lastTier = folds.tierCount - 1;
-    for (let first = 0; first < this.count; first += ExecutionBatch.SIZE) {
-      const size = Math.min(ExecutionBatch.SIZE, this.count - first);
-      batch.begin(size);
-      for (let at = 0; at < size; at++) {
-        const row = first + at;
-        if (columns.start_date) {
-          const start = this.start[row]!;
-          batch.start[at] = start;
-          batch.startTier[at] = tierOf(cuts, start);
-          if (this.exactStart.size > 0 && this.exactStart.has(row)) batch.keepExact(batch.startExact, at, this.exactStart.get(row)!);
-        } else batch.startTier[at] = lastTier;
-        if (columns.end_date) {
-          batch.end[at] = this.end[row]!;
-          if (this.exactEnd.size > 0 && this.exactEnd.has(row)) batch.keepExact(batch.endExact, at, this.exactEnd.get(row)!);
+    return (from, to) => {
+      for (let first = from; first < to; first += ExecutionBatch.SIZE) {
+        const size = Math.min(ExecutionBatch.SIZE, to - first);
+        batch.begin(size);
+        for (let at = 0; at < size; at++) {
+          const row = first + at;
+          if (columns.start_date) {
+            const start = this.start[row]!;
+            batch.start[at] = start;
+            batch.startTier[at] = tierOf(cuts, start);
+            if (this.exactStart.size > 0 && this.exactStart.has(row)) batch.keepExact(batch.startExact, at, this.exactStart.get(row)!);
+          } else batch.startTier[at] = lastTier;
+          if (columns.end_date) {
+            batch.end[at] = this.end[row]!;
+            if (this.exactEnd.size > 0 && this.exactEnd.has(row)) batch.keepExact(batch.endExact, at, this.exactEnd.get(row)!);
+          }
+          if (columns.status) {
+            const status = statusIndex(this.status[row]!);
+            batch.status[at] = status;
+            batch.kind[at] = folds.kinds.kindOf(status);
+          }
+          if (columns.script_id) batch.script[at] = scriptIndex(this.script[row]!);
+          if (columns.user_id) this.userInto(batch, at, this.user[row]!);
         }
-        if (columns.status) {
-          const status = statusIndex(this.status[row]!);
-          batch.status[at] = status;
-          batch.kind[at] = folds.kinds.kindOf(status);
-        }
-        if (columns.script_id) batch.script[at] = scriptIndex(this.script[row]!);
-        if (columns.user_id) this.userInto(batch, at, this.user[row]!);
+        folds.fold(batch);
       }
-      folds.fold(batch);
-    }
+    };
   }
 
   private userInto(batch: ExecutionBatch, at: number, user: number): void {
@@ -168,6 +211,50 @@ export class ExecutionRows {
     }
     batch.hasUser[at] = 1;
     for (let word = 0; word < 4; word++) batch.userWords[4 * at + word] = this.users.wordOf(user, word);
+  }
+
+  /**
+   * What the change probe would report of these rows (src/pass/change-probe.ts): the newest
+   * start and end, and per status the runs started at or after `startedSince` and ended at
+   * or after `endedSince` (null: no bound), each count capped at `cap`; statuses NULL as null.
+   * One loop over three columns: a few milliseconds for a million rows.
+   */
+  probeView(startedSince: number | null, endedSince: number | null, cap: number): ProbeView {
+    const started = new Float64Array(this.statuses.names.length);
+    const ended = new Float64Array(this.statuses.names.length);
+    const present = new Uint8Array(this.statuses.names.length);
+    let newestStart = Number.NEGATIVE_INFINITY;
+    let newestEnd = Number.NEGATIVE_INFINITY;
+    let startedCount = 0;
+    let endedCount = 0;
+    let startedAfter = 0;
+    let endedAfter = 0;
+    const fromStart = startedSince ?? Number.NEGATIVE_INFINITY;
+    const fromEnd = endedSince ?? Number.NEGATIVE_INFINITY;
+    for (let row = 0; row < this.count; row++) {
+      const status = this.status[row]!;
+      present[status] = 1;
+      const start = this.start[row]!;
+      const end = this.end[row]!;
+      if (start > newestStart) newestStart = start;
+      if (end > newestEnd) newestEnd = end;
+      if (start >= fromStart) {
+        started[status]!++;
+        startedCount++;
+        if (start > fromStart) startedAfter++;
+      }
+      if (end >= fromEnd) {
+        ended[status]!++;
+        endedCount++;
+        if (end > fromEnd) endedAfter++;
+      }
+    }
+    const byStatus = new Map<string | null, { started: number; ended: number }>();
+    this.statuses.names.forEach((name, status) => {
+      if (present[status] || status === 0) byStatus.set(name, { started: Math.min(cap, started[status]!), ended: Math.min(cap, ended[status]!) });
+    });
+    const finite = (micros: number) => (Number.isFinite(micros) ? micros : null);
+    return { newestStart: finite(newestStart), newestEnd: finite(newestEnd), startedCount, endedCount, startedAfter, endedAfter, byStatus };
   }
 
   /** Row `row` as values. */
@@ -189,6 +276,6 @@ export class ExecutionRows {
 
   /** The row of an id given as text, or -1. */
   rowOf(id: string): number {
-    return this.ids.indexOfText(id);
+    return this.ids.rowOfText(id);
   }
 }

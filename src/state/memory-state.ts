@@ -12,7 +12,7 @@
  * by design (a finished run's status rewritten, a user's country edited) shows there.
  */
 import type { Db } from '../io/db.js';
-import type { ChangeFingerprint } from '../pass/change-probe.js';
+import { type ChangeFingerprint, fingerprintText, WATCHED_RUNS } from '../pass/change-probe.js';
 import type { CopyPool } from '../pass/copy.js';
 import { ExecutionFolds, type ExecutionPass, executionColumns } from '../pass/execution-pass.js';
 import type { LoadPlan } from '../pass/plan.js';
@@ -20,8 +20,9 @@ import type { ScriptRows } from '../pass/scripts.js';
 import type { LoadedUsers } from '../pass/user-table.js';
 import { ExecutionRows } from './execution-rows.js';
 import { counterOf, InsertAccount } from './insert-account.js';
+import { agreesWithProbe } from './probe-agreement.js';
 import { diffStates, type StateDiff } from './state-diff.js';
-import { earlierWatermark, type ExecutionWindows, intoBoth, readExecutions, readUsers } from './table-reads.js';
+import { earlierWatermark, type ExecutionWindows, intoBoth, readExecutions, readUsers, type Upserting } from './table-reads.js';
 import { UserRows } from './user-rows.js';
 
 /** Sends one statement, counted and observed as the load's own (src/pass/load.ts). */
@@ -34,15 +35,34 @@ export interface StateDeps {
   readonly clock: () => number;
   /** A full reload at least this often compares memory with the fresh rows. */
   readonly reconcileIntervalMs: number;
+  /** How many newest runs by start and by end the probe watches (src/pass/change-probe.ts; tests watch a few). */
+  readonly watched?: number;
   /** The probe, when the state needs a fingerprint and none was observed yet. */
   readonly probe: (signal?: AbortSignal) => Promise<ChangeFingerprint>;
   /** Hears every full load (why) and every reconciliation (what differed). */
-  readonly onReload?: (reason: string) => void;
+  readonly onReload?: (reason: ReloadReason, table: 'execution' | 'user' | null) => void;
   readonly onReconcile?: (diff: StateDiff) => void;
 }
 
 /** How a sync brought the rows up to date. */
-export type SyncKind = 'incremental' | 'reload' | 'reconcile';
+export type SyncKind = 'unchanged' | 'incremental' | 'reload' | 'reconcile';
+
+/** Why the rows were read whole: a metric label each, with the sentence logged. */
+export const RELOAD_REASONS = {
+  start: 'no rows held yet',
+  fault: 'a read failed: its rows may be half applied',
+  source: 'the database or its columns changed',
+  deleted: 'rows were deleted (a delete counter moved)',
+  unseen: 'rows were inserted or deleted where no indexed read finds them (the insert counter, confirmed by a count)',
+  reset: 'the counters went back (a restart or a reset)',
+} as const;
+export type ReloadReason = keyof typeof RELOAD_REASONS;
+
+/** Why a reload is needed, and of which table's counters (null: not one table's). */
+interface Verdict {
+  readonly reason: ReloadReason;
+  readonly table: 'execution' | 'user' | null;
+}
 
 /** What a read of the changed rows covers. */
 interface Windows {
@@ -59,6 +79,8 @@ interface Tables {
 interface Bookkeeping {
   started: string | null;
   ended: string | null;
+  newestStart: string | null;
+  newestEnd: string | null;
   newestUser: string | null;
   readonly executionInserts: InsertAccount;
   readonly userInserts: InsertAccount;
@@ -66,10 +88,34 @@ interface Bookkeeping {
   readonly userDeletes: bigint | null;
   readonly source: string;
   readonly loadedAt: number;
+  /** The fingerprint (as text) the rows were last read after. */
+  read: string;
 }
 
 /** The database and the columns the rows were read from: another one, or changed columns, make a reload. */
 const sourceOf = (fingerprint: ChangeFingerprint) => `${fingerprint.source.database}/${fingerprint.source.columns}`;
+
+/** The rows to make room for: the rows held before, else the counters' inserted less deleted, within bounds. */
+function sizeHint(counters: { readonly inserted: string | null; readonly deleted: string | null } | undefined, held: number | undefined, least: number): number {
+  const counted = counters?.inserted && counters.deleted ? Number(counters.inserted) - Number(counters.deleted) : 0;
+  return Math.min(2 ** 26, Math.max(least, held ?? 0, Number.isFinite(counted) ? Math.ceil(counted * 1.1) : 0));
+}
+
+/**
+ * Empty `rows` receiving a whole table's batches, appended without looking their ids up (the
+ * primary key), each folded into `folds` (when given) as soon as it is in.
+ */
+function appending(rows: ExecutionRows, folds: ExecutionFolds | null): Upserting {
+  const replay = folds ? rows.replayer(folds, executionColumns(folds.plan)) : null;
+  return {
+    upsert(tuples, skip) {
+      const before = rows.count;
+      const added = rows.append(tuples, skip);
+      replay?.(before, rows.count);
+      return added;
+    },
+  };
+}
 
 export class MemoryState {
   private tables: Tables | null = null;
@@ -77,7 +123,11 @@ export class MemoryState {
   /** The newest fingerprint the probe took: every row it saw is visible to a read after it. */
   private latest: ChangeFingerprint | null = null;
   /** Why the next sync reloads (null: it need not). */
-  private reloadReason: string | null = 'start';
+  private reloadReason: ReloadReason | null = 'start';
+  /** How the last sync went (null: none yet). */
+  lastSync: SyncKind | null = null;
+  /** The folds the last sync fed while it read `execution` whole (their pass is the replay's). */
+  private fed: ExecutionFolds | null = null;
 
   constructor(private readonly deps: StateDeps) {}
 
@@ -87,7 +137,7 @@ export class MemoryState {
   }
 
   /** Drops the rows: the next sync reloads them (a failed read may have applied half its rows). */
-  invalidate(reason: string): void {
+  invalidate(reason: ReloadReason): void {
     this.tables = null;
     this.books = null;
     this.reloadReason = reason;
@@ -103,41 +153,57 @@ export class MemoryState {
    * when none was taken): the changed rows, or a full load when they cannot be told apart.
    * A failure drops the rows and rethrows: nothing is computed from a half-applied read.
    */
-  async sync(send: SendStatement, signal?: AbortSignal): Promise<SyncKind> {
+  async sync(send: SendStatement, signal?: AbortSignal, feed?: () => Promise<ExecutionFolds | null>): Promise<SyncKind> {
+    this.lastSync = null;
+    this.fed = null;
+    this.lastSync = await this.syncOnce(send, signal, feed);
+    return this.lastSync;
+  }
+
+  private async syncOnce(send: SendStatement, signal?: AbortSignal, feed?: () => Promise<ExecutionFolds | null>): Promise<SyncKind> {
     try {
       const fingerprint = this.latest ?? (await send('change_probe', () => this.deps.probe(signal)));
       this.latest = fingerprint;
       const reason = this.reasonToReload(fingerprint);
       if (reason !== null) {
-        await this.reload(send, fingerprint, reason, signal);
+        await this.reload(send, fingerprint, reason.reason, reason.table, signal, feed);
         return 'reload';
       }
       if (this.deps.clock() >= this.books!.loadedAt + this.deps.reconcileIntervalMs) {
         await this.reconcile(send, fingerprint, signal);
         return 'reconcile';
       }
+      // The probe saw nothing move since the last read (time alone passed): nothing to read.
+      if (fingerprintText(fingerprint) === this.books!.read) return 'unchanged';
+      // First the rows newer than the last read's newest (new runs, runs just ended); the
+      // probe's windows only when memory then still differs from what the probe saw (a
+      // status moved inside them).
+      const tables = this.tables!;
       const since = this.windowsFor(fingerprint);
-      await this.readChanges(this.tables!, send, since, signal);
+      await this.readChanges(tables, send, this.newerThanLastRead(), { since: since.users }, signal);
+      if (!agreesWithProbe(tables.executions, fingerprint, this.deps.watched ?? WATCHED_RUNS)) {
+        await this.readChanges(tables, send, since.executions, null, signal);
+      }
       const unseen = await this.unseenInserts(send, fingerprint, since, signal);
       this.advance(fingerprint);
       if (unseen !== null) {
-        await this.reload(send, fingerprint, unseen, signal);
+        await this.reload(send, fingerprint, unseen.reason, unseen.table, signal, feed);
         return 'reload';
       }
       return 'incremental';
     } catch (error) {
-      this.invalidate('a read failed');
+      this.invalidate('fault');
       throw error;
     }
   }
 
-  private reasonToReload(fingerprint: ChangeFingerprint): string | null {
-    if (this.reloadReason !== null || !this.tables || !this.books) return this.reloadReason ?? 'start';
+  private reasonToReload(fingerprint: ChangeFingerprint): Verdict | null {
+    if (this.reloadReason !== null || !this.tables || !this.books) return { reason: this.reloadReason ?? 'start', table: null };
     const books = this.books;
-    if (sourceOf(fingerprint) !== books.source) return 'the database or its columns changed';
+    if (sourceOf(fingerprint) !== books.source) return { reason: 'source', table: null };
     const moved = (counter: string | null, base: bigint | null) => base !== null && counter !== null && BigInt(counter) !== base;
-    if (moved(fingerprint.executions.deleted, books.executionDeletes)) return 'executions were deleted';
-    if (moved(fingerprint.users.deleted, books.userDeletes)) return 'users were deleted';
+    if (moved(fingerprint.executions.deleted, books.executionDeletes)) return { reason: 'deleted', table: 'execution' };
+    if (moved(fingerprint.users.deleted, books.userDeletes)) return { reason: 'deleted', table: 'user' };
     return null;
   }
 
@@ -146,42 +212,55 @@ export class MemoryState {
    * ahead of the rows read, by a count of the table in a read's snapshot); null when every
    * insert was found.
    */
-  private async unseenInserts(send: SendStatement, fingerprint: ChangeFingerprint, since: Windows, signal?: AbortSignal): Promise<string | null> {
+  private async unseenInserts(send: SendStatement, fingerprint: ChangeFingerprint, since: Windows, signal?: AbortSignal): Promise<Verdict | null> {
     const books = this.books!;
     const tables = this.tables!;
     const now = this.deps.clock();
     const { db, pool } = this.deps;
     const executions = books.executionInserts.judge(fingerprint.executions.inserted, now);
-    if (executions === 'counter-reset') return 'the executions\' counters went back (a restart or a reset)';
+    if (executions === 'counter-reset') return { reason: 'reset', table: 'execution' };
     if (executions === 'count') {
       const read = await send('execution_rows', () => readExecutions(db, pool, tables.executions, since.executions, { signal, count: true }));
-      if (read.tableRows !== tables.executions.count) return 'executions were inserted or deleted where no indexed read finds them';
+      if (read.tableRows !== tables.executions.count) return { reason: 'unseen', table: 'execution' };
       books.executionInserts.settled(fingerprint.executions.inserted, now);
     }
     const users = books.userInserts.judge(fingerprint.users.inserted, now);
-    if (users === 'counter-reset') return 'the users\' counters went back (a restart or a reset)';
+    if (users === 'counter-reset') return { reason: 'reset', table: 'user' };
     if (users === 'count') {
       const read = await send('user_rows', () => readUsers(db, pool, tables.users, since.users, { signal, count: true }));
-      if (read.tableRows !== tables.users.count) return 'users were inserted or deleted where no indexed read finds them';
+      if (read.tableRows !== tables.users.count) return { reason: 'unseen', table: 'user' };
       books.userInserts.settled(fingerprint.users.inserted, now);
     }
     return null;
   }
 
   /** Reads both tables whole, in place of what memory held. */
-  private async reload(send: SendStatement, fingerprint: ChangeFingerprint, reason: string, signal?: AbortSignal): Promise<void> {
-    this.deps.onReload?.(reason);
+  private async reload(
+    send: SendStatement,
+    fingerprint: ChangeFingerprint,
+    reason: ReloadReason,
+    table: Verdict['table'],
+    signal?: AbortSignal,
+    feed?: () => Promise<ExecutionFolds | null>,
+  ): Promise<void> {
+    this.deps.onReload?.(reason, table);
     this.tables = null;
-    this.tables = await this.loadTables(send, signal);
+    const folds = (await feed?.()) ?? null;
+    this.tables = await this.loadTables(send, signal, folds);
+    if (folds) this.fed = folds;
     this.books = this.bookkeepingOf(fingerprint);
     this.reloadReason = null;
   }
 
-  private async loadTables(send: SendStatement, signal?: AbortSignal): Promise<Tables> {
-    const executions = new ExecutionRows(64 * 1024);
-    const users = new UserRows(16 * 1024);
+  /** Both tables whole; `folds`, when given, are fed each batch of executions as it arrives. */
+  private async loadTables(send: SendStatement, signal?: AbortSignal, folds: ExecutionFolds | null = null): Promise<Tables> {
+    // Sized for the rows the counters say the tables hold (inserted less deleted, when readable):
+    // growing by doubling would rehash a million ids several times.
+    const fingerprint = this.latest;
+    const executions = new ExecutionRows(sizeHint(fingerprint?.executions, this.tables?.executions.count, 64 * 1024));
+    const users = new UserRows(sizeHint(fingerprint?.users, this.tables?.users.count, 16 * 1024));
     const { db, pool } = this.deps;
-    await send('execution_rows', () => readExecutions(db, pool, executions, null, { signal }));
+    await send('execution_rows', () => readExecutions(db, pool, appending(executions, folds), null, { signal }));
     await send('user_rows', () => readUsers(db, pool, users, null, { signal }));
     return { executions, users };
   }
@@ -190,6 +269,8 @@ export class MemoryState {
     return {
       started: fingerprint.executions.startedSince,
       ended: fingerprint.executions.endedSince,
+      newestStart: fingerprint.executions.newestStart,
+      newestEnd: fingerprint.executions.newestEnd,
       newestUser: fingerprint.users.newestCreated,
       executionInserts: new InsertAccount(counterOf(fingerprint.executions.inserted)),
       userInserts: new InsertAccount(counterOf(fingerprint.users.inserted)),
@@ -197,6 +278,7 @@ export class MemoryState {
       userDeletes: counterOf(fingerprint.users.deleted),
       source: sourceOf(fingerprint),
       loadedAt: this.deps.clock(),
+      read: fingerprintText(fingerprint),
     };
   }
 
@@ -216,13 +298,30 @@ export class MemoryState {
     };
   }
 
-  /** Reads the rows in `since` into `targets`, counting the rows new to them. */
-  private async readChanges(targets: Tables, send: SendStatement, since: Windows, signal?: AbortSignal): Promise<void> {
+  /** Executions started or ended after the newest the last read's fingerprint showed (null: read the windows). */
+  private newerThanLastRead(): ExecutionWindows | null {
+    const books = this.books!;
+    if (books.newestStart === null || books.newestEnd === null) return null;
+    return { started: books.newestStart, ended: books.newestEnd, after: true };
+  }
+
+  /**
+   * Reads executions in `executions` (null: all) and, unless `users` is null, users created
+   * since its watermark (null: all) into `targets`, counting the rows new to them.
+   */
+  private async readChanges(
+    targets: Tables,
+    send: SendStatement,
+    executions: ExecutionWindows | null,
+    users: { readonly since: string | null } | null,
+    signal?: AbortSignal,
+  ): Promise<void> {
     const { db, pool } = this.deps;
-    const executions = await send('execution_rows', () => readExecutions(db, pool, targets.executions, since.executions, { signal }));
-    const users = await send('user_rows', () => readUsers(db, pool, targets.users, since.users, { signal }));
-    this.books!.executionInserts.add(executions.added);
-    this.books!.userInserts.add(users.added);
+    const read = await send('execution_rows', () => readExecutions(db, pool, targets.executions, executions, { signal }));
+    this.books!.executionInserts.add(read.added);
+    if (users === null) return;
+    const readUsersSince = await send('user_rows', () => readUsers(db, pool, targets.users, users.since, { signal }));
+    this.books!.userInserts.add(readUsersSince.added);
   }
 
   /** The next read starts from this fingerprint's watermarks. */
@@ -230,7 +329,10 @@ export class MemoryState {
     const books = this.books!;
     books.started = fingerprint.executions.startedSince;
     books.ended = fingerprint.executions.endedSince;
+    books.newestStart = fingerprint.executions.newestStart;
+    books.newestEnd = fingerprint.executions.newestEnd;
     books.newestUser = fingerprint.users.newestCreated;
+    books.read = fingerprintText(fingerprint);
   }
 
   /**
@@ -256,9 +358,12 @@ export class MemoryState {
     return this.tables.users;
   }
 
-  /** The pass `plan` asks for, replayed from memory over the scripts given. */
+  /** The pass `plan` asks for: the folds the last sync fed while reading the table whole, else replayed from memory. */
   executionPass(plan: LoadPlan, scripts: ScriptRows): ExecutionPass {
     if (!this.tables) throw new Error('the state holds no rows: it was not synced');
+    const fed = this.fed;
+    this.fed = null;
+    if (fed && fed.plan === plan && fed.scripts.rows === scripts) return fed.result(0);
     const folds = new ExecutionFolds(plan, scripts);
     this.tables.executions.replay(folds, executionColumns(plan));
     return folds.result(0);

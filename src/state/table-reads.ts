@@ -91,10 +91,11 @@ function statementsOf(table: 'execution' | 'user', fields: readonly string[], co
   return { table: whole && !count ? tableCopy(table, fields) : null, query };
 }
 
-/** The windows an execution read covers: started or ended at or after these (null: every row). */
+/** The windows an execution read covers: started or ended at or after these (null: every row); strictly after them when `after`. */
 export interface ExecutionWindows {
   readonly started: string | null;
   readonly ended: string | null;
+  readonly after?: boolean;
 }
 
 /** Reads executions into `rows`: those in `since`, or every one when it is null; `count` asks for the table's count too. */
@@ -107,9 +108,10 @@ export async function readExecutions(
 ): Promise<ReadCount> {
   const whole = since === null || !isWatermark(since.started) || !isWatermark(since.ended);
   const select = db.selectFrom('execution').select([...EXECUTION_FIELDS]);
+  const from = sql.raw(since?.after ? '>' : '>=');
   const query = whole
     ? select
-    : select.where(sql<boolean>`start_date >= ${sql.lit(since.started)}::timestamp OR end_date >= ${sql.lit(since.ended)}::timestamp`);
+    : select.where(sql<boolean>`start_date ${from} ${sql.lit(since.started)}::timestamp OR end_date ${from} ${sql.lit(since.ended)}::timestamp`);
   return read(pool, 'execution', EXECUTION_FIELDS.length, statementsOf('execution', EXECUTION_FIELDS, query.compile(), whole, count), rows, signal);
 }
 

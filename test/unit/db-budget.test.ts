@@ -44,4 +44,22 @@ describe('database budget', () => {
     budget.fullRun(0, 1_000);
     expect(budget.secondsPerHour()).toBeCloseTo(37 * 0.5, 10);
   });
+
+  it('with rows in memory: the rate and the bucket follow the last run that read the tables whole; a change run needs what the last run cost', () => {
+    const budget = new DbBudget({ secondsPerHour: null, cronRunsPerHour: 37 });
+    budget.fullRun(1_200, 0, true); // the load at start: 37 × 1.2 s an hour, a bucket of 3.6 s
+    budget.fullRun(20, 0, false);
+    budget.fullRun(20, 0, false);
+    // Runs that read only what changed shrink neither the rate nor the bucket.
+    expect(budget.secondsPerHour()).toBeCloseTo(37 * 1.2, 10);
+    expect(budget.left(0)).toBeCloseTo(3.6 - 1.2 - 0.04, 10);
+    // A reload (the reconciliation) fits in the bucket without holding the next change run.
+    budget.fullRun(1_200, 1_000, true);
+    expect(budget.waitMs(1_000)).toBe(0);
+    budget.fullRun(20, 1_000, false);
+    expect(budget.waitMs(1_000)).toBe(0);
+    // Spent below the last run's cost (20 ms), a change run waits for the bucket to refill that far.
+    budget.spend(10_000, 1_000);
+    expect(budget.waitMs(1_000)).toBeGreaterThan(0);
+  });
 });
