@@ -322,6 +322,7 @@ async function openWorld(): Promise<World> {
         pool,
         clock: () => world.stateClock,
         reconcileIntervalMs: RECONCILE_MS,
+        watched: WATCHED,
         // Each step observes a fingerprint first: the state probes only if that breaks.
         probe: () => probeAt(pool, new Date(world.now), WATCHED).then((reading) => reading.fingerprint),
         onReconcile: (diff) => void world.reconciles.push(diff),
@@ -349,7 +350,7 @@ type Effect =
   | { readonly kind: 'run'; readonly id: string; readonly inserted: boolean }
   | { readonly kind: 'user'; readonly id: string }
   | { readonly kind: 'deleted' }
-  | { readonly kind: 'country' };
+  | { readonly kind: 'country'; readonly id: string };
 
 const NONE: Effect = { kind: 'none' };
 
@@ -454,7 +455,7 @@ async function editCountry(world: World, step: Extract<Step, { kind: 'country' }
   const id = await pickId(world, 'user', 'country IS DISTINCT FROM $3::text', 'created_at DESC NULLS LAST', step.scope, step.pick, [step.country]);
   if (id === null) return NONE;
   await world.api.update('UPDATE "user" SET country = $2 WHERE id = $1', [id, step.country]);
-  return { kind: 'country' };
+  return { kind: 'country', id };
 }
 
 async function addScript(world: World, step: Extract<Step, { kind: 'script' }>): Promise<Effect> {
@@ -545,8 +546,8 @@ const earlier = (a: string | null, b: string | null) => (a === null || b === nul
  * documented contract, executions started or ended at or after the earlier of the two
  * fingerprints' watermarks, users created at or after the newest registration's.
  */
-async function isFound(world: World, effect: Extract<Effect, { kind: 'run' | 'user' }>, before: ChangeFingerprint, after: ChangeFingerprint): Promise<boolean> {
-  if (effect.kind === 'user') {
+async function isFound(world: World, effect: Extract<Effect, { kind: 'run' | 'user' | 'country' }>, before: ChangeFingerprint, after: ChangeFingerprint): Promise<boolean> {
+  if (effect.kind !== 'run') {
     const since = earlier(before.users.newestCreated, after.users.newestCreated);
     if (since === null) return true;
     const [row] = await world.api.rows<{ found: boolean }>('SELECT coalesce(created_at >= $2::timestamp, false) AS found FROM "user" WHERE id = $1', [effect.id, since]);
@@ -578,13 +579,17 @@ async function visibilityOf(world: World, effect: Effect, before: ChangeFingerpr
   }
 }
 
-/** The sync kinds each visibility allows: what the reads find never reloads; a reconcile may come at any time. */
+/**
+ * The sync kinds each visibility allows: what the reads find is read (never a reload, never
+ * skipped); what the probe cannot see may leave its fingerprint as it was (nothing read); a
+ * reconciliation may come at any time.
+ */
 const ALLOWED_SYNCS: Readonly<Record<Visibility, readonly SyncKind[]>> = {
   found: ['incremental', 'reconcile'],
-  none: ['incremental', 'reconcile'],
+  none: ['unchanged', 'incremental', 'reconcile'],
   counted: ['reload', 'reconcile'],
   deleted: ['reload'],
-  unseen: ['incremental', 'reconcile'],
+  unseen: ['unchanged', 'incremental', 'reconcile'],
   start: ['reload'],
 };
 
@@ -608,23 +613,12 @@ async function payloadsAt(world: World, now: number, memory?: MemorySource): Pro
   return run.payloads!;
 }
 
-/** A memory run, with the kind of its one sync. */
+/** A memory run, with the kind of its one sync (the run's statements are not retried). */
 async function memoryPayloads(world: World): Promise<{ payloads: ReadonlyMap<string, string>; sync: SyncKind }> {
-  const syncs: SyncKind[] = [];
-  const state = world.state;
-  const recording: MemorySource = {
-    sync: async (send, signal) => {
-      const kind = await state.sync(send, signal);
-      syncs.push(kind);
-      return kind;
-    },
-    users: () => state.users(),
-    executionPass: (plan, scripts) => state.executionPass(plan, scripts),
-  };
   world.reconciles = [];
-  const payloads = await payloadsAt(world, world.now, recording);
-  if (syncs.length !== 1) throw new Error(`the memory run synced ${syncs.length} times, not once`);
-  return { payloads, sync: syncs[0]! };
+  const payloads = await payloadsAt(world, world.now, world.state);
+  if (world.state.lastSync === null) throw new Error('the memory run did not sync');
+  return { payloads, sync: world.state.lastSync };
 }
 
 /** The path of the first object whose keys come in another order in `b` (the values otherwise equal); null if none. */
@@ -688,16 +682,19 @@ interface Tally {
   exactReconciles: number;
   /** Reconciliations forced after a change the reads cannot see. */
   forced: number;
+  /** Of the repaired: stale rows the reconciliation re-read before comparing, so did not count. */
+  rereadStale: number;
 }
 
 const tally: Tally = {
   runs: 0,
   steps: 0,
-  syncs: { incremental: 0, reload: 0, reconcile: 0 },
+  syncs: { unchanged: 0, incremental: 0, reload: 0, reconcile: 0 },
   visibility: { found: 0, counted: 0, deleted: 0, unseen: 0, none: 0, start: 0 },
   repaired: 0,
   exactReconciles: 0,
   forced: 0,
+  rereadStale: 0,
 };
 
 const describeStep = (step: Step) => JSON.stringify(step);
@@ -728,21 +725,28 @@ async function checkStep(world: World, effect: Effect): Promise<string> {
     if (difference !== null) throw new StepFailure(`payloads from memory differ from a fresh read (${line}):\n${difference}`);
     return line;
   }
-  return `${line}${await reconcileUnseen(world, fresh, difference)}`;
+  // A row in the windows the reconciliation re-reads before comparing is fixed in memory first:
+  // its diff cannot count it (a user's country edited while the probe saw nothing move).
+  const reread = effect.kind === 'country' && (await isFound(world, effect, before, world.fingerprint));
+  return `${line}${await reconcileUnseen(world, fresh, difference, reread)}`;
 }
 
-/** After a change the reads cannot see: a forced reconciliation must report what differed and repair it. */
-async function reconcileUnseen(world: World, fresh: ReadonlyMap<string, string>, difference: string | null): Promise<string> {
+/**
+ * After a change the reads cannot see: a forced reconciliation must repair it, and report the
+ * rows that differed unless the changed row is one it re-reads before comparing (`reread`).
+ */
+async function reconcileUnseen(world: World, fresh: ReadonlyMap<string, string>, difference: string | null, reread: boolean): Promise<string> {
   world.stateClock += RECONCILE_MS;
   const repaired = await memoryPayloads(world);
   if (repaired.sync !== 'reconcile') throw new StepFailure(`the forced reconciliation synced as '${repaired.sync}'`);
   tally.forced += 1;
   const mismatches = mismatchesOf(world.reconciles[0]!);
-  if (difference !== null && mismatches === 0) throw new StepFailure(`the payloads differed, yet the reconciliation found memory exact:\n${difference}`);
+  if (difference !== null && mismatches === 0 && !reread) throw new StepFailure(`the payloads differed, yet the reconciliation found memory exact:\n${difference}`);
   const after = firstDifference(repaired.payloads, fresh);
   if (after !== null) throw new StepFailure(`payloads still differ after a reconciliation:\n${after}`);
   if (difference !== null) tally.repaired += 1;
-  return `, reconciled (${mismatches} rows differed${difference === null ? ', payloads equal' : ', payloads differed'})`;
+  if (difference !== null && mismatches === 0) tally.rereadStale += 1;
+  return `, reconciled (${mismatches} rows differed${difference === null ? ', payloads equal' : ', payloads differed'}${reread ? ', the row re-read' : ''})`;
 }
 
 /** When the first failure was found (null: none yet), and so when shrinking began. */
@@ -788,7 +792,7 @@ describe('the state in memory against a fresh read (seeded differential)', () =>
 
   afterAll(() => {
     const seconds = ((performance.now() - began) / 1000).toFixed(1);
-    console.log(`differential: seed ${SEED}, ${tally.runs} runs, ${tally.steps} steps in ${seconds} s; syncs ${JSON.stringify(tally.syncs)}; steps ${JSON.stringify(tally.visibility)}; ${tally.forced} reconciliations forced, ${tally.repaired} differences by design repaired; ${tally.exactReconciles} reconciliations on the interval found memory exact${KEY_ORDER === 'ignore' ? `; ${keyOrderOnly} payloads differed only in key order (ignored)` : ''}`);
+    console.log(`differential: seed ${SEED}, ${tally.runs} runs, ${tally.steps} steps in ${seconds} s; syncs ${JSON.stringify(tally.syncs)}; steps ${JSON.stringify(tally.visibility)}; ${tally.forced} reconciliations forced, ${tally.repaired} differences by design repaired (${tally.rereadStale} of them not counted: re-read); ${tally.exactReconciles} reconciliations on the interval found memory exact${KEY_ORDER === 'ignore' ? `; ${keyOrderOnly} payloads differed only in key order (ignored)` : ''}`);
   });
 
   it(
