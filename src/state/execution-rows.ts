@@ -148,8 +148,10 @@ export class ExecutionRows {
   /**
    * A function that feeds rows `from` to `to` to `folds`, a batch at a time, decoded as the
    * COPY pass decodes the columns `columns` names (the others as if not read): statuses and
-   * scripts get the folds' own indexes in the order the rows meet them, as a COPY would give
-   * them. It keeps those translations across calls (a load feeds each batch as it arrives).
+   * scripts get the folds' own indexes in the order the rows meet them, as in a COPY. That
+   * order is the rows' order here and the heap's there, so no payload may depend on it (the
+   * differential test, test/integration/memory-state.test.ts, holds them to it). It keeps those
+   * translations across calls (a load feeds each batch as it arrives).
    */
   replayer(folds: ExecutionFolds, columns: ExecutionColumns): (from: number, to: number) => void {
     const batch = new ExecutionBatch();
