@@ -72,11 +72,6 @@ export class ExecutionRows {
     return this.ids.size;
   }
 
-  /** Bytes the columns and dictionaries hold (for the memory figures). */
-  get bytes(): number {
-    return this.start.byteLength * 2 + this.status.byteLength + this.script.byteLength + this.user.byteLength + this.ids.bytes;
-  }
-
   /**
    * Decodes a batch of tuples (fields in EXECUTION_FIELDS order) and puts each row in place
    * of the row with its id, or after the others; returns how many were new (`skip`: tuples

@@ -106,11 +106,6 @@ export class IdIndex {
     return uuidText(this.words.subarray(4 * row, 4 * row + 4));
   }
 
-  /** Bytes held. */
-  get bytes(): number {
-    return this.slots.byteLength + this.words.byteLength;
-  }
-
   private rehash(): void {
     const slots = new Int32Array(2 * this.slots.length);
     const mask = slots.length - 1;
