@@ -215,21 +215,30 @@ export class MemoryState {
   private async unseenInserts(send: SendStatement, fingerprint: ChangeFingerprint, since: Windows, signal?: AbortSignal): Promise<Verdict | null> {
     const books = this.books!;
     const tables = this.tables!;
-    const now = this.deps.clock();
     const { db, pool } = this.deps;
-    const executions = books.executionInserts.judge(fingerprint.executions.inserted, now);
-    if (executions === 'counter-reset') return { reason: 'reset', table: 'execution' };
-    if (executions === 'count') {
-      const read = await send('execution_rows', () => readExecutions(db, pool, tables.executions, since.executions, { signal, count: true }));
-      if (read.tableRows !== tables.executions.count) return { reason: 'unseen', table: 'execution' };
-      books.executionInserts.settled(fingerprint.executions.inserted, now);
-    }
-    const users = books.userInserts.judge(fingerprint.users.inserted, now);
-    if (users === 'counter-reset') return { reason: 'reset', table: 'user' };
-    if (users === 'count') {
-      const read = await send('user_rows', () => readUsers(db, pool, tables.users, since.users, { signal, count: true }));
-      if (read.tableRows !== tables.users.count) return { reason: 'unseen', table: 'user' };
-      books.userInserts.settled(fingerprint.users.inserted, now);
+    const checks = [
+      {
+        table: 'execution' as const,
+        account: books.executionInserts,
+        counter: fingerprint.executions.inserted,
+        held: () => tables.executions.count,
+        count: () => send('execution_rows', () => readExecutions(db, pool, tables.executions, since.executions, { signal, count: true })),
+      },
+      {
+        table: 'user' as const,
+        account: books.userInserts,
+        counter: fingerprint.users.inserted,
+        held: () => tables.users.count,
+        count: () => send('user_rows', () => readUsers(db, pool, tables.users, since.users, { signal, count: true })),
+      },
+    ];
+    const now = this.deps.clock();
+    for (const { table, account, counter, held, count } of checks) {
+      const verdict = account.judge(counter, now);
+      if (verdict === 'counter-reset') return { reason: 'reset', table };
+      if (verdict !== 'count') continue;
+      if ((await count()).tableRows !== held()) return { reason: 'unseen', table };
+      account.settled(counter, now);
     }
     return null;
   }
