@@ -123,19 +123,23 @@ export class ExecutionFolds {
   readonly kinds = new StatusKinds(this.statuses);
   /** The start cuts (see startCuts), newest first. */
   readonly cuts: Float64Array;
+  /** Rows folded per status index: a status whose rows were all taken out is no longer listed. */
+  private rowsByStatus = new Float64Array(8);
   private readonly scriptFold: ScriptTierFold | null;
   private readonly hourFold: StartHourFold | null;
-  private readonly timelineTiers: SeriesTier[];
+  private timelineTiers: SeriesTier[];
   private readonly timelineFold: TimelineFold | null;
-  private readonly userTierCuts: number[];
+  private userTierCuts: number[];
   private readonly userFilters: Array<string | null>;
   private readonly userFold: UserRunsFold | null;
   private readonly pairs: UserScriptLog | null;
+  private currentPlan: LoadPlan;
 
   constructor(
-    readonly plan: LoadPlan,
+    plan: LoadPlan,
     scriptRows: ScriptRows,
   ) {
+    this.currentPlan = plan;
     const scripts = new ScriptIndex(scriptRows);
     this.scripts = scripts;
     this.cuts = Float64Array.from(startCuts(plan));
@@ -158,6 +162,11 @@ export class ExecutionFolds {
     this.pairs = plan.topUsers.length > 0 ? new UserScriptLog(bitsFor(scriptRows.ids.length)) : null;
   }
 
+  /** The plan the folds hold the rows for (see moveTo). */
+  get plan(): LoadPlan {
+    return this.currentPlan;
+  }
+
   /** Start tiers: one per cut, and the last for older and NULL starts. */
   get tierCount(): number {
     return this.cuts.length + 1;
@@ -174,26 +183,65 @@ export class ExecutionFolds {
       this.userFold.add(batch);
     }
     this.pairs?.add(batch);
+    this.countStatuses(batch);
   }
 
-  /** What the folds kept; `statuses` lists every status met, NULL left out (empty when the status column was not read). */
-  result(bytes: number): ExecutionPass {
+  private countStatuses(batch: ExecutionBatch): void {
+    const { size, status, weight } = batch;
+    let counts = this.rowsByStatus;
+    if (this.statuses.names.length > counts.length) {
+      counts = new Float64Array(2 * this.statuses.names.length);
+      counts.set(this.rowsByStatus);
+      this.rowsByStatus = counts;
+    }
+    for (let row = 0; row < size; row++) counts[status[row]!]! += weight;
+  }
+
+  /**
+   * Holds the rows for `plan` instead, a plan of the same shape a little later (see
+   * `planShape` and `movesOnFrom`): every row whose tiers differ between the two plans must
+   * have been taken out (a batch of weight -1) before, and be added after.
+   */
+  moveTo(plan: LoadPlan): void {
+    this.currentPlan = plan;
+    this.cuts.set(startCuts(plan));
+    this.hourFold?.moveTo(Math.min(...plan.hourWindows), Math.max(plan.now, ...plan.hourWindows));
+    this.timelineTiers = seriesTiers(plan.series);
+    this.timelineFold?.moveTo(this.timelineTiers);
+    this.userTierCuts = userCuts(plan);
+  }
+
+  /** Pairs the favourites' log holds, and of those taken out (see UserScriptLog.pairs). */
+  get loggedPairs(): { readonly logged: number; readonly removed: number } {
+    return this.pairs?.pairs ?? { logged: 0, removed: 0 };
+  }
+
+  /**
+   * What the folds kept; `statuses` lists every status met, NULL left out (empty when the
+   * status column was not read). `snapshot`: a pass that later batches leave as it is (the
+   * folds are kept and moved on), at the cost of copying what a section reads lazily.
+   */
+  result(bytes: number, snapshot = false): ExecutionPass {
     const { plan, userTierCuts, userFilters, pairs } = this;
-    const users = this.userFold?.result() ?? null;
+    const userFold = snapshot ? (this.userFold?.snapshot() ?? null) : this.userFold;
+    const scriptFold = snapshot ? (this.scriptFold?.snapshot() ?? null) : this.scriptFold;
+    const hourFold = snapshot ? (this.hourFold?.snapshot() ?? null) : this.hourFold;
+    const users = userFold?.result() ?? null;
+    // Counted now, from the log as it is: no snapshot of it is needed.
     const favourites =
       users && pairs ? pairs.result().countsOf(rankedUsers(plan, { users, userCuts: userTierCuts, userFilters })) : new Map<number, ScriptRuns>();
     return {
       scripts: this.scripts,
       cuts: [...this.cuts],
-      scriptTotals: this.scriptFold?.result() ?? null,
-      startHours: this.hourFold?.result() ?? null,
+      scriptTotals: scriptFold?.result() ?? null,
+      startHours: hourFold?.result() ?? null,
       seriesTiers: this.timelineTiers,
-      timeline: this.timelineFold?.result() ?? null,
+      timeline: (snapshot ? this.timelineFold?.snapshot() : this.timelineFold?.result()) ?? null,
       users,
       userCuts: userTierCuts,
       userFilters,
       favourites,
-      statuses: this.statuses.names.filter((name): name is string => name !== null),
+      statuses: this.statuses.names.filter((name, index): name is string => name !== null && this.rowsByStatus[index]! > 0),
       bytes,
     };
   }

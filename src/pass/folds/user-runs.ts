@@ -23,9 +23,11 @@ export interface RankedUser {
 export interface UserRuns {
   /** The users with most executions started in tiers 0 … `lastTier` of scripts filter `filter` matches, ties by user id; at most `limit`. */
   top(filter: number, lastTier: number, limit: number): RankedUser[];
-  /** Distinct users with any execution: users are numbered 0 … distinctUsers - 1. */
+  /** Distinct users with any execution. */
   readonly distinctUsers: number;
-  /** The newest tier a user started an execution in (active in a window that includes it). */
+  /** Users are numbered 0 … numbered - 1; a user whose executions were all taken out keeps its number (newestTier: none). */
+  readonly numbered: number;
+  /** The newest tier a user started an execution in (active in a window that includes it); the tier count when none. */
   newestTier(user: number): number;
   /** The uuid text of a user. */
   idOf(user: number): string;
@@ -39,9 +41,10 @@ export interface FiltersByScript {
   readonly list: Int32Array;
 }
 
-// A record, in int32 units: the uuid's four words, the newest tier, a pad, then runs and
-// finished per (filter, tier).
-const NEWEST_TIER = 4;
+// A record, in int32 units: the uuid's four words, the user's executions, a pad, then runs
+// and finished per (filter, tier), then executions per tier (any script: the newest tier is
+// the first with some, which stays right when executions are taken out).
+const EXECUTIONS = 4;
 const COUNTS = 6;
 // A slot, in int32 units: the uuid's first word, then its record's number + 1 (0: empty).
 const SLOT = 2;
@@ -54,6 +57,10 @@ export class UserRunsFold implements Fold<UserRuns> {
   private slotMask: number;
   private i32!: Int32Array;
   private size = 0;
+  /** Users with an execution. */
+  private live = 0;
+  /** Where a record's executions per tier start. */
+  private readonly tierRows: number;
 
   constructor(
     /** The user tier of each start tier (user tiers are cut at some of the start cuts). */
@@ -66,8 +73,9 @@ export class UserRunsFold implements Fold<UserRuns> {
     expected = 64 * 1024,
   ) {
     this.cells = filters * tiers;
+    this.tierRows = COUNTS + 2 * this.cells;
     // Always even: a record starts on a multiple of 8 bytes.
-    this.stride = COUNTS + 2 * this.cells;
+    this.stride = this.tierRows + tiers + (tiers % 2);
     const capacity = slotCapacity(expected);
     this.slots = new Int32Array(SLOT * capacity);
     this.slotMask = capacity - 1;
@@ -144,7 +152,6 @@ export class UserRunsFold implements Fold<UserRuns> {
     i32[at + 1] = w1;
     i32[at + 2] = w2;
     i32[at + 3] = w3;
-    i32[at + NEWEST_TIER] = this.tiers;
     this.slots[slot * SLOT] = w0;
     this.slots[slot * SLOT + 1] = ++this.size;
     if (2 * this.size > this.slotMask + 1) this.rehash();
@@ -166,10 +173,10 @@ export class UserRunsFold implements Fold<UserRuns> {
     }
   }
 
-  /** Counts each row of `batch` (resolved first) for its user. */
+  /** Counts each row of `batch` (resolved first) for its user; `batch.weight` -1 takes rows out. */
   add(batch: ExecutionBatch): void {
-    const { size, user, startTier, script, kind } = batch;
-    const { stride, cells, tiers, tierOfStartTier } = this;
+    const { size, user, startTier, script, kind, weight } = batch;
+    const { stride, cells, tiers, tierOfStartTier, tierRows } = this;
     const { first, list } = this.filtersOf;
     const scripts = first.length - 1;
     const i32 = this.i32;
@@ -178,20 +185,30 @@ export class UserRunsFold implements Fold<UserRuns> {
       if (rowUser < 0) continue;
       const at = rowUser * stride;
       const tier = tierOfStartTier[startTier[row]!]!;
-      if (tier < i32[at + NEWEST_TIER]!) i32[at + NEWEST_TIER] = tier;
+      i32[at + tierRows + tier]! += weight;
+      const executions = (i32[at + EXECUTIONS]! += weight);
+      // A user goes live with its first execution, and leaves with its last.
+      if (executions === (weight > 0 ? 1 : 0)) this.live += weight;
       const rowScript = script[row]!;
       if (rowScript < 0 || rowScript >= scripts) continue;
       const finished = kind[row] === StatusKind.Finished;
       for (let index = first[rowScript]!; index < first[rowScript + 1]!; index++) {
         const cell = at + COUNTS + list[index]! * tiers + tier;
-        i32[cell]!++;
-        if (finished) i32[cell + cells]!++;
+        i32[cell]! += weight;
+        if (finished) i32[cell + cells]! += weight;
       }
     }
   }
 
+  /** A copy of what the fold holds now, for a result that later batches must not change (users found later stay out of it). */
+  snapshot(): UserRunsFold {
+    const copy = Object.create(UserRunsFold.prototype) as UserRunsFold;
+    Object.assign(copy, this, { i32: this.i32.slice(0, this.size * this.stride) });
+    return copy;
+  }
+
   result(): UserRuns {
-    const { i32, stride, size, tiers, cells } = this;
+    const { i32, stride, size, tiers, cells, tierRows, live } = this;
     const words = (user: number) => i32.subarray(user * stride, user * stride + 4);
     /** Orders users as their uuid text sorts: the words unsigned, in order. */
     const compareIds = (a: number, b: number) => {
@@ -235,9 +252,13 @@ export class UserRunsFold implements Fold<UserRuns> {
     };
     const tops = new Map<string, RankedUser[][]>();
     return {
-      distinctUsers: size,
+      distinctUsers: live,
+      numbered: size,
       newestTier(user) {
-        return i32[user * stride + NEWEST_TIER]!;
+        const at = user * stride + tierRows;
+        let tier = 0;
+        while (tier < tiers && i32[at + tier] === 0) tier++;
+        return tier;
       },
       idOf(user) {
         return uuidText(words(user));

@@ -2,7 +2,8 @@
  * Every execution's (user, script) pair, kept in arrival order: once the pass knows who ranks
  * in a top list, the favourite tasks of those few users (their executions per script over all
  * time, unfiltered) are counted from it, without reading `execution` a second time. A pair
- * takes 4 bytes while the user and script numbers fit in 32 bits together, 8 after.
+ * takes 4 bytes while the user and script numbers fit in 32 bits together, 8 after. Pairs
+ * taken out (a batch of weight -1) go to a second log that the counts subtract.
  */
 import type { ExecutionBatch, Fold } from '../rows.js';
 
@@ -25,6 +26,8 @@ export class UserScriptLog implements Fold<UserScripts> {
   private maxUser = -1;
   private readonly scriptMask: number;
   private readonly userLimit: number;
+  /** The pairs taken out (null: none yet). */
+  private removed: UserScriptLog | null = null;
 
   /** `scriptBits`: bits for a script number, enough for the script table (a script beyond makes the log wide). */
   constructor(private readonly scriptBits: number) {
@@ -33,6 +36,16 @@ export class UserScriptLog implements Fold<UserScripts> {
   }
 
   add(batch: ExecutionBatch): void {
+    if (batch.weight < 0) (this.removed ??= new UserScriptLog(this.scriptBits)).append(batch);
+    else this.append(batch);
+  }
+
+  /** Pairs logged, and of those taken out: the log only grows, so a state kept long is rebuilt when too much of it is dead. */
+  get pairs(): { readonly logged: number; readonly removed: number } {
+    return { logged: this.length, removed: this.removed?.length ?? 0 };
+  }
+
+  private append(batch: ExecutionBatch): void {
     const { size, user, script } = batch;
     for (let row = 0; row < size; row++) {
       const rowUser = user[row]!;
@@ -93,7 +106,14 @@ export class UserScriptLog implements Fold<UserScripts> {
             count(this.users[chunk]![at]!, this.scripts[chunk]![at]!);
           }
         }
-        return new Map(users.map((user, slot) => [user, [...perUser[slot]!].map(([script, runs]) => ({ script, count: runs }))]));
+        const removed = this.removed?.result().countsOf(users);
+        const left = (user: number, script: number, runs: number) => runs - (removed?.get(user)?.find((pair) => pair.script === script)?.count ?? 0);
+        return new Map(
+          users.map((user, slot) => [
+            user,
+            [...perUser[slot]!].map(([script, runs]) => ({ script, count: left(user, script, runs) })).filter((pair) => pair.count > 0),
+          ]),
+        );
       },
     };
   }
