@@ -17,6 +17,7 @@ import type { CopyPool } from '../pass/copy.js';
 import { ExecutionFolds, type ExecutionPass, executionColumns } from '../pass/execution-pass.js';
 import type { LoadPlan } from '../pass/plan.js';
 import type { ScriptRows } from '../pass/scripts.js';
+import { KeptPasses, type PassKind } from './kept-passes.js';
 import type { LoadedUsers } from '../pass/user-table.js';
 import { ExecutionRows } from './execution-rows.js';
 import { counterOf, InsertAccount } from './insert-account.js';
@@ -128,6 +129,10 @@ export class MemoryState {
   lastSync: SyncKind | null = null;
   /** The folds the last sync fed while it read `execution` whole (their pass is the replay's). */
   private fed: ExecutionFolds | null = null;
+  /** The passes of the last plan shapes, kept between runs and moved on (kept-passes.ts). */
+  private readonly kept = new KeptPasses();
+  /** How each pass was made since the state began: a test and a bench read it. */
+  readonly passes: Record<PassKind, number> = { fed: 0, replayed: 0, moved: 0 };
 
   constructor(private readonly deps: StateDeps) {}
 
@@ -367,14 +372,16 @@ export class MemoryState {
     return this.tables.users;
   }
 
-  /** The pass `plan` asks for: the folds the last sync fed while reading the table whole, else replayed from memory. */
+  /**
+   * The pass `plan` asks for: the folds the last sync fed while reading the table whole, else
+   * the pass kept for the plan's shape moved on to it, else replayed from memory (and kept).
+   */
   executionPass(plan: LoadPlan, scripts: ScriptRows): ExecutionPass {
     if (!this.tables) throw new Error('the state holds no rows: it was not synced');
     const fed = this.fed;
     this.fed = null;
-    if (fed && fed.plan === plan && fed.scripts.rows === scripts) return fed.result(0);
-    const folds = new ExecutionFolds(plan, scripts);
-    this.tables.executions.replay(folds, executionColumns(plan));
-    return folds.result(0);
+    const { pass, kind } = this.kept.passFor(plan, scripts, this.tables.executions, fed);
+    this.passes[kind] += 1;
+    return pass;
   }
 }
