@@ -40,6 +40,8 @@ export interface StateDeps {
   readonly watched?: number;
   /** The probe, when the state needs a fingerprint and none was observed yet. */
   readonly probe: (signal?: AbortSignal) => Promise<ChangeFingerprint>;
+  /** Whether passes are kept between runs and moved on (the default), or every pass replays every row (to measure the difference). */
+  readonly keepPasses?: boolean;
   /** Hears every full load (why) and every reconciliation (what differed). */
   readonly onReload?: (reason: ReloadReason, table: 'execution' | 'user' | null) => void;
   readonly onReconcile?: (diff: StateDiff) => void;
@@ -380,8 +382,21 @@ export class MemoryState {
     if (!this.tables) throw new Error('the state holds no rows: it was not synced');
     const fed = this.fed;
     this.fed = null;
+    if (this.deps.keepPasses === false) return this.passOnce(plan, scripts, fed);
     const { pass, kind } = this.kept.passFor(plan, scripts, this.tables.executions, fed);
     this.passes[kind] += 1;
     return pass;
+  }
+
+  /** The pass without keeping it: the fed folds', else a replay of every row. */
+  private passOnce(plan: LoadPlan, scripts: ScriptRows, fed: ExecutionFolds | null): ExecutionPass {
+    if (fed && fed.plan === plan && fed.scripts.rows === scripts) {
+      this.passes.fed += 1;
+      return fed.result(0);
+    }
+    const folds = new ExecutionFolds(plan, scripts);
+    this.tables!.executions.replay(folds, executionColumns(plan));
+    this.passes.replayed += 1;
+    return folds.result(0);
   }
 }
