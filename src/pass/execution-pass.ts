@@ -223,10 +223,10 @@ export class ExecutionFolds {
    */
   result(bytes: number, snapshot = false): ExecutionPass {
     const { plan, userTierCuts, userFilters, pairs } = this;
-    const userFold = snapshot ? (this.userFold?.snapshot() ?? null) : this.userFold;
     const scriptFold = snapshot ? (this.scriptFold?.snapshot() ?? null) : this.scriptFold;
     const hourFold = snapshot ? (this.hourFold?.snapshot() ?? null) : this.hourFold;
-    const users = userFold?.result() ?? null;
+    const rankings = plan.topUsers.map((need) => ({ filter: userFilters.indexOf(need.taskType), limit: need.limit }));
+    const users = (snapshot ? this.userFold?.frozenResult(rankings) : this.userFold?.result()) ?? null;
     // Counted now, from the log as it is: no snapshot of it is needed.
     const favourites =
       users && pairs ? pairs.result().countsOf(rankedUsers(plan, { users, userCuts: userTierCuts, userFilters })) : new Map<number, ScriptRuns>();

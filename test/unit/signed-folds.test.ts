@@ -233,9 +233,13 @@ class FavouritesProbe implements Feeder {
     this.users.resolve(batch);
   }
 
+  private batches = 0;
+
   add(batch: ExecutionBatch): void {
     this.users.add(batch);
     this.log.add(batch);
+    // Asked now and then, as a kept pass asks run after run: the users asked for are counted as pairs come and go, the others read from the log.
+    if (++this.batches % 2 === 0) this.log.result().countsOf(Array.from({ length: this.users.result().numbered }, (_, user) => user).filter((user) => user % 2 === 0));
   }
 
   report(): Array<[string, string]> {

@@ -200,11 +200,31 @@ export class UserRunsFold implements Fold<UserRuns> {
     }
   }
 
-  /** A copy of what the fold holds now, for a result that later batches must not change (users found later stay out of it). */
-  snapshot(): UserRunsFold {
-    const copy = Object.create(UserRunsFold.prototype) as UserRunsFold;
-    Object.assign(copy, this, { i32: this.i32.slice(0, this.size * this.stride) });
-    return copy;
+  /**
+   * A result that later batches leave as it is (the fold is kept and moved on): the newest
+   * tiers and the rankings named computed now. A user's number and uuid never change, so ids
+   * are read from the records as they stand.
+   */
+  frozenResult(rankings: ReadonlyArray<{ readonly filter: number; readonly limit: number }>): UserRuns {
+    const live = this.result();
+    const newest = new Int32Array(this.size);
+    for (let user = 0; user < this.size; user++) newest[user] = live.newestTier(user);
+    const key = (filter: number, limit: number) => `${filter}/${limit}`;
+    const tops = new Map(
+      rankings.map(({ filter, limit }) => [key(filter, limit), Array.from({ length: this.tiers }, (_, tier) => live.top(filter, tier, limit))] as const),
+    );
+    return {
+      distinctUsers: live.distinctUsers,
+      numbered: live.numbered,
+      newestTier: (user) => newest[user]!,
+      idOf: (user) => live.idOf(user),
+      indexIn: (other, user) => live.indexIn(other, user),
+      top(filter, lastTier, limit) {
+        const ranked = tops.get(key(filter, limit));
+        if (!ranked) throw new Error(`top users of filter ${filter}, limit ${limit} were not ranked when the pass was taken`);
+        return ranked[lastTier]!;
+      },
+    };
   }
 
   result(): UserRuns {
