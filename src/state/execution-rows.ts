@@ -3,7 +3,10 @@
  * mode holds between runs. Rows come from binary COPY batches (the whole table, or the rows
  * an indexed read found) and are replaced whole by id; a pass for any plan is then a replay
  * of these columns through the same folds the COPY pass feeds (src/pass/execution-pass.ts),
- * so a payload from memory is the payload a fresh read of the same rows would give.
+ * so a payload from memory is the payload a fresh read of the same rows would give. Once a
+ * pass is kept between runs, the rows also journal each row's values before a change and
+ * file rows by time, so that the pass can be moved on by the few rows that changed or crossed
+ * a window's edge (kept-passes.ts).
  */
 import type { TupleBatch } from '../pass/copy-parser.js';
 import { TextDictionary, UuidDictionary } from '../pass/dictionary.js';

@@ -2,8 +2,10 @@
  * schedule's data in memory: the `execution` and `"user"` rows every payload is computed
  * from, loaded once and then kept up to date by reading only the rows that can have changed
  * since the change probe's last look (src/pass/change-probe.ts): executions started or
- * ended since its watermarks, users registered since. A pass for any plan and instant is a
- * replay of the rows kept (execution-rows.ts), so windows move with time at no database cost.
+ * ended since its watermarks, users registered since. A pass for any plan and instant comes
+ * from the rows kept: the pass kept for the plan's shape moved on by what changed and what a
+ * window's edge passed (kept-passes.ts), else a replay of every row (execution-rows.ts), so
+ * windows move with time at no database cost.
  *
  * What the indexed reads cannot find makes a full reload: rows deleted (the delete counters
  * moved), rows inserted that no read found (insert-account.ts), counters reset (a restart),
