@@ -92,6 +92,8 @@ const EPOCH_SCALE = 6;
 const SIXTY: Numeric = { units: 60n, scale: 0 };
 /** Every per-row quotient is at most this scale (|duration| ≥ 1 µs gives 24), so sums are kept in 10^-24 units. */
 const SUM_SCALE = 24;
+/** The scales a per-row quotient can have: 0 … SUM_SCALE. */
+const SCALES = SUM_SCALE + 1;
 
 /**
  * The scale PostgreSQL picks for `(µs / 10^6) / 60`, by |µs|: it depends only on the
@@ -107,7 +109,6 @@ const SCALE_STEPS: ReadonlyArray<readonly [limit: number, scale: number]> = [
 ];
 const STEP_LIMITS = Float64Array.from(SCALE_STEPS, ([limit]) => limit);
 const STEP_SCALES = Int32Array.from(SCALE_STEPS, ([, scale]) => scale);
-const STEPS = SCALE_STEPS.length;
 const FAST_SCALES = [24, 20, 16, 12, 8] as const;
 /** The remainder counters' slot of each step of SCALE_STEPS (step 0 is zero, which adds nothing). */
 const SLOT_OF_STEP = [-1, 0, 1, 2, 3, 4];
@@ -154,35 +155,30 @@ export class DurationTable {
   private remainders: Int32Array;
   /** Exact 10^-24 units per cell: `wholes` carried over, and rows too long for the fast path. */
   private readonly overflow = new Map<number, bigint>();
-  /** Rows per (cell, step of SCALE_STEPS), and per (cell, scale) of the exact path. */
-  private scaleCounts: Int32Array;
-  private readonly exactScales = new Map<number, Map<number, number>>();
 
   constructor(cells = 16) {
     this.heads = new Float64Array(HEAD * cells);
     this.remainders = new Int32Array(REMAINDERS * cells);
-    this.scaleCounts = new Int32Array(STEPS * cells);
   }
 
-  /**
-   * Adds one duration of `micros` microseconds to `cell` (beyond ±2^53 it takes the exact path);
-   * `weight` -1 takes out one added before, leaving what adding the others alone gives.
-   */
-  add(cell: number, micros: number, weight: 1 | -1 = 1): void {
+  // The COPY pass's hot path: kept as small as it is so that the compiler inlines it into the fold.
+  /** Adds one duration of `micros` microseconds to `cell` (beyond ±2^53 it takes the exact path). */
+  add(cell: number, micros: number): void {
     const magnitude = micros < 0 ? -micros : micros;
     if (magnitude > Number.MAX_SAFE_INTEGER) {
-      this.addExact(cell, BigInt(micros), weight);
+      this.addExact(cell, BigInt(micros));
       return;
     }
     this.reach(cell);
     const heads = this.heads;
     const at = HEAD * cell;
-    heads[at + COUNT]! += weight;
+    heads[at + COUNT]!++;
     let step = 0;
     while (magnitude >= STEP_LIMITS[step]!) step++;
-    this.countScale(cell, step, weight);
+    const scale = STEP_SCALES[step]!;
+    if (scale + 1 > heads[at + SCALE_PLUS_ONE]!) heads[at + SCALE_PLUS_ONE] = scale + 1;
     if (magnitude === 0) return;
-    const sign = micros < 0 ? -weight : weight;
+    const sign = micros < 0 ? -1 : 1;
     let u = Math.floor(magnitude / 6);
     let v = magnitude - u * 6;
     // The float quotient can land one off near 2^53; the remainder says which way.
@@ -203,57 +199,42 @@ export class DurationTable {
     }
   }
 
-  /** Adds (or, `weight` -1, takes out) one duration given exactly (any int8), through the general division. */
-  addExact(cell: number, micros: bigint, weight: 1 | -1 = 1): void {
+  /**
+   * Adds one duration given exactly (any int8), through the general division; returns the
+   * quotient's scale. `weight` -1 takes one out (see SignedDurationTable): both paths add the
+   * same rounded quotient, so taking out by this one leaves what adding the others gives.
+   */
+  addExact(cell: number, micros: bigint, weight: 1 | -1 = 1): number {
     this.reach(cell);
     const at = HEAD * cell;
     this.heads[at + COUNT]! += weight;
     const quotient = numericDivide({ units: micros, scale: EPOCH_SCALE }, SIXTY);
-    this.countExactScale(cell, quotient.scale, weight);
+    if (quotient.scale + 1 > this.heads[at + SCALE_PLUS_ONE]!) this.heads[at + SCALE_PLUS_ONE] = quotient.scale + 1;
     this.carry(cell, BigInt(weight) * quotient.units * pow10(SUM_SCALE - quotient.scale));
+    return quotient.scale;
   }
 
-  /**
-   * The display scale is the largest scale of the rows in the cell: rows are counted per scale
-   * so that taking out the last row of the largest gives back the next one down.
-   */
-  private countScale(cell: number, step: number, weight: 1 | -1): void {
-    const counts = this.scaleCounts;
-    counts[STEPS * cell + step]! += weight;
-    const scalePlusOne = STEP_SCALES[step]! + 1;
+  /** Takes out one duration added before: only a SignedDurationTable can. */
+  remove(cell: number, micros: number | bigint): void {
+    void cell;
+    void micros;
+    throw new Error('durations can only be taken out of a SignedDurationTable');
+  }
+
+  /** The display scale + 1 of a cell (0: empty), and setting it (a row of the largest scale taken out). */
+  protected scalePlusOne(cell: number, value?: number): number {
     const at = HEAD * cell + SCALE_PLUS_ONE;
-    if (weight > 0) {
-      if (scalePlusOne > this.heads[at]!) this.heads[at] = scalePlusOne;
-    } else if (counts[STEPS * cell + step] === 0 && scalePlusOne === this.heads[at]) {
-      this.heads[at] = this.largestScalePlusOne(cell);
-    }
+    if (value !== undefined) this.heads[at] = value;
+    return this.heads[at]!;
   }
 
-  private countExactScale(cell: number, scale: number, weight: 1 | -1): void {
-    let scales = this.exactScales.get(cell);
-    if (!scales) {
-      scales = new Map();
-      this.exactScales.set(cell, scales);
-    }
-    const count = (scales.get(scale) ?? 0) + weight;
-    if (count === 0) scales.delete(scale);
-    else scales.set(scale, count);
-    const at = HEAD * cell + SCALE_PLUS_ONE;
-    if (weight > 0) {
-      if (scale + 1 > this.heads[at]!) this.heads[at] = scale + 1;
-    } else if (count === 0 && scale + 1 === this.heads[at]) {
-      this.heads[at] = this.largestScalePlusOne(cell);
-    }
-  }
-
-  /** The largest scale + 1 of the rows a cell holds (0: none). */
-  private largestScalePlusOne(cell: number): number {
-    let largest = 0;
-    for (let step = 0; step < STEPS; step++) {
-      if (this.scaleCounts[STEPS * cell + step] !== 0) largest = Math.max(largest, STEP_SCALES[step]! + 1);
-    }
-    for (const scale of this.exactScales.get(cell)?.keys() ?? []) largest = Math.max(largest, scale + 1);
-    return largest;
+  /** A copy that later adds leave as it is (its sums only: nothing is taken out of it). */
+  clone(): DurationTable {
+    const copy = new DurationTable(1);
+    copy.heads = this.heads.slice();
+    copy.remainders = this.remainders.slice();
+    this.overflow.forEach((units, cell) => copy.overflow.set(cell, units));
+    return copy;
   }
 
   /** The sum of `cells` (a period is the sum of its tiers), exactly. */
@@ -281,17 +262,6 @@ export class DurationTable {
     return { count, sum, averageText };
   }
 
-  /** A copy that later adds leave as it is. */
-  clone(): DurationTable {
-    const copy = new DurationTable(1);
-    copy.heads = this.heads.slice();
-    copy.remainders = this.remainders.slice();
-    copy.scaleCounts = this.scaleCounts.slice();
-    this.overflow.forEach((units, cell) => copy.overflow.set(cell, units));
-    this.exactScales.forEach((scales, cell) => copy.exactScales.set(cell, new Map(scales)));
-    return copy;
-  }
-
   private carry(cell: number, units: bigint): void {
     this.overflow.set(cell, (this.overflow.get(cell) ?? 0n) + units);
   }
@@ -307,8 +277,49 @@ export class DurationTable {
     const remainders = new Int32Array(REMAINDERS * cells);
     remainders.set(this.remainders);
     this.remainders = remainders;
-    const scaleCounts = new Int32Array(STEPS * cells);
-    scaleCounts.set(this.scaleCounts);
-    this.scaleCounts = scaleCounts;
+  }
+}
+
+/**
+ * A DurationTable that rows can be taken out of (`remove`, for a pass kept between runs): the
+ * display scale is the largest scale of the rows a cell holds, so it counts rows per scale
+ * besides, and taking out the last row of the largest gives back the next one down.
+ */
+export class SignedDurationTable extends DurationTable {
+  private scaleCounts = new Int32Array(SCALES * 16);
+
+  override add(cell: number, micros: number): void {
+    super.add(cell, micros);
+    const magnitude = micros < 0 ? -micros : micros;
+    // Beyond 2^53 µs the add went through addExact, which counted its scale.
+    if (magnitude > Number.MAX_SAFE_INTEGER) return;
+    let step = 0;
+    while (magnitude >= STEP_LIMITS[step]!) step++;
+    this.countScale(cell, STEP_SCALES[step]!, 1);
+  }
+
+  override addExact(cell: number, micros: bigint, weight: 1 | -1 = 1): number {
+    const scale = super.addExact(cell, micros, weight);
+    this.countScale(cell, scale, weight);
+    return scale;
+  }
+
+  /** Rare (a few rows a run), so by the exact path. */
+  override remove(cell: number, micros: number | bigint): void {
+    this.addExact(cell, BigInt(micros), -1);
+  }
+
+  private countScale(cell: number, scale: number, weight: 1 | -1): void {
+    if (scale < 0 || scale >= SCALES) throw new Error(`a duration divided at scale ${scale}, beyond ${SCALES - 1}`);
+    if (SCALES * (cell + 1) > this.scaleCounts.length) {
+      const grown = new Int32Array(Math.max(2 * this.scaleCounts.length, SCALES * (cell + 1)));
+      grown.set(this.scaleCounts);
+      this.scaleCounts = grown;
+    }
+    const left = (this.scaleCounts[SCALES * cell + scale]! += weight);
+    if (weight > 0 || left !== 0 || scale + 1 !== this.scalePlusOne(cell)) return;
+    let largest = scale;
+    while (largest >= 0 && this.scaleCounts[SCALES * cell + largest] === 0) largest--;
+    this.scalePlusOne(cell, largest + 1);
   }
 }

@@ -123,7 +123,7 @@ export class ExecutionFolds {
   readonly kinds = new StatusKinds(this.statuses);
   /** The start cuts (see startCuts), newest first. */
   readonly cuts: Float64Array;
-  /** Rows folded per status index: a status whose rows were all taken out is no longer listed. */
+  /** Rows folded per status index (signed folds): a status whose rows were all taken out is no longer listed. */
   private rowsByStatus = new Float64Array(8);
   private readonly scriptFold: ScriptTierFold | null;
   private readonly hourFold: StartHourFold | null;
@@ -138,13 +138,15 @@ export class ExecutionFolds {
   constructor(
     plan: LoadPlan,
     scriptRows: ScriptRows,
+    /** Whether rows may be taken out (batches of weight -1) and the folds moved on (see moveTo): a pass kept between runs. */
+    readonly signed = false,
   ) {
     this.currentPlan = plan;
     const scripts = new ScriptIndex(scriptRows);
     this.scripts = scripts;
     this.cuts = Float64Array.from(startCuts(plan));
     const tierCount = this.tierCount;
-    this.scriptFold = plan.scriptWindows.length > 0 ? new ScriptTierFold(tierCount, () => scripts.dictionary.size, plan.durations) : null;
+    this.scriptFold = plan.scriptWindows.length > 0 ? new ScriptTierFold(tierCount, () => scripts.dictionary.size, plan.durations, signed) : null;
     this.hourFold =
       plan.hourWindows.length > 0 ? new StartHourFold(tierCount, Math.min(...plan.hourWindows), Math.max(plan.now, ...plan.hourWindows)) : null;
     this.timelineTiers = seriesTiers(plan.series);
@@ -157,7 +159,7 @@ export class ExecutionFolds {
     const tierOfStartTier = Int32Array.from({ length: tierCount }, (_, tier) => this.userTierCuts.filter((cut) => cuts.indexOf(cut) < tier).length);
     this.userFold =
       plan.topUsers.length > 0 || plan.activity.length > 0
-        ? new UserRunsFold(tierOfStartTier, this.userTierCuts.length + 1, this.userFilters.length, filtersByScript(plan, scripts, this.userFilters))
+        ? new UserRunsFold(tierOfStartTier, this.userTierCuts.length + 1, this.userFilters.length, filtersByScript(plan, scripts, this.userFilters), undefined, signed)
         : null;
     this.pairs = plan.topUsers.length > 0 ? new UserScriptLog(bitsFor(scriptRows.ids.length)) : null;
   }
@@ -174,6 +176,7 @@ export class ExecutionFolds {
 
   /** Folds one batch of decoded rows (their start tiers set) into every fold. */
   fold(batch: ExecutionBatch): void {
+    if (batch.weight < 0 && !this.signed) throw new Error('rows can only be taken out of signed folds');
     // One call site per fold keeps each call monomorphic (inlined), where a loop over them would not be.
     this.scriptFold?.add(batch);
     this.hourFold?.add(batch);
@@ -183,7 +186,7 @@ export class ExecutionFolds {
       this.userFold.add(batch);
     }
     this.pairs?.add(batch);
-    this.countStatuses(batch);
+    if (this.signed) this.countStatuses(batch);
   }
 
   private countStatuses(batch: ExecutionBatch): void {
@@ -241,7 +244,7 @@ export class ExecutionFolds {
       userCuts: userTierCuts,
       userFilters,
       favourites,
-      statuses: this.statuses.names.filter((name, index): name is string => name !== null && this.rowsByStatus[index]! > 0),
+      statuses: this.statuses.names.filter((name, index): name is string => name !== null && (!this.signed || this.rowsByStatus[index]! > 0)),
       bytes,
     };
   }

@@ -98,13 +98,13 @@ export class KeptPasses {
     const kept = this.byShape.get(shape);
     let folds: ExecutionFolds;
     let kind: PassKind;
-    if (fed && fed.plan === plan && fed.scripts.rows === scripts) {
+    if (fed && fed.signed && fed.plan === plan && fed.scripts.rows === scripts) {
       [folds, kind] = [fed, 'fed'];
     } else if (kept && this.canMove(kept, plan, scripts)) {
       this.moveOn(kept, plan);
       [folds, kind] = [kept.folds, 'moved'];
     } else {
-      folds = new ExecutionFolds(plan, scripts);
+      folds = new ExecutionFolds(plan, scripts, true);
       rows.replay(folds, executionColumns(plan));
       kind = 'replayed';
     }

@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DurationTable } from '../../src/lib/pg-numeric.js';
+import { DurationTable, SignedDurationTable } from '../../src/lib/pg-numeric.js';
 import { TextDictionary, uuidWords } from '../../src/pass/dictionary.js';
 import { ScriptTierFold } from '../../src/pass/folds/script-tiers.js';
 import { StartHourFold } from '../../src/pass/folds/start-hours.js';
@@ -112,7 +112,7 @@ function holdsAfterRemoval<F extends Feeder>(make: (statuses: TextDictionary) =>
 describe('signed folds: rows taken out leave what a fresh fold of the rest gives', () => {
   it('ScriptTierFold, with the exact average duration (its scale drops with the rows that set it)', () => {
     holdsAfterRemoval(
-      () => new ScriptTierFold(3, () => 5, true),
+      () => new ScriptTierFold(3, () => 5, true, true),
       (fold) => [0, 1, 2].map((tier) => fold.result().through(tier)),
     );
   });
@@ -143,7 +143,7 @@ describe('signed folds: rows taken out leave what a fresh fold of the rest gives
   it('UserRunsFold: rankings, activity and distinct users (users compared by id)', () => {
     const filtersOf = { first: Int32Array.from([0, 1, 3, 4, 4, 4]), list: Int32Array.from([0, 0, 1, 1]) };
     holdsAfterRemoval(
-      () => new UserRunsFold(Int32Array.from([0, 0, 1]), 2, 2, filtersOf, 16),
+      () => new UserRunsFold(Int32Array.from([0, 0, 1]), 2, 2, filtersOf, 16, true),
       (fold) => usersReport(fold.result()),
     );
   });
@@ -155,14 +155,17 @@ describe('signed folds: rows taken out leave what a fresh fold of the rest gives
     );
   });
 
-  it('DurationTable: count, exact sum and average per set of cells', () => {
+  it('SignedDurationTable: count, exact sum and average per set of cells', () => {
     const duration = fc.oneof(fc.integer({ min: -(2 ** 40), max: 2 ** 40 }), fc.constantFrom(0, 1, 6_099, 6_100, 61e6, 61e10, 61e14, 2 ** 53 - 1), fc.bigInt({ min: -(2n ** 62n), max: 2n ** 62n }));
     fc.assert(
       fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 3 }), duration), { minLength: 1, maxLength: 200 }), fc.infiniteStream(fc.boolean()), (rows, coin) => {
         const taken = rows.map(() => coin.next().value as boolean);
-        const add = (table: DurationTable, [cell, micros]: (typeof rows)[number], weight: 1 | -1) =>
-          typeof micros === 'bigint' ? table.addExact(cell, micros, weight) : table.add(cell, micros, weight);
-        const signed = new DurationTable(1);
+        const add = (table: DurationTable, [cell, micros]: (typeof rows)[number], weight: 1 | -1) => {
+          if (weight < 0) table.remove(cell, micros);
+          else if (typeof micros === 'bigint') table.addExact(cell, micros);
+          else table.add(cell, micros);
+        };
+        const signed = new SignedDurationTable(1);
         const fresh = new DurationTable(1);
         rows.forEach((row, index) => {
           add(signed, row, 1);
@@ -226,7 +229,7 @@ function usersReport(users: UserRuns) {
 
 /** A user fold to number the users, feeding a UserScriptLog; reports every user's favourites by id. */
 class FavouritesProbe implements Feeder {
-  private readonly users = new UserRunsFold(Int32Array.from([0, 0, 0]), 1, 1, { first: new Int32Array(1), list: new Int32Array(0) }, 16);
+  private readonly users = new UserRunsFold(Int32Array.from([0, 0, 0]), 1, 1, { first: new Int32Array(1), list: new Int32Array(0) }, 16, true);
   private readonly log = new UserScriptLog(8);
 
   resolve(batch: ExecutionBatch): void {

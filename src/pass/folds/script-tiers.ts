@@ -3,7 +3,7 @@
  * executions' task performance (counts, and the exact average duration) all read it.
  * A window is the sum of its tiers, added up once per script instead of once per row.
  */
-import { DurationTable } from '../../lib/pg-numeric.js';
+import { DurationTable, SignedDurationTable } from '../../lib/pg-numeric.js';
 import { type ExecutionBatch, type Fold, StatusKind } from '../rows.js';
 
 export interface ScriptCounts {
@@ -34,15 +34,18 @@ const [TOTAL, FINISHED, FAILED, CANCELLED, TIMED, TIMED_FINISHED] = [0, StatusKi
 export class ScriptTierFold implements Fold<ScriptTotals> {
   /** COUNTERS per (script + 1, tier) cell; script -1 (NULL) is slot 0 (int32: the pass stops before 2^31 rows). */
   private counts: Int32Array;
-  private durations = new DurationTable(1024);
+  private durations: DurationTable;
 
   constructor(
     private readonly tiers: number,
     /** How many script indexes the pass has handed out, read at result time. */
     private readonly scriptsSeen: () => number,
     private readonly withDurations: boolean,
+    /** Whether rows may be taken out (batches of weight -1). */
+    private readonly signed = false,
   ) {
     this.counts = new Int32Array(COUNTERS * tiers * 1024);
+    this.durations = signed ? new SignedDurationTable(1024) : new DurationTable(1024);
   }
 
   add(batch: ExecutionBatch): void {
@@ -66,7 +69,8 @@ export class ScriptTierFold implements Fold<ScriptTotals> {
       if (startExact === null && endExact === null) {
         const micros = to - from;
         if (micros !== micros || !Number.isFinite(micros)) throw new Error('cannot subtract infinite timestamps (execution.end_date - start_date)');
-        this.durations.add(cell, micros, weight);
+        if (weight > 0) this.durations.add(cell, micros);
+        else this.durations.remove(cell, micros);
       } else {
         this.durations.addExact(cell, (endExact ?? BigInt(to)) - (startExact ?? BigInt(from)), weight);
       }
@@ -83,7 +87,7 @@ export class ScriptTierFold implements Fold<ScriptTotals> {
 
   /** A copy of what the fold holds now, for a result that later batches must not change. */
   snapshot(): ScriptTierFold {
-    const copy = new ScriptTierFold(this.tiers, this.scriptsSeen, this.withDurations);
+    const copy = new ScriptTierFold(this.tiers, this.scriptsSeen, this.withDurations, this.signed);
     copy.counts = this.counts.slice();
     copy.durations = this.durations.clone();
     return copy;

@@ -41,10 +41,12 @@ export interface FiltersByScript {
   readonly list: Int32Array;
 }
 
-// A record, in int32 units: the uuid's four words, the user's executions, a pad, then runs
-// and finished per (filter, tier), then executions per tier (any script: the newest tier is
-// the first with some, which stays right when executions are taken out).
-const EXECUTIONS = 4;
+// A record, in int32 units: the uuid's four words, the newest tier, the user's executions
+// (signed folds), then runs and finished per (filter, tier); a signed fold's records end with
+// the executions per tier (any script: the newest tier is then the first with some, which
+// stays right when executions are taken out).
+const NEWEST_TIER = 4;
+const EXECUTIONS = 5;
 const COUNTS = 6;
 // A slot, in int32 units: the uuid's first word, then its record's number + 1 (0: empty).
 const SLOT = 2;
@@ -71,11 +73,13 @@ export class UserRunsFold implements Fold<UserRuns> {
     private readonly filtersOf: FiltersByScript,
     /** Users expected: the tables start that big, instead of doubling up to it. */
     expected = 64 * 1024,
+    /** Whether rows may be taken out (batches of weight -1): records then count executions per tier. */
+    private readonly signed = false,
   ) {
     this.cells = filters * tiers;
     this.tierRows = COUNTS + 2 * this.cells;
     // Always even: a record starts on a multiple of 8 bytes.
-    this.stride = this.tierRows + tiers + (tiers % 2);
+    this.stride = this.tierRows + (signed ? tiers + (tiers % 2) : 0);
     const capacity = slotCapacity(expected);
     this.slots = new Int32Array(SLOT * capacity);
     this.slotMask = capacity - 1;
@@ -152,6 +156,7 @@ export class UserRunsFold implements Fold<UserRuns> {
     i32[at + 1] = w1;
     i32[at + 2] = w2;
     i32[at + 3] = w3;
+    i32[at + NEWEST_TIER] = this.tiers;
     this.slots[slot * SLOT] = w0;
     this.slots[slot * SLOT + 1] = ++this.size;
     if (2 * this.size > this.slotMask + 1) this.rehash();
@@ -176,7 +181,7 @@ export class UserRunsFold implements Fold<UserRuns> {
   /** Counts each row of `batch` (resolved first) for its user; `batch.weight` -1 takes rows out. */
   add(batch: ExecutionBatch): void {
     const { size, user, startTier, script, kind, weight } = batch;
-    const { stride, cells, tiers, tierOfStartTier, tierRows } = this;
+    const { stride, cells, tiers, tierOfStartTier, tierRows, signed } = this;
     const { first, list } = this.filtersOf;
     const scripts = first.length - 1;
     const i32 = this.i32;
@@ -185,10 +190,8 @@ export class UserRunsFold implements Fold<UserRuns> {
       if (rowUser < 0) continue;
       const at = rowUser * stride;
       const tier = tierOfStartTier[startTier[row]!]!;
-      i32[at + tierRows + tier]! += weight;
-      const executions = (i32[at + EXECUTIONS]! += weight);
-      // A user goes live with its first execution, and leaves with its last.
-      if (executions === (weight > 0 ? 1 : 0)) this.live += weight;
+      if (signed) this.countExecution(at, tier, weight);
+      else if (tier < i32[at + NEWEST_TIER]!) i32[at + NEWEST_TIER] = tier;
       const rowScript = script[row]!;
       if (rowScript < 0 || rowScript >= scripts) continue;
       const finished = kind[row] === StatusKind.Finished;
@@ -198,6 +201,14 @@ export class UserRunsFold implements Fold<UserRuns> {
         if (finished) i32[cell + cells]! += weight;
       }
     }
+  }
+
+  /** A signed fold's count of a user's executions, per tier and in all: a user goes live with its first, and leaves with its last. */
+  private countExecution(at: number, tier: number, weight: 1 | -1): void {
+    const i32 = this.i32;
+    i32[at + this.tierRows + tier]! += weight;
+    const executions = (i32[at + EXECUTIONS]! += weight);
+    if (executions === (weight > 0 ? 1 : 0)) this.live += weight;
   }
 
   /**
@@ -228,7 +239,7 @@ export class UserRunsFold implements Fold<UserRuns> {
   }
 
   result(): UserRuns {
-    const { i32, stride, size, tiers, cells, tierRows, live } = this;
+    const { i32, stride, size, tiers, cells, tierRows, signed } = this;
     const words = (user: number) => i32.subarray(user * stride, user * stride + 4);
     /** Orders users as their uuid text sorts: the words unsigned, in order. */
     const compareIds = (a: number, b: number) => {
@@ -272,9 +283,10 @@ export class UserRunsFold implements Fold<UserRuns> {
     };
     const tops = new Map<string, RankedUser[][]>();
     return {
-      distinctUsers: live,
+      distinctUsers: signed ? this.live : size,
       numbered: size,
       newestTier(user) {
+        if (!signed) return i32[user * stride + NEWEST_TIER]!;
         const at = user * stride + tierRows;
         let tier = 0;
         while (tier < tiers && i32[at + tier] === 0) tier++;
