@@ -202,7 +202,7 @@ export class ExecutionFolds {
 
   /**
    * Holds the rows for `plan` instead, a plan of the same shape a little later (see
-   * `planShape` and `movesOnFrom`): every row whose tiers differ between the two plans must
+   * `planShape` in src/state/kept-passes.ts): every row whose tiers differ between the two plans must
    * have been taken out (a batch of weight -1) before, and be added after.
    */
   moveTo(plan: LoadPlan): void {
