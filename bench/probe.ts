@@ -15,6 +15,7 @@
  * asserts nothing. See docs/performance.md.
  */
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { createDb } from '../src/io/db.js';
@@ -39,11 +40,15 @@ function parseCli(argv: string[]) {
       probes: { type: 'string' },
       dirty: { type: 'boolean' },
       unprepared: { type: 'boolean' },
+      interval: { type: 'string' },
     },
   });
   const probes = Number(values.probes ?? 1000);
   if (!Number.isSafeInteger(probes) || probes < 1) throw new Error(`--probes must be a positive integer, got ${values.probes}`);
+  const intervalMs = Number(values.interval ?? 0);
+  if (!Number.isFinite(intervalMs) || intervalMs < 0) throw new Error(`--interval must be a number of milliseconds, got ${values.interval}`);
   return {
+    intervalMs,
     databaseUrl: values['database-url'] ?? process.env.BENCH_DATABASE_URL ?? DEFAULT_URL,
     probes,
     dirty: values.dirty === true,
@@ -51,9 +56,10 @@ function parseCli(argv: string[]) {
   };
 }
 
-async function measure(pool: pg.Pool, pid: number, probes: number, probe: () => Promise<unknown>): Promise<Series> {
+async function measure(pool: pg.Pool, pid: number, probes: number, intervalMs: number, probe: () => Promise<unknown>): Promise<Series> {
   const series: Series = { cpuMs: [], wallMs: [] };
   for (let index = 0; index < WARM_UP + probes; index += 1) {
+    if (intervalMs > 0 && index >= WARM_UP) await sleep(intervalMs);
     const cpuBefore = processCpuMs(pid);
     const start = performance.now();
     await probe();
@@ -100,11 +106,11 @@ async function main(argv: string[]): Promise<void> {
     out(`database ${new URL(options.databaseUrl).pathname.slice(1)}: about ${executions} executions; ${options.probes} probes (after ${WARM_UP} unmeasured), backend ${pid}`);
     if (options.dirty) out(`--dirty: progress rewritten on the ${await dirtyRunningRuns(pool)} RUNNING runs`);
 
-    const prepared = await measure(pool, pid, options.probes, () => probeChanges(pool));
+    const prepared = await measure(pool, pid, options.probes, options.intervalMs, () => probeChanges(pool));
     out(`probe (prepared)     PostgreSQL CPU: ${describe(prepared.cpuMs)}`);
     out(`                     round trip:     ${describe(prepared.wallMs)}`);
     if (options.unprepared) {
-      const unnamed = await measure(pool, pid, options.probes, () => pool.query(CHANGE_PROBE_SQL, [new Date().toISOString()]));
+      const unnamed = await measure(pool, pid, options.probes, options.intervalMs, () => pool.query(CHANGE_PROBE_SQL, [new Date().toISOString()]));
       out(`probe (unprepared)   PostgreSQL CPU: ${describe(unnamed.cpuMs)}`);
       out(`                     round trip:     ${describe(unnamed.wallMs)}`);
     }
