@@ -48,6 +48,11 @@ export interface FullRun {
   readonly complete: boolean;
   readonly dbMs: number;
   readonly loadedWhole: boolean;
+  /**
+   * Until when its payloads stay exact (ms; null: no bound), when the run knows it from the rows
+   * it held; absent: the bound the probe before it found.
+   */
+  readonly validUntil?: number | null;
 }
 
 export interface ChangeLoopDeps {
@@ -216,7 +221,7 @@ export class ChangeLoop {
       return { complete: false, dbMs: 0, loadedWhole: false };
     });
     // The probe ran just before the run's instant: its bound holds for the run's payloads too.
-    if (run.complete) this.validUntil = probed?.validUntil ?? null;
+    if (run.complete) this.validUntil = run.validUntil !== undefined ? run.validUntil : (probed?.validUntil ?? null);
     this.finished(run);
     this.current = null;
     this.wake();

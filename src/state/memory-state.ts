@@ -19,6 +19,7 @@ import type { LoadPlan } from '../pass/plan.js';
 import type { ScriptRows } from '../pass/scripts.js';
 import type { LoadedUsers } from '../pass/user-table.js';
 import { ExecutionRows } from './execution-rows.js';
+import { validUntilIn } from './horizon.js';
 import { counterOf, InsertAccount } from './insert-account.js';
 import { agreesWithProbe } from './probe-agreement.js';
 import { diffStates, type StateDiff } from './state-diff.js';
@@ -359,6 +360,16 @@ export class MemoryState {
     this.deps.onReconcile?.(diffStates(kept, fresh));
     this.tables = fresh;
     this.books = this.bookkeepingOf(fingerprint);
+  }
+
+  /**
+   * Until when payloads computed at `nowMs` from the rows held stay exact (null: no bound);
+   * undefined when no rows are held.
+   */
+  validUntil(nowMs: number): Date | null | undefined {
+    if (!this.tables) return undefined;
+    const { executions, users } = this.tables;
+    return validUntilIn([...executions.timeColumns(), { values: users.createdAt, count: users.count }], nowMs);
   }
 
   /** The users as the user sections read them. */
