@@ -27,7 +27,7 @@ import { ADMIN_URL, databaseFromTemplate } from '../test/helpers/services.js';
 import { createDatabase, DEFAULT_SEED, seedDatabase, withDatabase } from '../tools/seed-lib.js';
 import { startCpuSampler, peakRssMib } from './cpu-sampler.js';
 import { CONTENDERS, type Contender, type RunningContender, increases, samplesOf, startContender } from './freshness/contender.js';
-import { type Commit, type CpuReading, type FieldHistory, commitLags, cpuPerMinute, percentile, record, spread, summarizeLags } from './freshness/lag.js';
+import { type Commit, type CpuReading, type FieldHistory, commitLags, cpuMeanPerMinute, cpuPerMinute, percentile, record, spread, summarizeLags } from './freshness/lag.js';
 import { formatReport, type ScenarioResult } from './freshness/report.js';
 import { QUICK_SECONDS, SCENARIO_NAMES, SCENARIOS, type ScenarioName, plannedChanges } from './freshness/scenarios.js';
 import { CHANGE_KINDS, type ChangeKind, cutoffLabel, quietPeriods, watchesOf, type Watch } from './freshness/watch.js';
@@ -351,6 +351,7 @@ async function measureContender(contender: Contender, options: Options, template
         runsByReason: reasons,
         runsMetrics: increases(window.metricsBefore, window.metricsAfter),
         pgCpuPerMinuteMs: spread(cpuPerMinute(pgReadings, window.from, window.to)),
+        pgCpuMeanPerMinuteMs: cpuMeanPerMinute(pgReadings, window.from, window.to),
         cliCpuPerMinuteMs: spread(cpuPerMinute(cliReadings, window.from, window.to)),
         peakRssMib: window.peak,
       };

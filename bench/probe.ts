@@ -1,10 +1,12 @@
 /**
  * Cost of the change probe (src/pass/change-probe.ts) on a seeded database.
  *
- *   npm run bench:probe -- [--database-url URL] [--probes N] [--dirty] [--unprepared]
+ *   npm run bench:probe -- [--database-url URL] [--probes N] [--interval MS] [--dirty] [--unprepared]
  *
- * Runs the probe `--probes` times (default 1000, after 20 unmeasured) on one connection
- * opened as the CLI opens its own, and prints, per probe, the CPU time of the PostgreSQL
+ * Runs the probe `--probes` times (default 1000, after 20 unmeasured; `--interval MS` apart,
+ * default back to back: a probe a second finds the backend's caches colder) on one connection
+ * opened as the CLI opens its own, schedule's statement (the fingerprint) then the one-shot
+ * refresh's (with the validity horizon), and prints, per probe, the CPU time of the PostgreSQL
  * backend serving it (read from /proc before and after each probe) and the round trip as
  * the client sees it: median, min, p90 and max, and the total over all probes; then one
  * EXPLAIN (ANALYZE, BUFFERS) of the statement. `--dirty` first rewrites the `progress` of every
@@ -15,11 +17,12 @@
  * asserts nothing. See docs/performance.md.
  */
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { createDb } from '../src/io/db.js';
 import { parsePostgresTls } from '../src/io/tls.js';
-import { CHANGE_PROBE_SQL, probeChanges } from '../src/pass/change-probe.js';
+import { CHANGE_PROBE_SQL, probeAt, probeChanges } from '../src/pass/change-probe.js';
 import { processCpuMs } from './process-cpu.js';
 
 const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/stats_refresh_bench';
@@ -39,11 +42,15 @@ function parseCli(argv: string[]) {
       probes: { type: 'string' },
       dirty: { type: 'boolean' },
       unprepared: { type: 'boolean' },
+      interval: { type: 'string' },
     },
   });
   const probes = Number(values.probes ?? 1000);
   if (!Number.isSafeInteger(probes) || probes < 1) throw new Error(`--probes must be a positive integer, got ${values.probes}`);
+  const intervalMs = Number(values.interval ?? 0);
+  if (!Number.isFinite(intervalMs) || intervalMs < 0) throw new Error(`--interval must be a number of milliseconds, got ${values.interval}`);
   return {
+    intervalMs,
     databaseUrl: values['database-url'] ?? process.env.BENCH_DATABASE_URL ?? DEFAULT_URL,
     probes,
     dirty: values.dirty === true,
@@ -51,9 +58,10 @@ function parseCli(argv: string[]) {
   };
 }
 
-async function measure(pool: pg.Pool, pid: number, probes: number, probe: () => Promise<unknown>): Promise<Series> {
+async function measure(pool: pg.Pool, pid: number, probes: number, intervalMs: number, probe: () => Promise<unknown>): Promise<Series> {
   const series: Series = { cpuMs: [], wallMs: [] };
   for (let index = 0; index < WARM_UP + probes; index += 1) {
+    if (intervalMs > 0 && index >= WARM_UP) await sleep(intervalMs);
     const cpuBefore = processCpuMs(pid);
     const start = performance.now();
     await probe();
@@ -100,11 +108,14 @@ async function main(argv: string[]): Promise<void> {
     out(`database ${new URL(options.databaseUrl).pathname.slice(1)}: about ${executions} executions; ${options.probes} probes (after ${WARM_UP} unmeasured), backend ${pid}`);
     if (options.dirty) out(`--dirty: progress rewritten on the ${await dirtyRunningRuns(pool)} RUNNING runs`);
 
-    const prepared = await measure(pool, pid, options.probes, () => probeChanges(pool));
-    out(`probe (prepared)     PostgreSQL CPU: ${describe(prepared.cpuMs)}`);
+    const prepared = await measure(pool, pid, options.probes, options.intervalMs, () => probeChanges(pool));
+    out(`probe (schedule)     PostgreSQL CPU: ${describe(prepared.cpuMs)}`);
     out(`                     round trip:     ${describe(prepared.wallMs)}`);
+    const withHorizon = await measure(pool, pid, options.probes, options.intervalMs, () => probeAt(pool, new Date()));
+    out(`probe with horizon   PostgreSQL CPU: ${describe(withHorizon.cpuMs)}`);
+    out(`  (one-shot refresh) round trip:     ${describe(withHorizon.wallMs)}`);
     if (options.unprepared) {
-      const unnamed = await measure(pool, pid, options.probes, () => pool.query(CHANGE_PROBE_SQL, [new Date().toISOString()]));
+      const unnamed = await measure(pool, pid, options.probes, options.intervalMs, () => pool.query(CHANGE_PROBE_SQL, [new Date().toISOString()]));
       out(`probe (unprepared)   PostgreSQL CPU: ${describe(unnamed.cpuMs)}`);
       out(`                     round trip:     ${describe(unnamed.wallMs)}`);
     }

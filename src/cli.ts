@@ -30,7 +30,7 @@ STATS_REFRESH_CONCURRENCY, STATS_REFRESH_STATEMENT_TIMEOUT, STATS_REFRESH_LOCK_T
 STATS_REFRESH_WAIT_TIMEOUT, STATS_REFRESH_GRACE_PERIOD, STATS_REFRESH_BATCH_FILE,
 STATS_REFRESH_LEARN (off to disable), STATS_REFRESH_LEARN_WINDOW, STATS_REFRESH_LEARN_MAX,
 STATS_REFRESH_PUSHGATEWAY_URL, STATS_REFRESH_ON_DRIFT, STATS_REFRESH_FORCE, STATS_API_CACHE_TTL, ROLLBAR_ACCESS_TOKEN (optional), ROLLBAR_ENVIRONMENT; for schedule
-also STATS_REFRESH_SCHEDULE_MODE, STATS_REFRESH_PROBE_INTERVAL, STATS_REFRESH_MAX_STALENESS,
+also STATS_REFRESH_SCHEDULE_MODE, STATS_REFRESH_PROBE_INTERVAL, STATS_REFRESH_QUIET_PROBE_INTERVAL, STATS_REFRESH_MAX_STALENESS,
 STATS_REFRESH_DB_BUDGET, STATS_REFRESH_{DASHBOARD,EXECUTIONS,USERS}_CRON, STATS_REFRESH_CHECK_INTERVAL,
 STATS_REFRESH_METRICS_PORT, STATS_REFRESH_METRICS_HOST. DATABASE_URL_FILE, REDIS_URL_FILE,
 ROLLBAR_ACCESS_TOKEN_FILE: read the value from a file instead (Docker secrets). Flags override
@@ -79,6 +79,7 @@ function scheduleOptions(command: Command): Command {
   return computeOptions(command, SCHEDULE_DEFAULTS.ttlSeconds)
     .option('--mode <mode>', `change: run when the data changes (the leader of the replicas); cron: on the cron schedules (env STATS_REFRESH_SCHEDULE_MODE, default ${SCHEDULE_DEFAULTS.mode})`)
     .option('--probe-interval <seconds>', `change mode: how often to probe the data for changes (env STATS_REFRESH_PROBE_INTERVAL, default ${SCHEDULE_DEFAULTS.probeIntervalSeconds})`)
+    .option('--quiet-probe-interval <seconds>', `change mode: how often to probe once no change was seen for 2 minutes; the first change seen brings back --probe-interval (env STATS_REFRESH_QUIET_PROBE_INTERVAL, default ${SCHEDULE_DEFAULTS.quietProbeIntervalSeconds})`)
     .option('--max-staleness <seconds>', `change mode: a full run at least this often, changes or not (env STATS_REFRESH_MAX_STALENESS, default ${SCHEDULE_DEFAULTS.maxStalenessSeconds})`)
     .option('--reconcile-interval <seconds>', `change mode: the rows kept in memory are reloaded and compared with memory at least this often (env STATS_REFRESH_RECONCILE_INTERVAL, default ${SCHEDULE_DEFAULTS.reconcileIntervalSeconds})`)
     .option('--db-budget <seconds>', "change mode: PostgreSQL seconds an hour; changes wait when spent (env STATS_REFRESH_DB_BUDGET, default: what the default cron schedules spend)")

@@ -50,6 +50,8 @@ export const SCHEDULE_DEFAULTS = Object.freeze({
   >,
   checkIntervalSeconds: 5,
   probeIntervalSeconds: 1,
+  // After QUIET_AFTER_MS (src/schedule/change-loop.ts) without a change: a third of the probes.
+  quietProbeIntervalSeconds: 3,
   // The API's own cache lifetime: never staler than the API itself would serve.
   maxStalenessSeconds: 300,
   // The rows kept in memory are compared with a fresh load at least this often.
@@ -101,6 +103,8 @@ export interface ScheduleConfig {
   readonly intervalsMs: Readonly<Record<Family, number>>;
   /** change mode: how often the change probe runs. */
   readonly probeIntervalMs: number;
+  /** change mode: how often it runs once no change was seen for a while (at least probeIntervalMs). */
+  readonly quietProbeIntervalMs: number;
   /** change mode: a full run at least this long after the last one started. */
   readonly maxStalenessMs: number;
   /** change mode: the rows kept in memory are reloaded and compared with what memory held at least this often. */
@@ -155,6 +159,7 @@ export interface ScheduleFlagValues extends FlagValues {
   metricsHost?: string;
   mode?: string;
   probeInterval?: string;
+  quietProbeInterval?: string;
   maxStaleness?: string;
   reconcileInterval?: string;
   dbBudget?: string;
@@ -432,7 +437,20 @@ function parseSchedules(sources: Record<Family, Source | undefined>, now: Date) 
   return { schedules, intervalsMs };
 }
 
-/** change mode's settings: the probe interval, the staleness bound and the database budget. */
+/**
+ * The probe interval while quiet: given, it lies between the probe interval and
+ * --max-staleness; by default it is the default's, kept within those two.
+ */
+function parseQuietProbeInterval(flags: ScheduleFlagValues, env: Env, probeSeconds: number, stalenessSeconds: number): number {
+  const source = pick(flags.quietProbeInterval, '--quiet-probe-interval', env, 'STATS_REFRESH_QUIET_PROBE_INTERVAL');
+  if (!source) return Math.min(stalenessSeconds, Math.max(probeSeconds, SCHEDULE_DEFAULTS.quietProbeIntervalSeconds));
+  const seconds = parseNumber(source, SCHEDULE_DEFAULTS.quietProbeIntervalSeconds, 0.1, 3600, true);
+  if (seconds < probeSeconds) throw new UsageError(`${source.name} (${seconds} s) must not be below the probe interval (${probeSeconds} s)`);
+  if (seconds > stalenessSeconds) throw new UsageError(`${source.name} (${seconds} s) must not be above --max-staleness (${stalenessSeconds} s)`);
+  return seconds;
+}
+
+/** change mode's settings: the probe intervals, the staleness bound and the database budget. */
 function parseChangeSettings(flags: ScheduleFlagValues, env: Env) {
   const probeSeconds = parseNumber(
     pick(flags.probeInterval, '--probe-interval', env, 'STATS_REFRESH_PROBE_INTERVAL'),
@@ -448,6 +466,7 @@ function parseChangeSettings(flags: ScheduleFlagValues, env: Env) {
       `${stalenessSource?.name ?? '--max-staleness'} (${stalenessSeconds} s) must not be below the probe interval (${probeSeconds} s)`,
     );
   }
+  const quietSeconds = parseQuietProbeInterval(flags, env, probeSeconds, stalenessSeconds);
   const budget = pick(flags.dbBudget, '--db-budget', env, 'STATS_REFRESH_DB_BUDGET');
   // A week at most: what the indexed reads cannot see by design is corrected within it.
   const reconcileSeconds = parseNumber(
@@ -459,6 +478,7 @@ function parseChangeSettings(flags: ScheduleFlagValues, env: Env) {
   );
   return {
     probeIntervalMs: Math.round(1000 * probeSeconds),
+    quietProbeIntervalMs: Math.round(1000 * quietSeconds),
     maxStalenessMs: Math.round(1000 * stalenessSeconds),
     reconcileIntervalMs: Math.round(1000 * reconcileSeconds),
     // Seconds of PostgreSQL time an hour: 0 would never allow a run, more than an hour is no budget.

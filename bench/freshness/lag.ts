@@ -143,15 +143,26 @@ export interface CpuReading {
  * each the CPU used in it per 60 s; from cumulative readings taken often (the nearest reading
  * at or before each edge).
  */
+/** The CPU total read last at or before `instant` (the first reading before any). */
+function cpuAt(readings: readonly CpuReading[], instant: number): number {
+  let value: number | undefined;
+  for (const reading of readings) {
+    if (reading.at > instant) break;
+    value = reading.cpuMs;
+  }
+  return value ?? readings[0]?.cpuMs ?? 0;
+}
+
+/**
+ * CPU a minute over the whole of [from, to): the fair figure for a spiky spender (the cron
+ * schedule's runs land in some minutes only, and the median of its minutes hides them).
+ */
+export function cpuMeanPerMinute(readings: readonly CpuReading[], from: number, to: number): number {
+  return to > from ? ((cpuAt(readings, to) - cpuAt(readings, from)) * 60_000) / (to - from) : Number.NaN;
+}
+
 export function cpuPerMinute(readings: readonly CpuReading[], from: number, to: number): number[] {
-  const valueAt = (instant: number) => {
-    let value: number | undefined;
-    for (const reading of readings) {
-      if (reading.at > instant) break;
-      value = reading.cpuMs;
-    }
-    return value ?? readings[0]?.cpuMs ?? 0;
-  };
+  const valueAt = (instant: number) => cpuAt(readings, instant);
   const minutes: number[] = [];
   for (let start = from; start < to; start += 60_000) {
     const end = Math.min(to, start + 60_000);

@@ -23,6 +23,8 @@ export interface ScenarioResult {
   /** Increase of every sample of schedule's runs counter (`family/result`, and reason when it has one). */
   readonly runsMetrics: Readonly<Record<string, number>>;
   readonly pgCpuPerMinuteMs: Spread;
+  /** PostgreSQL CPU a minute over the whole scenario (see cpuMeanPerMinute). */
+  readonly pgCpuMeanPerMinuteMs: number;
   readonly cliCpuPerMinuteMs: Spread;
   /** The process's peak RSS so far (VmHWM), at the scenario's end. */
   readonly peakRssMib: number | null;
@@ -76,7 +78,7 @@ export function tableRows(results: readonly ScenarioResult[]): string[][] {
       ...lagCells(all),
       result.estimateMs ? `${seconds(result.estimateMs.p50)} / ${seconds(result.estimateMs.max)}` : '–',
       counts(result.runsByReason),
-      cpu(result.pgCpuPerMinuteMs),
+      `${Number.isFinite(result.pgCpuMeanPerMinuteMs) ? `${Math.round(result.pgCpuMeanPerMinuteMs)} ms` : '–'} mean; ${cpu(result.pgCpuPerMinuteMs)}`,
       cpu(result.cliCpuPerMinuteMs),
       result.peakRssMib === null ? '–' : `${Math.round(result.peakRssMib)} MiB`,
     ]);
@@ -93,6 +95,6 @@ export function formatReport(results: readonly ScenarioResult[]): string {
     'seen/committed: changes every affected key showed before the scenario\'s end (its drain included) / changes committed.',
     'every key: commit to the instant the last affected key showed the change (Redis polled every ~100 ms); first key: to the first.',
     'cron est.: the same lag estimated from the cron cadence (next firing of every affected family after the commit, plus a run).',
-    'runs by reason: `schedule run finished` lines in the scenario; CPU/min: median (min–max) over its minutes.',
+    'runs by reason: `schedule run finished` lines in the scenario; CPU/min: median (min–max) over its minutes; PostgreSQL\'s mean: its total over the scenario, a minute.',
   ].join('\n');
 }

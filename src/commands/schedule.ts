@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import { SCHEDULE_DEFAULTS, type ScheduleConfig, type ScheduleFlagValues, loadConfig, loadScheduleConfig } from '../config.js';
 import { startHttpServer } from '../io/http.js';
 import { ScheduleMetrics } from '../io/metrics.js';
-import { fingerprintText, probeAt, probeChanges } from '../pass/change-probe.js';
+import { fingerprintText, probeChanges } from '../pass/change-probe.js';
 import { EXIT, UnreachableError } from '../lib/errors.js';
 import { FAMILIES } from '../requests/batches.js';
 import { type RedisRuntime, type Runtime, withRuntime } from '../run/runtime.js';
@@ -41,9 +41,10 @@ function warnShortTtl(runtime: Runtime, settings: ScheduleConfig): void {
  */
 function probeOf(runtime: Runtime, state: MemoryState): ProbeChanges {
   return async () => {
-    const reading = await probeAt(runtime.connections.pool, new Date());
-    state.observe(reading.fingerprint);
-    return { key: fingerprintText(reading.fingerprint), validUntil: reading.validUntil?.getTime() ?? null };
+    // The fingerprint alone: each run finds how long its payloads stay exact in the rows it held.
+    const fingerprint = await probeChanges(runtime.connections.pool);
+    state.observe(fingerprint);
+    return { key: fingerprintText(fingerprint) };
   };
 }
 

@@ -162,6 +162,11 @@ export class ScheduleMetrics extends RefreshMetrics {
     help: 'schedule (change mode): change probes that failed (PostgreSQL restarting, unreachable)',
     registers: [this.registry],
   });
+  private readonly probeInterval = new Gauge({
+    name: 'stats_refresh_probe_interval_seconds',
+    help: 'schedule (change mode): the change probe\'s interval now: --probe-interval, or --quiet-probe-interval after 2 minutes without a change',
+    registers: [this.registry],
+  });
   private readonly budgetLeft = new Gauge({
     name: 'stats_refresh_db_budget_seconds',
     help: 'schedule (change mode): PostgreSQL seconds left in the database budget (negative: spent ahead by runs it does not hold)',
@@ -237,6 +242,11 @@ export class ScheduleMetrics extends RefreshMetrics {
   recordProbe(seconds: number | null): void {
     if (seconds === null) this.probeFailures.inc();
     else this.probeDuration.observe(seconds);
+  }
+
+  /** schedule: the change probe's interval now, in seconds. */
+  setProbeInterval(seconds: number): void {
+    this.probeInterval.set(seconds);
   }
 
   /** schedule: the database budget left, in seconds. */

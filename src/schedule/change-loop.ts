@@ -30,6 +30,13 @@ export type ProbeChanges = (signal: AbortSignal) => Promise<{ readonly key: stri
  */
 export const DEBOUNCE_MS = 200;
 
+/**
+ * Without a change seen for this long, the probe runs every --quiet-probe-interval instead:
+ * a database at rest (nights, weekends) pays a third of the probes, and the first change
+ * seen brings the short interval back. Two minutes: a change a minute keeps it short.
+ */
+export const QUIET_AFTER_MS = 120_000;
+
 /** setTimeout's longest delay (a longer one fires at once); a wake-up that early only decides nothing. */
 const MAX_TIMER_MS = 2_147_483_647;
 
@@ -41,11 +48,16 @@ export interface FullRun {
   readonly complete: boolean;
   readonly dbMs: number;
   readonly loadedWhole: boolean;
+  /**
+   * Until when its payloads stay exact (ms; null: no bound), when the run knows it from the rows
+   * it held; absent: the bound the probe before it found.
+   */
+  readonly validUntil?: number | null;
 }
 
 export interface ChangeLoopDeps {
   readonly probe: ProbeChanges;
-  readonly settings: Pick<ScheduleConfig, 'probeIntervalMs' | 'maxStalenessMs' | 'dbBudgetSecondsPerHour' | 'cronRunsPerHour'>;
+  readonly settings: Pick<ScheduleConfig, 'probeIntervalMs' | 'quietProbeIntervalMs' | 'maxStalenessMs' | 'dbBudgetSecondsPerHour' | 'cronRunsPerHour'>;
   readonly clock: () => number;
   readonly logger: Logger;
   readonly metrics: ScheduleMetrics;
@@ -78,6 +90,9 @@ export class ChangeLoop {
   /** A start run is owed: at start, and whenever this replica takes the lead. */
   private startOwed = false;
   private nextProbeAt = 0;
+  /** When a change was last seen (or this replica took the lead): the probe slows down QUIET_AFTER_MS after it. */
+  private lastChangeAt = 0;
+  private quiet = false;
   /** Full runs in a row that did not write everything, and when a change may try again. */
   private failures = 0;
   private retryAt = 0;
@@ -96,12 +111,14 @@ export class ChangeLoop {
   /** This replica took the lead: a start run first (the previous leader may have died in the middle of one). */
   lead(): void {
     this.startOwed = true;
+    this.lastChangeAt = this.deps.clock();
     this.wake();
   }
 
   /** Starts the timer: from now on `tick()` runs whenever a decision is due. */
   start(): void {
     this.armed = true;
+    this.lastChangeAt = this.deps.clock();
     this.wake();
   }
 
@@ -175,6 +192,7 @@ export class ChangeLoop {
     const key = (await this.probe())?.key ?? null;
     if (key === null || key === this.baseline || this.dirtyAt !== null) return;
     this.dirtyAt = this.deps.clock();
+    this.lastChangeAt = this.dirtyAt;
     this.deps.logger.debug({ during_run: this.current !== null }, 'change seen');
   }
 
@@ -203,7 +221,7 @@ export class ChangeLoop {
       return { complete: false, dbMs: 0, loadedWhole: false };
     });
     // The probe ran just before the run's instant: its bound holds for the run's payloads too.
-    if (run.complete) this.validUntil = probed?.validUntil ?? null;
+    if (run.complete) this.validUntil = run.validUntil !== undefined ? run.validUntil : (probed?.validUntil ?? null);
     this.finished(run);
     this.current = null;
     this.wake();
@@ -230,7 +248,7 @@ export class ChangeLoop {
   private async probe(): Promise<Awaited<ReturnType<ProbeChanges>> | null> {
     const { logger, metrics, clock } = this.deps;
     const startedAt = clock();
-    this.nextProbeAt = startedAt + this.deps.settings.probeIntervalMs;
+    this.nextProbeAt = startedAt + this.probeIntervalAt(startedAt);
     const started = performance.now();
     try {
       const probed = await this.deps.probe(this.deps.signal);
@@ -254,6 +272,20 @@ export class ChangeLoop {
     } finally {
       this.publishBudget();
     }
+  }
+
+  /** --probe-interval, or --quiet-probe-interval once no change was seen for QUIET_AFTER_MS; logs and shows each switch. */
+  private probeIntervalAt(now: number): number {
+    const { probeIntervalMs, quietProbeIntervalMs } = this.deps.settings;
+    const quiet = now - this.lastChangeAt >= QUIET_AFTER_MS && quietProbeIntervalMs > probeIntervalMs;
+    const intervalMs = quiet ? quietProbeIntervalMs : probeIntervalMs;
+    if (quiet !== this.quiet) {
+      this.quiet = quiet;
+      const message = quiet ? 'no change for a while: probing less often' : 'change seen: probing at the probe interval again';
+      this.deps.logger.info({ probe_interval_ms: intervalMs }, message);
+    }
+    this.deps.metrics.setProbeInterval(intervalMs / 1000);
+    return intervalMs;
   }
 
   private publishBudget(): void {

@@ -306,7 +306,11 @@ export class Scheduler {
     const memory = this.deps.memory;
     if (memory) metrics.setStateRows({ execution: memory.rows.executions, user: memory.rows.users });
     // Without rows in memory every run reads the tables whole; with them, only a reload does.
-    return { complete, dbMs, loadedWhole: !memory || memory.lastSync === 'reload' || memory.lastSync === 'reconcile' };
+    const loadedWhole = !memory || memory.lastSync === 'reload' || memory.lastSync === 'reconcile';
+    if (!memory || !complete) return { complete, dbMs, loadedWhole };
+    // The rows the run's payloads were computed from say how long they stay exact.
+    const validUntil = memory.validUntil(now.getTime());
+    return { complete, dbMs, loadedWhole, ...(validUntil === undefined ? {} : { validUntil: validUntil?.getTime() ?? null }) };
   }
 
   private scheduleCheck(): void {

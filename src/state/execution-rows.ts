@@ -10,6 +10,7 @@
  */
 import type { TupleBatch } from '../pass/copy-parser.js';
 import { TextDictionary, UuidDictionary } from '../pass/dictionary.js';
+import type { TimeColumn } from './horizon.js';
 import { IdIndex } from './id-index.js';
 import { checkRowCount, type ExecutionColumns, type ExecutionFolds } from '../pass/execution-pass.js';
 import { ExecutionBatch, tierOf } from '../pass/rows.js';
@@ -103,6 +104,14 @@ export class ExecutionRows {
 
   get count(): number {
     return this.ids.size;
+  }
+
+  /** The start and end columns, for the validity horizon (src/state/horizon.ts). */
+  timeColumns(): TimeColumn[] {
+    return [
+      { values: this.start, count: this.count },
+      { values: this.end, count: this.count },
+    ];
   }
 
   /**

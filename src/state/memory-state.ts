@@ -19,10 +19,11 @@ import type { CopyPool } from '../pass/copy.js';
 import { ExecutionFolds, type ExecutionPass, executionColumns } from '../pass/execution-pass.js';
 import type { LoadPlan } from '../pass/plan.js';
 import type { ScriptRows } from '../pass/scripts.js';
-import { KeptPasses, type PassKind } from './kept-passes.js';
 import type { LoadedUsers } from '../pass/user-table.js';
 import { ExecutionRows } from './execution-rows.js';
+import { validUntilIn } from './horizon.js';
 import { counterOf, InsertAccount } from './insert-account.js';
+import { KeptPasses, type PassKind } from './kept-passes.js';
 import { agreesWithProbe } from './probe-agreement.js';
 import { diffStates, type StateDiff } from './state-diff.js';
 import { earlierWatermark, type ExecutionWindows, intoBoth, readExecutions, readUsers, type Upserting } from './table-reads.js';
@@ -368,6 +369,16 @@ export class MemoryState {
     this.deps.onReconcile?.(diffStates(kept, fresh));
     this.tables = fresh;
     this.books = this.bookkeepingOf(fingerprint);
+  }
+
+  /**
+   * Until when payloads computed at `nowMs` from the rows held stay exact (null: no bound);
+   * undefined when no rows are held.
+   */
+  validUntil(nowMs: number): Date | null | undefined {
+    if (!this.tables) return undefined;
+    const { executions, users } = this.tables;
+    return validUntilIn([...executions.timeColumns(), { values: users.createdAt, count: users.count }], nowMs);
   }
 
   /** The users as the user sections read them. */

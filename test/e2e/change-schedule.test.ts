@@ -132,6 +132,7 @@ describe('schedule --mode change', () => {
       [['--db-budget', '0'], /^stats-refresh: --db-budget must be a number of seconds from 0.001 to 3600, got "0"$/],
       [['--db-budget', '-3'], /^stats-refresh: --db-budget must be a number of seconds/],
       [['--max-staleness', '1', '--probe-interval', '2'], /^stats-refresh: --max-staleness \(1 s\) must not be below the probe interval \(2 s\)$/],
+      [['--quiet-probe-interval', '0.5'], /^stats-refresh: --quiet-probe-interval \(0.5 s\) must not be below the probe interval \(1 s\)$/],
       [['--mode', 'hourly'], /^stats-refresh: --mode must be one of change, cron, got "hourly"$/],
     ];
     for (const [args, message] of cases) {

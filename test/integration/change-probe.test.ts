@@ -10,7 +10,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb } from '../../src/io/db.js';
 import { parsePostgresTls } from '../../src/io/tls.js';
-import { type ChangeFingerprint, changedParts, fingerprintText, probeChanges, WATCHED_RUNS } from '../../src/pass/change-probe.js';
+import { type ChangeFingerprint, changedParts, fingerprintText, probeAt, probeChanges, WATCHED_RUNS } from '../../src/pass/change-probe.js';
 import { random } from '../helpers/random.js';
 import { readOnlyRole, type ReadOnlyRole } from '../helpers/read-only-role.js';
 import { databaseFromTemplate, goldenTemplate, type TestDatabase } from '../helpers/services.js';
@@ -138,6 +138,12 @@ describe('the probe', () => {
   it('gives the same fingerprint twice when nothing changed', async () => {
     const first = await probe();
     expect(fingerprintText(await probe())).toBe(fingerprintText(first));
+  });
+
+  it('gives the same fingerprint with the horizon (one-shot refresh) as without (schedule)', async () => {
+    const withHorizon = await probeAt(probePool, new Date(Date.UTC(2026, 5, 15, 13)));
+    expect(withHorizon.validUntil).not.toBeNull();
+    expect(fingerprintText(await probe())).toBe(fingerprintText(withHorizon.fingerprint));
   });
 });
 

@@ -689,6 +689,8 @@ interface Tally {
   rereadStale: number;
   /** How the memory runs' execution passes were made: a kept pass moved on, replayed, or fed by a reload. */
   passes: Record<PassKind, number>;
+  /** Steps whose validity horizon from memory was compared with the probe's. */
+  horizons: number;
 }
 
 const PASS_KINDS: readonly PassKind[] = ['fed', 'replayed', 'moved'];
@@ -703,6 +705,7 @@ const tally: Tally = {
   forced: 0,
   rereadStale: 0,
   passes: { fed: 0, replayed: 0, moved: 0 },
+  horizons: 0,
 };
 
 const describeStep = (step: Step) => JSON.stringify(step);
@@ -713,7 +716,8 @@ class StepFailure extends Error {}
 async function checkStep(world: World, effect: Effect): Promise<string> {
   const before = world.fingerprint;
   world.stateClock += STATE_STEP_MS;
-  world.fingerprint = (await probeAt(world.pool, new Date(world.now), WATCHED)).fingerprint;
+  const reading = await probeAt(world.pool, new Date(world.now), WATCHED);
+  world.fingerprint = reading.fingerprint;
   world.state.observe(world.fingerprint);
   const visibility = await visibilityOf(world, effect, before, world.fingerprint);
   const memory = await memoryPayloads(world);
@@ -731,12 +735,23 @@ async function checkStep(world: World, effect: Effect): Promise<string> {
   const difference = firstDifference(memory.payloads, fresh);
   if (visibility !== 'unseen') {
     if (difference !== null) throw new StepFailure(`payloads from memory differ from a fresh read (${line}):\n${difference}`);
+    checkHorizon(world, reading.validUntil);
     return line;
   }
   // A row in the windows the reconciliation re-reads before comparing is fixed in memory first:
   // its diff cannot count it (a user's country edited while the probe saw nothing move).
   const reread = effect.kind === 'country' && (await isFound(world, effect, before, world.fingerprint));
-  return `${line}${await reconcileUnseen(world, fresh, difference, reread)}`;
+  const repaired = await reconcileUnseen(world, fresh, difference, reread);
+  checkHorizon(world, reading.validUntil);
+  return `${line}${repaired}`;
+}
+
+/** The horizon found in memory is the one the probe's statement finds in the table, to the millisecond. */
+function checkHorizon(world: World, probed: Date | null): void {
+  const held = world.state.validUntil(world.now);
+  const text = (bound: Date | null | undefined) => (bound === undefined ? 'no rows held' : (bound?.toISOString() ?? 'no bound'));
+  if (text(held) !== text(probed)) throw new StepFailure(`the validity horizon from memory (${text(held)}) is not the probe's (${text(probed)})`);
+  tally.horizons += 1;
 }
 
 /**
@@ -827,6 +842,7 @@ describe('the state in memory against a fresh read (seeded differential)', () =>
       // Most passes must come from a kept pass moved on, not from a replay of every row.
       const passes = PASS_KINDS.reduce((sum, kind) => sum + tally.passes[kind], 0);
       expect(tally.passes.moved / passes, `the share of passes moved on (${JSON.stringify(tally.passes)})`).toBeGreaterThan(0.5);
+      expect(tally.horizons, 'horizons compared with the probe\'s').toBe(tally.steps + tally.runs);
     },
     LONG_STEPS === null ? 600_000 : Math.max(600_000, LONG_STEPS * 5_000),
   );

@@ -14,7 +14,7 @@ import { coveredKeys } from '../../src/requests/covered.js';
 import type { RefreshRun } from '../../src/run/results.js';
 import { openRuntime, type RedisRuntime } from '../../src/run/runtime.js';
 import { LEADER_KEY, LeaderLease, type LeaseClient } from '../../src/io/leader-lease.js';
-import { DEBOUNCE_MS } from '../../src/schedule/change-loop.js';
+import { DEBOUNCE_MS, QUIET_AFTER_MS } from '../../src/schedule/change-loop.js';
 import { Scheduler } from '../../src/schedule/scheduler.js';
 import { RedisServer, type TestRedisClient } from '../helpers/redis-server.js';
 import { sampleValue } from '../helpers/schedule.js';
@@ -33,6 +33,8 @@ let version: number;
 let runDbMs: number;
 /** Whether the probe fails (PostgreSQL restarting). */
 let probeFails: boolean;
+/** Probes the change-mode scheduler made. */
+let probes: number;
 /** How many of the next runs are cut short (they write nothing). */
 let failNext: number;
 /** Runs wait for this before they finish, when a test holds them. */
@@ -88,6 +90,7 @@ beforeEach(async () => {
   version = 0;
   runDbMs = 0;
   probeFails = false;
+  probes = 0;
   failNext = 0;
   hold = null;
   drifted = new Set();
@@ -253,6 +256,7 @@ function changeMode(flags: Record<string, string> = {}): { scheduler: Scheduler;
     clock: () => time,
     runFamilies: fakeRun,
     probe: async () => {
+      probes += 1;
       if (probeFails) throw new Error('connect ECONNREFUSED 127.0.0.1:5432');
       return { key: `v${version}` };
     },
@@ -366,7 +370,8 @@ describe('change mode', () => {
     // A change run starts the count again.
     await runFor(changing, 100 * SECOND, 500);
     version = 1;
-    await runFor(changing, 2 * SECOND, 100);
+    // Quiet for minutes: the probe runs every 3 s (--quiet-probe-interval).
+    await runFor(changing, 4 * SECOND, 100);
     expect(reasons()).toEqual(['start', 'time', 'change']);
     const changedAt = runs[2]!.now.getTime();
     await runFor(changing, changedAt + 299 * SECOND - time, 500);
@@ -431,6 +436,41 @@ describe('change mode', () => {
     expect(reasons()).toEqual(['start', 'change']);
     await changing.check();
     expect(changing.health().healthy).toBe(true);
+  });
+
+  it('probes every --quiet-probe-interval once no change was seen for two minutes, and every --probe-interval again from the first change', async () => {
+    const { scheduler: changing, metrics } = changeMode({ maxStaleness: '3600' });
+    const probesDuring = async (ms: number) => {
+      const before = probes;
+      await runFor(changing, ms, 250);
+      return probes - before;
+    };
+    const interval = async () => sampleValue(await metrics.text(), 'stats_refresh_probe_interval_seconds');
+    await changing.claimLead();
+    expect(await probesDuring(QUIET_AFTER_MS - 10 * SECOND)).toBeGreaterThan(100);
+    expect(await probesDuring(9 * SECOND)).toBe(9);
+    expect(await interval()).toBe(1);
+    await runFor(changing, 2 * SECOND, 250);
+    // Quiet: the default, one probe every 3 s.
+    expect(await probesDuring(60 * SECOND)).toBe(20);
+    expect(await interval()).toBe(3);
+    expect(reasons()).toEqual(['start']);
+    // The first change is seen within one quiet interval.
+    version = 1;
+    await runFor(changing, 3 * SECOND + DEBOUNCE_MS, 250);
+    expect(reasons()).toEqual(['start', 'change']);
+    expect(await probesDuring(10 * SECOND)).toBe(10);
+    expect(await interval()).toBe(1);
+  });
+
+  it('--quiet-probe-interval equal to --probe-interval never slows the probe', async () => {
+    const { scheduler: steady, metrics } = changeMode({ maxStaleness: '3600', quietProbeInterval: '1' });
+    await steady.claimLead();
+    await runFor(steady, QUIET_AFTER_MS, 500);
+    const before = probes;
+    await runFor(steady, 30 * SECOND, 500);
+    expect(probes - before).toBe(30);
+    expect(sampleValue(await metrics.text(), 'stats_refresh_probe_interval_seconds')).toBe(1);
   });
 
   it('a run that did not write everything is tried again (backing off) until one does', async () => {

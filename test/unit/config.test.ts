@@ -409,7 +409,7 @@ describe('secretsOf', () => {
 describe('schedule settings', () => {
   it('defaults: change mode, a probe a second, 300 s staleness, the default budget (37 cron runs an hour), a 5 s check, no metrics server', () => {
     const settings = loadScheduleConfig({}, {}, () => NOW);
-    expect(settings).toMatchObject({ mode: 'change', probeIntervalMs: 1_000, maxStalenessMs: 300_000, dbBudgetSecondsPerHour: null, cronRunsPerHour: 37, ignored: [] });
+    expect(settings).toMatchObject({ mode: 'change', probeIntervalMs: 1_000, quietProbeIntervalMs: 3_000, maxStalenessMs: 300_000, dbBudgetSecondsPerHour: null, cronRunsPerHour: 37, ignored: [] });
     // The longest gap between runs, for health and the TTL warning: --max-staleness.
     expect(settings.intervalsMs).toEqual({ dashboard: 5 * MIN, executions: 5 * MIN, users: 5 * MIN });
     expect(settings).toMatchObject({ checkIntervalMs: 5_000, metricsPort: null, metricsHost: '0.0.0.0' });
@@ -425,6 +425,15 @@ describe('schedule settings', () => {
     expect(settings.ignored).toEqual(['STATS_REFRESH_DASHBOARD_CRON', '--users-cron']);
     expect(loadScheduleConfig({}, { STATS_REFRESH_SCHEDULE_MODE: 'cron' }, () => NOW).mode).toBe('cron');
     expect(loadScheduleConfig({ mode: 'cron', maxStaleness: '10' }, {}, () => NOW).intervalsMs.dashboard).toBe(4 * MIN);
+  });
+
+  it('the quiet probe interval: given, or the default kept between --probe-interval and --max-staleness', () => {
+    const quiet = (flags: Record<string, string>, env: Record<string, string> = {}) => loadScheduleConfig(flags, env, () => NOW).quietProbeIntervalMs;
+    expect(quiet({ quietProbeInterval: '10' })).toBe(10_000);
+    expect(quiet({}, { STATS_REFRESH_QUIET_PROBE_INTERVAL: '1.5' })).toBe(1_500);
+    expect(quiet({ probeInterval: '5' })).toBe(5_000);
+    expect(quiet({ probeInterval: '0.5', maxStaleness: '2' })).toBe(2_000);
+    expect(quiet({ probeInterval: '2', quietProbeInterval: '2' })).toBe(2_000);
   });
 
   it('cron mode: the CronJobs\' schedules and their longest gaps', () => {
@@ -460,6 +469,9 @@ describe('schedule settings', () => {
     [{ dbBudget: '-5' }, {}, /^--db-budget must be a number of seconds from 0.001 to 3600, got "-5"$/],
     [{ maxStaleness: '2', probeInterval: '5' }, {}, /^--max-staleness \(2 s\) must not be below the probe interval \(5 s\)$/],
     [{}, { STATS_REFRESH_MAX_STALENESS: '0.5' }, /^STATS_REFRESH_MAX_STALENESS \(0.5 s\) must not be below the probe interval \(1 s\)$/],
+    [{ quietProbeInterval: '0' }, {}, /^--quiet-probe-interval must be a number of seconds from 0.1 to 3600, got "0"$/],
+    [{ quietProbeInterval: '0.5' }, {}, /^--quiet-probe-interval \(0.5 s\) must not be below the probe interval \(1 s\)$/],
+    [{}, { STATS_REFRESH_QUIET_PROBE_INTERVAL: '600' }, /^STATS_REFRESH_QUIET_PROBE_INTERVAL \(600 s\) must not be above --max-staleness \(300 s\)$/],
     [{ checkInterval: '0' }, {}, /^--check-interval must be a number of seconds from 0.1 to 3600, got "0"$/],
     [{}, { STATS_REFRESH_CHECK_INTERVAL: 'soon' }, /^STATS_REFRESH_CHECK_INTERVAL must be a number of seconds/],
     [{ metricsPort: '70000' }, {}, /^--metrics-port must be a whole number from 0 to 65535/],

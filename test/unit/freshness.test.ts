@@ -7,6 +7,7 @@ import {
   type Commit,
   type FieldHistory,
   commitLags,
+  cpuMeanPerMinute,
   cpuPerMinute,
   firstShown,
   percentile,
@@ -100,6 +101,13 @@ describe('cpuPerMinute', () => {
   it('scales a span shorter than a minute', () => {
     expect(cpuPerMinute(readings, 0, 30_000)).toEqual([1_000]);
   });
+
+  it('the mean counts a spike wherever it lands (the total over the span, a minute)', () => {
+    const spiky = [{ at: 0, cpuMs: 0 }, { at: 150_000, cpuMs: 0 }, { at: 151_000, cpuMs: 540 }, { at: 180_000, cpuMs: 540 }];
+    expect(cpuPerMinute(spiky, 0, 180_000)).toEqual([0, 0, 540]);
+    expect(cpuMeanPerMinute(spiky, 0, 180_000)).toBe(180);
+    expect(cpuMeanPerMinute(readings, 0, 120_000)).toBe(1_000);
+  });
 });
 
 describe('watches', () => {
@@ -181,12 +189,12 @@ describe('the table', () => {
     const base: ScenarioResult = {
       contender: 'cron', scenario: 'per-second', durationMs: 60_000, drainMs: 5_000, commits: 2, noiseWrites: 0,
       lags: { all: lag, new_run: lag, new_user: lag }, estimateMs: { p50: 120_000, max: 240_000 }, runsByReason: { cron: 2, start: 0 },
-      runsMetrics: {}, pgCpuPerMinuteMs: { median: 900.4, min: 800, max: 1_000 }, cliCpuPerMinuteMs: { median: 50, min: 50, max: 50 }, peakRssMib: 150.2,
+      runsMetrics: {}, pgCpuPerMinuteMs: { median: 900.4, min: 800, max: 1_000 }, pgCpuMeanPerMinuteMs: 1_234.4, cliCpuPerMinuteMs: { median: 50, min: 50, max: 50 }, peakRssMib: 150.2,
     };
     const noise: ScenarioResult = { ...base, scenario: 'progress-noise', commits: 0, noiseWrites: 600, lags: {}, estimateMs: null, runsByReason: {} };
     const rows = tableRows([base, noise]);
     expect(rows).toHaveLength(4);
-    expect(rows[0]).toEqual(['cron', 'per-second', 'all', '1/2', '1.5 s', '2.0 s', '2.0 s', '0.8 s', '120.0 s / 240.0 s', 'cron 2', '900 ms (800–1000)', '50 ms (50–50)', '150 MiB']);
+    expect(rows[0]).toEqual(['cron', 'per-second', 'all', '1/2', '1.5 s', '2.0 s', '2.0 s', '0.8 s', '120.0 s / 240.0 s', 'cron 2', '1234 ms mean; 900 ms (800–1000)', '50 ms (50–50)', '150 MiB']);
     expect(rows[1]!.slice(0, 4)).toEqual(['', '', 'new_run', '1/2']);
     expect(rows[3]!.slice(2, 5)).toEqual(['none (600 progress writes)', '0/0', '–']);
     expect(rows[3]![9]).toBe('none');
