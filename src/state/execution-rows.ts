@@ -59,6 +59,15 @@ export interface StoredRow {
 /** The rows a change touched since a journal position, each with its values then (null: added since). */
 export type RowChanges = ReadonlyMap<number, StoredRow | null>;
 
+const sameStored = (a: StoredRow, b: StoredRow) =>
+  Object.is(a.start, b.start) &&
+  Object.is(a.end, b.end) &&
+  a.status === b.status &&
+  a.script === b.script &&
+  a.user === b.user &&
+  a.startExact === b.startExact &&
+  a.endExact === b.endExact;
+
 /** Changes the journal holds at most: past that it forgets them all (a kept pass then replays). */
 const JOURNAL_LIMIT = 1 << 18;
 
@@ -142,14 +151,16 @@ export class ExecutionRows {
         added++;
         this.ensureCapacity(row + 1);
       }
-      if (this.journal) this.note(row, row === before ? null : this.stored(row));
+      const following = this.journal !== null || this.byTime !== null;
+      const previous = following && row !== before ? this.stored(row) : null;
       this.start[row] = this.date(tuples, tuple, START, this.exactStart, row);
       this.end[row] = this.date(tuples, tuple, END, this.exactEnd, row);
       this.status[row] = this.statuses.indexOf(tuples, tuple, STATUS);
       this.script[row] = tuples.isNull(tuple, SCRIPT) ? -1 : this.scripts.indexOf(tuples, tuple, SCRIPT);
       this.user[row] = tuples.isNull(tuple, USER) ? -1 : this.users.indexOf(tuples, tuple, USER);
-      this.byTime?.start.file(row, this.start[row]!);
-      this.byTime?.event.file(row, this.eventTime(row));
+      // A row read again as it was (the probe's windows are read whole, run after run) is
+      // neither journaled nor filed again: no fold moves, and the buckets do not grow.
+      if (following && (previous === null || !sameStored(previous, this.stored(row)))) this.follow(row, previous);
     }
     checkRowCount(this.ids.size);
     return added;
@@ -193,8 +204,12 @@ export class ExecutionRows {
     };
   }
 
-  private note(row: number, before: StoredRow | null): void {
-    const journal = this.journal!;
+  /** Journals a row's change (values before it; null: new) and files it by its times now. */
+  private follow(row: number, before: StoredRow | null): void {
+    this.byTime?.start.file(row, this.start[row]!);
+    this.byTime?.event.file(row, this.eventTime(row));
+    if (this.journal === null) return;
+    const journal = this.journal;
     if (journal.length >= JOURNAL_LIMIT) {
       this.journalBase += journal.length;
       journal.length = 0;
