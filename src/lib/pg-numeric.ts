@@ -92,6 +92,8 @@ const EPOCH_SCALE = 6;
 const SIXTY: Numeric = { units: 60n, scale: 0 };
 /** Every per-row quotient is at most this scale (|duration| ≥ 1 µs gives 24), so sums are kept in 10^-24 units. */
 const SUM_SCALE = 24;
+/** The scales a per-row quotient can have: 0 … SUM_SCALE. */
+const SCALES = SUM_SCALE + 1;
 
 /**
  * The scale PostgreSQL picks for `(µs / 10^6) / 60`, by |µs|: it depends only on the
@@ -159,6 +161,7 @@ export class DurationTable {
     this.remainders = new Int32Array(REMAINDERS * cells);
   }
 
+  // The COPY pass's hot path: kept as small as it is so that the compiler inlines it into the fold.
   /** Adds one duration of `micros` microseconds to `cell` (beyond ±2^53 it takes the exact path). */
   add(cell: number, micros: number): void {
     const magnitude = micros < 0 ? -micros : micros;
@@ -196,14 +199,42 @@ export class DurationTable {
     }
   }
 
-  /** Adds one duration given exactly (any int8), through the general division. */
-  addExact(cell: number, micros: bigint): void {
+  /**
+   * Adds one duration given exactly (any int8), through the general division; returns the
+   * quotient's scale. `weight` -1 takes one out (see SignedDurationTable): both paths add the
+   * same rounded quotient, so taking out by this one leaves what adding the others gives.
+   */
+  addExact(cell: number, micros: bigint, weight: 1 | -1 = 1): number {
     this.reach(cell);
     const at = HEAD * cell;
-    this.heads[at + COUNT]!++;
+    this.heads[at + COUNT]! += weight;
     const quotient = numericDivide({ units: micros, scale: EPOCH_SCALE }, SIXTY);
     if (quotient.scale + 1 > this.heads[at + SCALE_PLUS_ONE]!) this.heads[at + SCALE_PLUS_ONE] = quotient.scale + 1;
-    this.carry(cell, quotient.units * pow10(SUM_SCALE - quotient.scale));
+    this.carry(cell, BigInt(weight) * quotient.units * pow10(SUM_SCALE - quotient.scale));
+    return quotient.scale;
+  }
+
+  /** Takes out one duration added before: only a SignedDurationTable can. */
+  remove(cell: number, micros: number | bigint): void {
+    void cell;
+    void micros;
+    throw new Error('durations can only be taken out of a SignedDurationTable');
+  }
+
+  /** The display scale + 1 of a cell (0: empty), and setting it (a row of the largest scale taken out). */
+  protected scalePlusOne(cell: number, value?: number): number {
+    const at = HEAD * cell + SCALE_PLUS_ONE;
+    if (value !== undefined) this.heads[at] = value;
+    return this.heads[at]!;
+  }
+
+  /** A copy that later adds leave as it is (its sums only: nothing is taken out of it). */
+  clone(): DurationTable {
+    const copy = new DurationTable(1);
+    copy.heads = this.heads.slice();
+    copy.remainders = this.remainders.slice();
+    this.overflow.forEach((units, cell) => copy.overflow.set(cell, units));
+    return copy;
   }
 
   /** The sum of `cells` (a period is the sum of its tiers), exactly. */
@@ -246,5 +277,49 @@ export class DurationTable {
     const remainders = new Int32Array(REMAINDERS * cells);
     remainders.set(this.remainders);
     this.remainders = remainders;
+  }
+}
+
+/**
+ * A DurationTable that rows can be taken out of (`remove`, for a pass kept between runs): the
+ * display scale is the largest scale of the rows a cell holds, so it counts rows per scale
+ * besides, and taking out the last row of the largest gives back the next one down.
+ */
+export class SignedDurationTable extends DurationTable {
+  private scaleCounts = new Int32Array(SCALES * 16);
+
+  override add(cell: number, micros: number): void {
+    super.add(cell, micros);
+    const magnitude = micros < 0 ? -micros : micros;
+    // Beyond 2^53 µs the add went through addExact, which counted its scale.
+    if (magnitude > Number.MAX_SAFE_INTEGER) return;
+    let step = 0;
+    while (magnitude >= STEP_LIMITS[step]!) step++;
+    this.countScale(cell, STEP_SCALES[step]!, 1);
+  }
+
+  override addExact(cell: number, micros: bigint, weight: 1 | -1 = 1): number {
+    const scale = super.addExact(cell, micros, weight);
+    this.countScale(cell, scale, weight);
+    return scale;
+  }
+
+  /** Rare (a few rows a run), so by the exact path. */
+  override remove(cell: number, micros: number | bigint): void {
+    this.addExact(cell, BigInt(micros), -1);
+  }
+
+  private countScale(cell: number, scale: number, weight: 1 | -1): void {
+    if (scale < 0 || scale >= SCALES) throw new Error(`a duration divided at scale ${scale}, beyond ${SCALES - 1}`);
+    if (SCALES * (cell + 1) > this.scaleCounts.length) {
+      const grown = new Int32Array(Math.max(2 * this.scaleCounts.length, SCALES * (cell + 1)));
+      grown.set(this.scaleCounts);
+      this.scaleCounts = grown;
+    }
+    const left = (this.scaleCounts[SCALES * cell + scale]! += weight);
+    if (weight > 0 || left !== 0 || scale + 1 !== this.scalePlusOne(cell)) return;
+    let largest = scale;
+    while (largest >= 0 && this.scaleCounts[SCALES * cell + largest] === 0) largest--;
+    this.scalePlusOne(cell, largest + 1);
   }
 }

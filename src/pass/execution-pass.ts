@@ -123,24 +123,30 @@ export class ExecutionFolds {
   readonly kinds = new StatusKinds(this.statuses);
   /** The start cuts (see startCuts), newest first. */
   readonly cuts: Float64Array;
+  /** Rows folded per status index (signed folds): a status whose rows were all taken out is no longer listed. */
+  private rowsByStatus = new Float64Array(8);
   private readonly scriptFold: ScriptTierFold | null;
   private readonly hourFold: StartHourFold | null;
-  private readonly timelineTiers: SeriesTier[];
+  private timelineTiers: SeriesTier[];
   private readonly timelineFold: TimelineFold | null;
-  private readonly userTierCuts: number[];
+  private userTierCuts: number[];
   private readonly userFilters: Array<string | null>;
   private readonly userFold: UserRunsFold | null;
   private readonly pairs: UserScriptLog | null;
+  private currentPlan: LoadPlan;
 
   constructor(
-    readonly plan: LoadPlan,
+    plan: LoadPlan,
     scriptRows: ScriptRows,
+    /** Whether rows may be taken out (batches of weight -1) and the folds moved on (see moveTo): a pass kept between runs. */
+    readonly signed = false,
   ) {
+    this.currentPlan = plan;
     const scripts = new ScriptIndex(scriptRows);
     this.scripts = scripts;
     this.cuts = Float64Array.from(startCuts(plan));
     const tierCount = this.tierCount;
-    this.scriptFold = plan.scriptWindows.length > 0 ? new ScriptTierFold(tierCount, () => scripts.dictionary.size, plan.durations) : null;
+    this.scriptFold = plan.scriptWindows.length > 0 ? new ScriptTierFold(tierCount, () => scripts.dictionary.size, plan.durations, signed) : null;
     this.hourFold =
       plan.hourWindows.length > 0 ? new StartHourFold(tierCount, Math.min(...plan.hourWindows), Math.max(plan.now, ...plan.hourWindows)) : null;
     this.timelineTiers = seriesTiers(plan.series);
@@ -153,9 +159,14 @@ export class ExecutionFolds {
     const tierOfStartTier = Int32Array.from({ length: tierCount }, (_, tier) => this.userTierCuts.filter((cut) => cuts.indexOf(cut) < tier).length);
     this.userFold =
       plan.topUsers.length > 0 || plan.activity.length > 0
-        ? new UserRunsFold(tierOfStartTier, this.userTierCuts.length + 1, this.userFilters.length, filtersByScript(plan, scripts, this.userFilters))
+        ? new UserRunsFold(tierOfStartTier, this.userTierCuts.length + 1, this.userFilters.length, filtersByScript(plan, scripts, this.userFilters), undefined, signed)
         : null;
     this.pairs = plan.topUsers.length > 0 ? new UserScriptLog(bitsFor(scriptRows.ids.length)) : null;
+  }
+
+  /** The plan the folds hold the rows for (see moveTo). */
+  get plan(): LoadPlan {
+    return this.currentPlan;
   }
 
   /** Start tiers: one per cut, and the last for older and NULL starts. */
@@ -165,6 +176,7 @@ export class ExecutionFolds {
 
   /** Folds one batch of decoded rows (their start tiers set) into every fold. */
   fold(batch: ExecutionBatch): void {
+    if (batch.weight < 0 && !this.signed) throw new Error('rows can only be taken out of signed folds');
     // One call site per fold keeps each call monomorphic (inlined), where a loop over them would not be.
     this.scriptFold?.add(batch);
     this.hourFold?.add(batch);
@@ -174,26 +186,65 @@ export class ExecutionFolds {
       this.userFold.add(batch);
     }
     this.pairs?.add(batch);
+    if (this.signed) this.countStatuses(batch);
   }
 
-  /** What the folds kept; `statuses` lists every status met, NULL left out (empty when the status column was not read). */
-  result(bytes: number): ExecutionPass {
+  private countStatuses(batch: ExecutionBatch): void {
+    const { size, status, weight } = batch;
+    let counts = this.rowsByStatus;
+    if (this.statuses.names.length > counts.length) {
+      counts = new Float64Array(2 * this.statuses.names.length);
+      counts.set(this.rowsByStatus);
+      this.rowsByStatus = counts;
+    }
+    for (let row = 0; row < size; row++) counts[status[row]!]! += weight;
+  }
+
+  /**
+   * Holds the rows for `plan` instead, a plan of the same shape a little later (see
+   * `planShape` in src/state/kept-passes.ts): every row whose tiers differ between the two plans must
+   * have been taken out (a batch of weight -1) before, and be added after.
+   */
+  moveTo(plan: LoadPlan): void {
+    this.currentPlan = plan;
+    this.cuts.set(startCuts(plan));
+    this.hourFold?.moveTo(Math.min(...plan.hourWindows), Math.max(plan.now, ...plan.hourWindows));
+    this.timelineTiers = seriesTiers(plan.series);
+    this.timelineFold?.moveTo(this.timelineTiers);
+    this.userTierCuts = userCuts(plan);
+  }
+
+  /** Pairs the favourites' log holds, and of those taken out (see UserScriptLog.pairs). */
+  get loggedPairs(): { readonly logged: number; readonly removed: number } {
+    return this.pairs?.pairs ?? { logged: 0, removed: 0 };
+  }
+
+  /**
+   * What the folds kept; `statuses` lists every status met, NULL left out (empty when the
+   * status column was not read). `snapshot`: a pass that later batches leave as it is (the
+   * folds are kept and moved on), at the cost of copying what a section reads lazily.
+   */
+  result(bytes: number, snapshot = false): ExecutionPass {
     const { plan, userTierCuts, userFilters, pairs } = this;
-    const users = this.userFold?.result() ?? null;
+    const scriptFold = snapshot ? (this.scriptFold?.snapshot() ?? null) : this.scriptFold;
+    const hourFold = snapshot ? (this.hourFold?.snapshot() ?? null) : this.hourFold;
+    const rankings = plan.topUsers.map((need) => ({ filter: userFilters.indexOf(need.taskType), limit: need.limit }));
+    const users = (snapshot ? this.userFold?.frozenResult(rankings) : this.userFold?.result()) ?? null;
+    // Counted now, from the log as it is: no snapshot of it is needed.
     const favourites =
       users && pairs ? pairs.result().countsOf(rankedUsers(plan, { users, userCuts: userTierCuts, userFilters })) : new Map<number, ScriptRuns>();
     return {
       scripts: this.scripts,
       cuts: [...this.cuts],
-      scriptTotals: this.scriptFold?.result() ?? null,
-      startHours: this.hourFold?.result() ?? null,
+      scriptTotals: scriptFold?.result() ?? null,
+      startHours: hourFold?.result() ?? null,
       seriesTiers: this.timelineTiers,
-      timeline: this.timelineFold?.result() ?? null,
+      timeline: (snapshot ? this.timelineFold?.snapshot() : this.timelineFold?.result()) ?? null,
       users,
       userCuts: userTierCuts,
       userFilters,
       favourites,
-      statuses: this.statuses.names.filter((name): name is string => name !== null),
+      statuses: this.statuses.names.filter((name, index): name is string => name !== null && (!this.signed || this.rowsByStatus[index]! > 0)),
       bytes,
     };
   }

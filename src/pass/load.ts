@@ -179,11 +179,12 @@ export async function loadRunData(plan: LoadPlan, deps: LoadDeps, options: LoadO
   const deadline = new AbortController();
   // The memory source's sync, once per load and retried as a statement is; it fails the sources built on it.
   let syncing: Promise<unknown> | undefined;
-  // The pass's folds need the scripts: a sync that reads execution whole waits for them (a small query).
+  // The pass's folds need the scripts: a sync that reads execution whole waits for them (a small
+  // query). Signed: the state keeps them between runs and moves them on.
   const feed = plan.sources.has('execution_pass')
     ? async () => {
         await start('scripts').catch(() => undefined);
-        return loaded.scripts ? new ExecutionFolds(plan, loaded.scripts) : null;
+        return loaded.scripts ? new ExecutionFolds(plan, loaded.scripts, true) : null;
       }
     : undefined;
   const synced = () =>

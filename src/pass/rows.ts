@@ -19,6 +19,8 @@ export const enum StatusKind {
 export class ExecutionBatch {
   static readonly SIZE = TupleBatch.SIZE;
   size = 0;
+  /** +1: the folds add the rows; -1: they take out rows added before (state kept in memory moving on). */
+  weight: 1 | -1 = 1;
   /** start_date and end_date in µs since 2000-01-01; NaN for NULL, and for a column the pass does not read. */
   readonly start = new Float64Array(ExecutionBatch.SIZE).fill(Number.NaN);
   readonly end = new Float64Array(ExecutionBatch.SIZE).fill(Number.NaN);

@@ -164,8 +164,9 @@ export function createRunData(plan: LoadPlan, loaded: LoadedSources, failures: R
     const tiers = pass.userCuts.length + 1;
     const perNewestTier = new Float64Array(tiers);
     const newestOfCountry = new Int32Array(table.countries.length).fill(tiers);
-    for (let user = 0; user < users.distinctUsers; user++) {
+    for (let user = 0; user < users.numbered; user++) {
       const newest = users.newestTier(user);
+      if (newest === tiers) continue; // every execution of the user was taken out
       perNewestTier[newest]!++;
       const row = users.indexIn(table.ids, user);
       const country = row < 0 ? -1 : table.country[row]!;

@@ -3,7 +3,10 @@
  * mode holds between runs. Rows come from binary COPY batches (the whole table, or the rows
  * an indexed read found) and are replaced whole by id; a pass for any plan is then a replay
  * of these columns through the same folds the COPY pass feeds (src/pass/execution-pass.ts),
- * so a payload from memory is the payload a fresh read of the same rows would give.
+ * so a payload from memory is the payload a fresh read of the same rows would give. Once a
+ * pass is kept between runs, the rows also journal each row's values before a change and
+ * file rows by time, so that the pass can be moved on by the few rows that changed or crossed
+ * a window's edge (kept-passes.ts).
  */
 import type { TupleBatch } from '../pass/copy-parser.js';
 import { TextDictionary, UuidDictionary } from '../pass/dictionary.js';
@@ -11,6 +14,7 @@ import type { TimeColumn } from './horizon.js';
 import { IdIndex } from './id-index.js';
 import { checkRowCount, type ExecutionColumns, type ExecutionFolds } from '../pass/execution-pass.js';
 import { ExecutionBatch, tierOf } from '../pass/rows.js';
+import { TimeBuckets } from './time-buckets.js';
 
 /** The columns kept, in the order every COPY of the state reads them. */
 export const EXECUTION_FIELDS = ['id', 'start_date', 'end_date', 'status', 'script_id', 'user_id'] as const;
@@ -41,6 +45,35 @@ export interface ProbeView {
   readonly byStatus: ReadonlyMap<string | null, { readonly started: number; readonly ended: number }>;
 }
 
+/** A row's values as stored (see the columns of ExecutionRows), kept when a change overwrites them. */
+export interface StoredRow {
+  readonly start: number;
+  readonly end: number;
+  readonly status: number;
+  readonly script: number;
+  readonly user: number;
+  readonly startExact: bigint | undefined;
+  readonly endExact: bigint | undefined;
+}
+
+/** The rows a change touched since a journal position, each with its values then (null: added since). */
+export type RowChanges = ReadonlyMap<number, StoredRow | null>;
+
+const sameStored = (a: StoredRow, b: StoredRow) =>
+  Object.is(a.start, b.start) &&
+  Object.is(a.end, b.end) &&
+  a.status === b.status &&
+  a.script === b.script &&
+  a.user === b.user &&
+  a.startExact === b.startExact &&
+  a.endExact === b.endExact;
+
+/** Changes the journal holds at most: past that it forgets them all (a kept pass then replays). */
+const JOURNAL_LIMIT = 1 << 18;
+
+/** Statuses whose time series event is the end (see TimelineFold). */
+const ENDING_STATUSES: ReadonlySet<string | null> = new Set(['FINISHED', 'FAILED', 'CANCELLED']);
+
 export class ExecutionRows {
   /** Row number by id: a row keeps its number for as long as it is kept. */
   readonly ids: IdIndex;
@@ -58,6 +91,15 @@ export class ExecutionRows {
   /** The exact value of the dates beyond ±2^53 µs, by row (rare: about 285 years from 2000). */
   private readonly exactStart = new Map<number, bigint>();
   private readonly exactEnd = new Map<number, bigint>();
+  /**
+   * Each change since journaling began, in order, with the row's values before it: a pass kept
+   * between runs takes those out and the values now in. Null until a pass is kept.
+   */
+  private journal: Array<{ readonly row: number; readonly before: StoredRow | null }> | null = null;
+  /** The position of journal[0]: positions count changes since journaling began. */
+  private journalBase = 0;
+  /** Rows by start and by time series event time, built at the first look (null: not yet). */
+  private byTime: { readonly start: TimeBuckets; readonly event: TimeBuckets } | null = null;
 
   constructor(expected = 1024) {
     this.ids = new IdIndex(expected);
@@ -109,11 +151,16 @@ export class ExecutionRows {
         added++;
         this.ensureCapacity(row + 1);
       }
+      const following = this.journal !== null || this.byTime !== null;
+      const previous = following && row !== before ? this.stored(row) : null;
       this.start[row] = this.date(tuples, tuple, START, this.exactStart, row);
       this.end[row] = this.date(tuples, tuple, END, this.exactEnd, row);
       this.status[row] = this.statuses.indexOf(tuples, tuple, STATUS);
       this.script[row] = tuples.isNull(tuple, SCRIPT) ? -1 : this.scripts.indexOf(tuples, tuple, SCRIPT);
       this.user[row] = tuples.isNull(tuple, USER) ? -1 : this.users.indexOf(tuples, tuple, USER);
+      // A row read again as it was (the probe's windows are read whole, run after run) is
+      // neither journaled nor filed again: no fold moves, and the buckets do not grow.
+      if (following && (previous === null || !sameStored(previous, this.stored(row)))) this.follow(row, previous);
     }
     checkRowCount(this.ids.size);
     return added;
@@ -144,21 +191,133 @@ export class ExecutionRows {
     this.user = grow(this.user, new Int32Array(capacity));
   }
 
-  /** Feeds every row to `folds` (see `replayer`). */
-  replay(folds: ExecutionFolds, columns: ExecutionColumns): void {
-    this.replayer(folds, columns)(0, this.count);
+  /** Row `row`'s values as stored. */
+  private stored(row: number): StoredRow {
+    return {
+      start: this.start[row]!,
+      end: this.end[row]!,
+      status: this.status[row]!,
+      script: this.script[row]!,
+      user: this.user[row]!,
+      startExact: this.exactStart.get(row),
+      endExact: this.exactEnd.get(row),
+    };
+  }
+
+  /** Journals a row's change (values before it; null: new) and files it by its times now. */
+  private follow(row: number, before: StoredRow | null): void {
+    this.byTime?.start.file(row, this.start[row]!);
+    this.byTime?.event.file(row, this.eventTime(row));
+    if (this.journal === null) return;
+    const journal = this.journal;
+    if (journal.length >= JOURNAL_LIMIT) {
+      this.journalBase += journal.length;
+      journal.length = 0;
+    }
+    journal.push({ row, before });
+  }
+
+  /** Starts keeping the journal of changes (once a pass is kept between runs); a no-op when it is kept. */
+  startJournal(): void {
+    this.journal ??= [];
+  }
+
+  /** The position of the next change: a pass kept now reads the changes from there. */
+  get journalPosition(): number {
+    return this.journalBase + (this.journal?.length ?? 0);
   }
 
   /**
-   * A function that feeds rows `from` to `to` to `folds`, a batch at a time, decoded as the
-   * COPY pass decodes the columns `columns` names (the others as if not read): statuses and
-   * scripts get the folds' own indexes in the order the rows meet them, as in a COPY. That
-   * order is the rows' order here and the heap's there, so no payload may depend on it (the
-   * differential test, test/integration/memory-state.test.ts, holds them to it). It keeps those
-   * translations across calls (a load feeds each batch as it arrives).
+   * The rows changed since `position`, each with its values at that position (null: added
+   * since); null when the journal no longer reaches back that far.
    */
-  replayer(folds: ExecutionFolds, columns: ExecutionColumns): (from: number, to: number) => void {
+  changesSince(position: number): RowChanges | null {
+    if (this.journal === null || position < this.journalBase) return null;
+    const changes = new Map<number, StoredRow | null>();
+    for (let at = position - this.journalBase; at < this.journal.length; at++) {
+      const { row, before } = this.journal[at]!;
+      if (!changes.has(row)) changes.set(row, before);
+    }
+    return changes;
+  }
+
+  /** Forgets the changes before `position` (no kept pass reads them any more). */
+  forgetBefore(position: number): void {
+    if (this.journal === null || position <= this.journalBase) return;
+    const drop = Math.min(position - this.journalBase, this.journal.length);
+    this.journal.splice(0, drop);
+    this.journalBase += drop;
+  }
+
+  /** The time series' event time of a row: the end of a finished, failed or cancelled run that has one, else the start. */
+  private eventTime(row: number): number {
+    const end = this.end[row]!;
+    return end === end && ENDING_STATUSES.has(this.statuses.names[this.status[row]!]!) ? end : this.start[row]!;
+  }
+
+  /**
+   * Adds to `into` the rows whose start lies in one of `starts` or whose event time lies in
+   * one of `events` ([from, to) each): the rows a window's edge passed as it moved on.
+   */
+  rowsCrossing(starts: ReadonlyArray<readonly [number, number]>, events: ReadonlyArray<readonly [number, number]>, into: Set<number>): void {
+    const byTime = this.timeIndex();
+    const startOf = (row: number) => this.start[row]!;
+    const eventOf = (row: number) => this.eventTime(row);
+    for (const [from, to] of starts) byTime.start.rowsIn(from, to, startOf, into);
+    for (const [from, to] of events) byTime.event.rowsIn(from, to, eventOf, into);
+  }
+
+  private timeIndex(): { readonly start: TimeBuckets; readonly event: TimeBuckets } {
+    if (this.byTime) return this.byTime;
+    const byTime = { start: new TimeBuckets(), event: new TimeBuckets() };
+    for (let row = 0; row < this.count; row++) {
+      byTime.start.file(row, this.start[row]!);
+      byTime.event.file(row, this.eventTime(row));
+    }
+    this.byTime = byTime;
+    return byTime;
+  }
+
+  /**
+   * Feeds the rows listed to `folds` with `weight`, decoded as `replayer` decodes them: each
+   * with its values now or, when `before` holds it, its values then.
+   */
+  feed(folds: ExecutionFolds, columns: ExecutionColumns, rows: Iterable<number>, weight: 1 | -1, before?: RowChanges): void {
     const batch = new ExecutionBatch();
+    batch.weight = weight;
+    const { statusIndex, scriptIndex } = this.translations(folds);
+    const lastTier = folds.tierCount - 1;
+    const flush = () => {
+      if (batch.size > 0) folds.fold(batch);
+      batch.begin(0);
+    };
+    batch.begin(0);
+    for (const row of rows) {
+      const values = before?.get(row) ?? this.stored(row);
+      const at = batch.size++;
+      if (columns.start_date) {
+        batch.start[at] = values.start;
+        batch.startTier[at] = tierOf(folds.cuts, values.start);
+        if (values.startExact !== undefined) batch.keepExact(batch.startExact, at, values.startExact);
+      } else batch.startTier[at] = lastTier;
+      if (columns.end_date) {
+        batch.end[at] = values.end;
+        if (values.endExact !== undefined) batch.keepExact(batch.endExact, at, values.endExact);
+      }
+      if (columns.status) {
+        const status = statusIndex(values.status);
+        batch.status[at] = status;
+        batch.kind[at] = folds.kinds.kindOf(status);
+      }
+      if (columns.script_id) batch.script[at] = scriptIndex(values.script);
+      if (columns.user_id) this.userInto(batch, at, values.user);
+      if (batch.size === ExecutionBatch.SIZE) flush();
+    }
+    flush();
+  }
+
+  /** The folds' own status and script indexes of stored ones, learnt as the rows meet them (as a COPY numbers them). */
+  private translations(folds: ExecutionFolds): { statusIndex: (stored: number) => number; scriptIndex: (stored: number) => number } {
     let statusOf: Int32Array = new Int32Array(0);
     let scriptOf: Int32Array = new Int32Array(0);
     const widened = (translation: Int32Array, index: number): Int32Array => {
@@ -179,6 +338,25 @@ export class ExecutionRows {
       if (scriptOf[stored]! < 0) scriptOf[stored] = folds.scripts.dictionary.indexOfText(this.scripts.textOf(stored), true);
       return scriptOf[stored]!;
     };
+    return { statusIndex, scriptIndex };
+  }
+
+  /** Feeds every row to `folds` (see `replayer`). */
+  replay(folds: ExecutionFolds, columns: ExecutionColumns): void {
+    this.replayer(folds, columns)(0, this.count);
+  }
+
+  /**
+   * A function that feeds rows `from` to `to` to `folds`, a batch at a time, decoded as the
+   * COPY pass decodes the columns `columns` names (the others as if not read): statuses and
+   * scripts get the folds' own indexes in the order the rows meet them, as in a COPY. That
+   * order is the rows' order here and the heap's there, so no payload may depend on it (the
+   * differential test, test/integration/memory-state.test.ts, holds them to it). It keeps those
+   * translations across calls (a load feeds each batch as it arrives).
+   */
+  replayer(folds: ExecutionFolds, columns: ExecutionColumns): (from: number, to: number) => void {
+    const batch = new ExecutionBatch();
+    const { statusIndex, scriptIndex } = this.translations(folds);
     const { cuts } = folds;
     const lastTier = folds.tierCount - 1;
     return (from, to) => {

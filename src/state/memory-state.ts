@@ -2,8 +2,10 @@
  * schedule's data in memory: the `execution` and `"user"` rows every payload is computed
  * from, loaded once and then kept up to date by reading only the rows that can have changed
  * since the change probe's last look (src/pass/change-probe.ts): executions started or
- * ended since its watermarks, users registered since. A pass for any plan and instant is a
- * replay of the rows kept (execution-rows.ts), so windows move with time at no database cost.
+ * ended since its watermarks, users registered since. A pass for any plan and instant comes
+ * from the rows kept: the pass kept for the plan's shape moved on by what changed and what a
+ * window's edge passed (kept-passes.ts), else a replay of every row (execution-rows.ts), so
+ * windows move with time at no database cost.
  *
  * What the indexed reads cannot find makes a full reload: rows deleted (the delete counters
  * moved), rows inserted that no read found (insert-account.ts), counters reset (a restart),
@@ -21,6 +23,7 @@ import type { LoadedUsers } from '../pass/user-table.js';
 import { ExecutionRows } from './execution-rows.js';
 import { validUntilIn } from './horizon.js';
 import { counterOf, InsertAccount } from './insert-account.js';
+import { KeptPasses, type PassKind } from './kept-passes.js';
 import { agreesWithProbe } from './probe-agreement.js';
 import { diffStates, type StateDiff } from './state-diff.js';
 import { earlierWatermark, type ExecutionWindows, intoBoth, readExecutions, readUsers, type Upserting } from './table-reads.js';
@@ -40,6 +43,8 @@ export interface StateDeps {
   readonly watched?: number;
   /** The probe, when the state needs a fingerprint and none was observed yet. */
   readonly probe: (signal?: AbortSignal) => Promise<ChangeFingerprint>;
+  /** Whether passes are kept between runs and moved on (the default), or every pass replays every row (to measure the difference). */
+  readonly keepPasses?: boolean;
   /** Hears every full load (why) and every reconciliation (what differed). */
   readonly onReload?: (reason: ReloadReason, table: 'execution' | 'user' | null) => void;
   readonly onReconcile?: (diff: StateDiff) => void;
@@ -129,6 +134,10 @@ export class MemoryState {
   lastSync: SyncKind | null = null;
   /** The folds the last sync fed while it read `execution` whole (their pass is the replay's). */
   private fed: ExecutionFolds | null = null;
+  /** The passes of the last plan shapes, kept between runs and moved on (kept-passes.ts). */
+  private readonly kept = new KeptPasses();
+  /** How each pass was made since the state began: a test and a bench read it. */
+  readonly passes: Record<PassKind, number> = { fed: 0, replayed: 0, moved: 0 };
 
   constructor(private readonly deps: StateDeps) {}
 
@@ -378,14 +387,29 @@ export class MemoryState {
     return this.tables.users;
   }
 
-  /** The pass `plan` asks for: the folds the last sync fed while reading the table whole, else replayed from memory. */
+  /**
+   * The pass `plan` asks for: the folds the last sync fed while reading the table whole, else
+   * the pass kept for the plan's shape moved on to it, else replayed from memory (and kept).
+   */
   executionPass(plan: LoadPlan, scripts: ScriptRows): ExecutionPass {
     if (!this.tables) throw new Error('the state holds no rows: it was not synced');
     const fed = this.fed;
     this.fed = null;
-    if (fed && fed.plan === plan && fed.scripts.rows === scripts) return fed.result(0);
+    if (this.deps.keepPasses === false) return this.passOnce(plan, scripts, fed);
+    const { pass, kind } = this.kept.passFor(plan, scripts, this.tables.executions, fed);
+    this.passes[kind] += 1;
+    return pass;
+  }
+
+  /** The pass without keeping it: the fed folds', else a replay of every row. */
+  private passOnce(plan: LoadPlan, scripts: ScriptRows, fed: ExecutionFolds | null): ExecutionPass {
+    if (fed && fed.plan === plan && fed.scripts.rows === scripts) {
+      this.passes.fed += 1;
+      return fed.result(0);
+    }
     const folds = new ExecutionFolds(plan, scripts);
-    this.tables.executions.replay(folds, executionColumns(plan));
+    this.tables!.executions.replay(folds, executionColumns(plan));
+    this.passes.replayed += 1;
     return folds.result(0);
   }
 }

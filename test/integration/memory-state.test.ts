@@ -37,6 +37,7 @@ import { parseBatchFile } from '../../src/requests/batch-file.js';
 import { requestsFor, type StatsRequest } from '../../src/requests/batches.js';
 import { parseRequest } from '../../src/requests/request.js';
 import { runRefresh } from '../../src/run/refresh-run.js';
+import type { PassKind } from '../../src/state/kept-passes.js';
 import { MemoryState, type SyncKind } from '../../src/state/memory-state.js';
 import { mismatchesOf, type StateDiff } from '../../src/state/state-diff.js';
 import { databaseFromTemplate, GOLDEN_NOW, goldenTemplate, type TestDatabase } from '../helpers/services.js';
@@ -616,8 +617,10 @@ async function payloadsAt(world: World, now: number, memory?: MemorySource): Pro
 /** A memory run, with the kind of its one sync (the run's statements are not retried). */
 async function memoryPayloads(world: World): Promise<{ payloads: ReadonlyMap<string, string>; sync: SyncKind }> {
   world.reconciles = [];
+  const before = { ...world.state.passes };
   const payloads = await payloadsAt(world, world.now, world.state);
   if (world.state.lastSync === null) throw new Error('the memory run did not sync');
+  for (const kind of PASS_KINDS) tally.passes[kind] += world.state.passes[kind] - before[kind];
   return { payloads, sync: world.state.lastSync };
 }
 
@@ -684,9 +687,13 @@ interface Tally {
   forced: number;
   /** Of the repaired: stale rows the reconciliation re-read before comparing, so did not count. */
   rereadStale: number;
+  /** How the memory runs' execution passes were made: a kept pass moved on, replayed, or fed by a reload. */
+  passes: Record<PassKind, number>;
   /** Steps whose validity horizon from memory was compared with the probe's. */
   horizons: number;
 }
+
+const PASS_KINDS: readonly PassKind[] = ['fed', 'replayed', 'moved'];
 
 const tally: Tally = {
   runs: 0,
@@ -697,6 +704,7 @@ const tally: Tally = {
   exactReconciles: 0,
   forced: 0,
   rereadStale: 0,
+  passes: { fed: 0, replayed: 0, moved: 0 },
   horizons: 0,
 };
 
@@ -807,7 +815,7 @@ describe('the state in memory against a fresh read (seeded differential)', () =>
 
   afterAll(() => {
     const seconds = ((performance.now() - began) / 1000).toFixed(1);
-    console.log(`differential: seed ${SEED}, ${tally.runs} runs, ${tally.steps} steps in ${seconds} s; syncs ${JSON.stringify(tally.syncs)}; steps ${JSON.stringify(tally.visibility)}; ${tally.forced} reconciliations forced, ${tally.repaired} differences by design repaired (${tally.rereadStale} of them not counted: re-read); ${tally.exactReconciles} reconciliations on the interval found memory exact${KEY_ORDER === 'ignore' ? `; ${keyOrderOnly} payloads differed only in key order (ignored)` : ''}`);
+    console.log(`differential: seed ${SEED}, ${tally.runs} runs, ${tally.steps} steps in ${seconds} s; syncs ${JSON.stringify(tally.syncs)}; steps ${JSON.stringify(tally.visibility)}; ${tally.forced} reconciliations forced, ${tally.repaired} differences by design repaired (${tally.rereadStale} of them not counted: re-read); ${tally.exactReconciles} reconciliations on the interval found memory exact; execution passes ${JSON.stringify(tally.passes)}${KEY_ORDER === 'ignore' ? `; ${keyOrderOnly} payloads differed only in key order (ignored)` : ''}`);
   });
 
   it(
@@ -831,6 +839,9 @@ describe('the state in memory against a fresh read (seeded differential)', () =>
       expect(tally.syncs.reconcile, 'reconciliations').toBeGreaterThan(0);
       expect(tally.visibility.counted, 'changes only a count finds').toBeGreaterThan(0);
       expect(tally.repaired, 'differences by design, repaired').toBeGreaterThan(0);
+      // Most passes must come from a kept pass moved on, not from a replay of every row.
+      const passes = PASS_KINDS.reduce((sum, kind) => sum + tally.passes[kind], 0);
+      expect(tally.passes.moved / passes, `the share of passes moved on (${JSON.stringify(tally.passes)})`).toBeGreaterThan(0.5);
       expect(tally.horizons, 'horizons compared with the probe\'s').toBe(tally.steps + tally.runs);
     },
     LONG_STEPS === null ? 600_000 : Math.max(600_000, LONG_STEPS * 5_000),

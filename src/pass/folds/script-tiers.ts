@@ -3,7 +3,7 @@
  * executions' task performance (counts, and the exact average duration) all read it.
  * A window is the sum of its tiers, added up once per script instead of once per row.
  */
-import { DurationTable } from '../../lib/pg-numeric.js';
+import { DurationTable, SignedDurationTable } from '../../lib/pg-numeric.js';
 import { type ExecutionBatch, type Fold, StatusKind } from '../rows.js';
 
 export interface ScriptCounts {
@@ -34,41 +34,45 @@ const [TOTAL, FINISHED, FAILED, CANCELLED, TIMED, TIMED_FINISHED] = [0, StatusKi
 export class ScriptTierFold implements Fold<ScriptTotals> {
   /** COUNTERS per (script + 1, tier) cell; script -1 (NULL) is slot 0 (int32: the pass stops before 2^31 rows). */
   private counts: Int32Array;
-  private readonly durations = new DurationTable(1024);
+  private durations: DurationTable;
 
   constructor(
     private readonly tiers: number,
     /** How many script indexes the pass has handed out, read at result time. */
     private readonly scriptsSeen: () => number,
     private readonly withDurations: boolean,
+    /** Whether rows may be taken out (batches of weight -1). */
+    private readonly signed = false,
   ) {
     this.counts = new Int32Array(COUNTERS * tiers * 1024);
+    this.durations = signed ? new SignedDurationTable(1024) : new DurationTable(1024);
   }
 
   add(batch: ExecutionBatch): void {
-    const { size, script, startTier, kind, start, end } = batch;
+    const { size, script, startTier, kind, start, end, weight } = batch;
     const tiers = this.tiers;
     for (let row = 0; row < size; row++) {
       const cell = (script[row]! + 1) * tiers + startTier[row]!;
       if ((cell + 1) * COUNTERS > this.counts.length) this.grow(cell);
       const at = cell * COUNTERS;
       const counts = this.counts;
-      counts[at + TOTAL]!++;
+      counts[at + TOTAL]! += weight;
       const rowKind = kind[row]!;
-      if (rowKind !== StatusKind.Other) counts[at + rowKind]!++; // FINISHED, FAILED, CANCELLED are counters 1, 2, 3
+      if (rowKind !== StatusKind.Other) counts[at + rowKind]! += weight; // FINISHED, FAILED, CANCELLED are counters 1, 2, 3
       const from = start[row]!;
       const to = end[row]!;
       if (!this.withDurations || from !== from || to !== to) continue; // NaN: a date is NULL
-      counts[at + TIMED]!++;
-      if (rowKind === StatusKind.Finished) counts[at + TIMED_FINISHED]!++;
+      counts[at + TIMED]! += weight;
+      if (rowKind === StatusKind.Finished) counts[at + TIMED_FINISHED]! += weight;
       const startExact = batch.startExact[row]!;
       const endExact = batch.endExact[row]!;
       if (startExact === null && endExact === null) {
         const micros = to - from;
         if (micros !== micros || !Number.isFinite(micros)) throw new Error('cannot subtract infinite timestamps (execution.end_date - start_date)');
-        this.durations.add(cell, micros);
+        if (weight > 0) this.durations.add(cell, micros);
+        else this.durations.remove(cell, micros);
       } else {
-        this.durations.addExact(cell, (endExact ?? BigInt(to)) - (startExact ?? BigInt(from)));
+        this.durations.addExact(cell, (endExact ?? BigInt(to)) - (startExact ?? BigInt(from)), weight);
       }
     }
   }
@@ -79,6 +83,14 @@ export class ScriptTierFold implements Fold<ScriptTotals> {
     const grown = new Int32Array(size);
     grown.set(this.counts);
     this.counts = grown;
+  }
+
+  /** A copy of what the fold holds now, for a result that later batches must not change. */
+  snapshot(): ScriptTierFold {
+    const copy = new ScriptTierFold(this.tiers, this.scriptsSeen, this.withDurations, this.signed);
+    copy.counts = this.counts.slice();
+    copy.durations = this.durations.clone();
+    return copy;
   }
 
   result(): ScriptTotals {

@@ -82,7 +82,7 @@ class DenseIndex {
 
 export class TimelineFold implements Fold<Timeline> {
   /** Each tier's lower bound (µs; -Infinity for none), bucket function, key step and offset. */
-  private readonly froms: Float64Array;
+  private froms: Float64Array;
   private readonly bucketOf: BucketFunction[];
   private readonly steps: Float64Array;
   private readonly offsets: Float64Array;
@@ -116,7 +116,7 @@ export class TimelineFold implements Fold<Timeline> {
   }
 
   add(batch: ExecutionBatch): void {
-    const { size, script, kind, status, start, end, startExact, endExact } = batch;
+    const { size, script, kind, status, start, end, startExact, endExact, weight } = batch;
     const { froms, classOfScript } = this;
     const classCount = this.classes.length;
     for (let row = 0; row < size; row++) {
@@ -133,7 +133,7 @@ export class TimelineFold implements Fold<Timeline> {
       const slot = event !== event ? this.undatedSlot(tier) : this.slotAt(tier, event, useEnd ? endExact[row]! : startExact[row]!);
       const rowStatus = status[row]!;
       if (rowStatus >= this.statusCapacity) this.growStatuses(rowStatus);
-      this.counts[(slot * this.statusCapacity + rowStatus) * classCount + scriptClass]!++;
+      this.counts[(slot * this.statusCapacity + rowStatus) * classCount + scriptClass]! += weight;
     }
   }
 
@@ -185,6 +185,32 @@ export class TimelineFold implements Fold<Timeline> {
       grown.set(this.counts.subarray(slot * before * classCount, (slot + 1) * before * classCount), slot * this.statusCapacity * classCount);
     }
     this.counts = grown;
+  }
+
+  /**
+   * Moves the tiers' lower bounds on (the same tiers and buckets, each bound later or equal):
+   * the rows whose event time crosses a bound must have been taken out before, and are added
+   * again after. Buckets are absolute, so the slots stay.
+   */
+  moveTo(tiers: readonly SeriesTier[]): void {
+    const froms = Float64Array.from(tiers, (tier) => tier.from ?? Number.NEGATIVE_INFINITY);
+    if (froms.length !== this.froms.length || froms.some((from, tier) => from < this.froms[tier]!)) {
+      throw new Error('the time series tiers can only move on, as they are');
+    }
+    this.froms = froms;
+  }
+
+  /** A result that later batches leave as it is. */
+  snapshot(): Timeline {
+    const { statusCapacity, classes } = this;
+    return {
+      slotTier: [...this.slotTier],
+      slotStart: [...this.slotStart],
+      statuses: this.statusNames().slice(0, statusCapacity),
+      classes,
+      counts: this.counts.slice(0, this.slotTier.length * statusCapacity * classes.length),
+      statusCapacity,
+    };
   }
 
   result(): Timeline {

@@ -23,9 +23,11 @@ export interface RankedUser {
 export interface UserRuns {
   /** The users with most executions started in tiers 0 … `lastTier` of scripts filter `filter` matches, ties by user id; at most `limit`. */
   top(filter: number, lastTier: number, limit: number): RankedUser[];
-  /** Distinct users with any execution: users are numbered 0 … distinctUsers - 1. */
+  /** Distinct users with any execution. */
   readonly distinctUsers: number;
-  /** The newest tier a user started an execution in (active in a window that includes it). */
+  /** Users are numbered 0 … numbered - 1; a user whose executions were all taken out keeps its number (newestTier: none). */
+  readonly numbered: number;
+  /** The newest tier a user started an execution in (active in a window that includes it); the tier count when none. */
   newestTier(user: number): number;
   /** The uuid text of a user. */
   idOf(user: number): string;
@@ -39,9 +41,12 @@ export interface FiltersByScript {
   readonly list: Int32Array;
 }
 
-// A record, in int32 units: the uuid's four words, the newest tier, a pad, then runs and
-// finished per (filter, tier).
+// A record, in int32 units: the uuid's four words, the newest tier, the user's executions
+// (signed folds), then runs and finished per (filter, tier); a signed fold's records end with
+// the executions per tier (any script: the newest tier is then the first with some, which
+// stays right when executions are taken out).
 const NEWEST_TIER = 4;
+const EXECUTIONS = 5;
 const COUNTS = 6;
 // A slot, in int32 units: the uuid's first word, then its record's number + 1 (0: empty).
 const SLOT = 2;
@@ -54,6 +59,10 @@ export class UserRunsFold implements Fold<UserRuns> {
   private slotMask: number;
   private i32!: Int32Array;
   private size = 0;
+  /** Users with an execution. */
+  private live = 0;
+  /** Where a record's executions per tier start. */
+  private readonly tierRows: number;
 
   constructor(
     /** The user tier of each start tier (user tiers are cut at some of the start cuts). */
@@ -64,10 +73,13 @@ export class UserRunsFold implements Fold<UserRuns> {
     private readonly filtersOf: FiltersByScript,
     /** Users expected: the tables start that big, instead of doubling up to it. */
     expected = 64 * 1024,
+    /** Whether rows may be taken out (batches of weight -1): records then count executions per tier. */
+    private readonly signed = false,
   ) {
     this.cells = filters * tiers;
+    this.tierRows = COUNTS + 2 * this.cells;
     // Always even: a record starts on a multiple of 8 bytes.
-    this.stride = COUNTS + 2 * this.cells;
+    this.stride = this.tierRows + (signed ? tiers + (tiers % 2) : 0);
     const capacity = slotCapacity(expected);
     this.slots = new Int32Array(SLOT * capacity);
     this.slotMask = capacity - 1;
@@ -166,10 +178,10 @@ export class UserRunsFold implements Fold<UserRuns> {
     }
   }
 
-  /** Counts each row of `batch` (resolved first) for its user. */
+  /** Counts each row of `batch` (resolved first) for its user; `batch.weight` -1 takes rows out. */
   add(batch: ExecutionBatch): void {
-    const { size, user, startTier, script, kind } = batch;
-    const { stride, cells, tiers, tierOfStartTier } = this;
+    const { size, user, startTier, script, kind, weight } = batch;
+    const { stride, cells, tiers, tierOfStartTier, tierRows, signed } = this;
     const { first, list } = this.filtersOf;
     const scripts = first.length - 1;
     const i32 = this.i32;
@@ -178,20 +190,56 @@ export class UserRunsFold implements Fold<UserRuns> {
       if (rowUser < 0) continue;
       const at = rowUser * stride;
       const tier = tierOfStartTier[startTier[row]!]!;
-      if (tier < i32[at + NEWEST_TIER]!) i32[at + NEWEST_TIER] = tier;
+      if (signed) this.countExecution(at, tier, weight);
+      else if (tier < i32[at + NEWEST_TIER]!) i32[at + NEWEST_TIER] = tier;
       const rowScript = script[row]!;
       if (rowScript < 0 || rowScript >= scripts) continue;
       const finished = kind[row] === StatusKind.Finished;
       for (let index = first[rowScript]!; index < first[rowScript + 1]!; index++) {
         const cell = at + COUNTS + list[index]! * tiers + tier;
-        i32[cell]!++;
-        if (finished) i32[cell + cells]!++;
+        i32[cell]! += weight;
+        if (finished) i32[cell + cells]! += weight;
       }
     }
   }
 
+  /** A signed fold's count of a user's executions, per tier and in all: a user goes live with its first, and leaves with its last. */
+  private countExecution(at: number, tier: number, weight: 1 | -1): void {
+    const i32 = this.i32;
+    i32[at + this.tierRows + tier]! += weight;
+    const executions = (i32[at + EXECUTIONS]! += weight);
+    if (executions === (weight > 0 ? 1 : 0)) this.live += weight;
+  }
+
+  /**
+   * A result that later batches leave as it is (the fold is kept and moved on): the newest
+   * tiers and the rankings named computed now. A user's number and uuid never change, so ids
+   * are read from the records as they stand.
+   */
+  frozenResult(rankings: ReadonlyArray<{ readonly filter: number; readonly limit: number }>): UserRuns {
+    const live = this.result();
+    const newest = new Int32Array(this.size);
+    for (let user = 0; user < this.size; user++) newest[user] = live.newestTier(user);
+    const key = (filter: number, limit: number) => `${filter}/${limit}`;
+    const tops = new Map(
+      rankings.map(({ filter, limit }) => [key(filter, limit), Array.from({ length: this.tiers }, (_, tier) => live.top(filter, tier, limit))] as const),
+    );
+    return {
+      distinctUsers: live.distinctUsers,
+      numbered: live.numbered,
+      newestTier: (user) => newest[user]!,
+      idOf: (user) => live.idOf(user),
+      indexIn: (other, user) => live.indexIn(other, user),
+      top(filter, lastTier, limit) {
+        const ranked = tops.get(key(filter, limit));
+        if (!ranked) throw new Error(`top users of filter ${filter}, limit ${limit} were not ranked when the pass was taken`);
+        return ranked[lastTier]!;
+      },
+    };
+  }
+
   result(): UserRuns {
-    const { i32, stride, size, tiers, cells } = this;
+    const { i32, stride, size, tiers, cells, tierRows, signed } = this;
     const words = (user: number) => i32.subarray(user * stride, user * stride + 4);
     /** Orders users as their uuid text sorts: the words unsigned, in order. */
     const compareIds = (a: number, b: number) => {
@@ -235,9 +283,14 @@ export class UserRunsFold implements Fold<UserRuns> {
     };
     const tops = new Map<string, RankedUser[][]>();
     return {
-      distinctUsers: size,
+      distinctUsers: signed ? this.live : size,
+      numbered: size,
       newestTier(user) {
-        return i32[user * stride + NEWEST_TIER]!;
+        if (!signed) return i32[user * stride + NEWEST_TIER]!;
+        const at = user * stride + tierRows;
+        let tier = 0;
+        while (tier < tiers && i32[at + tier] === 0) tier++;
+        return tier;
       },
       idOf(user) {
         return uuidText(words(user));

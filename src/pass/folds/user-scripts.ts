@@ -2,7 +2,8 @@
  * Every execution's (user, script) pair, kept in arrival order: once the pass knows who ranks
  * in a top list, the favourite tasks of those few users (their executions per script over all
  * time, unfiltered) are counted from it, without reading `execution` a second time. A pair
- * takes 4 bytes while the user and script numbers fit in 32 bits together, 8 after.
+ * takes 4 bytes while the user and script numbers fit in 32 bits together, 8 after. Pairs
+ * taken out (a batch of weight -1) go to a second log that the counts subtract.
  */
 import type { ExecutionBatch, Fold } from '../rows.js';
 
@@ -25,6 +26,14 @@ export class UserScriptLog implements Fold<UserScripts> {
   private maxUser = -1;
   private readonly scriptMask: number;
   private readonly userLimit: number;
+  /** The pairs taken out (null: none yet). */
+  private removed: UserScriptLog | null = null;
+  /**
+   * The counts per script of the users asked for so far, kept up to date as pairs come and go:
+   * a pass kept between runs asks for the same few ranked users run after run, where a read of
+   * the whole log each time would cost a read of every row.
+   */
+  private readonly counted = new Map<number, Map<number, number>>();
 
   /** `scriptBits`: bits for a script number, enough for the script table (a script beyond makes the log wide). */
   constructor(private readonly scriptBits: number) {
@@ -33,6 +42,30 @@ export class UserScriptLog implements Fold<UserScripts> {
   }
 
   add(batch: ExecutionBatch): void {
+    if (batch.weight < 0) (this.removed ??= new UserScriptLog(this.scriptBits)).append(batch);
+    else this.append(batch);
+    if (this.counted.size > 0) this.countAsked(batch);
+  }
+
+  /** Keeps the counts of the users asked for before up to date. */
+  private countAsked(batch: ExecutionBatch): void {
+    const { size, user, script, weight } = batch;
+    for (let row = 0; row < size; row++) {
+      const counts = this.counted.get(user[row]!);
+      const rowScript = script[row]!;
+      if (!counts || rowScript < 0) continue;
+      const runs = (counts.get(rowScript) ?? 0) + weight;
+      if (runs === 0) counts.delete(rowScript);
+      else counts.set(rowScript, runs);
+    }
+  }
+
+  /** Pairs logged, and of those taken out: the log only grows, so a state kept long is rebuilt when too much of it is dead. */
+  get pairs(): { readonly logged: number; readonly removed: number } {
+    return { logged: this.length, removed: this.removed?.length ?? 0 };
+  }
+
+  private append(batch: ExecutionBatch): void {
     const { size, user, script } = batch;
     for (let row = 0; row < size; row++) {
       const rowUser = user[row]!;
@@ -75,26 +108,47 @@ export class UserScriptLog implements Fold<UserScripts> {
   result(): UserScripts {
     return {
       countsOf: (wanted) => {
-        const slotOf = new Int32Array(this.maxUser + 1).fill(-1);
         const users = [...new Set(wanted)].filter((user) => user <= this.maxUser);
-        users.forEach((user, slot) => (slotOf[user] = slot));
-        const perUser = users.map(() => new Map<number, number>());
-        const count = (user: number, script: number) => {
-          const slot = slotOf[user]!;
-          if (slot >= 0) perUser[slot]!.set(script, (perUser[slot]!.get(script) ?? 0) + 1);
-        };
-        for (let index = 0; index < this.length; index++) {
-          const chunk = index >>> CHUNK_BITS;
-          const at = index & (CHUNK - 1);
-          if (this.packed !== null) {
-            const pair = this.packed[chunk]![at]!;
-            count(pair >>> this.scriptBits, pair & this.scriptMask);
-          } else {
-            count(this.users[chunk]![at]!, this.scripts[chunk]![at]!);
-          }
+        const missing = users.filter((user) => !this.counted.has(user));
+        if (missing.length > 0) {
+          const logged = this.scan(missing);
+          const removed = this.removed?.scan(missing);
+          missing.forEach((user, slot) => {
+            const counts = logged[slot]!;
+            removed?.[slot]!.forEach((runs, script) => {
+              const left = counts.get(script)! - runs;
+              if (left === 0) counts.delete(script);
+              else counts.set(script, left);
+            });
+            this.counted.set(user, counts);
+          });
         }
-        return new Map(users.map((user, slot) => [user, [...perUser[slot]!].map(([script, runs]) => ({ script, count: runs }))]));
+        return new Map(users.map((user) => [user, [...this.counted.get(user)!].map(([script, count]) => ({ script, count }))]));
       },
     };
+  }
+
+  /** Each user's pairs in this log, by script: one read of the log. */
+  private scan(users: readonly number[]): Array<Map<number, number>> {
+    const slotOf = new Int32Array(this.maxUser + 1).fill(-1);
+    users.forEach((user, slot) => {
+      if (user <= this.maxUser) slotOf[user] = slot;
+    });
+    const perUser = users.map(() => new Map<number, number>());
+    const count = (user: number, script: number) => {
+      const slot = slotOf[user]!;
+      if (slot >= 0) perUser[slot]!.set(script, (perUser[slot]!.get(script) ?? 0) + 1);
+    };
+    for (let index = 0; index < this.length; index++) {
+      const chunk = index >>> CHUNK_BITS;
+      const at = index & (CHUNK - 1);
+      if (this.packed !== null) {
+        const pair = this.packed[chunk]![at]!;
+        count(pair >>> this.scriptBits, pair & this.scriptMask);
+      } else {
+        count(this.users[chunk]![at]!, this.scripts[chunk]![at]!);
+      }
+    }
+    return perUser;
   }
 }
