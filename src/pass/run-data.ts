@@ -12,7 +12,7 @@ import type { ScriptCounts } from './folds/script-tiers.js';
 import type { HourCount } from './folds/start-hours.js';
 import { type LoadPlan, lastTierOf, type SeriesTier, type Since, type SourceName } from './plan.js';
 import type { ScriptRows } from './scripts.js';
-import type { LoadedUsers } from './user-table.js';
+import { type LoadedUsers, usersByDay } from './user-table.js';
 
 export type { HourCount, Since, SourceName };
 
@@ -104,9 +104,6 @@ function lastSeriesTier(tiers: readonly SeriesTier[], since: Since): number {
 }
 
 const MICROS_PER_DAY = MINUTES_PER_DAY * MICROS_PER_MINUTE;
-/** Rows per day in a sort key (day × ROW_RANGE + row), and the dates that keeps exact. */
-const ROW_RANGE = 2 ** 26;
-const MAX_DATED = 2 ** 26 * MICROS_PER_DAY;
 
 /** `compute` once, when first asked. */
 function once<T>(compute: () => T): () => T {
@@ -164,11 +161,12 @@ export function createRunData(plan: LoadPlan, loaded: LoadedSources, failures: R
     const tiers = pass.userCuts.length + 1;
     const perNewestTier = new Float64Array(tiers);
     const newestOfCountry = new Int32Array(table.countries.length).fill(tiers);
+    const rows = users.indexesIn(table.ids);
     for (let user = 0; user < users.numbered; user++) {
       const newest = users.newestTier(user);
       if (newest === tiers) continue; // every execution of the user was taken out
       perNewestTier[newest]!++;
-      const row = users.indexIn(table.ids, user);
+      const row = rows[user]!;
       const country = row < 0 ? -1 : table.country[row]!;
       if (country >= 0 && newest < newestOfCountry[country]!) newestOfCountry[country] = newest;
     }
@@ -182,36 +180,16 @@ export function createRunData(plan: LoadPlan, loaded: LoadedSources, failures: R
     );
   });
 
-  /**
-   * The user table's dated rows in order of their day of created_at (a window is then a run
-   * of them from its first day on, and a bucket of whole days is found once a day), and the
-   * undated rows. Each dated row is sorted as one number, day × 2^26 + row: exact for every
-   * int8 timestamp (|days| < 2^27) and up to 2^26 users.
-   */
-  const usersByDay = once(() => {
+  /** The user table's rows by day of created_at: kept by the rows in memory while they are unchanged, else computed. */
+  const byDay = once(() => {
     const table = source('user_table');
-    const keys = new Float64Array(table.count);
-    let dated = 0;
-    const undated: number[] = [];
-    for (let row = 0; row < table.count; row++) {
-      const created = table.createdAt[row]!;
-      if (created !== created) undated.push(row);
-      else keys[dated++] = floorDiv(Math.min(Math.max(created, -MAX_DATED), MAX_DATED), MICROS_PER_DAY) * ROW_RANGE + row;
-    }
-    const sorted = keys.subarray(0, dated).sort();
-    const days = new Float64Array(sorted.length);
-    const rows = new Int32Array(sorted.length);
-    sorted.forEach((key, at) => {
-      days[at] = Math.floor(key / ROW_RANGE);
-      rows[at] = key - days[at]! * ROW_RANGE;
-    });
-    return { days, rows, undated };
+    return table.byDay?.() ?? usersByDay(table);
   });
 
-  /** Where the dated rows of a window start in usersByDay: at its first day (the rows of that day still need checking). */
+  /** Where the dated rows of a window start in byDay: at its first day (the rows of that day still need checking). */
   const firstOfWindow = (since: Since) => {
     if (since === null) return 0;
-    const { days } = usersByDay();
+    const { days } = byDay();
     const day = floorDiv(since, MICROS_PER_DAY);
     let low = 0;
     let high = days.length;
@@ -230,7 +208,7 @@ export function createRunData(plan: LoadPlan, loaded: LoadedSources, failures: R
       const country = table.country[row]!;
       if (country >= 0) perCountry[country]!++;
     };
-    const { rows, undated } = usersByDay();
+    const { rows, undated } = byDay();
     for (let at = firstOfWindow(since); at < rows.length; at++) if (createdSince(table, rows[at]!, since)) count(rows[at]!);
     if (since === null) undated.forEach(count);
     return new Map(table.countries.flatMap((country, index) => (perCountry[index]! > 0 ? [[country, perCountry[index]!] as const] : [])));
@@ -313,7 +291,7 @@ export function createRunData(plan: LoadPlan, loaded: LoadedSources, failures: R
     userCount(since) {
       const table = source('user_table');
       if (since === null) return table.count;
-      const { rows } = usersByDay();
+      const { rows } = byDay();
       let count = 0;
       for (let at = firstOfWindow(since); at < rows.length; at++) if (createdSince(table, rows[at]!, since)) count++;
       return count;
@@ -326,7 +304,7 @@ export function createRunData(plan: LoadPlan, loaded: LoadedSources, failures: R
       const wanted = country === null ? -1 : table.countries.indexOf(country);
       if (country !== null && wanted < 0) return [];
       const bucketOf = bucketFunction(groupBy);
-      const { days, rows, undated } = usersByDay();
+      const { days, rows, undated } = byDay();
       const ofCountry = (row: number) => wanted < 0 || table.country[row] === wanted;
       // Days ascend, so buckets of whole days do too and are counted as runs; finer ones by key.
       const wholeDays = groupBy !== 'hour' && groupBy !== 'quarter_hour';

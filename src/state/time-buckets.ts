@@ -13,14 +13,60 @@ const bucketOf = (micros: number) => Math.floor(micros / BUCKET_MICROS);
 
 export class TimeBuckets {
   private readonly buckets = new Map<number, number[]>();
+  /** The buckets' keys, ascending (new keys are mostly the newest: placing one is a push). */
+  private readonly keys: number[] = [];
 
   /** Files `row` under the bucket of `micros` (NULL and infinite times are never in a range: not filed). */
   file(row: number, micros: number): void {
     if (!Number.isFinite(micros)) return;
     const key = bucketOf(micros);
     const rows = this.buckets.get(key);
-    if (rows) rows.push(row);
-    else this.buckets.set(key, [row]);
+    if (rows) {
+      rows.push(row);
+      return;
+    }
+    this.buckets.set(key, [row]);
+    const keys = this.keys;
+    if (keys.length === 0 || key > keys[keys.length - 1]!) keys.push(key);
+    else keys.splice(this.firstKeyFrom(key), 0, key);
+  }
+
+  /** Where the first key at or after `key` is in `keys` (its length when none is). */
+  private firstKeyFrom(key: number): number {
+    let low = 0;
+    let high = this.keys.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (this.keys[middle]! < key) low = middle + 1;
+      else high = middle;
+    }
+    return low;
+  }
+
+  /**
+   * The latest time now (`timeOf`) of the rows filed, or -Infinity when none has one: every
+   * row is filed under its time's bucket, so it is in the newest bucket that holds a row
+   * whose time lies in it.
+   */
+  newest(timeOf: (row: number) => number): number {
+    for (let at = this.keys.length - 1; at >= 0; at--) {
+      const key = this.keys[at]!;
+      const [from, to] = [key * BUCKET_MICROS, (key + 1) * BUCKET_MICROS];
+      let newest = Number.NEGATIVE_INFINITY;
+      for (const row of this.buckets.get(key)!) {
+        const time = timeOf(row);
+        if (time >= from && time < to && time > newest) newest = time;
+      }
+      if (newest > Number.NEGATIVE_INFINITY) return newest;
+    }
+    return Number.NEGATIVE_INFINITY;
+  }
+
+  /** Adds to `into` every row whose time now (`timeOf`) is at or after `from`. */
+  rowsFrom(from: number, timeOf: (row: number) => number, into: Set<number>): void {
+    for (let at = this.firstKeyFrom(bucketOf(from)); at < this.keys.length; at++) {
+      for (const row of this.buckets.get(this.keys[at]!)!) if (timeOf(row) >= from) into.add(row);
+    }
   }
 
   /** Adds to `into` every row whose time now (`timeOf`) lies in [from, to). */

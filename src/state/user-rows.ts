@@ -5,7 +5,7 @@
  */
 import type { TupleBatch } from '../pass/copy-parser.js';
 import { TextDictionary, UuidDictionary } from '../pass/dictionary.js';
-import type { LoadedUsers } from '../pass/user-table.js';
+import { type LoadedUsers, type UsersByDay, usersByDay } from '../pass/user-table.js';
 
 /** The columns kept, in the order every COPY of the state reads them. */
 export const USER_FIELDS = ['id', 'country', 'created_at'] as const;
@@ -24,6 +24,9 @@ export class UserRows implements LoadedUsers {
   createdAt: Float64Array;
   country: Int32Array;
   readonly bytes = 0;
+  /** Bumped by every upsert that changes a row (or adds one): what is computed from the rows is kept per version. */
+  version = 0;
+  private byDayKept: { readonly version: number; readonly value: UsersByDay } | null = null;
 
   constructor(expected = 1024) {
     this.ids = new UuidDictionary(expected);
@@ -52,10 +55,19 @@ export class UserRows implements LoadedUsers {
         this.ensureCapacity(row + 1);
       }
       // Beyond ±2^53 µs the Number is within 64 µs: it orders right against cutoffs (as the COPY pass reads it).
-      this.createdAt[row] = tuples.isNull(tuple, CREATED) ? Number.NaN : tuples.int8(tuple, CREATED);
-      this.country[row] = this.countryNames.indexOf(tuples, tuple, COUNTRY) - 1;
+      const createdAt = tuples.isNull(tuple, CREATED) ? Number.NaN : tuples.int8(tuple, CREATED);
+      const country = this.countryNames.indexOf(tuples, tuple, COUNTRY) - 1;
+      if (row === before || !Object.is(this.createdAt[row], createdAt) || this.country[row] !== country) this.version++;
+      this.createdAt[row] = createdAt;
+      this.country[row] = country;
     }
     return added;
+  }
+
+  /** The rows by day of created_at (src/pass/user-table.ts), computed once per version. */
+  byDay(): UsersByDay {
+    if (this.byDayKept?.version !== this.version) this.byDayKept = { version: this.version, value: usersByDay(this) };
+    return this.byDayKept.value;
   }
 
   private ensureCapacity(rows: number): void {
