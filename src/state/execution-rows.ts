@@ -290,11 +290,9 @@ export class ExecutionRows {
   private timeIndex(): ByTime {
     if (this.byTime) return this.byTime;
     const byTime = { start: new TimeBuckets(), end: new TimeBuckets(), event: new TimeBuckets() };
-    for (let row = 0; row < this.count; row++) {
-      byTime.start.file(row, this.start[row]!);
-      byTime.end.file(row, this.end[row]!);
-      byTime.event.file(row, this.eventTime(row));
-    }
+    byTime.start.fileEvery(this.count, (row) => this.start[row]!);
+    byTime.end.fileEvery(this.count, (row) => this.end[row]!);
+    byTime.event.fileEvery(this.count, (row) => this.eventTime(row));
     this.byTime = byTime;
     return byTime;
   }
