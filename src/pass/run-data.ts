@@ -12,7 +12,7 @@ import type { ScriptCounts } from './folds/script-tiers.js';
 import type { HourCount } from './folds/start-hours.js';
 import { type LoadPlan, lastTierOf, type SeriesTier, type Since, type SourceName } from './plan.js';
 import type { ScriptRows } from './scripts.js';
-import { type LoadedUsers, usersByDay } from './user-table.js';
+import { firstOfWindow, type LoadedUsers, usersByDay } from './user-table.js';
 
 export type { HourCount, Since, SourceName };
 
@@ -186,22 +186,15 @@ export function createRunData(plan: LoadPlan, loaded: LoadedSources, failures: R
     return table.byDay?.() ?? usersByDay(table);
   });
 
-  /** Where the dated rows of a window start in byDay: at its first day (the rows of that day still need checking). */
-  const firstOfWindow = (since: Since) => {
-    if (since === null) return 0;
-    const { days } = byDay();
-    const day = floorDiv(since, MICROS_PER_DAY);
-    let low = 0;
-    let high = days.length;
-    while (low < high) {
-      const middle = (low + high) >>> 1;
-      if (days[middle]! < day) low = middle + 1;
-      else high = middle;
-    }
-    return low;
-  };
+  const windowStart = (since: Since) => firstOfWindow(byDay(), since);
 
-  const usersByCountry = memo((since: Since): ReadonlyMap<string, number> => {
+  /** `compute` for the users created since `since`, kept between runs by the rows in memory while its rows are the same. */
+  function ofUsersSince<T>(key: string, since: Since, compute: () => T): T {
+    const table = source('user_table');
+    return table.keep ? table.keep(key, since, compute) : compute();
+  }
+
+  const usersByCountry = memo((since: Since): ReadonlyMap<string, number> => ofUsersSince('by country', since, () => {
     const table = source('user_table');
     const perCountry = new Float64Array(table.countries.length);
     const count = (row: number) => {
@@ -209,10 +202,10 @@ export function createRunData(plan: LoadPlan, loaded: LoadedSources, failures: R
       if (country >= 0) perCountry[country]!++;
     };
     const { rows, undated } = byDay();
-    for (let at = firstOfWindow(since); at < rows.length; at++) if (createdSince(table, rows[at]!, since)) count(rows[at]!);
+    for (let at = windowStart(since); at < rows.length; at++) if (createdSince(table, rows[at]!, since)) count(rows[at]!);
     if (since === null) undated.forEach(count);
     return new Map(table.countries.flatMap((country, index) => (perCountry[index]! > 0 ? [[country, perCountry[index]!] as const] : [])));
-  });
+  }));
 
   return {
     failures,
@@ -293,44 +286,49 @@ export function createRunData(plan: LoadPlan, loaded: LoadedSources, failures: R
       if (since === null) return table.count;
       const { rows } = byDay();
       let count = 0;
-      for (let at = firstOfWindow(since); at < rows.length; at++) if (createdSince(table, rows[at]!, since)) count++;
+      for (let at = windowStart(since); at < rows.length; at++) if (createdSince(table, rows[at]!, since)) count++;
       return count;
     },
 
     usersByCountry,
 
     registrations(since, groupBy, country) {
-      const table = source('user_table');
-      const wanted = country === null ? -1 : table.countries.indexOf(country);
-      if (country !== null && wanted < 0) return [];
-      const bucketOf = bucketFunction(groupBy);
-      const { days, rows, undated } = byDay();
-      const ofCountry = (row: number) => wanted < 0 || table.country[row] === wanted;
-      // Days ascend, so buckets of whole days do too and are counted as runs; finer ones by key.
-      const wholeDays = groupBy !== 'hour' && groupBy !== 'quarter_hour';
-      const buckets: Array<{ bucket: number | null; users: number }> = [];
-      const finer = new Map<number, number>();
-      let day = Number.NaN;
-      for (let at = firstOfWindow(since); at < rows.length; at++) {
-        const row = rows[at]!;
-        if (!ofCountry(row) || !createdSince(table, row, since)) continue;
-        if (!wholeDays) {
-          const key = bucketOf(minuteOf(table.createdAt[row]!));
-          finer.set(key, (finer.get(key) ?? 0) + 1);
-          continue;
-        }
-        if (days[at] !== day) {
-          day = days[at]!;
-          const start = bucketOf(day * MINUTES_PER_DAY);
-          if (buckets.at(-1)?.bucket !== start) buckets.push({ bucket: start, users: 0 });
-        }
-        buckets[buckets.length - 1]!.users++;
-      }
-      for (const [bucket, users] of [...finer].sort((a, b) => a[0] - b[0])) buckets.push({ bucket, users });
-      // NULL created_at passes only a period without cutoff, and comes last.
-      const undatedUsers = since === null ? undated.filter(ofCountry).length : 0;
-      if (undatedUsers > 0) buckets.push({ bucket: null, users: undatedUsers });
-      return buckets;
+      return ofUsersSince(`registrations ${JSON.stringify([groupBy, country])}`, since, () => registrationsOf(since, groupBy, country));
     },
   };
+
+  /** Users created since the window (of one country, when given) per bucket of created_at, ascending; undated last. */
+  function registrationsOf(since: Since, groupBy: Granularity, country: string | null): readonly Registrations[] {
+    const table = source('user_table');
+    const wanted = country === null ? -1 : table.countries.indexOf(country);
+    if (country !== null && wanted < 0) return [];
+    const bucketOf = bucketFunction(groupBy);
+    const { days, rows, undated } = byDay();
+    const ofCountry = (row: number) => wanted < 0 || table.country[row] === wanted;
+    // Days ascend, so buckets of whole days do too and are counted as runs; finer ones by key.
+    const wholeDays = groupBy !== 'hour' && groupBy !== 'quarter_hour';
+    const buckets: Array<{ bucket: number | null; users: number }> = [];
+    const finer = new Map<number, number>();
+    let day = Number.NaN;
+    for (let at = windowStart(since); at < rows.length; at++) {
+      const row = rows[at]!;
+      if (!ofCountry(row) || !createdSince(table, row, since)) continue;
+      if (!wholeDays) {
+        const key = bucketOf(minuteOf(table.createdAt[row]!));
+        finer.set(key, (finer.get(key) ?? 0) + 1);
+        continue;
+      }
+      if (days[at] !== day) {
+        day = days[at]!;
+        const start = bucketOf(day * MINUTES_PER_DAY);
+        if (buckets.at(-1)?.bucket !== start) buckets.push({ bucket: start, users: 0 });
+      }
+      buckets[buckets.length - 1]!.users++;
+    }
+    for (const [bucket, users] of [...finer].sort((a, b) => a[0] - b[0])) buckets.push({ bucket, users });
+    // NULL created_at passes only a period without cutoff, and comes last.
+    const undatedUsers = since === null ? undated.filter(ofCountry).length : 0;
+    if (undatedUsers > 0) buckets.push({ bucket: null, users: undatedUsers });
+    return buckets;
+  }
 }

@@ -26,6 +26,11 @@ export interface LoadedUsers {
    * (the rows held in memory, until they change); absent, each run computes them.
    */
   byDay?(): UsersByDay;
+  /**
+   * A value computed from the users created since `since` (null: every user), when the
+   * producer keeps such values between runs (see UserRows.keep); absent, each run computes it.
+   */
+  keep?<T>(key: string, since: number | null, compute: () => T): T;
 }
 
 /** The dated rows in order of their day of created_at, with each one's day; and the undated rows. */
@@ -111,3 +116,30 @@ function widen<T extends Float64Array | Int32Array>(array: T, grown: T): T {
   grown.set(array);
   return grown;
 }
+
+/** Where the dated rows of a window (from `since` on) start in `byDay`: at its first day (the rows of that day still need checking). */
+export function firstOfWindow({ days }: UsersByDay, since: number | null): number {
+  if (since === null) return 0;
+  const day = floorDiv(since, MICROS_PER_DAY);
+  let low = 0;
+  let high = days.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (days[middle]! < day) low = middle + 1;
+    else high = middle;
+  }
+  return low;
+}
+
+/** Whether some dated user was created in [from, to) (`from` ≤ `to`, both within the dates the days keep exact). */
+export function createdBetween(table: Pick<LoadedUsers, 'createdAt'>, byDay: UsersByDay, from: number, to: number): boolean {
+  const lastDay = floorDiv(to, MICROS_PER_DAY);
+  for (let at = firstOfWindow(byDay, from); at < byDay.rows.length && byDay.days[at]! <= lastDay; at++) {
+    const created = table.createdAt[byDay.rows[at]!]!;
+    if (created >= from && created < to) return true;
+  }
+  return false;
+}
+
+/** Whether `micros` is a date whose day the sort keys keep exact. */
+export const withinDated = (micros: number) => Math.abs(micros) < MAX_DATED;

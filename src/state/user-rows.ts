@@ -5,7 +5,7 @@
  */
 import type { TupleBatch } from '../pass/copy-parser.js';
 import { TextDictionary, UuidDictionary } from '../pass/dictionary.js';
-import { type LoadedUsers, type UsersByDay, usersByDay } from '../pass/user-table.js';
+import { createdBetween, type LoadedUsers, type UsersByDay, usersByDay, withinDated } from '../pass/user-table.js';
 
 /** The columns kept, in the order every COPY of the state reads them. */
 export const USER_FIELDS = ['id', 'country', 'created_at'] as const;
@@ -27,6 +27,8 @@ export class UserRows implements LoadedUsers {
   /** Bumped by every upsert that changes a row (or adds one): what is computed from the rows is kept per version. */
   version = 0;
   private byDayKept: { readonly version: number; readonly value: UsersByDay } | null = null;
+  /** Values computed from the users created since an instant, by key (see keep). */
+  private readonly keptValues = new Map<string, { readonly version: number; since: number | null; readonly value: unknown }>();
 
   constructor(expected = 1024) {
     this.ids = new UuidDictionary(expected);
@@ -68,6 +70,30 @@ export class UserRows implements LoadedUsers {
   byDay(): UsersByDay {
     if (this.byDayKept?.version !== this.version) this.byDayKept = { version: this.version, value: usersByDay(this) };
     return this.byDayKept.value;
+  }
+
+  /**
+   * `compute()` of the users created since `since` (null: every user), kept by `key`: the
+   * value kept is given again while the rows are the same version and no user was created
+   * between the instant it was computed for and `since` (the window holds the same rows).
+   */
+  keep<T>(key: string, since: number | null, compute: () => T): T {
+    const kept = this.keptValues.get(key);
+    if (kept !== undefined && kept.version === this.version && this.sameUsersSince(kept.since, since)) {
+      kept.since = since;
+      return kept.value as T;
+    }
+    const value = compute();
+    this.keptValues.set(key, { version: this.version, since, value });
+    return value;
+  }
+
+  /** Whether the users created since `a` are those created since `b`. */
+  private sameUsersSince(a: number | null, b: number | null): boolean {
+    if (a === b) return true;
+    // All time holds the undated users too; instants out of the days' exact range are not compared.
+    if (a === null || b === null || !withinDated(a) || !withinDated(b)) return false;
+    return !createdBetween(this, this.byDay(), Math.min(a, b), Math.max(a, b));
   }
 
   private ensureCapacity(rows: number): void {

@@ -61,4 +61,22 @@ describe('UserRows.byDay', () => {
     upsert(rows, [{ id: 2, country: null, created: null }]);
     expect(rows.byDay().undated).toEqual([1]);
   });
+
+  it('keep: a value kept between instants equals the one computed afresh, after random changes and instants', () => {
+    const since = fc.oneof(fc.constant(null), fc.integer({ min: -4 * DAY, max: 4 * DAY }), fc.constantFrom(0, DAY, -1, DAY - 1));
+    const keepStep = fc.oneof(fc.array(user, { minLength: 1, maxLength: 10 }), since.map((instant) => ({ instant })));
+    fc.assert(
+      fc.property(fc.array(keepStep, { minLength: 1, maxLength: 30 }), (steps) => {
+        const rows = new UserRows(16);
+        // The users created since an instant (every one for null), with their countries.
+        const fresh = (instant: number | null) =>
+          Array.from({ length: rows.count }, (_, row) => rows.valuesOf(row)).filter((values) => instant === null || values.createdAt >= instant);
+        for (const change of steps) {
+          if (Array.isArray(change)) upsert(rows, change);
+          else expect(rows.keep('users', change.instant, () => fresh(change.instant))).toEqual(fresh(change.instant));
+        }
+      }),
+      { seed: 2_424, numRuns: 300 },
+    );
+  });
 });
