@@ -130,16 +130,3 @@ export function firstOfWindow({ days }: UsersByDay, since: number | null): numbe
   }
   return low;
 }
-
-/** Whether some dated user was created in [from, to) (`from` ≤ `to`, both within the dates the days keep exact). */
-export function createdBetween(table: Pick<LoadedUsers, 'createdAt'>, byDay: UsersByDay, from: number, to: number): boolean {
-  const lastDay = floorDiv(to, MICROS_PER_DAY);
-  for (let at = firstOfWindow(byDay, from); at < byDay.rows.length && byDay.days[at]! <= lastDay; at++) {
-    const created = table.createdAt[byDay.rows[at]!]!;
-    if (created >= from && created < to) return true;
-  }
-  return false;
-}
-
-/** Whether `micros` is a date whose day the sort keys keep exact. */
-export const withinDated = (micros: number) => Math.abs(micros) < MAX_DATED;

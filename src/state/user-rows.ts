@@ -5,11 +5,13 @@
  */
 import type { TupleBatch } from '../pass/copy-parser.js';
 import { TextDictionary, UuidDictionary } from '../pass/dictionary.js';
-import { createdBetween, type LoadedUsers, type UsersByDay, usersByDay, withinDated } from '../pass/user-table.js';
+import { type LoadedUsers, type UsersByDay, usersByDay } from '../pass/user-table.js';
 
 /** The columns kept, in the order every COPY of the state reads them. */
 export const USER_FIELDS = ['id', 'country', 'created_at'] as const;
 const [ID, COUNTRY, CREATED] = [0, 1, 2];
+/** Instants kept per key by `keep`: more than the windows a run asks one key for. */
+const KEPT_INSTANTS = 8;
 
 export interface UserRowValues {
   readonly id: string;
@@ -27,8 +29,9 @@ export class UserRows implements LoadedUsers {
   /** Bumped by every upsert that changes a row (or adds one): what is computed from the rows is kept per version. */
   version = 0;
   private byDayKept: { readonly version: number; readonly value: UsersByDay } | null = null;
-  /** Values computed from the users created since an instant, by key (see keep). */
-  private readonly keptValues = new Map<string, { readonly version: number; since: number | null; readonly value: unknown }>();
+  private createdKept: { readonly version: number; readonly value: Float64Array } | null = null;
+  /** Values computed from the users created since an instant, by key, a few instants each (see keep). */
+  private readonly keptValues = new Map<string, Array<{ readonly version: number; since: number | null; readonly value: unknown }>>();
 
   constructor(expected = 1024) {
     this.ids = new UuidDictionary(expected);
@@ -73,27 +76,47 @@ export class UserRows implements LoadedUsers {
   }
 
   /**
-   * `compute()` of the users created since `since` (null: every user), kept by `key`: the
-   * value kept is given again while the rows are the same version and no user was created
-   * between the instant it was computed for and `since` (the window holds the same rows).
+   * `compute()` of the users created since `since` (null: every user), kept by `key` for the
+   * last few instants asked (a run asks one key for each of its windows): a value kept is
+   * given again while the rows are the same version and no user was created between the
+   * instant it was computed for and `since` (the window holds the same rows).
    */
   keep<T>(key: string, since: number | null, compute: () => T): T {
-    const kept = this.keptValues.get(key);
-    if (kept !== undefined && kept.version === this.version && this.sameUsersSince(kept.since, since)) {
-      kept.since = since;
-      return kept.value as T;
+    let kept = this.keptValues.get(key);
+    if (kept === undefined) {
+      kept = [];
+      this.keptValues.set(key, kept);
+    }
+    for (const entry of kept) {
+      if (entry.version === this.version && this.sameUsersSince(entry.since, since)) {
+        entry.since = since;
+        return entry.value as T;
+      }
     }
     const value = compute();
-    this.keptValues.set(key, { version: this.version, since, value });
+    const current = kept.filter((entry) => entry.version === this.version);
+    if (current.length >= KEPT_INSTANTS) current.shift();
+    current.push({ version: this.version, since, value });
+    this.keptValues.set(key, current);
     return value;
   }
 
-  /** Whether the users created since `a` are those created since `b`. */
+  /** Whether the users created since `a` are those created since `b`: none was created in between. */
   private sameUsersSince(a: number | null, b: number | null): boolean {
     if (a === b) return true;
-    // All time holds the undated users too; instants out of the days' exact range are not compared.
-    if (a === null || b === null || !withinDated(a) || !withinDated(b)) return false;
-    return !createdBetween(this, this.byDay(), Math.min(a, b), Math.max(a, b));
+    // All time holds the undated users too.
+    if (a === null || b === null) return false;
+    const created = this.createdSorted();
+    return createdBefore(created, a) === createdBefore(created, b);
+  }
+
+  /** Every created_at (NULL left out), ascending; computed once per version. */
+  private createdSorted(): Float64Array {
+    if (this.createdKept?.version !== this.version) {
+      const dated = this.createdAt.subarray(0, this.count).filter((micros) => micros === micros);
+      this.createdKept = { version: this.version, value: dated.sort() };
+    }
+    return this.createdKept.value;
   }
 
   private ensureCapacity(rows: number): void {
@@ -115,4 +138,16 @@ export class UserRows implements LoadedUsers {
   rowOf(id: string): number {
     return this.ids.indexOfText(id);
   }
+}
+
+/** How many of the ascending `values` are below `micros`. */
+function createdBefore(values: Float64Array, micros: number): number {
+  let low = 0;
+  let high = values.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (values[middle]! < micros) low = middle + 1;
+    else high = middle;
+  }
+  return low;
 }
