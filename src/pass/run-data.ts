@@ -12,7 +12,7 @@ import type { ScriptCounts } from './folds/script-tiers.js';
 import type { HourCount } from './folds/start-hours.js';
 import { type LoadPlan, lastTierOf, type SeriesTier, type Since, type SourceName } from './plan.js';
 import type { ScriptRows } from './scripts.js';
-import type { LoadedUsers } from './user-table.js';
+import { firstOfWindow, type LoadedUsers, usersByDay } from './user-table.js';
 
 export type { HourCount, Since, SourceName };
 
@@ -104,9 +104,6 @@ function lastSeriesTier(tiers: readonly SeriesTier[], since: Since): number {
 }
 
 const MICROS_PER_DAY = MINUTES_PER_DAY * MICROS_PER_MINUTE;
-/** Rows per day in a sort key (day × ROW_RANGE + row), and the dates that keeps exact. */
-const ROW_RANGE = 2 ** 26;
-const MAX_DATED = 2 ** 26 * MICROS_PER_DAY;
 
 /** `compute` once, when first asked. */
 function once<T>(compute: () => T): () => T {
@@ -164,11 +161,12 @@ export function createRunData(plan: LoadPlan, loaded: LoadedSources, failures: R
     const tiers = pass.userCuts.length + 1;
     const perNewestTier = new Float64Array(tiers);
     const newestOfCountry = new Int32Array(table.countries.length).fill(tiers);
+    const rows = users.indexesIn(table.ids);
     for (let user = 0; user < users.numbered; user++) {
       const newest = users.newestTier(user);
       if (newest === tiers) continue; // every execution of the user was taken out
       perNewestTier[newest]!++;
-      const row = users.indexIn(table.ids, user);
+      const row = rows[user]!;
       const country = row < 0 ? -1 : table.country[row]!;
       if (country >= 0 && newest < newestOfCountry[country]!) newestOfCountry[country] = newest;
     }
@@ -182,59 +180,32 @@ export function createRunData(plan: LoadPlan, loaded: LoadedSources, failures: R
     );
   });
 
-  /**
-   * The user table's dated rows in order of their day of created_at (a window is then a run
-   * of them from its first day on, and a bucket of whole days is found once a day), and the
-   * undated rows. Each dated row is sorted as one number, day × 2^26 + row: exact for every
-   * int8 timestamp (|days| < 2^27) and up to 2^26 users.
-   */
-  const usersByDay = once(() => {
+  /** The user table's rows by day of created_at: kept by the rows in memory while they are unchanged, else computed. */
+  const byDay = once(() => {
     const table = source('user_table');
-    const keys = new Float64Array(table.count);
-    let dated = 0;
-    const undated: number[] = [];
-    for (let row = 0; row < table.count; row++) {
-      const created = table.createdAt[row]!;
-      if (created !== created) undated.push(row);
-      else keys[dated++] = floorDiv(Math.min(Math.max(created, -MAX_DATED), MAX_DATED), MICROS_PER_DAY) * ROW_RANGE + row;
-    }
-    const sorted = keys.subarray(0, dated).sort();
-    const days = new Float64Array(sorted.length);
-    const rows = new Int32Array(sorted.length);
-    sorted.forEach((key, at) => {
-      days[at] = Math.floor(key / ROW_RANGE);
-      rows[at] = key - days[at]! * ROW_RANGE;
-    });
-    return { days, rows, undated };
+    return table.byDay?.() ?? usersByDay(table);
   });
 
-  /** Where the dated rows of a window start in usersByDay: at its first day (the rows of that day still need checking). */
-  const firstOfWindow = (since: Since) => {
-    if (since === null) return 0;
-    const { days } = usersByDay();
-    const day = floorDiv(since, MICROS_PER_DAY);
-    let low = 0;
-    let high = days.length;
-    while (low < high) {
-      const middle = (low + high) >>> 1;
-      if (days[middle]! < day) low = middle + 1;
-      else high = middle;
-    }
-    return low;
-  };
+  const windowStart = (since: Since) => firstOfWindow(byDay(), since);
 
-  const usersByCountry = memo((since: Since): ReadonlyMap<string, number> => {
+  /** `compute` for the users created since `since`, kept between runs by the rows in memory while its rows are the same. */
+  function ofUsersSince<T>(key: string, since: Since, compute: () => T): T {
+    const table = source('user_table');
+    return table.keep ? table.keep(key, since, compute) : compute();
+  }
+
+  const usersByCountry = memo((since: Since): ReadonlyMap<string, number> => ofUsersSince('by country', since, () => {
     const table = source('user_table');
     const perCountry = new Float64Array(table.countries.length);
     const count = (row: number) => {
       const country = table.country[row]!;
       if (country >= 0) perCountry[country]!++;
     };
-    const { rows, undated } = usersByDay();
-    for (let at = firstOfWindow(since); at < rows.length; at++) if (createdSince(table, rows[at]!, since)) count(rows[at]!);
+    const { rows, undated } = byDay();
+    for (let at = windowStart(since); at < rows.length; at++) if (createdSince(table, rows[at]!, since)) count(rows[at]!);
     if (since === null) undated.forEach(count);
     return new Map(table.countries.flatMap((country, index) => (perCountry[index]! > 0 ? [[country, perCountry[index]!] as const] : [])));
-  });
+  }));
 
   return {
     failures,
@@ -313,46 +284,51 @@ export function createRunData(plan: LoadPlan, loaded: LoadedSources, failures: R
     userCount(since) {
       const table = source('user_table');
       if (since === null) return table.count;
-      const { rows } = usersByDay();
+      const { rows } = byDay();
       let count = 0;
-      for (let at = firstOfWindow(since); at < rows.length; at++) if (createdSince(table, rows[at]!, since)) count++;
+      for (let at = windowStart(since); at < rows.length; at++) if (createdSince(table, rows[at]!, since)) count++;
       return count;
     },
 
     usersByCountry,
 
     registrations(since, groupBy, country) {
-      const table = source('user_table');
-      const wanted = country === null ? -1 : table.countries.indexOf(country);
-      if (country !== null && wanted < 0) return [];
-      const bucketOf = bucketFunction(groupBy);
-      const { days, rows, undated } = usersByDay();
-      const ofCountry = (row: number) => wanted < 0 || table.country[row] === wanted;
-      // Days ascend, so buckets of whole days do too and are counted as runs; finer ones by key.
-      const wholeDays = groupBy !== 'hour' && groupBy !== 'quarter_hour';
-      const buckets: Array<{ bucket: number | null; users: number }> = [];
-      const finer = new Map<number, number>();
-      let day = Number.NaN;
-      for (let at = firstOfWindow(since); at < rows.length; at++) {
-        const row = rows[at]!;
-        if (!ofCountry(row) || !createdSince(table, row, since)) continue;
-        if (!wholeDays) {
-          const key = bucketOf(minuteOf(table.createdAt[row]!));
-          finer.set(key, (finer.get(key) ?? 0) + 1);
-          continue;
-        }
-        if (days[at] !== day) {
-          day = days[at]!;
-          const start = bucketOf(day * MINUTES_PER_DAY);
-          if (buckets.at(-1)?.bucket !== start) buckets.push({ bucket: start, users: 0 });
-        }
-        buckets[buckets.length - 1]!.users++;
-      }
-      for (const [bucket, users] of [...finer].sort((a, b) => a[0] - b[0])) buckets.push({ bucket, users });
-      // NULL created_at passes only a period without cutoff, and comes last.
-      const undatedUsers = since === null ? undated.filter(ofCountry).length : 0;
-      if (undatedUsers > 0) buckets.push({ bucket: null, users: undatedUsers });
-      return buckets;
+      return ofUsersSince(`registrations ${JSON.stringify([groupBy, country])}`, since, () => registrationsOf(since, groupBy, country));
     },
   };
+
+  /** Users created since the window (of one country, when given) per bucket of created_at, ascending; undated last. */
+  function registrationsOf(since: Since, groupBy: Granularity, country: string | null): readonly Registrations[] {
+    const table = source('user_table');
+    const wanted = country === null ? -1 : table.countries.indexOf(country);
+    if (country !== null && wanted < 0) return [];
+    const bucketOf = bucketFunction(groupBy);
+    const { days, rows, undated } = byDay();
+    const ofCountry = (row: number) => wanted < 0 || table.country[row] === wanted;
+    // Days ascend, so buckets of whole days do too and are counted as runs; finer ones by key.
+    const wholeDays = groupBy !== 'hour' && groupBy !== 'quarter_hour';
+    const buckets: Array<{ bucket: number | null; users: number }> = [];
+    const finer = new Map<number, number>();
+    let day = Number.NaN;
+    for (let at = windowStart(since); at < rows.length; at++) {
+      const row = rows[at]!;
+      if (!ofCountry(row) || !createdSince(table, row, since)) continue;
+      if (!wholeDays) {
+        const key = bucketOf(minuteOf(table.createdAt[row]!));
+        finer.set(key, (finer.get(key) ?? 0) + 1);
+        continue;
+      }
+      if (days[at] !== day) {
+        day = days[at]!;
+        const start = bucketOf(day * MINUTES_PER_DAY);
+        if (buckets.at(-1)?.bucket !== start) buckets.push({ bucket: start, users: 0 });
+      }
+      buckets[buckets.length - 1]!.users++;
+    }
+    for (const [bucket, users] of [...finer].sort((a, b) => a[0] - b[0])) buckets.push({ bucket, users });
+    // NULL created_at passes only a period without cutoff, and comes last.
+    const undatedUsers = since === null ? undated.filter(ofCountry).length : 0;
+    if (undatedUsers > 0) buckets.push({ bucket: null, users: undatedUsers });
+    return buckets;
+  }
 }

@@ -8,6 +8,7 @@ import { BinaryCopyParser } from './copy-parser.js';
 import { type CopyPool, type CopyStatements, copyColumns, queryCopy, tableCopy } from './copy.js';
 import { TextDictionary, UuidDictionary } from './dictionary.js';
 import type { UserColumns } from './plan.js';
+import { floorDiv, MICROS_PER_MINUTE, MINUTES_PER_DAY } from '../lib/micros.js';
 
 export interface LoadedUsers {
   /** Users in the table. */
@@ -20,6 +21,54 @@ export interface LoadedUsers {
   /** Row of each user id, when ids were read. */
   readonly ids: UuidDictionary;
   readonly bytes: number;
+  /**
+   * The rows by day of created_at (see usersByDay), when the producer keeps them between runs
+   * (the rows held in memory, until they change); absent, each run computes them.
+   */
+  byDay?(): UsersByDay;
+  /**
+   * A value computed from the users created since `since` (null: every user), when the
+   * producer keeps such values between runs (see UserRows.keep); absent, each run computes it.
+   */
+  keep?<T>(key: string, since: number | null, compute: () => T): T;
+}
+
+/** The dated rows in order of their day of created_at, with each one's day; and the undated rows. */
+export interface UsersByDay {
+  /** Day (since 2000-01-01) of each entry of `rows`, ascending. */
+  readonly days: Float64Array;
+  readonly rows: Int32Array;
+  readonly undated: readonly number[];
+}
+
+const MICROS_PER_DAY = MINUTES_PER_DAY * MICROS_PER_MINUTE;
+/** Rows per day in a sort key (day × ROW_RANGE + row), and the dates that keeps exact. */
+const ROW_RANGE = 2 ** 26;
+const MAX_DATED = 2 ** 26 * MICROS_PER_DAY;
+
+/**
+ * The user table's dated rows in order of their day of created_at (a window is then a run
+ * of them from its first day on, and a bucket of whole days is found once a day), and the
+ * undated rows. Each dated row is sorted as one number, day × 2^26 + row: exact for every
+ * int8 timestamp (|days| < 2^27) and up to 2^26 users.
+ */
+export function usersByDay(table: Pick<LoadedUsers, 'count' | 'createdAt'>): UsersByDay {
+  const keys = new Float64Array(table.count);
+  let dated = 0;
+  const undated: number[] = [];
+  for (let row = 0; row < table.count; row++) {
+    const created = table.createdAt[row]!;
+    if (created !== created) undated.push(row);
+    else keys[dated++] = floorDiv(Math.min(Math.max(created, -MAX_DATED), MAX_DATED), MICROS_PER_DAY) * ROW_RANGE + row;
+  }
+  const sorted = keys.subarray(0, dated).sort();
+  const days = new Float64Array(sorted.length);
+  const rows = new Int32Array(sorted.length);
+  sorted.forEach((key, at) => {
+    days[at] = Math.floor(key / ROW_RANGE);
+    rows[at] = key - days[at]! * ROW_RANGE;
+  });
+  return { days, rows, undated };
 }
 
 /** The COPY of the columns wanted (the SELECT built and compiled with Kysely), and their order. */
@@ -66,4 +115,18 @@ export async function loadUserTable(db: Db, pool: CopyPool, columns: UserColumns
 function widen<T extends Float64Array | Int32Array>(array: T, grown: T): T {
   grown.set(array);
   return grown;
+}
+
+/** Where the dated rows of a window (from `since` on) start in `byDay`: at its first day (the rows of that day still need checking). */
+export function firstOfWindow({ days }: UsersByDay, since: number | null): number {
+  if (since === null) return 0;
+  const day = floorDiv(since, MICROS_PER_DAY);
+  let low = 0;
+  let high = days.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (days[middle]! < day) low = middle + 1;
+    else high = middle;
+  }
+  return low;
 }

@@ -1,13 +1,14 @@
 /**
  * The pass's folds, each on rows made here: what each keeps and what it reports.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isoMinute } from '../../src/lib/micros.js';
-import { TextDictionary, uuidWords } from '../../src/pass/dictionary.js';
+import { TextDictionary, UuidDictionary, uuidWords } from '../../src/pass/dictionary.js';
 import { ScriptTierFold } from '../../src/pass/folds/script-tiers.js';
 import { StartHourFold } from '../../src/pass/folds/start-hours.js';
 import { type ScriptClass, TimelineFold } from '../../src/pass/folds/timeline.js';
-import { UserRunsFold } from '../../src/pass/folds/user-runs.js';
+import { type UserRuns, UserRunsFold } from '../../src/pass/folds/user-runs.js';
 import { UserScriptLog } from '../../src/pass/folds/user-scripts.js';
 import { ExecutionBatch, type Fold, StatusKinds, tierOf } from '../../src/pass/rows.js';
 import { pgMicros } from '../helpers/copy-binary.js';
@@ -271,6 +272,30 @@ describe('UserRunsFold', () => {
     expect(result.distinctUsers).toBe(5000);
     expect(uuids.every((uuid, user) => result.idOf(user) === uuid)).toBe(true);
     expect(result.top(0, 0, 3)).toEqual([0, 1, 2].map((user) => ({ user, runs: 2, finished: 2 })));
+  });
+  it('indexesIn: a kept fold joined with a growing dictionary equals a fresh look-up of every user, after random changes', () => {
+    const uuid = (index: number) => `${index.toString(16).padStart(8, '0')}-0000-4000-8000-00000000000${index % 10}`;
+    const step = fc.oneof(
+      fc.record({ kind: fc.constant('number' as const), uuids: fc.array(fc.nat(300), { maxLength: 40 }) }),
+      fc.record({ kind: fc.constant('register' as const), uuids: fc.array(fc.nat(300), { maxLength: 40 }) }),
+      fc.record({ kind: fc.constant('ask' as const), frozen: fc.boolean() }),
+    );
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 30 }), (steps) => {
+        const fold = new UserRunsFold(Int32Array.from([0, 0, 0]), 1, 1, filtersBy([[0]]), 16, true);
+        const other = new UuidDictionary(16);
+        const check = (result: UserRuns) => {
+          const fresh = Array.from({ length: result.numbered }, (_, user) => other.indexOfText(result.idOf(user)));
+          expect([...result.indexesIn(other)]).toEqual(fresh);
+        };
+        for (const change of [...steps, { kind: 'ask' as const, frozen: true }]) {
+          if (change.kind === 'number') usersOf(fold, change.uuids.map(uuid));
+          else if (change.kind === 'register') change.uuids.forEach((index) => other.indexOfText(uuid(index), true));
+          else check(change.frozen ? fold.frozenResult([]) : fold.result());
+        }
+      }),
+      { seed: 2_424, numRuns: 200 },
+    );
   });
 });
 

@@ -32,4 +32,28 @@ describe('time buckets', () => {
       { seed: 2_424, numRuns: 300 },
     );
   });
+
+  it('finds the newest time and every row at or after a bound, whether filed one by one or a table at once', () => {
+    fc.assert(
+      fc.property(fc.array(time, { minLength: 1, maxLength: 100 }), fc.array(fc.tuple(fc.nat(), time), { maxLength: 50 }), finite, fc.boolean(), (initial, changes, from, whole) => {
+        const times = [...initial];
+        const timeOf = (row: number) => times[row]!;
+        const buckets = new TimeBuckets();
+        if (whole) buckets.fileEvery(times.length, timeOf);
+        else times.forEach((micros, row) => buckets.file(row, micros));
+        for (const [pick, micros] of changes) {
+          const row = pick % times.length;
+          times[row] = micros;
+          buckets.file(row, micros);
+        }
+        const finiteTimes = times.filter((micros) => Number.isFinite(micros));
+        expect(buckets.newest(timeOf)).toBe(finiteTimes.length > 0 ? Math.max(...finiteTimes) : Number.NEGATIVE_INFINITY);
+        const found = new Set<number>();
+        buckets.rowsFrom(from, timeOf, found);
+        const expected = times.flatMap((micros, row) => (Number.isFinite(micros) && micros >= from ? [row] : []));
+        expect([...found].sort((x, y) => x - y)).toEqual(expected);
+      }),
+      { seed: 2_424, numRuns: 300 },
+    );
+  });
 });

@@ -31,8 +31,13 @@ export interface UserRuns {
   newestTier(user: number): number;
   /** The uuid text of a user. */
   idOf(user: number): string;
-  /** The index of a user's uuid in another dictionary (-1 when absent). */
-  indexIn(other: UuidDictionary, user: number): number;
+  /**
+   * The index of every user's uuid in another dictionary, by user number (-1 when absent);
+   * read only. The fold keeps it per dictionary, which only ever grows (an index once given
+   * stays), so a kept fold asked again looks up only the users numbered since, and the
+   * absent ones again when the dictionary grew.
+   */
+  indexesIn(other: UuidDictionary): Int32Array;
 }
 
 /** Which filters count each script, flattened: filters of script s are `list[first[s] … first[s + 1])`. */
@@ -63,6 +68,8 @@ export class UserRunsFold implements Fold<UserRuns> {
   private live = 0;
   /** Where a record's executions per tier start. */
   private readonly tierRows: number;
+  /** Each dictionary's indexes of the users, as far as they were asked for (see indexesIn). */
+  private readonly joins = new WeakMap<UuidDictionary, { indexes: Int32Array; users: number; otherSize: number }>();
 
   constructor(
     /** The user tier of each start tier (user tiers are cut at some of the start cuts). */
@@ -84,6 +91,29 @@ export class UserRunsFold implements Fold<UserRuns> {
     this.slots = new Int32Array(SLOT * capacity);
     this.slotMask = capacity - 1;
     this.allocateRecords(Math.max(expected, 16));
+  }
+
+  /** See UserRuns.indexesIn: users 0 … users - 1. */
+  private indexesIn(other: UuidDictionary, users: number): Int32Array {
+    let kept = this.joins.get(other);
+    if (!kept) {
+      kept = { indexes: new Int32Array(Math.max(users, 16)), users: 0, otherSize: other.size };
+      this.joins.set(other, kept);
+    }
+    const { i32, stride } = this;
+    const find = (user: number) => other.find(i32[user * stride]!, i32[user * stride + 1]!, i32[user * stride + 2]!, i32[user * stride + 3]!);
+    if (other.size !== kept.otherSize) {
+      for (let user = 0; user < kept.users; user++) if (kept.indexes[user]! < 0) kept.indexes[user] = find(user);
+      kept.otherSize = other.size;
+    }
+    if (users > kept.indexes.length) {
+      const grown = new Int32Array(Math.max(users, 2 * kept.indexes.length));
+      grown.set(kept.indexes);
+      kept.indexes = grown;
+    }
+    for (let user = kept.users; user < users; user++) kept.indexes[user] = find(user);
+    kept.users = Math.max(kept.users, users);
+    return kept.indexes.subarray(0, users);
   }
 
   private allocateRecords(count: number): void {
@@ -229,7 +259,7 @@ export class UserRunsFold implements Fold<UserRuns> {
       numbered: live.numbered,
       newestTier: (user) => newest[user]!,
       idOf: (user) => live.idOf(user),
-      indexIn: (other, user) => live.indexIn(other, user),
+      indexesIn: (other) => this.indexesIn(other, live.numbered),
       top(filter, lastTier, limit) {
         const ranked = tops.get(key(filter, limit));
         if (!ranked) throw new Error(`top users of filter ${filter}, limit ${limit} were not ranked when the pass was taken`);
@@ -295,10 +325,7 @@ export class UserRunsFold implements Fold<UserRuns> {
       idOf(user) {
         return uuidText(words(user));
       },
-      indexIn(other, user) {
-        const at = user * stride;
-        return other.find(i32[at]!, i32[at + 1]!, i32[at + 2]!, i32[at + 3]!);
-      },
+      indexesIn: (other) => this.indexesIn(other, size),
       top(filter, lastTier, limit) {
         const key = `${filter}/${limit}`;
         let ranked = tops.get(key);
