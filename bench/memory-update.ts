@@ -1,7 +1,7 @@
 /**
  * CPU of an update with rows in memory (schedule's change mode, src/state/), in process.
  *
- *   node --import tsx bench/memory-update.ts --database-url URL [--updates N] [--mode kept|replay]
+ *   npm run bench:memory -- --database-url URL [--updates N] [--mode kept|replay]
  *
  * Keeps a MemoryState over the database and computes every family's payloads from it the way
  * schedule's change loop does (probe, the state hears the fingerprint, a dry run with the state
