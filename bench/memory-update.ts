@@ -25,8 +25,22 @@ import { probeAt } from '../src/pass/change-probe.js';
 import { requestsFor } from '../src/requests/batches.js';
 import { runRefresh } from '../src/run/refresh-run.js';
 import { MemoryState } from '../src/state/memory-state.js';
+import { peakRssMib } from './cpu-sampler.js';
 
 const WARM_UP = 3;
+
+const mib = (bytes: number) => `${Math.round(bytes / 2 ** 20)} MiB`;
+
+/**
+ * Where the process's memory is, after a full collection when node runs with --expose-gc: RSS
+ * now and at its peak (VmHWM), the V8 heap in use, and the typed arrays' buffers.
+ */
+function memoryLine(when: string): string {
+  (globalThis as { gc?: () => void }).gc?.();
+  const usage = process.memoryUsage();
+  const peak = peakRssMib(process.pid);
+  return `memory ${when}: RSS ${mib(usage.rss)} (peak ${peak === null ? '?' : `${Math.round(peak)} MiB`}), heap used ${mib(usage.heapUsed)}, array buffers ${mib(usage.arrayBuffers)}`;
+}
 const FAMILIES = ['dashboard', 'executions', 'users'] as const;
 const TIME_STEPS_MS = [1_000, 60_000, 3_600_000];
 const TIME_STEP_REPEATS = 3;
@@ -110,6 +124,7 @@ async function main(): Promise<void> {
   try {
     const load = await update();
     console.log(`mode ${mode}: the load (${state.rows.executions} executions, ${state.rows.users} users): ${load.cpu.toFixed(0)} ms CPU`);
+    console.log(memoryLine('after the load'));
     const inserts: Array<{ cpu: number; pass: number }> = [];
     for (let index = 0; index < WARM_UP + updates; index++) {
       now += 1_000;
@@ -127,6 +142,7 @@ async function main(): Promise<void> {
       console.log(summary(`time only, +${stepMs / 1000} s`, samples));
     }
     console.log(`passes: ${JSON.stringify(state.passes)}; last sync: ${state.lastSync}`);
+    console.log(memoryLine('at the end'));
   } finally {
     await db.destroy();
   }
