@@ -9,6 +9,7 @@ import { type CopyPool, type CopyStatements, copyColumns, queryCopy, tableCopy }
 import { TextDictionary, UuidDictionary } from './dictionary.js';
 import type { UserColumns } from './plan.js';
 import { floorDiv, MICROS_PER_MINUTE, MINUTES_PER_DAY } from '../lib/micros.js';
+import { lowerBound } from '../lib/sorted.js';
 
 export interface LoadedUsers {
   /** Users in the table. */
@@ -120,13 +121,5 @@ function widen<T extends Float64Array | Int32Array>(array: T, grown: T): T {
 /** Where the dated rows of a window (from `since` on) start in `byDay`: at its first day (the rows of that day still need checking). */
 export function firstOfWindow({ days }: UsersByDay, since: number | null): number {
   if (since === null) return 0;
-  const day = floorDiv(since, MICROS_PER_DAY);
-  let low = 0;
-  let high = days.length;
-  while (low < high) {
-    const middle = (low + high) >>> 1;
-    if (days[middle]! < day) low = middle + 1;
-    else high = middle;
-  }
-  return low;
+  return lowerBound(days, floorDiv(since, MICROS_PER_DAY));
 }

@@ -5,6 +5,7 @@
  * table. A row whose time changes is filed again under its new bucket; the old entry stays
  * and is told apart by checking the row's time now, so filing costs a push, never a search.
  */
+import { lowerBound } from '../lib/sorted.js';
 
 /** 2^30 µs: about 17.9 minutes. */
 const BUCKET_MICROS = 2 ** 30;
@@ -23,7 +24,7 @@ export class TimeBuckets {
     const key = bucketOf(micros);
     // New keys are mostly the newest (a run dated before them is rare): placing one is a push.
     if (keys.length === 0 || key > keys[keys.length - 1]!) keys.push(key);
-    else keys.splice(this.firstKeyFrom(key), 0, key);
+    else keys.splice(lowerBound(keys, key), 0, key);
   }
 
   /** Files rows 0 … `count` - 1 by `timeOf` (a whole table: its keys come in no order, and are sorted once). */
@@ -45,18 +46,6 @@ export class TimeBuckets {
     return true;
   }
 
-  /** Where the first key at or after `key` is in `keys` (its length when none is). */
-  private firstKeyFrom(key: number): number {
-    const keys = this.keys;
-    let low = 0;
-    let high = keys.length;
-    while (low < high) {
-      const middle = (low + high) >>> 1;
-      if (keys[middle]! < key) low = middle + 1;
-      else high = middle;
-    }
-    return low;
-  }
 
   /**
    * The latest time now (`timeOf`) of the rows filed, or -Infinity when none has one: every
@@ -81,7 +70,7 @@ export class TimeBuckets {
   /** Adds to `into` every row whose time now (`timeOf`) is finite and at or after `from`. */
   rowsFrom(from: number, timeOf: (row: number) => number, into: Set<number>): void {
     const keys = this.keys;
-    for (let at = this.firstKeyFrom(bucketOf(from)); at < keys.length; at++) {
+    for (let at = lowerBound(keys, bucketOf(from)); at < keys.length; at++) {
       for (const row of this.buckets.get(keys[at]!)!) {
         const time = timeOf(row);
         if (time >= from && time < Number.POSITIVE_INFINITY) into.add(row);

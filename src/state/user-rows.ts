@@ -3,6 +3,7 @@
  * created_at), one row per id, replaced whole by id. It is the LoadedUsers a COPY of the
  * table would give (src/pass/user-table.ts), so the user sections read it unchanged.
  */
+import { lowerBound } from '../lib/sorted.js';
 import type { TupleBatch } from '../pass/copy-parser.js';
 import { TextDictionary, UuidDictionary } from '../pass/dictionary.js';
 import { type LoadedUsers, type UsersByDay, usersByDay } from '../pass/user-table.js';
@@ -107,7 +108,7 @@ export class UserRows implements LoadedUsers {
     // All time holds the undated users too.
     if (a === null || b === null) return false;
     const created = this.createdSorted();
-    return createdBefore(created, a) === createdBefore(created, b);
+    return lowerBound(created, a) === lowerBound(created, b);
   }
 
   /** Every created_at (NULL left out), ascending; computed once per version. */
@@ -138,16 +139,4 @@ export class UserRows implements LoadedUsers {
   rowOf(id: string): number {
     return this.ids.indexOfText(id);
   }
-}
-
-/** How many of the ascending `values` are below `micros`. */
-function createdBefore(values: Float64Array, micros: number): number {
-  let low = 0;
-  let high = values.length;
-  while (low < high) {
-    const middle = (low + high) >>> 1;
-    if (values[middle]! < micros) low = middle + 1;
-    else high = middle;
-  }
-  return low;
 }
