@@ -24,6 +24,7 @@ import { ExecutionRows } from './execution-rows.js';
 import { validUntilIn } from './horizon.js';
 import { counterOf, InsertAccount } from './insert-account.js';
 import { KeptPasses, type PassKind } from './kept-passes.js';
+import { SectionTexts } from './section-texts.js';
 import { agreesWithProbe } from './probe-agreement.js';
 import { diffStates, type StateDiff } from './state-diff.js';
 import { earlierWatermark, type ExecutionWindows, intoBoth, readExecutions, readUsers, type Upserting } from './table-reads.js';
@@ -138,6 +139,8 @@ export class MemoryState {
   private readonly kept = new KeptPasses();
   /** How each pass was made since the state began: a test and a bench read it. */
   readonly passes: Record<PassKind, number> = { fed: 0, replayed: 0, moved: 0 };
+  /** The section texts of the last run, given again while what they are built from is the same (section-texts.ts). */
+  readonly sections = new SectionTexts();
 
   constructor(private readonly deps: StateDeps) {}
 
