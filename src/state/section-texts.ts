@@ -19,6 +19,17 @@ interface KeptText {
   readonly text: string;
 }
 
+/**
+ * The text as one flat string. A serialised section is a rope of thousands of pieces (one per
+ * concatenation, src/lib/pyjson.ts): kept across runs, each piece would be promoted to V8's old
+ * space and traced by every full collection. Converting it to a number flattens it (V8 reads a
+ * number from a flat string only); the number is thrown away.
+ */
+function flat(text: string): string {
+  void Number(text);
+  return text;
+}
+
 /** Whether two input lists are the same, item by item (objects by identity). */
 const sameInputs = (a: readonly unknown[], b: readonly unknown[]) => a.length === b.length && a.every((input, index) => Object.is(input, b[index]));
 
@@ -46,7 +57,7 @@ export class SectionTexts {
 
   /** Keeps `text`, built from `inputs`, under `key`. */
   set(key: string, inputs: readonly unknown[], text: string): void {
-    this.current.set(key, { inputs, text });
+    this.current.set(key, { inputs, text: flat(text) });
   }
 
   /** Counts a section (by its name) built or reused. */
