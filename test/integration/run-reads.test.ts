@@ -14,6 +14,7 @@ import { noReporter } from '../../src/io/reporter.js';
 import { parsePostgresTls } from '../../src/io/tls.js';
 import { probeChanges } from '../../src/pass/change-probe.js';
 import { FAMILIES, requestsFor } from '../../src/requests/batches.js';
+import { parseRequest } from '../../src/requests/request.js';
 import { type RefreshDeps, runRefresh } from '../../src/run/refresh-run.js';
 import { MemoryState } from '../../src/state/memory-state.js';
 import { useGoldenServices } from '../helpers/golden-services.js';
@@ -72,20 +73,21 @@ describe('what runs read besides the rows, kept between runs', () => {
   };
 
   /** A dry run at `now`, from memory or from scratch, with the statements it sent by name. */
-  const dryRun = async (memory: boolean) => {
+  const dryRun = async (memory: boolean, extra: readonly string[] = []) => {
     const { logger, statements } = statementLogger();
+    const asked = [...requests, ...extra.map((text) => ({ request: parseRequest(text).request, origin: 'request' as const }))];
     const run = await runRefresh(
-      { command: 'test', requests, families: [...FAMILIES], now: new Date(now), ttlSeconds: 300, concurrency: 2, dryRun: true, retry: NO_RETRY },
+      { command: 'test', requests: asked, families: [...FAMILIES], now: new Date(now), ttlSeconds: 300, concurrency: 2, dryRun: true, retry: NO_RETRY },
       { db: connections.db, pool: connections.pool, cache: null, logger, reporter: noReporter, secrets: [], ...(memory ? { memory: state } : {}) },
     );
     return { run, statements, payloads: Object.fromEntries(run.payloads!), failed: run.results.filter((result) => result.error !== null).map((result) => result.label).sort() };
   };
 
   /** A run from memory after a probe, and one from scratch at the same instant: their payloads and failures are equal. */
-  const memoryRun = async () => {
+  const memoryRun = async (extra: readonly string[] = []) => {
     await probe();
-    const fromMemory = await dryRun(true);
-    const fresh = await dryRun(false);
+    const fromMemory = await dryRun(true, extra);
+    const fresh = await dryRun(false, extra);
     expect(fromMemory.failed).toEqual(fresh.failed);
     expect(fromMemory.payloads).toEqual(fresh.payloads);
     return fromMemory;
@@ -112,9 +114,11 @@ describe('what runs read besides the rows, kept between runs', () => {
 
   /** The user with the most runs: first in the all-time top list. */
   const topUser = async () =>
-    (await services.database.query<{ id: string; email: string }>(
-      `SELECT u.id::text AS id, u.email FROM "user" u JOIN execution e ON e.user_id = u.id GROUP BY u.id ORDER BY count(*) DESC, u.id LIMIT 1`,
-    )).rows[0]!;
+    (
+      await services.database.query(
+        `SELECT u.id::text AS id, u.email FROM "user" u JOIN execution e ON e.user_id = u.id GROUP BY u.id ORDER BY count(*) DESC, u.id LIMIT 1`,
+      )
+    ).rows[0] as { id: string; email: string };
 
   it('a run after time alone passed sends no statement, and writes what a run from scratch writes at that instant', async () => {
     const first = await memoryRun();
@@ -137,14 +141,17 @@ describe('what runs read besides the rows, kept between runs', () => {
 
   it('a script renamed, or added with a run of it: the next run reads the scripts again', async () => {
     await memoryRun();
-    const { rows } = await services.database.query<{ id: string }>(
+    const { rows } = await services.database.query(
       `SELECT script_id::text AS id FROM execution WHERE script_id IS NOT NULL GROUP BY script_id ORDER BY count(*) DESC LIMIT 1`,
     );
-    await services.database.query(`UPDATE script SET slug = 'renamed-by-test-1-0-0' WHERE id = $1`, [rows[0]!.id]);
+    await services.database.query(`UPDATE script SET slug = 'renamed-by-test-1-0-0' WHERE id = $1`, [(rows[0] as { id: string }).id]);
     const renamed = await memoryRun();
     expect(renamed.statements).toContain('scripts');
     expect(JSON.stringify(renamed.payloads)).toContain('renamed-by-test');
     now += HOUR_MS;
+    expect((await memoryRun()).statements).not.toContain('scripts');
+    // Other task types (another plan shape): the table is the same, its LIKE filters are not.
+    expect((await memoryRun(['executions?period=last_week&group_by=day&task_type=renamed', 'executions?period=all&group_by=month&task_type=sdg'])).statements).toContain('scripts');
     expect((await memoryRun()).statements).not.toContain('scripts');
 
     const script = '5c1e0000-0000-4000-8000-00000000a001';
