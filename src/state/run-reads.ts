@@ -5,11 +5,14 @@
  *
  * - the catalog's column types, while the latest fingerprint's `source` (the database and the
  *   digest of the three tables' columns: relation, relkind, name, type, typmod) equals the one
- *   the catalog read computed in its own statement. The change counters and `standby` are not
- *   kept: they move with what the probe does not see (updates), so a kept catalog carries none
- *   (src/run/refresh-run.ts reads the catalog again when the drift check needs them);
+ *   the catalog read computed in its own statement. The change counters are not kept (null in
+ *   a kept catalog): they move with updates, which the probe does not see. Only the drift check
+ *   reads them (and `standby`), and src/run/refresh-run.ts reads the catalog afresh whenever it
+ *   judges with them;
  * - the script table, by the plan's task types, while the latest fingerprint's `scripts` (row
- *   count, sum of a hash of each id and slug) equals the digest its own read computed;
+ *   count, sum of a hash of each id and slug) equals the digest its own read computed. The rows
+ *   keep the order they were read in: a script's other columns updated can move it in the heap,
+ *   which only the order of tasks with equal counts follows (an order the API does not fix);
  * - the top users' emails by id: kept from one sync that found nothing changed to the next;
  *   any other sync (the probe saw a change, a reload, a reconciliation) forgets them all, so a
  *   user deleted (their delete counter moves the fingerprint) leaves no email behind. An email
