@@ -140,7 +140,7 @@ export class MemoryState {
   /** How each pass was made since the state began: a test and a bench read it. */
   readonly passes: Record<PassKind, number> = { fed: 0, replayed: 0, moved: 0 };
   /** The catalog, scripts and emails runs read, kept while nothing shows them changed (run-reads.ts). */
-  readonly reads = new RunReads(() => this.latest);
+  readonly reads = new RunReads(() => this.latest, () => this.quiet());
 
   constructor(private readonly deps: StateDeps) {}
 
@@ -155,6 +155,13 @@ export class MemoryState {
     this.books = null;
     this.reloadReason = reason;
     this.reads.synced('changed');
+  }
+
+  /** Whether a sync now would find that time alone passed: the latest fingerprint is the last read's, no reload nor reconciliation due. */
+  private quiet(): boolean {
+    const { books, latest } = this;
+    if (this.reloadReason !== null || !books || !latest || this.deps.clock() >= books.loadedAt + this.deps.reconcileIntervalMs) return false;
+    return fingerprintText(latest) === books.read;
   }
 
   /** Rows held (0 before the first load). */

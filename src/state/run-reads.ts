@@ -3,12 +3,13 @@
  * that a run after time alone passed sends no statement: the change probe is then all the
  * database sees. Each is reused only when something proves it is still what a read would give:
  *
- * - the catalog's column types, while the latest fingerprint's `source` (the database and the
- *   digest of the three tables' columns: relation, relkind, name, type, typmod) equals the one
- *   the catalog read computed in its own statement. The change counters are not kept (null in
- *   a kept catalog): they move with updates, which the probe does not see. Only the drift check
- *   reads them (and `standby`), and src/run/refresh-run.ts reads the catalog afresh whenever it
- *   judges with them;
+ * - the catalog's column types, in a run after time alone passed (`quiet`; a run whose probe
+ *   shows a change reads the catalog, and samples the counters), while the latest fingerprint's
+ *   `source` (the database and the digest of the three tables' columns: relation, relkind,
+ *   name, type, typmod) equals the one the catalog read computed in its own statement. The
+ *   change counters are not kept (null in a kept catalog): they move with updates, which the
+ *   probe does not see. Only the drift check reads them (and `standby`), and
+ *   src/run/refresh-run.ts reads the catalog afresh whenever it judges with them;
  * - the script table, by the plan's task types, while the latest fingerprint's `scripts` (row
  *   count, sum of a hash of each id and slug) equals the digest its own read computed. The rows
  *   keep the order they were read in: a script's other columns updated can move it in the heap,
@@ -45,13 +46,20 @@ export class RunReads implements KeptReads {
   /** How many reads were answered from what is kept, by kind: a test and a bench read it. */
   readonly reused = { catalog: 0, scripts: 0, emails: 0 };
 
-  /** `fingerprint`: the latest the change probe took (null: none yet). */
-  constructor(private readonly fingerprint: () => ChangeFingerprint | null) {}
+  /**
+   * `fingerprint`: the latest the change probe took (null: none yet); `quiet`: whether that
+   * fingerprint is the one the rows were last read after, so that the run's sync will read nothing.
+   */
+  constructor(
+    private readonly fingerprint: () => ChangeFingerprint | null,
+    private readonly quiet: () => boolean,
+  ) {}
 
   catalog(): Catalog | null {
     const latest = this.fingerprint();
     const read = this.catalogRead;
-    if (!latest || !read || read.source.database !== latest.source.database || read.source.columns !== latest.source.columns) return null;
+    if (!latest || !read || !this.quiet()) return null;
+    if (read.source.database !== latest.source.database || read.source.columns !== latest.source.columns) return null;
     this.reused.catalog += 1;
     return read;
   }

@@ -219,6 +219,25 @@ describe('what runs read besides the rows, kept between runs', () => {
     expect(back.failed).toEqual([]);
   });
 
+  it('a column retyped after the probe and back before the next: the catalog read carries its own digest, so the quiet run after reads it again', async () => {
+    await memoryRun();
+    await submitRun();
+    await probe();
+    // Read after the probe that did not see it: the catalog refuses the column (the email, which
+    // the rows in memory do not hold: the top lists fail).
+    await services.database.query('ALTER TABLE "user" ALTER COLUMN email TYPE character(200)');
+    const raced = await dryRun(true);
+    expect(raced.statements).toContain('catalog');
+    expect(raced.failed.length).toBeGreaterThan(0);
+    await services.database.query('ALTER TABLE "user" ALTER COLUMN email TYPE character varying(120)');
+    // The probe sees what it saw before the run: time alone, as far as it can tell.
+    const after = await memoryRun();
+    expect(state.lastSync).toBe('unchanged');
+    expect(after.statements).toContain('catalog');
+    expect(after.statements.filter((name) => name !== 'catalog' && name !== 'top_user_emails')).toEqual([]);
+    expect(after.failed).toEqual([]);
+  });
+
   describe('with the drift check', () => {
     /** A run from memory that writes and checks drift, with the statements it sent by name. */
     const checkedRun = async () => {
@@ -265,6 +284,15 @@ describe('what runs read besides the rows, kept between runs', () => {
       expect(await samples()).toBe(sampled + 1);
       const counters = JSON.parse((await services.redis.hget('stats_refresh:counters', new Date(now).toISOString()))!) as Record<string, string | null>;
       expect(Object.values(counters).every((counter) => counter !== null && /^\d+$/.test(counter))).toBe(true);
+
+      // A run whose probe shows a change reads the catalog and samples, whatever the drift check holds.
+      await services.redis.del(key);
+      await submitRun();
+      now += 1_000;
+      const changed = await checkedRun();
+      expect(state.lastSync).toBe('incremental');
+      expect(changed.statements).toContain('catalog');
+      expect(await samples()).toBe(sampled + 2);
     });
   });
 });
