@@ -56,7 +56,10 @@ export interface MemorySource {
  * read (through `read`, so the load counts and observes the statement) and kept.
  */
 export interface KeptReads {
-  /** The catalog last read, while the latest fingerprint shows the same database and columns; its counters are not kept (all null). Null: read it. */
+  /**
+   * The catalog last read, in a run after time alone passed and while the latest fingerprint
+   * shows the same database and columns; its change counters are not kept (all null). Null: read it.
+   */
   catalog(): Catalog | null;
   keepCatalog(catalog: Catalog): void;
   scripts(taskTypes: readonly string[], read: () => Promise<ReadScripts>): Promise<ScriptRows>;
