@@ -10,8 +10,11 @@
  * 1 s, 1 min and 1 h, each a few times, nothing written). Prints the process CPU per update
  * (median, min, max), the share of it spent in the execution pass, and how the passes were
  * made, and the SQL statements each time-only step sent (the run's own count: the probe it
- * hears is taken apart, as the change loop takes it). `--mode replay` replays every row for each pass (the state as it was before kept
- * passes); `kept` (default) keeps the passes between runs and moves them on.
+ * hears is taken apart, as the change loop takes it); then where the memory is (RSS, V8's
+ * heap, the state's typed arrays by structure), and a reconciliation (the clock a day on: the
+ * tables loaded afresh beside the rows held), its CPU and the memory after it. `--mode replay`
+ * replays every row for each pass (the state as it was before kept passes); `kept` (default)
+ * keeps the passes between runs and moves them on.
  *
  * It WRITES executions: run it on a copy (`createdb -T <seeded db> <copy>`), never on a
  * template. It asserts nothing.
@@ -27,8 +30,10 @@ import { requestsFor } from '../src/requests/batches.js';
 import { runRefresh } from '../src/run/refresh-run.js';
 import { MemoryState } from '../src/state/memory-state.js';
 import { peakRssMib } from './cpu-sampler.js';
+import { typedBytesByPath } from './typed-bytes.js';
 
 const WARM_UP = 3;
+const RECONCILE_INTERVAL_MS = 24 * 3_600_000;
 
 const mib = (bytes: number) => `${Math.round(bytes / 2 ** 20)} MiB`;
 
@@ -40,7 +45,12 @@ function memoryLine(when: string): string {
   (globalThis as { gc?: () => void }).gc?.();
   const usage = process.memoryUsage();
   const peak = peakRssMib(process.pid);
-  return `memory ${when}: RSS ${mib(usage.rss)} (peak ${peak === null ? '?' : `${Math.round(peak)} MiB`}), heap used ${mib(usage.heapUsed)}, array buffers ${mib(usage.arrayBuffers)}`;
+  return `memory ${when}: RSS ${mib(usage.rss)} (peak ${peak === null ? '?' : `${Math.round(peak)} MiB`}), heap used ${mib(usage.heapUsed)} of ${mib(usage.heapTotal)}, external ${mib(usage.external)}, array buffers ${mib(usage.arrayBuffers)}`;
+}
+/** The state's typed arrays by structure, largest first (MiB; the rest of its memory is V8's heap). */
+function stateLines(state: MemoryState): string {
+  const sizes = [...typedBytesByPath(state, 'state', 4)].filter(([, bytes]) => bytes >= 2 ** 19).sort((a, b) => b[1] - a[1]);
+  return sizes.map(([path, bytes]) => `  ${(bytes / 2 ** 20).toFixed(1).padStart(6)} MiB  ${path}`).join('\n');
 }
 const FAMILIES = ['dashboard', 'executions', 'users'] as const;
 const TIME_STEPS_MS = [1_000, 60_000, 3_600_000];
@@ -86,7 +96,7 @@ async function main(): Promise<void> {
     db,
     pool,
     clock: () => now,
-    reconcileIntervalMs: 24 * 3_600_000,
+    reconcileIntervalMs: RECONCILE_INTERVAL_MS,
     keepPasses: mode === 'kept',
     probe: () => probeAt(pool, new Date(now)).then((reading) => reading.fingerprint),
   });
@@ -146,7 +156,13 @@ async function main(): Promise<void> {
     }
     console.log(`statements per time-only step (besides the probe): ${timeOnlyStatements.join(', ')}`);
     console.log(`passes: ${JSON.stringify(state.passes)}; last sync: ${state.lastSync}`);
-    console.log(memoryLine('at the end'));
+    console.log(memoryLine('before a reconciliation'));
+    console.log(stateLines(state));
+    // A day on: the reconcile interval passed, so this run loads the tables afresh beside the rows held.
+    now += RECONCILE_INTERVAL_MS;
+    const reconcile = await update();
+    console.log(`a reconciliation (last sync: ${state.lastSync}): ${reconcile.cpu.toFixed(0)} ms CPU`);
+    console.log(memoryLine('after it'));
   } finally {
     await db.destroy();
   }

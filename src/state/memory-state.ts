@@ -291,8 +291,13 @@ export class MemoryState {
     const executions = new ExecutionRows(sizeHint(fingerprint?.executions, this.tables?.executions.count, 64 * 1024));
     const users = new UserRows(sizeHint(fingerprint?.users, this.tables?.users.count, 16 * 1024));
     const { db, pool } = this.deps;
-    await send('execution_rows', () => readExecutions(db, pool, appending(executions, folds), null, { signal }));
-    await send('user_rows', () => readUsers(db, pool, users, null, { signal }));
+    // Both at once, as a one-shot run reads its two tables: the users' read hides in the executions'.
+    const reads = await Promise.allSettled([
+      send('execution_rows', () => readExecutions(db, pool, appending(executions, folds), null, { signal })),
+      send('user_rows', () => readUsers(db, pool, users, null, { signal })),
+    ]);
+    const failed = reads.find((read) => read.status === 'rejected');
+    if (failed) throw failed.reason;
     return { executions, users };
   }
 

@@ -12,12 +12,13 @@ const time = fc.oneof(fc.integer({ min: -10 * HOUR, max: 10 * HOUR }), fc.consta
 
 describe('time buckets', () => {
   // Ranges are finite, as a window's edges are.
-  it('finds exactly the rows whose time now lies in [from, to), across changes and long ranges', () => {
+  it('finds exactly the rows whose time now lies in [from, to), filed one by one or a table at once, across changes and long ranges', () => {
     fc.assert(
-      fc.property(fc.array(time, { minLength: 1, maxLength: 100 }), fc.array(fc.tuple(fc.nat(), time), { maxLength: 50 }), finite, finite, (initial, changes, a, b) => {
+      fc.property(fc.array(time, { minLength: 1, maxLength: 100 }), fc.array(fc.tuple(fc.nat(), time), { maxLength: 50 }), finite, finite, fc.boolean(), (initial, changes, a, b, whole) => {
         const times = [...initial];
         const buckets = new TimeBuckets();
-        times.forEach((micros, row) => buckets.file(row, micros));
+        if (whole) buckets.fileEvery(times.length, (row) => times[row]!);
+        else times.forEach((micros, row) => buckets.file(row, micros));
         for (const [pick, micros] of changes) {
           const row = pick % times.length;
           times[row] = micros;
