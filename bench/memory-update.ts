@@ -9,10 +9,12 @@
  * unmeasured) one execution inserted and a run, then time-only steps (the clock moved on by
  * 1 s, 1 min and 1 h, each a few times, nothing written). Prints the process CPU per update
  * (median, min, max), the share of it spent in the execution pass, and how the passes were
- * made; then where the memory is (RSS, V8's heap, the state's typed arrays by structure), and
- * a reconciliation (the clock a day on: the tables loaded afresh beside the rows held), its CPU
- * and the memory after it. `--mode replay` replays every row for each pass (the state as it was before kept
- * passes); `kept` (default) keeps the passes between runs and moves them on.
+ * made, and the SQL statements each time-only step sent (the run's own count: the probe it
+ * hears is taken apart, as the change loop takes it); then where the memory is (RSS, V8's
+ * heap, the state's typed arrays by structure), and a reconciliation (the clock a day on: the
+ * tables loaded afresh beside the rows held), its CPU and the memory after it. `--mode replay`
+ * replays every row for each pass (the state as it was before kept passes); `kept` (default)
+ * keeps the passes between runs and moves them on.
  *
  * It WRITES executions: run it on a copy (`createdb -T <seeded db> <copy>`), never on a
  * template. It asserts nothing.
@@ -110,7 +112,7 @@ async function main(): Promise<void> {
     }
   };
   const requests = requestsFor([...FAMILIES]).map((request) => ({ request, origin: 'batch' as const }));
-  const update = async (): Promise<{ cpu: number; pass: number }> => {
+  const update = async (): Promise<{ cpu: number; pass: number; statements: number }> => {
     state.observe((await probeAt(pool, new Date(now))).fingerprint);
     passMs = 0;
     const before = cpuMs();
@@ -121,7 +123,7 @@ async function main(): Promise<void> {
     const cpu = cpuMs() - before;
     const failed = run.results.filter((result) => result.error !== null);
     if (failed.length > 0) throw new Error(`a run failed: ${failed.map((result) => `${result.label}: ${result.error!.message}`).join('; ')}`);
-    return { cpu, pass: passMs };
+    return { cpu, pass: passMs, statements: run.statements };
   };
   const [{ id: script }] = (await pool.query<{ id: string }>('SELECT id::text AS id FROM script ORDER BY id LIMIT 1')).rows as [{ id: string }];
   const [{ id: user }] = (await pool.query<{ id: string }>('SELECT id::text AS id FROM "user" ORDER BY id LIMIT 1')).rows as [{ id: string }];
@@ -142,14 +144,17 @@ async function main(): Promise<void> {
       if (index >= WARM_UP) inserts.push(sample);
     }
     console.log(summary('one execution inserted', inserts));
+    const timeOnlyStatements: number[] = [];
     for (const stepMs of TIME_STEPS_MS) {
-      const samples: Array<{ cpu: number; pass: number }> = [];
+      const samples: Array<{ cpu: number; pass: number; statements: number }> = [];
       for (let repeat = 0; repeat < TIME_STEP_REPEATS; repeat++) {
         now += stepMs;
         samples.push(await update());
       }
       console.log(summary(`time only, +${stepMs / 1000} s`, samples));
+      timeOnlyStatements.push(...samples.map((sample) => sample.statements));
     }
+    console.log(`statements per time-only step (besides the probe): ${timeOnlyStatements.join(', ')}`);
     console.log(`passes: ${JSON.stringify(state.passes)}; last sync: ${state.lastSync}`);
     console.log(memoryLine('before a reconciliation'));
     console.log(stateLines(state));

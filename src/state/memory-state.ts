@@ -25,6 +25,7 @@ import { validUntilIn } from './horizon.js';
 import { counterOf, InsertAccount } from './insert-account.js';
 import { KeptPasses, type PassKind } from './kept-passes.js';
 import { agreesWithProbe } from './probe-agreement.js';
+import { RunReads } from './run-reads.js';
 import { diffStates, type StateDiff } from './state-diff.js';
 import { earlierWatermark, type ExecutionWindows, intoBoth, readExecutions, readUsers, type Upserting } from './table-reads.js';
 import { UserRows } from './user-rows.js';
@@ -138,6 +139,8 @@ export class MemoryState {
   private readonly kept = new KeptPasses();
   /** How each pass was made since the state began: a test and a bench read it. */
   readonly passes: Record<PassKind, number> = { fed: 0, replayed: 0, moved: 0 };
+  /** The catalog, scripts and emails runs read, kept while nothing shows them changed (run-reads.ts). */
+  readonly reads = new RunReads(() => this.latest, () => this.quiet());
 
   constructor(private readonly deps: StateDeps) {}
 
@@ -151,6 +154,14 @@ export class MemoryState {
     this.tables = null;
     this.books = null;
     this.reloadReason = reason;
+    this.reads.synced('changed');
+  }
+
+  /** Whether a sync now would find that time alone passed: the latest fingerprint is the last read's, no reload nor reconciliation due. */
+  private quiet(): boolean {
+    const { books, latest } = this;
+    if (this.reloadReason !== null || !books || !latest || this.deps.clock() >= books.loadedAt + this.deps.reconcileIntervalMs) return false;
+    return fingerprintText(latest) === books.read;
   }
 
   /** Rows held (0 before the first load). */
@@ -167,6 +178,7 @@ export class MemoryState {
     this.lastSync = null;
     this.fed = null;
     this.lastSync = await this.syncOnce(send, signal, feed);
+    this.reads.synced(this.lastSync === 'unchanged' ? 'unchanged' : 'changed');
     return this.lastSync;
   }
 
