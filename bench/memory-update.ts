@@ -9,12 +9,13 @@
  * unmeasured) one execution inserted and a run, then time-only steps (the clock moved on by
  * 1 s, 1 min and 1 h, each a few times, nothing written). Prints the process CPU per update
  * (median, min, max), the share of it spent in the execution pass, and how the passes were
- * made, and per update how many sections were rebuilt and how many reused (their texts kept
- * from the run before, src/state/section-texts.ts); then where the memory is (RSS, V8's heap,
- * the state's typed arrays by structure), and a reconciliation (the clock a day on: the tables
- * loaded afresh beside the rows held), its CPU and the memory after it. `--mode replay` replays
- * every row for each pass (the state as it was before kept passes); `kept` (default) keeps
- * the passes between runs and moves them on.
+ * made, per update how many sections were rebuilt and how many reused (their texts kept from
+ * the run before, src/state/section-texts.ts), and the SQL statements each time-only step sent
+ * (the run's own count: the probe it hears is taken apart, as the change loop takes it); then
+ * where the memory is (RSS, V8's heap, the state's typed arrays by structure), and a
+ * reconciliation (the clock a day on: the tables loaded afresh beside the rows held), its CPU
+ * and the memory after it. `--mode replay` replays every row for each pass (the state as it
+ * was before kept passes); `kept` (default) keeps the passes between runs and moves them on.
  *
  * It WRITES executions: run it on a copy (`createdb -T <seeded db> <copy>`), never on a
  * template. It asserts nothing.
@@ -79,10 +80,12 @@ const cpuMs = () => {
 
 const naive = (ms: number) => new Date(ms).toISOString().slice(0, 23).replace('T', ' ');
 
-/** One update: its CPU, the execution pass's share, and the sections it built and reused (their texts kept from the run before). */
+/** One update: its CPU, the execution pass's share, its statements, and the sections it built and reused (their texts kept from the run before). */
 interface Sample {
   cpu: number;
   pass: number;
+  /** SQL statements the run sent (the probe it hears is taken apart). */
+  statements: number;
   built: number;
   reused: number;
 }
@@ -135,7 +138,7 @@ async function main(): Promise<void> {
     const cpu = cpuMs() - before;
     const failed = run.results.filter((result) => result.error !== null);
     if (failed.length > 0) throw new Error(`a run failed: ${failed.map((result) => `${result.label}: ${result.error!.message}`).join('; ')}`);
-    return { cpu, pass: passMs, built: state.sections.counts.built - built, reused: state.sections.counts.reused - reused };
+    return { cpu, pass: passMs, statements: run.statements, built: state.sections.counts.built - built, reused: state.sections.counts.reused - reused };
   };
   const [{ id: script }] = (await pool.query<{ id: string }>('SELECT id::text AS id FROM script ORDER BY id LIMIT 1')).rows as [{ id: string }];
   const [{ id: user }] = (await pool.query<{ id: string }>('SELECT id::text AS id FROM "user" ORDER BY id LIMIT 1')).rows as [{ id: string }];
@@ -156,6 +159,7 @@ async function main(): Promise<void> {
       if (index >= WARM_UP) inserts.push(sample);
     }
     console.log(summary('one execution inserted', inserts));
+    const timeOnlyStatements: number[] = [];
     for (const stepMs of TIME_STEPS_MS) {
       const samples: Sample[] = [];
       for (let repeat = 0; repeat < TIME_STEP_REPEATS; repeat++) {
@@ -163,7 +167,9 @@ async function main(): Promise<void> {
         samples.push(await update());
       }
       console.log(summary(`time only, +${stepMs / 1000} s`, samples));
+      timeOnlyStatements.push(...samples.map((sample) => sample.statements));
     }
+    console.log(`statements per time-only step (besides the probe): ${timeOnlyStatements.join(', ')}`);
     console.log(`passes: ${JSON.stringify(state.passes)}; last sync: ${state.lastSync}`);
     console.log(memoryLine('before a reconciliation'));
     console.log(stateLines(state));

@@ -9,6 +9,7 @@
 import { sql } from 'kysely';
 import type { Db } from '../io/db.js';
 import type { ChangeCounters } from '../io/drift-store.js';
+import { type ChangeFingerprint, SOURCE_COLUMNS_SQL, SOURCE_DATABASE_SQL } from './change-probe.js';
 
 /** How each column the run may read is decoded, and the types that decode to the same values. */
 const TIMESTAMP = { accepts: ['timestamp', 'timestamptz'], says: 'timestamp without time zone (or timestamptz, read in UTC)' } as const;
@@ -48,6 +49,12 @@ export interface Catalog {
   readonly counters: ChangeCounters;
   /** pg_is_in_recovery(): a hot standby, whose pg_stat_user_tables does not move while rows replicate. */
   readonly standby: boolean;
+  /**
+   * The change probe's `source` (the database and the digest of the tables' columns) computed
+   * in the same statement as `columns`: equal to a later fingerprint's, the columns are still
+   * the ones read (src/state/run-reads.ts).
+   */
+  readonly source: ChangeFingerprint['source'];
 }
 
 interface CatalogRow {
@@ -55,6 +62,8 @@ interface CatalogRow {
   readonly columns: string | null;
   readonly counters: string | null;
   readonly standby: boolean;
+  readonly database: string;
+  readonly source_columns: string;
 }
 
 type ColumnRow = { relation: string; column: string; type: string; base: string; kind: string };
@@ -75,7 +84,9 @@ export async function readCatalog(db: Db): Promise<Catalog> {
          LEFT JOIN pg_type b ON t.typtype = 'd' AND b.oid = t.typbasetype) AS columns,
       (SELECT json_agg(json_build_object('relation', r.relation, 'changes', (s.n_tup_ins + s.n_tup_upd + s.n_tup_del)::text))
          FROM relations r JOIN pg_stat_user_tables s ON s.relid = r.oid) AS counters,
-      pg_is_in_recovery() AS standby`.execute(db);
+      pg_is_in_recovery() AS standby,
+      ${sql.raw(SOURCE_DATABASE_SQL)} AS database,
+      ${sql.raw(SOURCE_COLUMNS_SQL)} AS source_columns`.execute(db);
   const columns = JSON.parse(rows[0]?.columns ?? '[]') as ColumnRow[];
   const changes = JSON.parse(rows[0]?.counters ?? '[]') as CounterRow[];
   const counters = Object.fromEntries(TABLES.map((table) => [table, changes.find((entry) => entry.relation === table)?.changes ?? null]));
@@ -83,6 +94,7 @@ export async function readCatalog(db: Db): Promise<Catalog> {
     columns: new Map(columns.map(({ relation, column, type, base, kind }) => [`${relation}.${column}`, { type, base, kind }])),
     counters: counters as ChangeCounters,
     standby: rows[0]?.standby === true,
+    source: { database: rows[0]?.database ?? '', columns: rows[0]?.source_columns ?? '' },
   };
 }
 

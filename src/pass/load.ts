@@ -16,7 +16,7 @@ import type { CopyPool } from './copy.js';
 import { ExecutionFolds, type ExecutionPass, rankedUsers, runExecutionPass } from './execution-pass.js';
 import { type LoadPlan, SOURCE_INPUTS, SOURCE_NAMES, type SourceName } from './plan.js';
 import { createRunData, type LoadedSources, type RunData } from './run-data.js';
-import { loadScripts, type ScriptRows } from './scripts.js';
+import { loadScripts, type ReadScripts, type ScriptRows } from './scripts.js';
 import { loadEmails } from './top-users.js';
 import { type LoadedUsers, loadUserTable } from './user-table.js';
 
@@ -46,6 +46,25 @@ export interface MemorySource {
   users(): LoadedUsers;
   /** The pass `plan` asks for: the folds fed by the sync when it read the table whole, else a replay of the rows. */
   executionPass(plan: LoadPlan, scripts: ScriptRows): ExecutionPass;
+  /** What runs read besides the rows, kept while nothing shows it changed (src/state/run-reads.ts). */
+  readonly reads: KeptReads;
+}
+
+/**
+ * The catalog, the script table and the top users' emails as a memory source keeps them between
+ * runs: each answered from what it holds while that is provably what a read would give, else
+ * read (through `read`, so the load counts and observes the statement) and kept.
+ */
+export interface KeptReads {
+  /**
+   * The catalog last read, in a run after time alone passed and while the latest fingerprint
+   * shows the same database and columns; its change counters are not kept (all null). Null: read it.
+   */
+  catalog(): Catalog | null;
+  keepCatalog(catalog: Catalog): void;
+  scripts(taskTypes: readonly string[], read: () => Promise<ReadScripts>): Promise<ScriptRows>;
+  /** The emails of `userIds` that `"user"` holds; `read` is asked only for the ids not held. */
+  emails(userIds: readonly string[], read: (userIds: readonly string[]) => Promise<ReadonlyMap<string, string>>): Promise<Map<string, string>>;
 }
 
 /** The statements a memory source sends. */
@@ -84,15 +103,27 @@ export interface Load {
   readonly ms: number;
 }
 
-type Loaders = { [K in SourceName]: (loaded: LoadedSources, cancel: AbortSignal) => Promise<NonNullable<LoadedSources[K]>> };
+/** Sends one statement, counted and observed. */
+type Send = <T>(name: StatementName, statement: () => Promise<T>) => Promise<T>;
 
-/** The sources a memory source answers: no statement of their own, only its sync. */
+type Loaders = {
+  [K in SourceName]: (loaded: LoadedSources, cancel: AbortSignal, send: Send) => Promise<NonNullable<LoadedSources[K]>>;
+};
+
+/** The sources a memory source answers: no statement of their own, only its sync (and no connection held). */
 const FROM_MEMORY: ReadonlySet<SourceName> = new Set(['user_table', 'execution_pass']);
+
+/** The ids of the users ranked in some top list of the pass. */
+function rankedIds(plan: LoadPlan, loaded: LoadedSources): string[] {
+  const pass = loaded.execution_pass!;
+  const users = pass.users!;
+  return rankedUsers(plan, { ...pass, users }).map((user) => users.idOf(user));
+}
 
 function loadersOf(plan: LoadPlan, { db, pool, memory }: LoadDeps, synced: () => Promise<unknown>): Loaders {
   if (memory) {
     return {
-      ...loadersOf(plan, { db, pool }, synced),
+      scripts: (_, __, send) => memory.reads.scripts(plan.taskTypes, () => send('scripts', () => loadScripts(db, pool, plan.taskTypes))),
       user_table: async () => {
         await synced();
         return memory.users();
@@ -101,17 +132,15 @@ function loadersOf(plan: LoadPlan, { db, pool, memory }: LoadDeps, synced: () =>
         await synced();
         return memory.executionPass(plan, loaded.scripts!);
       },
+      top_user_emails: (loaded, _, send) =>
+        memory.reads.emails(rankedIds(plan, loaded), (ids) => send('top_user_emails', () => loadEmails(db, pool, ids))),
     };
   }
   return {
-    scripts: () => loadScripts(db, pool, plan.taskTypes),
-    user_table: (_, cancel) => loadUserTable(db, pool, plan.userColumns, cancel),
-    execution_pass: (loaded, cancel) => runExecutionPass(db, pool, plan, loaded.scripts!, cancel),
-    top_user_emails: (loaded) => {
-      const pass = loaded.execution_pass!;
-      const users = pass.users!;
-      return loadEmails(db, pool, rankedUsers(plan, { ...pass, users }).map((user) => users.idOf(user)));
-    },
+    scripts: (_, __, send) => send('scripts', () => loadScripts(db, pool, plan.taskTypes)),
+    user_table: (_, cancel, send) => send('user_table', () => loadUserTable(db, pool, plan.userColumns, cancel)),
+    execution_pass: (loaded, cancel, send) => send('execution_pass', () => runExecutionPass(db, pool, plan, loaded.scripts!, cancel)),
+    top_user_emails: (loaded, _, send) => send('top_user_emails', () => loadEmails(db, pool, rankedIds(plan, loaded))),
   };
 }
 
@@ -203,8 +232,7 @@ export async function loadRunData(plan: LoadPlan, deps: LoadDeps, options: LoadO
   const attempt = async (name: SourceName): Promise<unknown> => {
     if (signal?.aborted) throw new Error(`not started: shutting down (${String(signal.reason)})`);
     if (deadline.signal.aborted) throw new Error(`not started: ${pastDeadline()}`);
-    if (deps.memory && FROM_MEMORY.has(name)) return loaders[name](loaded, cancel.signal);
-    return tally.send<unknown>(name, () => loaders[name](loaded, cancel.signal));
+    return loaders[name](loaded, cancel.signal, (statement, run) => tally.send(statement, run));
   };
   const start = (name: SourceName): Promise<void> => {
     let pending = started.get(name);

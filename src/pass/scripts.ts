@@ -6,6 +6,7 @@
 import { sql } from 'kysely';
 import type { Db } from '../io/db.js';
 import { taskName } from '../lib/slug.js';
+import { type ChangeFingerprint, SCRIPT_ROW_HASH } from './change-probe.js';
 import { type CopyPool, queryRows } from './copy.js';
 import { UuidDictionary } from './dictionary.js';
 import type { ScriptClass } from './folds/timeline.js';
@@ -18,22 +19,35 @@ export interface ScriptRows {
   readonly matches: ReadonlyArray<readonly boolean[]>;
 }
 
+/**
+ * The rows as read, with the change probe's digest of the table (its row count and the sum of a
+ * hash of each row's id and slug) computed in the same statement: equal to a later
+ * fingerprint's `scripts`, the table still holds exactly these rows (src/state/run-reads.ts).
+ */
+export interface ReadScripts extends ScriptRows {
+  readonly digest: ChangeFingerprint['scripts'];
+}
+
 /** The API's LIKE pattern for a task_type filter. */
 export function taskTypePattern(taskType: string): string {
   return `%${taskType}%`;
 }
 
-export async function loadScripts(db: Db, pool: CopyPool, taskTypes: readonly string[]): Promise<ScriptRows> {
+export async function loadScripts(db: Db, pool: CopyPool, taskTypes: readonly string[]): Promise<ReadScripts> {
   const query = db
     .selectFrom('script')
     .select(['id', 'slug'])
     .select(taskTypes.map((taskType, index) => sql<boolean | null>`slug LIKE ${taskTypePattern(taskType)}`.as(`m${index}`)))
+    .select([sql<string>`(count(*) OVER ())::text`.as('digest_count'), sql<string>`(sum(${sql.raw(SCRIPT_ROW_HASH)}) OVER ())::text`.as('digest_sum')])
     .compile();
-  const rows = await queryRows<Record<string, unknown> & { id: string; slug: string }>(pool, query.sql, query.parameters);
+  type Row = Record<string, unknown> & { id: string; slug: string; digest_count: string; digest_sum: string };
+  const rows = await queryRows<Row>(pool, query.sql, query.parameters);
   return {
     ids: rows.map((row) => row.id),
     slugs: rows.map((row) => row.slug),
     matches: taskTypes.map((_, index) => rows.map((row) => row[`m${index}`] === true)),
+    // No row: the probe's coalesce gives 0 and 0.
+    digest: { count: rows[0]?.digest_count ?? '0', digest: rows[0]?.digest_sum ?? '0' },
   };
 }
 

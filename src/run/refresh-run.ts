@@ -12,6 +12,7 @@ import { redisFailure } from '../io/redis-client.js';
 import type { FailureReporter } from '../io/reporter.js';
 import { errorMessage } from '../lib/errors.js';
 import { DEFAULT_RETRY, type RetryPolicy } from '../lib/retry.js';
+import { refusedColumns } from '../pass/catalog.js';
 import type { CopyPool } from '../pass/copy.js';
 import type { Load, MemorySource } from '../pass/load.js';
 import type { Period } from '../lib/time.js';
@@ -19,7 +20,7 @@ import type { Family } from '../requests/batches.js';
 import { type CachedSection, cachedSectionsOf, payloadKey, requestLabel, sectionKey } from '../requests/request-keys.js';
 import { entryNeeds } from '../stats/api-entries.js';
 import { Assembler } from '../stats/assemble.js';
-import { driftError } from '../stats/drift-judgement.js';
+import { type ChangeProof, driftError } from '../stats/drift-judgement.js';
 import { partsOf } from '../stats/sections.js';
 import { sectionTextsOf } from '../state/section-texts.js';
 import {
@@ -103,11 +104,11 @@ export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Pr
   const clock = startClock(deps);
   const requests = distinctByKey(options.requests);
   logStart(options, requests, deps.logger);
-  const catalog = await checkRunCatalog(options, deps);
   const check = await startDrift(options, deps, requests);
+  const { catalog, proof } = await checkRunCatalog(options, deps, check);
   const load = await loadPlanned(options, deps, catalog, computedRequests(requests, check), check);
   const interrupted = interruptionOf(options.signal);
-  const drift = await finishDrift(deps, check, catalog, load);
+  const drift = await finishDrift(deps, check, catalog, proof, load);
   const yielding = drift?.yielding ?? new Map<Family, DriftRecord>();
   const assembled = assemble(requests, load, catalog, options.now, yielding, clock, deps.secrets, deps.memory);
   const writeFailures = await write(options, deps, assembled);
@@ -147,18 +148,44 @@ function logStart(options: RefreshOptions, requests: readonly PlannedRequest[], 
 
 const retryOf = (options: RefreshOptions): RetryPolicy => options.retry ?? DEFAULT_RETRY;
 
+/** The run's catalog, and the change counters the drift check may judge with (null: not read by this run). */
+interface RunCatalog {
+  readonly catalog: CheckedCatalog;
+  readonly proof: ChangeProof | null;
+}
+
+/**
+ * Whether the drift check will judge with the tables' change counters: to prove a value
+ * difference (an API key compared) or one waiting for proof, or to keep a difference waiting
+ * with them (an unreadable key). With none of these, judge() uses them for one thing only: a
+ * sample of the history, which can only ever help a later difference be proven.
+ */
+function judgesWithCounters(check: DriftCheck | null): boolean {
+  return check !== null && (check.keys.entries.length > 0 || check.keys.unreadable.length > 0 || check.state.pending.size > 0);
+}
+
 /**
  * The catalog (column types, change counters) with the columns refused; when it cannot be
- * read, every column is refused with that reason: nothing is decoded unchecked.
+ * read, every column is refused with that reason: nothing is decoded unchecked. With rows in
+ * memory, the column types kept from the last read while the probe shows the same columns.
  */
-async function checkRunCatalog(options: RefreshOptions, deps: RefreshDeps): Promise<CheckedCatalog> {
-  const catalog = await checkCatalog(
-    deps,
-    { retry: retryOf(options), ...(options.signal ? { signal: options.signal } : {}), ...statementLogs(deps.logger) },
-    deps.secrets,
-  );
+async function checkRunCatalog(options: RefreshOptions, deps: RefreshDeps, check: DriftCheck | null): Promise<RunCatalog> {
+  // The counters count updates, which the probe does not see (a run's progress): a kept catalog
+  // has none, so a run whose drift check judges with them reads them afresh. Otherwise the run
+  // leaves no history sample rather than a stale one: a sample missing can only withhold a proof
+  // (a difference settles unproven), never make one, and no drift is recorded without proof.
+  const kept = judgesWithCounters(check) ? null : (deps.memory?.reads.catalog() ?? null);
+  const catalog: CheckedCatalog = kept
+    ? { catalog: kept, refused: refusedColumns(kept), statements: 0, ms: 0 }
+    : await checkCatalog(
+        deps,
+        { retry: retryOf(options), ...(options.signal ? { signal: options.signal } : {}), ...statementLogs(deps.logger) },
+        deps.secrets,
+      );
   if (catalog.catalog !== null) for (const error of catalog.refused.values()) deps.logger.error({ err: error }, 'column refused');
-  return catalog;
+  if (kept || catalog.catalog === null) return { catalog, proof: null };
+  deps.memory?.reads.keepCatalog(catalog.catalog);
+  return { catalog, proof: catalog.catalog };
 }
 
 /** Reads the drift state and the API's own keys before the load, which computes them too; null: no check. */
@@ -198,9 +225,9 @@ function interruptionOf(signal: AbortSignal | undefined): string | null {
 }
 
 /** Compares the API's keys with ours and records what differs; null when no check ran. */
-async function finishDrift(deps: RefreshDeps, check: DriftCheck | null, catalog: CheckedCatalog, load: Load): Promise<DriftOutcome | null> {
+async function finishDrift(deps: RefreshDeps, check: DriftCheck | null, catalog: CheckedCatalog, proof: ChangeProof | null, load: Load): Promise<DriftOutcome | null> {
   if (!check || !deps.cache) return null;
-  return finishDriftCheck(deps.cache, check, load.data, assemblerOf(load.data, catalog), catalog.catalog, deps.reporter.report, deps.logger);
+  return finishDriftCheck(deps.cache, check, load.data, assemblerOf(load.data, catalog), proof, deps.reporter.report, deps.logger);
 }
 
 /** The section entries the API caches on their own, one per (section, period) of the requests. */

@@ -26,6 +26,7 @@ import { counterOf, InsertAccount } from './insert-account.js';
 import { KeptPasses, type PassKind } from './kept-passes.js';
 import { SectionTexts } from './section-texts.js';
 import { agreesWithProbe } from './probe-agreement.js';
+import { RunReads } from './run-reads.js';
 import { diffStates, type StateDiff } from './state-diff.js';
 import { earlierWatermark, type ExecutionWindows, intoBoth, readExecutions, readUsers, type Upserting } from './table-reads.js';
 import { UserRows } from './user-rows.js';
@@ -139,6 +140,8 @@ export class MemoryState {
   private readonly kept = new KeptPasses();
   /** How each pass was made since the state began: a test and a bench read it. */
   readonly passes: Record<PassKind, number> = { fed: 0, replayed: 0, moved: 0 };
+  /** The catalog, scripts and emails runs read, kept while nothing shows them changed (run-reads.ts). */
+  readonly reads = new RunReads(() => this.latest, () => this.quiet());
   /** The section texts of the last run, given again while what they are built from is the same (section-texts.ts). */
   readonly sections = new SectionTexts();
 
@@ -154,6 +157,14 @@ export class MemoryState {
     this.tables = null;
     this.books = null;
     this.reloadReason = reason;
+    this.reads.synced('changed');
+  }
+
+  /** Whether a sync now would find that time alone passed: the latest fingerprint is the last read's, no reload nor reconciliation due. */
+  private quiet(): boolean {
+    const { books, latest } = this;
+    if (this.reloadReason !== null || !books || !latest || this.deps.clock() >= books.loadedAt + this.deps.reconcileIntervalMs) return false;
+    return fingerprintText(latest) === books.read;
   }
 
   /** Rows held (0 before the first load). */
@@ -170,6 +181,7 @@ export class MemoryState {
     this.lastSync = null;
     this.fed = null;
     this.lastSync = await this.syncOnce(send, signal, feed);
+    this.reads.synced(this.lastSync === 'unchanged' ? 'unchanged' : 'changed');
     return this.lastSync;
   }
 
@@ -282,8 +294,13 @@ export class MemoryState {
     const executions = new ExecutionRows(sizeHint(fingerprint?.executions, this.tables?.executions.count, 64 * 1024));
     const users = new UserRows(sizeHint(fingerprint?.users, this.tables?.users.count, 16 * 1024));
     const { db, pool } = this.deps;
-    await send('execution_rows', () => readExecutions(db, pool, appending(executions, folds), null, { signal }));
-    await send('user_rows', () => readUsers(db, pool, users, null, { signal }));
+    // Both at once, as a one-shot run reads its two tables: the users' read hides in the executions'.
+    const reads = await Promise.allSettled([
+      send('execution_rows', () => readExecutions(db, pool, appending(executions, folds), null, { signal })),
+      send('user_rows', () => readUsers(db, pool, users, null, { signal })),
+    ]);
+    const failed = reads.find((read) => read.status === 'rejected');
+    if (failed) throw failed.reason;
     return { executions, users };
   }
 

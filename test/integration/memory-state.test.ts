@@ -628,18 +628,33 @@ async function payloadsAt(world: World, now: number, memory?: MemorySource): Pro
   );
   const failed = run.results.filter((result) => result.error !== null);
   if (failed.length > 0) throw new Error(`${memory ? 'memory' : 'fresh'} run failed: ${failed.map((result) => `${result.label}: ${result.error!.message}`).join('; ')}`);
+  if (memory) lastMemoryStatements = run.statements;
   return run.payloads!;
 }
+
+/** The statements the last memory run sent. */
+let lastMemoryStatements = 0;
 
 /** A memory run, with the kind of its one sync (the run's statements are not retried) and the sections it built and reused. */
 async function memoryPayloads(world: World): Promise<{ payloads: ReadonlyMap<string, string>; sync: SyncKind; sections: SectionTally }> {
   world.reconciles = [];
   const before = { ...world.state.passes };
+  const reused = { ...world.state.reads.reused };
   const counts = world.state.sections.counts;
   const sectionsBefore = { built: counts.built, reused: counts.reused, passBuilt: passBuilt(world) };
   const payloads = await payloadsAt(world, world.now, world.state);
   if (world.state.lastSync === null) throw new Error('the memory run did not sync');
   for (const kind of PASS_KINDS) tally.passes[kind] += world.state.passes[kind] - before[kind];
+  if (world.state.lastSync === 'unchanged') {
+    // Time alone passed: the catalog and the scripts come from the last read, and the only
+    // statement left is the emails of users who rank now and did not before.
+    const { catalog, scripts } = world.state.reads.reused;
+    if (catalog !== reused.catalog + 1 || scripts !== reused.scripts + 1 || lastMemoryStatements > 1) {
+      throw new StepFailure(`a time-only run reused the catalog ${catalog - reused.catalog} and the scripts ${scripts - reused.scripts} times, and sent ${lastMemoryStatements} statements`);
+    }
+    tally.quiet.runs += 1;
+    if (lastMemoryStatements === 0) tally.quiet.silent += 1;
+  }
   const sections = { built: counts.built - sectionsBefore.built, reused: counts.reused - sectionsBefore.reused, passBuilt: passBuilt(world) - sectionsBefore.passBuilt };
   tally.sections.built += sections.built;
   tally.sections.reused += sections.reused;
@@ -726,6 +741,8 @@ interface Tally {
   rebuiltAfter: Record<string, { steps: number; rebuilt: number }>;
   /** Clock moves (nothing written, nothing read): with every pass section reused (no row crossed an edge), and with some rebuilt (rows crossed). */
   timeOnly: { still: number; crossed: number };
+  /** Memory runs after time alone passed (their catalog and scripts reused), and those that sent no statement. */
+  quiet: { runs: number; silent: number };
 }
 
 const PASS_KINDS: readonly PassKind[] = ['fed', 'replayed', 'moved'];
@@ -744,6 +761,7 @@ const tally: Tally = {
   sections: { built: 0, reused: 0 },
   rebuiltAfter: {},
   timeOnly: { still: 0, crossed: 0 },
+  quiet: { runs: 0, silent: 0 },
 };
 
 /** Visibilities of a change the state reads into its rows: every section built from them must be built again. */
@@ -874,7 +892,7 @@ describe('the state in memory against a fresh read (seeded differential)', () =>
 
   afterAll(() => {
     const seconds = ((performance.now() - began) / 1000).toFixed(1);
-    console.log(`differential: seed ${SEED}, ${tally.runs} runs, ${tally.steps} steps in ${seconds} s; syncs ${JSON.stringify(tally.syncs)}; steps ${JSON.stringify(tally.visibility)}; ${tally.forced} reconciliations forced, ${tally.repaired} differences by design repaired (${tally.rereadStale} of them not counted: re-read); ${tally.exactReconciles} reconciliations on the interval found memory exact; execution passes ${JSON.stringify(tally.passes)}; sections ${JSON.stringify(tally.sections)}, rebuilt after ${JSON.stringify(tally.rebuiltAfter)}, clock moves ${JSON.stringify(tally.timeOnly)}${KEY_ORDER === 'ignore' ? `; ${keyOrderOnly} payloads differed only in key order (ignored)` : ''}`);
+    console.log(`differential: seed ${SEED}, ${tally.runs} runs, ${tally.steps} steps in ${seconds} s; syncs ${JSON.stringify(tally.syncs)}; steps ${JSON.stringify(tally.visibility)}; ${tally.forced} reconciliations forced, ${tally.repaired} differences by design repaired (${tally.rereadStale} of them not counted: re-read); ${tally.exactReconciles} reconciliations on the interval found memory exact; execution passes ${JSON.stringify(tally.passes)}; sections ${JSON.stringify(tally.sections)}, rebuilt after ${JSON.stringify(tally.rebuiltAfter)}, clock moves ${JSON.stringify(tally.timeOnly)}; ${tally.quiet.runs} time-only runs, ${tally.quiet.silent} of them without a statement${KEY_ORDER === 'ignore' ? `; ${keyOrderOnly} payloads differed only in key order (ignored)` : ''}`);
   });
 
   it(
@@ -902,6 +920,7 @@ describe('the state in memory against a fresh read (seeded differential)', () =>
       const passes = PASS_KINDS.reduce((sum, kind) => sum + tally.passes[kind], 0);
       expect(tally.passes.moved / passes, `the share of passes moved on (${JSON.stringify(tally.passes)})`).toBeGreaterThan(0.5);
       expect(tally.horizons, 'horizons compared with the probe\'s').toBe(tally.steps + tally.runs);
+      expect(tally.quiet.silent, 'time-only runs without a statement').toBeGreaterThan(0);
       // The payloads above went through the kept texts: a good share reused, so equality proves the reuse rules.
       const sections = tally.sections.built + tally.sections.reused;
       expect(tally.sections.reused / sections, `the share of sections reused (${JSON.stringify(tally.sections)})`).toBeGreaterThan(0.25);
