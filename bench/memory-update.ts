@@ -9,12 +9,13 @@
  * unmeasured) one execution inserted and a run, then time-only steps (the clock moved on by
  * 1 s, 1 min and 1 h, each a few times, nothing written). Prints the process CPU per update
  * (median, min, max), the share of it spent in the execution pass, and how the passes were
- * made, and the SQL statements each time-only step sent (the run's own count: the probe it
- * hears is taken apart, as the change loop takes it); then where the memory is (RSS, V8's
- * heap, the state's typed arrays by structure), and a reconciliation (the clock a day on: the
- * tables loaded afresh beside the rows held), its CPU and the memory after it. `--mode replay`
- * replays every row for each pass (the state as it was before kept passes); `kept` (default)
- * keeps the passes between runs and moves them on.
+ * made, per update how many sections were rebuilt and how many reused (their texts kept from
+ * the run before, src/state/section-texts.ts), and the SQL statements each time-only step sent
+ * (the run's own count: the probe it hears is taken apart, as the change loop takes it); then
+ * where the memory is (RSS, V8's heap, the state's typed arrays by structure), and a
+ * reconciliation (the clock a day on: the tables loaded afresh beside the rows held), its CPU
+ * and the memory after it. `--mode replay` replays every row for each pass (the state as it
+ * was before kept passes); `kept` (default) keeps the passes between runs and moves them on.
  *
  * It WRITES executions: run it on a copy (`createdb -T <seeded db> <copy>`), never on a
  * template. It asserts nothing.
@@ -79,13 +80,26 @@ const cpuMs = () => {
 
 const naive = (ms: number) => new Date(ms).toISOString().slice(0, 23).replace('T', ' ');
 
-function summary(name: string, samples: ReadonlyArray<{ cpu: number; pass: number }>): string {
+/** One update: its CPU, the execution pass's share, its statements, and the sections it built and reused (their texts kept from the run before). */
+interface Sample {
+  cpu: number;
+  pass: number;
+  /** SQL statements the run sent (the probe it hears is taken apart). */
+  statements: number;
+  built: number;
+  reused: number;
+}
+
+function summary(name: string, samples: readonly Sample[]): string {
   const sorted = (values: number[]) => [...values].sort((a, b) => a - b);
   const cpu = sorted(samples.map((sample) => sample.cpu));
   const pass = sorted(samples.map((sample) => sample.pass));
   const median = (values: number[]) => values[Math.floor(values.length / 2)]!;
   const f = (ms: number) => ms.toFixed(1);
-  return `${name.padEnd(22)} n=${String(samples.length).padStart(3)}  CPU per update ms: median ${f(median(cpu))}, min ${f(cpu[0]!)}, max ${f(cpu.at(-1)!)}  (of it the execution pass: median ${f(median(pass))}, max ${f(pass.at(-1)!)})`;
+  const built = sorted(samples.map((sample) => sample.built));
+  const reused = sorted(samples.map((sample) => sample.reused));
+  const sections = `\n${''.padEnd(22)} sections per update: rebuilt median ${median(built)} (min ${built[0]}, max ${built.at(-1)}), reused median ${median(reused)} (min ${reused[0]}, max ${reused.at(-1)})`;
+  return `${name.padEnd(22)} n=${String(samples.length).padStart(3)}  CPU per update ms: median ${f(median(cpu))}, min ${f(cpu[0]!)}, max ${f(cpu.at(-1)!)}  (of it the execution pass: median ${f(median(pass))}, max ${f(pass.at(-1)!)})${sections}`;
 }
 
 async function main(): Promise<void> {
@@ -112,9 +126,10 @@ async function main(): Promise<void> {
     }
   };
   const requests = requestsFor([...FAMILIES]).map((request) => ({ request, origin: 'batch' as const }));
-  const update = async (): Promise<{ cpu: number; pass: number; statements: number }> => {
+  const update = async (): Promise<Sample> => {
     state.observe((await probeAt(pool, new Date(now))).fingerprint);
     passMs = 0;
+    const { built, reused } = state.sections.counts;
     const before = cpuMs();
     const run = await runRefresh(
       { command: 'bench', requests, families: [...FAMILIES], now: new Date(now), ttlSeconds: 300, concurrency: 2, dryRun: true, retry: { attempts: 1, baseDelayMs: 0, maxDelayMs: 0 } },
@@ -123,7 +138,7 @@ async function main(): Promise<void> {
     const cpu = cpuMs() - before;
     const failed = run.results.filter((result) => result.error !== null);
     if (failed.length > 0) throw new Error(`a run failed: ${failed.map((result) => `${result.label}: ${result.error!.message}`).join('; ')}`);
-    return { cpu, pass: passMs, statements: run.statements };
+    return { cpu, pass: passMs, statements: run.statements, built: state.sections.counts.built - built, reused: state.sections.counts.reused - reused };
   };
   const [{ id: script }] = (await pool.query<{ id: string }>('SELECT id::text AS id FROM script ORDER BY id LIMIT 1')).rows as [{ id: string }];
   const [{ id: user }] = (await pool.query<{ id: string }>('SELECT id::text AS id FROM "user" ORDER BY id LIMIT 1')).rows as [{ id: string }];
@@ -136,7 +151,7 @@ async function main(): Promise<void> {
     const load = await update();
     console.log(`mode ${mode}: the load (${state.rows.executions} executions, ${state.rows.users} users): ${load.cpu.toFixed(0)} ms CPU`);
     console.log(memoryLine('after the load'));
-    const inserts: Array<{ cpu: number; pass: number }> = [];
+    const inserts: Sample[] = [];
     for (let index = 0; index < WARM_UP + updates; index++) {
       now += 1_000;
       await insertExecution();
@@ -146,7 +161,7 @@ async function main(): Promise<void> {
     console.log(summary('one execution inserted', inserts));
     const timeOnlyStatements: number[] = [];
     for (const stepMs of TIME_STEPS_MS) {
-      const samples: Array<{ cpu: number; pass: number; statements: number }> = [];
+      const samples: Sample[] = [];
       for (let repeat = 0; repeat < TIME_STEP_REPEATS; repeat++) {
         now += stepMs;
         samples.push(await update());

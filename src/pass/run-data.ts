@@ -59,9 +59,31 @@ export interface Registrations {
   readonly users: number;
 }
 
+/**
+ * What sections are built from, as values that stay equal while it does not change: the
+ * producer keeps its sources between runs (rows in memory); a source it does not version
+ * answers null (its sections are built afresh each run).
+ */
+export interface SourceVersions {
+  /** The pass's content version: equal while its folds hold the same rows in the same tiers (src/state/kept-passes.ts). */
+  pass(): number | null;
+  /** The user table and its version: the same table at the same version holds the same rows. */
+  users(): readonly [table: object, version: number] | null;
+  /**
+   * Where the window since `since` starts among the user table's dated rows (how many were
+   * created before it; -1 for every row): at one version, two instants with the same start
+   * hold the same rows in their windows.
+   */
+  usersBefore(since: Since): number;
+  /** The top users' emails, as text (the same text, the same emails). */
+  emails(): string;
+}
+
 export interface RunData {
   /** The error of each planned source that did not load. */
   readonly failures: ReadonlyMap<SourceName, Error>;
+  /** Present when the producer versions its sources (rows in memory): see SourceVersions. */
+  readonly versions?: SourceVersions;
   /** Rows of the script table. */
   scriptCount(): number;
   /** Every slug of the script table (the names our rules can produce come from them). */
@@ -90,8 +112,10 @@ export interface RunData {
 /** What the loader read: each planned source that loaded. */
 export interface LoadedSources {
   readonly scripts?: ScriptRows;
-  readonly user_table?: LoadedUsers;
-  readonly execution_pass?: ExecutionPass;
+  /** `version`: the rows in memory's (src/state/user-rows.ts), moved by every upsert that changes a row. */
+  readonly user_table?: LoadedUsers & { readonly version?: number };
+  /** `version`: a kept pass's content version (src/state/kept-passes.ts). */
+  readonly execution_pass?: ExecutionPass & { readonly version?: number };
   /** Email by user id, of the users ranked in some top list. */
   readonly top_user_emails?: ReadonlyMap<string, string>;
 }
@@ -207,8 +231,32 @@ export function createRunData(plan: LoadPlan, loaded: LoadedSources, failures: R
     return new Map(table.countries.flatMap((country, index) => (perCountry[index]! > 0 ? [[country, perCountry[index]!] as const] : [])));
   }));
 
+  /** Dated users created before `since`: the rows before its first day, and those of that day (in no order of time) created before it. */
+  function usersBefore(since: Since): number {
+    if (since === null) return -1;
+    const table = source('user_table');
+    const { days, rows } = byDay();
+    const day = floorDiv(since, MICROS_PER_DAY);
+    const first = windowStart(since);
+    let before = first;
+    for (let at = first; at < rows.length && days[at] === day; at++) if (!createdSince(table, rows[at]!, since)) before++;
+    return before;
+  }
+
+  const versioned = loaded.execution_pass?.version !== undefined || loaded.user_table?.version !== undefined;
+  const versions: SourceVersions = {
+    pass: () => loaded.execution_pass?.version ?? null,
+    users: () => {
+      const table = loaded.user_table;
+      return table?.version === undefined ? null : [table, table.version];
+    },
+    usersBefore,
+    emails: once(() => JSON.stringify([...source('top_user_emails')].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)))),
+  };
+
   return {
     failures,
+    ...(versioned ? { versions } : {}),
     scriptCount: () => source('scripts').ids.length,
     scriptSlugs: () => source('scripts').slugs,
     executionStatuses: () => source('execution_pass').statuses,

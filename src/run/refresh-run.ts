@@ -19,8 +19,10 @@ import type { Period } from '../lib/time.js';
 import type { Family } from '../requests/batches.js';
 import { type CachedSection, cachedSectionsOf, payloadKey, requestLabel, sectionKey } from '../requests/request-keys.js';
 import { entryNeeds } from '../stats/api-entries.js';
+import { Assembler } from '../stats/assemble.js';
 import { type ChangeProof, driftError } from '../stats/drift-judgement.js';
 import { partsOf } from '../stats/sections.js';
+import { sectionTextsOf } from '../state/section-texts.js';
 import {
   type DriftCheck,
   type DriftCheckClient,
@@ -108,7 +110,7 @@ export async function runRefresh(options: RefreshOptions, deps: RefreshDeps): Pr
   const interrupted = interruptionOf(options.signal);
   const drift = await finishDrift(deps, check, catalog, proof, load);
   const yielding = drift?.yielding ?? new Map<Family, DriftRecord>();
-  const assembled = assemble(requests, load, catalog, options.now, yielding, clock, deps.secrets);
+  const assembled = assemble(requests, load, catalog, options.now, yielding, clock, deps.secrets, deps.memory);
   const writeFailures = await write(options, deps, assembled);
   await withdraw(deps, yielding);
   const results = resultsOf(requests, assembled, writeFailures, clock, deps.secrets);
@@ -249,8 +251,12 @@ function assemble(
   yielding: ReadonlyMap<Family, DriftRecord>,
   clock: RunClock,
   secrets: readonly string[],
+  memory: MemorySource | undefined,
 ): Assembled {
-  const assembler = assemblerOf(load.data, catalog)(now);
+  // With rows in memory, the texts of the last run's sections are given again while their inputs are the same.
+  const kept = sectionTextsOf(memory);
+  kept?.beginRun();
+  const assembler = new Assembler(load.data, now, catalog.refused, kept);
   const entries = new Map<string, TimedEntry>();
   const failures = new Map<PlannedRequest, RequestError>();
   for (const planned of requests) {

@@ -14,6 +14,11 @@
  * A row in no such range has the same tiers under both plans, so the folds then hold what a
  * fresh fold of the rows under the new plan holds. Anything else (another shape, a plan
  * earlier than the pass, the script table changed, rows reloaded, the journal outrun) replays.
+ *
+ * Each pass handed out carries a content version (`VersionedPass`): a new one whenever the
+ * folds' content can have changed (a replay, fed folds, a move that fed at least one row), the
+ * same after a move that fed none: the folds then hold exactly the rows, in the same tiers, they
+ * held (only the instants of the cuts moved), so what is computed from them alone is the same.
  */
 import { type ExecutionColumns, executionColumns, ExecutionFolds, type ExecutionPass } from '../pass/execution-pass.js';
 import { type LoadPlan, seriesTiers, type Since, startCuts } from '../pass/plan.js';
@@ -22,6 +27,12 @@ import type { ExecutionRows } from './execution-rows.js';
 
 /** How a pass was made: the folds a reload fed, a replay of every row, or a kept pass moved on. */
 export type PassKind = 'fed' | 'replayed' | 'moved';
+
+/**
+ * A pass and its content version: two passes of one KeptPasses with the same version hold the
+ * same rows in the same tiers, of the same plan shape and script table (see KeptPasses.passFor).
+ */
+export type VersionedPass = ExecutionPass & { readonly version: number };
 
 /** Shapes kept at most (a run's plan, and a learned, ad-hoc or drift plan or two beside it). */
 const SHAPES = 4;
@@ -34,6 +45,8 @@ interface KeptPass {
   readonly rows: ExecutionRows;
   /** Where in the rows' journal the folds stand. */
   position: number;
+  /** The folds' content version (see VersionedPass). */
+  version: number;
 }
 
 /**
@@ -86,30 +99,36 @@ function sameScripts(a: ScriptRows, b: ScriptRows): boolean {
 export class KeptPasses {
   /** By plan shape, least recently used first. */
   private readonly byShape = new Map<string, KeptPass>();
+  /** The last content version given out: each new content takes the next. */
+  private lastVersion = 0;
 
   /**
    * The pass for `plan` over `rows`, and how it was made: `fed` (folds a reload fed with every
    * row, for this very plan) is kept and answered; else the kept pass of the plan's shape moves
-   * on; else every row is replayed into new folds, kept from then on.
+   * on; else every row is replayed into new folds, kept from then on. The pass's version is
+   * new unless it is a kept pass moved on without a row fed (none changed or crossed an edge).
    */
-  passFor(plan: LoadPlan, scripts: ScriptRows, rows: ExecutionRows, fed: ExecutionFolds | null): { pass: ExecutionPass; kind: PassKind } {
+  passFor(plan: LoadPlan, scripts: ScriptRows, rows: ExecutionRows, fed: ExecutionFolds | null): { pass: VersionedPass; kind: PassKind } {
     for (const [shape, kept] of this.byShape) if (kept.rows !== rows) this.byShape.delete(shape);
     const shape = planShape(plan);
     const kept = this.byShape.get(shape);
     let folds: ExecutionFolds;
     let kind: PassKind;
+    let rowsFed = 0;
     if (fed && fed.signed && fed.plan === plan && fed.scripts.rows === scripts) {
       [folds, kind] = [fed, 'fed'];
     } else if (kept && this.canMove(kept, plan, scripts)) {
-      this.moveOn(kept, plan);
+      rowsFed = this.moveOn(kept, plan);
       [folds, kind] = [kept.folds, 'moved'];
     } else {
       folds = new ExecutionFolds(plan, scripts, true);
       rows.replay(folds, executionColumns(plan));
       kind = 'replayed';
     }
-    this.keep(shape, kept?.folds === folds ? kept : { folds, rows, position: 0 });
-    return { pass: folds.result(0, true), kind };
+    const moved = kept?.folds === folds ? kept : null;
+    const version = moved && rowsFed === 0 ? moved.version : ++this.lastVersion;
+    this.keep(shape, moved ? Object.assign(moved, { version }) : { folds, rows, position: 0, version });
+    return { pass: { ...folds.result(0, true), version }, kind };
   }
 
   private keep(shape: string, kept: KeptPass): void {
@@ -134,8 +153,11 @@ export class KeptPasses {
     );
   }
 
-  /** Takes out the rows that changed or crossed an edge, moves the folds to `plan`, and adds those rows as they are now. */
-  private moveOn(kept: KeptPass, plan: LoadPlan): void {
+  /**
+   * Takes out the rows that changed or crossed an edge, moves the folds to `plan`, and adds
+   * those rows as they are now; returns how many rows were fed (0: the folds hold what they held).
+   */
+  private moveOn(kept: KeptPass, plan: LoadPlan): number {
     const { folds, rows } = kept;
     const columns: ExecutionColumns = executionColumns(plan);
     const changes = rows.changesSince(kept.position)!;
@@ -147,6 +169,7 @@ export class KeptPasses {
     rows.feed(folds, columns, changedBefore, -1, changes);
     folds.moveTo(plan);
     rows.feed(folds, columns, [...moved, ...changes.keys()], 1);
+    return moved.length + changes.size;
   }
 }
 

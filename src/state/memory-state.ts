@@ -24,6 +24,7 @@ import { ExecutionRows } from './execution-rows.js';
 import { validUntilIn } from './horizon.js';
 import { counterOf, InsertAccount } from './insert-account.js';
 import { KeptPasses, type PassKind } from './kept-passes.js';
+import { SectionTexts } from './section-texts.js';
 import { agreesWithProbe } from './probe-agreement.js';
 import { RunReads } from './run-reads.js';
 import { diffStates, type StateDiff } from './state-diff.js';
@@ -141,6 +142,8 @@ export class MemoryState {
   readonly passes: Record<PassKind, number> = { fed: 0, replayed: 0, moved: 0 };
   /** The catalog, scripts and emails runs read, kept while nothing shows them changed (run-reads.ts). */
   readonly reads = new RunReads(() => this.latest, () => this.quiet());
+  /** The section texts of the last run, given again while what they are built from is the same (section-texts.ts). */
+  readonly sections = new SectionTexts();
 
   constructor(private readonly deps: StateDeps) {}
 

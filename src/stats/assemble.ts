@@ -1,7 +1,9 @@
 /**
  * Phase 2 of a run: payloads assembled from what was loaded, synchronously. Each distinct
  * section is built and serialised once however many payloads hold it; a request whose
- * sources failed, or that reads a column refused, fails with the first reason.
+ * sources failed, or that reads a column refused, fails with the first reason. With rows in
+ * memory, a section's text is kept between runs and given again while what it is built from
+ * provably did not change (see inputsOf).
  */
 import { pyJson, pyString } from '../lib/pyjson.js';
 import type { Column } from '../pass/catalog.js';
@@ -38,6 +40,58 @@ const BUILDERS: Builders = {
   activity: ({ period }, data, at) => activityStats(data, sinceOf(period, at)),
 };
 
+/**
+ * Section texts kept between runs (src/state/section-texts.ts): a text is given again only
+ * under the same key and the same inputs.
+ */
+export interface KeptSections {
+  get(key: string, inputs: readonly unknown[]): string | undefined;
+  set(key: string, inputs: readonly unknown[], text: string): void;
+  /** Counts a section built or reused, by its name. */
+  count(section: string, reused: boolean): void;
+}
+
+/**
+ * The sections whose text follows from the users created since their window (summary's
+ * total_users, users per country, registrations): the rows in that window count, not only the
+ * table's version. Activity reads the table's countries and count alone.
+ */
+const USER_WINDOWED: ReadonlySet<SectionName> = new Set(['summary', 'geographic', 'registration']);
+
+/**
+ * What a section's text follows from besides its request, or null when it cannot be kept.
+ * Every builder uses the run's instant only through which rows lie in its windows (no
+ * zero-filled bucket, no bound written out), so:
+ * - the pass's content version: the same version holds the same rows in the same tiers, of the
+ *   same plan shape and script table (the scripts the sections read are those the pass was
+ *   made with; a section reading the scripts without the pass is never kept);
+ * - the user table, its version and, for USER_WINDOWED sections, where its window starts
+ *   among the dated rows: the same rows in the window;
+ * - the top users' emails.
+ * A source without a version (a COPY run's, a pass not kept) is never kept.
+ */
+function inputsOf(request: SectionRequest, data: RunData, at: Date): unknown[] | null {
+  const versions = data.versions;
+  if (!versions) return null;
+  const sources = withInputs(SECTION_SOURCES[request.section]);
+  const inputs: unknown[] = [];
+  if (sources.has('execution_pass')) {
+    const pass = versions.pass();
+    if (pass === null) return null;
+    inputs.push(pass);
+  } else if (sources.has('scripts')) {
+    return null;
+  }
+  if (sources.has('user_table')) {
+    const users = versions.users();
+    if (users === null) return null;
+    inputs.push(...users);
+    if (USER_WINDOWED.has(request.section)) inputs.push(versions.usersBefore(sinceOf(request.period, at)));
+  }
+  if (sources.has('top_user_emails')) inputs.push(versions.emails());
+  return inputs;
+}
+
 /** The first failed source (in load order) among `sources`, with its error. */
 function firstFailure(data: RunData, sources: ReadonlySet<SourceName>): Error | null {
   const failed = SOURCE_NAMES.find((source) => sources.has(source) && data.failures.has(source));
@@ -57,6 +111,8 @@ export class Assembler {
     private readonly at: Date,
     /** Columns of a type the pass cannot read (src/pass/catalog.ts): the sections reading them fail. */
     private readonly refused: ReadonlyMap<Column, Error> = new Map(),
+    /** Texts kept from the last run (rows in memory): a section built from the same inputs is given again. */
+    private readonly kept?: KeptSections,
   ) {}
 
   /** Why a section cannot be built (a refused column it reads, a source that failed), or null. */
@@ -70,10 +126,14 @@ export class Assembler {
     const key = JSON.stringify(request);
     const built = this.built.get(key);
     if (built !== undefined) return built;
+    // A failure is never kept: it shows as it does without kept texts.
     const failure = this.failureOf(request);
     if (failure) throw failure;
-    const value = (BUILDERS[request.section] as (request: SectionRequest, data: RunData, at: Date) => unknown)(request, this.data, this.at);
-    const text = pyJson(value);
+    const inputs = this.kept ? inputsOf(request, this.data, this.at) : null;
+    const reused = inputs === null ? undefined : this.kept!.get(key, inputs);
+    const text = reused ?? pyJson((BUILDERS[request.section] as (request: SectionRequest, data: RunData, at: Date) => unknown)(request, this.data, this.at));
+    if (inputs !== null && reused === undefined) this.kept!.set(key, inputs, text);
+    this.kept?.count(request.section, reused !== undefined);
     this.built.set(key, text);
     return text;
   }

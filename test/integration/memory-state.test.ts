@@ -37,6 +37,8 @@ import { parseBatchFile } from '../../src/requests/batch-file.js';
 import { requestsFor, type StatsRequest } from '../../src/requests/batches.js';
 import { parseRequest } from '../../src/requests/request.js';
 import { runRefresh } from '../../src/run/refresh-run.js';
+import { withInputs } from '../../src/pass/plan.js';
+import { SECTION_SOURCES, type SectionName } from '../../src/stats/sections.js';
 import type { PassKind } from '../../src/state/kept-passes.js';
 import { MemoryState, type SyncKind } from '../../src/state/memory-state.js';
 import { mismatchesOf, type StateDiff } from '../../src/state/state-diff.js';
@@ -286,7 +288,21 @@ interface World {
   ids: number;
   /** Script ids runs were submitted with that the script table lacks. */
   readonly unknownScripts: string[];
+  /** The last step's first memory run: its sync, the step's visibility, the sections it built and reused. */
+  lastRun: { readonly sync: SyncKind | null; readonly visibility: Visibility | null; readonly sections: SectionTally };
 }
+
+/** Sections a memory run built and reused; `passBuilt`: of those built, the ones reading the execution pass. */
+interface SectionTally {
+  built: number;
+  reused: number;
+  passBuilt: number;
+}
+
+/** The sections built from the execution pass (and so kept by its content version). */
+const PASS_SECTIONS: ReadonlySet<string> = new Set(
+  (Object.keys(SECTION_SOURCES) as SectionName[]).filter((section) => withInputs(SECTION_SOURCES[section]).has('execution_pass')),
+);
 
 /** A naive UTC timestamp, as the API stores them. */
 const naive = (ms: number) => new Date(ms).toISOString().slice(0, 23).replace('T', ' ');
@@ -318,6 +334,7 @@ async function openWorld(): Promise<World> {
       reconciles: [],
       ids: 0,
       unknownScripts: [],
+      lastRun: { sync: null, visibility: null, sections: { built: 0, reused: 0, passBuilt: 0 } },
       state: new MemoryState({
         db,
         pool,
@@ -618,11 +635,13 @@ async function payloadsAt(world: World, now: number, memory?: MemorySource): Pro
 /** The statements the last memory run sent. */
 let lastMemoryStatements = 0;
 
-/** A memory run, with the kind of its one sync (the run's statements are not retried). */
-async function memoryPayloads(world: World): Promise<{ payloads: ReadonlyMap<string, string>; sync: SyncKind }> {
+/** A memory run, with the kind of its one sync (the run's statements are not retried) and the sections it built and reused. */
+async function memoryPayloads(world: World): Promise<{ payloads: ReadonlyMap<string, string>; sync: SyncKind; sections: SectionTally }> {
   world.reconciles = [];
   const before = { ...world.state.passes };
   const reused = { ...world.state.reads.reused };
+  const counts = world.state.sections.counts;
+  const sectionsBefore = { built: counts.built, reused: counts.reused, passBuilt: passBuilt(world) };
   const payloads = await payloadsAt(world, world.now, world.state);
   if (world.state.lastSync === null) throw new Error('the memory run did not sync');
   for (const kind of PASS_KINDS) tally.passes[kind] += world.state.passes[kind] - before[kind];
@@ -636,7 +655,17 @@ async function memoryPayloads(world: World): Promise<{ payloads: ReadonlyMap<str
     tally.quiet.runs += 1;
     if (lastMemoryStatements === 0) tally.quiet.silent += 1;
   }
-  return { payloads, sync: world.state.lastSync };
+  const sections = { built: counts.built - sectionsBefore.built, reused: counts.reused - sectionsBefore.reused, passBuilt: passBuilt(world) - sectionsBefore.passBuilt };
+  tally.sections.built += sections.built;
+  tally.sections.reused += sections.reused;
+  return { payloads, sync: world.state.lastSync, sections };
+}
+
+/** Sections reading the execution pass the state's runs built so far. */
+function passBuilt(world: World): number {
+  let built = 0;
+  for (const [section, counts] of world.state.sections.counts.bySection) if (PASS_SECTIONS.has(section)) built += counts.built;
+  return built;
 }
 
 /** The path of the first object whose keys come in another order in `b` (the values otherwise equal); null if none. */
@@ -706,6 +735,12 @@ interface Tally {
   passes: Record<PassKind, number>;
   /** Steps whose validity horizon from memory was compared with the probe's. */
   horizons: number;
+  /** Sections the memory runs built and reused (their texts kept from the run before). */
+  sections: { built: number; reused: number };
+  /** Per step kind: steps, and those whose memory run built at least one section. */
+  rebuiltAfter: Record<string, { steps: number; rebuilt: number }>;
+  /** Clock moves (nothing written, nothing read): with every pass section reused (no row crossed an edge), and with some rebuilt (rows crossed). */
+  timeOnly: { still: number; crossed: number };
   /** Memory runs after time alone passed (their catalog and scripts reused), and those that sent no statement. */
   quiet: { runs: number; silent: number };
 }
@@ -723,8 +758,27 @@ const tally: Tally = {
   rereadStale: 0,
   passes: { fed: 0, replayed: 0, moved: 0 },
   horizons: 0,
+  sections: { built: 0, reused: 0 },
+  rebuiltAfter: {},
+  timeOnly: { still: 0, crossed: 0 },
   quiet: { runs: 0, silent: 0 },
 };
+
+/** Visibilities of a change the state reads into its rows: every section built from them must be built again. */
+const READ_CHANGES: ReadonlySet<Visibility> = new Set(['found', 'counted', 'deleted', 'start']);
+
+/** Tallies what a step's memory run built and reused, by the step's kind. */
+function tallySections(world: World, step: Step): void {
+  const { sync, visibility, sections } = world.lastRun;
+  const counts = (tally.rebuiltAfter[step.kind] ??= { steps: 0, rebuilt: 0 });
+  counts.steps += 1;
+  if (sections.built > 0) counts.rebuilt += 1;
+  // The clock alone moved: no row changed, none read (a reconciliation would replay every pass).
+  if ((step.kind === 'tick' || step.kind === 'edge' || step.kind === 'boundary') && visibility === 'none' && sync === 'unchanged') {
+    if (sections.passBuilt === 0) tally.timeOnly.still += 1;
+    else tally.timeOnly.crossed += 1;
+  }
+}
 
 const describeStep = (step: Step) => JSON.stringify(step);
 
@@ -739,11 +793,14 @@ async function checkStep(world: World, effect: Effect): Promise<string> {
   world.state.observe(world.fingerprint);
   const visibility = await visibilityOf(world, effect, before, world.fingerprint);
   const memory = await memoryPayloads(world);
+  world.lastRun = { sync: memory.sync, visibility, sections: memory.sections };
   const fresh = await payloadsAt(world, world.now);
-  const line = `${visibility}, ${memory.sync} at ${new Date(world.now).toISOString()}`;
+  const line = `${visibility}, ${memory.sync} at ${new Date(world.now).toISOString()}, sections built ${memory.sections.built} (of the pass ${memory.sections.passBuilt}), reused ${memory.sections.reused}`;
   tally.visibility[visibility] += 1;
   tally.syncs[memory.sync] += 1;
   if (!ALLOWED_SYNCS[visibility].includes(memory.sync)) throw new StepFailure(`a change the state can tell (${visibility}) synced as '${memory.sync}' (${ALLOWED_SYNCS[visibility].join(' or ')} expected)`);
+  // Rows read moved a version: a run that reused every section would not have looked at them.
+  if (READ_CHANGES.has(visibility) && memory.sections.built === 0) throw new StepFailure(`a change read into memory (${visibility}, ${memory.sync}) rebuilt no section`);
   if (memory.sync === 'reconcile' && (visibility === 'found' || visibility === 'none')) {
     // Nothing unseen is pending (each unseen step is reconciled at once): memory must be exact.
     const mismatches = mismatchesOf(world.reconciles[0]!);
@@ -813,7 +870,9 @@ async function play(steps: readonly Step[]): Promise<void> {
       try {
         const effect = await apply(world, step);
         await world.api.published();
-        log.push(`#${index}: ${describeStep(step)} → ${await checkStep(world, effect)}`);
+        const line = await checkStep(world, effect);
+        tallySections(world, step);
+        log.push(`#${index}: ${describeStep(step)} → ${line}`);
       } catch (error) {
         log.push(`#${index}: ${describeStep(step)} → FAILED`);
         const message = `step ${index} of ${steps.length} failed: ${(error as Error).message}\nsteps:\n${log.join('\n')}`;
@@ -833,7 +892,7 @@ describe('the state in memory against a fresh read (seeded differential)', () =>
 
   afterAll(() => {
     const seconds = ((performance.now() - began) / 1000).toFixed(1);
-    console.log(`differential: seed ${SEED}, ${tally.runs} runs, ${tally.steps} steps in ${seconds} s; syncs ${JSON.stringify(tally.syncs)}; steps ${JSON.stringify(tally.visibility)}; ${tally.forced} reconciliations forced, ${tally.repaired} differences by design repaired (${tally.rereadStale} of them not counted: re-read); ${tally.exactReconciles} reconciliations on the interval found memory exact; execution passes ${JSON.stringify(tally.passes)}; ${tally.quiet.runs} time-only runs, ${tally.quiet.silent} of them without a statement${KEY_ORDER === 'ignore' ? `; ${keyOrderOnly} payloads differed only in key order (ignored)` : ''}`);
+    console.log(`differential: seed ${SEED}, ${tally.runs} runs, ${tally.steps} steps in ${seconds} s; syncs ${JSON.stringify(tally.syncs)}; steps ${JSON.stringify(tally.visibility)}; ${tally.forced} reconciliations forced, ${tally.repaired} differences by design repaired (${tally.rereadStale} of them not counted: re-read); ${tally.exactReconciles} reconciliations on the interval found memory exact; execution passes ${JSON.stringify(tally.passes)}; sections ${JSON.stringify(tally.sections)}, rebuilt after ${JSON.stringify(tally.rebuiltAfter)}, clock moves ${JSON.stringify(tally.timeOnly)}; ${tally.quiet.runs} time-only runs, ${tally.quiet.silent} of them without a statement${KEY_ORDER === 'ignore' ? `; ${keyOrderOnly} payloads differed only in key order (ignored)` : ''}`);
   });
 
   it(
@@ -862,6 +921,16 @@ describe('the state in memory against a fresh read (seeded differential)', () =>
       expect(tally.passes.moved / passes, `the share of passes moved on (${JSON.stringify(tally.passes)})`).toBeGreaterThan(0.5);
       expect(tally.horizons, 'horizons compared with the probe\'s').toBe(tally.steps + tally.runs);
       expect(tally.quiet.silent, 'time-only runs without a statement').toBeGreaterThan(0);
+      // The payloads above went through the kept texts: a good share reused, so equality proves the reuse rules.
+      const sections = tally.sections.built + tally.sections.reused;
+      expect(tally.sections.reused / sections, `the share of sections reused (${JSON.stringify(tally.sections)})`).toBeGreaterThan(0.25);
+      // Every change read rebuilt (checked at each step); each kind of change rebuilt some sections.
+      for (const kind of ['submit', 'transition', 'rewrite', 'register'] as const) {
+        expect(tally.rebuiltAfter[kind]?.rebuilt ?? 0, `steps '${kind}' that rebuilt sections`).toBeGreaterThan(0);
+      }
+      // Clock moves across windows' edges: with no row crossing (every pass section reused), and with rows crossing (rebuilt).
+      expect(tally.timeOnly.still, 'clock moves with no row crossing an edge').toBeGreaterThan(0);
+      expect(tally.timeOnly.crossed, 'clock moves with rows crossing an edge').toBeGreaterThan(0);
     },
     LONG_STEPS === null ? 600_000 : Math.max(600_000, LONG_STEPS * 5_000),
   );
