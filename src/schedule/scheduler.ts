@@ -104,7 +104,10 @@ export class Scheduler {
     const memory = deps.memory;
     this.runFamilies =
       deps.runFamilies ??
-      ((families, command, signal, now) => runTargets(deps.runtime, command, this.targetsOf(families), signal, now, memory ? { memory } : {}));
+      ((families, command, signal, now) =>
+        // Without rows held (at start, after a failed read) a run reads as `refresh` does, so its
+        // keys land as soon as a one-shot run's would; the rows are loaded right after (run()).
+        runTargets(deps.runtime, command, this.targetsOf(families), signal, now, memory?.holdsRows ? { memory } : {}));
     if (deps.settings.mode === 'change') {
       if (!deps.probe) throw new Error('schedule in change mode needs the change probe');
       this.lease = new LeaderLease(deps.runtime.connections.redis, LEASE_TTL_MS, this.now);
@@ -260,10 +263,13 @@ export class Scheduler {
     const own = new AbortController();
     const forward = () => own.abort(signal.reason);
     signal.addEventListener('abort', forward, { once: true });
+    const memory = this.deps.memory;
+    const loadRowsAfter = memory !== undefined && !memory.holdsRows;
     try {
       const run = await this.runFamilies(families, command, own.signal, now);
       dbMs = run.dbMs;
       outcomes = outcomesOf(run, new Date(this.now()));
+      if (loadRowsAfter) dbMs += await this.loadRows(memory, own.signal);
       this.rememberLearned(run.families, learnedKeysOf(run));
       // A family yielding to the API after drift has withdrawn its keys on purpose: do not heal them.
       for (const family of families) {
@@ -303,14 +309,42 @@ export class Scheduler {
     // (the family was running), and after a heal this starts timing how long the keys stay.
     this.checkNow();
     const complete = outcomes.length === families.length && outcomes.every((outcome) => outcome.result === 'ok');
-    const memory = this.deps.memory;
     if (memory) metrics.setStateRows({ execution: memory.rows.executions, user: memory.rows.users });
     // Without rows in memory every run reads the tables whole; with them, only a reload does.
-    const loadedWhole = !memory || memory.lastSync === 'reload' || memory.lastSync === 'reconcile';
+    const loadedWhole = !memory || loadRowsAfter || memory.lastSync === 'reload' || memory.lastSync === 'reconcile';
     if (!memory || !complete) return { complete, dbMs, loadedWhole };
+    // Its keys are written, but without rows no horizon bounds them: retried as a failed run is.
+    if (!memory.holdsRows) return { complete: false, dbMs, loadedWhole };
     // The rows the run's payloads were computed from say how long they stay exact.
     const validUntil = memory.validUntil(now.getTime());
     return { complete, dbMs, loadedWhole, ...(validUntil === undefined ? {} : { validUntil: validUntil?.getTime() ?? null }) };
+  }
+
+  /**
+   * Loads the rows into memory after a run that read without them, as of the fingerprint the
+   * change loop took before that run (a change since is read by the next run); returns the
+   * database milliseconds it took. A failure leaves no rows: the next run reads as this one did.
+   */
+  private async loadRows(memory: MemoryState, signal: AbortSignal): Promise<number> {
+    const { logger } = this.deps.runtime;
+    let dbMs = 0;
+    // As a run's load counts them: a failed statement's time is mostly waiting, not work.
+    const timed = async <T>(name: string, statement: () => Promise<T>): Promise<T> => {
+      const begun = performance.now();
+      const value = await statement();
+      const ms = performance.now() - begun;
+      dbMs += ms;
+      logger.debug({ query: name, ms: Math.round(ms) }, 'query done');
+      return value;
+    };
+    try {
+      const begun = performance.now();
+      await memory.sync(timed, signal);
+      logger.info({ executions: memory.rows.executions, users: memory.rows.users, ms: Math.round(performance.now() - begun) }, 'rows in memory loaded after the run');
+    } catch (error) {
+      logger.warn({ err: error }, 'rows in memory not loaded: the next run reads the tables as this one did, and loads them again');
+    }
+    return dbMs;
   }
 
   private scheduleCheck(): void {

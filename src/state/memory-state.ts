@@ -167,6 +167,11 @@ export class MemoryState {
     return fingerprintText(latest) === books.read;
   }
 
+  /** Whether rows are held: none before the first load, nor after a failed read dropped them. */
+  get holdsRows(): boolean {
+    return this.tables !== null;
+  }
+
   /** Rows held (0 before the first load). */
   get rows(): { readonly executions: number; readonly users: number } {
     return { executions: this.tables?.executions.count ?? 0, users: this.tables?.users.count ?? 0 };

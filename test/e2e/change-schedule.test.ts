@@ -62,6 +62,10 @@ describe('schedule --mode change', () => {
     const started = await schedule(['--probe-interval', '0.5']);
     await eventually('the start run wrote the summary', async () => (await cachedExecutions()) === (await executionsInDatabase()));
     expect((await started.health()).body).toMatchObject({ healthy: true, role: 'leader' });
+    // The start run read as `refresh` does (no rows held yet), then loaded the rows once.
+    await eventually('the rows loaded after the start run', () => started.count('rows in memory loaded after the run') === 1);
+    expect(started.count('rows in memory read whole', (log) => log.reason === 'start')).toBe(1);
+    expect(sampleValue(await started.metrics(), 'stats_refresh_state_rows', { table: 'execution' })).toBe(await executionsInDatabase());
 
     // What the API writes constantly and no payload shows: never a run.
     const changeRuns = await runsBy(started, 'change');
@@ -82,6 +86,8 @@ describe('schedule --mode change', () => {
     expect(sampleValue(text, 'stats_refresh_data_age_seconds', { family: 'dashboard' })).toBeLessThan(60);
     expect(sampleValue(text, 'stats_refresh_db_budget_seconds')).toBeDefined();
     await eventually('the change run logged', () => started.count('schedule run finished', (log) => log.reason === 'change') >= 1);
+    // The change run read only what changed: the rows were read whole once, at start.
+    expect(started.count('rows in memory read whole')).toBe(1);
   });
 
   it('two replicas: one leads and runs, the other only waits; kill -9 the leader and the follower takes over and follows the data', async () => {
