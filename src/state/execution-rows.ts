@@ -287,6 +287,11 @@ export class ExecutionRows {
     for (const [from, to] of events) byTime.event.rowsIn(from, to, eventOf, into);
   }
 
+  /** Drops the rows filed by time (filed again at the next look, if any). */
+  forgetTimeIndex(): void {
+    this.byTime = null;
+  }
+
   private timeIndex(): ByTime {
     if (this.byTime) return this.byTime;
     const byTime = { start: new TimeBuckets(), end: new TimeBuckets(), event: new TimeBuckets() };

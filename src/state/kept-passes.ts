@@ -102,6 +102,11 @@ export class KeptPasses {
   /** The last content version given out: each new content takes the next. */
   private lastVersion = 0;
 
+  /** Drops every kept pass (the rows they follow are about to be replaced); versions go on from the last. */
+  clear(): void {
+    this.byShape.clear();
+  }
+
   /**
    * The pass for `plan` over `rows`, and how it was made: `fed` (folds a reload fed with every
    * row, for this very plan) is kept and answered; else the kept pass of the plan's shape moves

@@ -387,6 +387,10 @@ export class MemoryState {
   private async reconcile(send: SendStatement, fingerprint: ChangeFingerprint, signal?: AbortSignal): Promise<void> {
     const kept = this.tables!;
     const since = this.windowsFor(fingerprint);
+    // The kept passes and the rows filed by time do not outlive the fresh rows, and the
+    // comparison needs neither: freed before the fresh load, not held beside it.
+    this.kept.clear();
+    kept.executions.forgetTimeIndex();
     const fresh = await this.loadTables(send, signal);
     const { db, pool } = this.deps;
     await send('execution_rows', () => readExecutions(db, pool, intoBoth(kept.executions, fresh.executions), since.executions, { signal }));
