@@ -176,6 +176,32 @@ export class ExecutionRows {
     return added;
   }
 
+  /** The row of the id tuple `tuple` holds (fields in EXECUTION_FIELDS order), or -1: looked up, never added. */
+  rowOfTuple(tuples: TupleBatch, tuple: number): number {
+    return this.ids.rowOf(tuples.word(tuple, ID, 0), tuples.word(tuple, ID, 1), tuples.word(tuple, ID, 2), tuples.word(tuple, ID, 3));
+  }
+
+  /**
+   * Whether tuple `tuple` holds the values row `row` holds. A status, script or user it names
+   * that the rows never met is learnt by their dictionary (and then differs).
+   */
+  holds(tuples: TupleBatch, tuple: number, row: number): boolean {
+    return (
+      this.holdsDate(tuples, tuple, START, this.start[row]!, this.exactStart, row) &&
+      this.holdsDate(tuples, tuple, END, this.end[row]!, this.exactEnd, row) &&
+      this.statuses.indexOf(tuples, tuple, STATUS) === this.status[row] &&
+      (tuples.isNull(tuple, SCRIPT) ? this.script[row] === -1 : this.scripts.indexOf(tuples, tuple, SCRIPT) === this.script[row]) &&
+      (tuples.isNull(tuple, USER) ? this.user[row] === -1 : this.users.indexOf(tuples, tuple, USER) === this.user[row])
+    );
+  }
+
+  private holdsDate(tuples: TupleBatch, tuple: number, field: number, stored: number, exact: Map<number, bigint>, row: number): boolean {
+    if (tuples.isNull(tuple, field)) return stored !== stored;
+    const micros = tuples.int8(tuple, field);
+    if (micros !== stored) return false;
+    return !beyondExact(micros) || exact.get(row) === tuples.int8Exact(tuple, field);
+  }
+
   /** Counts a row in (1) or out (-1) of its status's counts. */
   private countByStatus(row: number, weight: 1 | -1): void {
     const { rows, started, ended } = this.perStatus;
@@ -285,11 +311,6 @@ export class ExecutionRows {
     const eventOf = (row: number) => this.eventTime(row);
     for (const [from, to] of starts) byTime.start.rowsIn(from, to, startOf, into);
     for (const [from, to] of events) byTime.event.rowsIn(from, to, eventOf, into);
-  }
-
-  /** Drops the rows filed by time (filed again at the next look, if any). */
-  forgetTimeIndex(): void {
-    this.byTime = null;
   }
 
   private timeIndex(): ByTime {

@@ -87,11 +87,15 @@ export class IdIndex {
 
   /** The row of an id given as text, or -1. */
   rowOfText(id: string): number {
-    this.indexAppended();
     const hex = id.replaceAll('-', '');
     if (!/^[0-9a-f]{32}$/i.test(hex)) return -1;
     const word = (index: number) => Number.parseInt(hex.slice(8 * index, 8 * index + 8), 16) | 0;
-    const [w0, w1, w2, w3] = [word(0), word(1), word(2), word(3)];
+    return this.rowOf(word(0), word(1), word(2), word(3));
+  }
+
+  /** The row of the id with these words, or -1 (never added). */
+  rowOf(w0: number, w1: number, w2: number, w3: number): number {
+    this.indexAppended();
     let slot = uuidSlot(w0, w1, w2, w3, this.mask);
     for (;;) {
       const row = this.slots[slot]! - 1;

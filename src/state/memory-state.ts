@@ -27,7 +27,7 @@ import { KeptPasses, type PassKind } from './kept-passes.js';
 import { SectionTexts } from './section-texts.js';
 import { agreesWithProbe } from './probe-agreement.js';
 import { RunReads } from './run-reads.js';
-import { diffStates, type StateDiff } from './state-diff.js';
+import { diffExecutionsInPlace, diffUsers, mismatchesOf, type StateDiff } from './state-diff.js';
 import { earlierWatermark, type ExecutionWindows, intoBoth, readExecutions, readUsers, type Upserting } from './table-reads.js';
 import { UserRows } from './user-rows.js';
 
@@ -121,6 +121,35 @@ function appending(rows: ExecutionRows, folds: ExecutionFolds | null): Upserting
       const added = rows.append(tuples, skip);
       replay?.(before, rows.count);
       return added;
+    },
+  };
+}
+
+/**
+ * Waits for both whole-table reads, started at once as a one-shot run reads its two tables (the
+ * users' read hides in the executions'); the first failure once both are settled.
+ */
+async function bothRead(executions: Promise<unknown>, users: Promise<unknown>): Promise<void> {
+  const failed = (await Promise.allSettled([executions, users])).find((read) => read.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+/**
+ * A fresh read of `execution` compared with `kept` as it streams: each row's id marked in
+ * `seen`, the rows `kept` lacks or holds otherwise put in `differing`.
+ */
+function comparedWith(kept: ExecutionRows, seen: Uint8Array, differing: ExecutionRows): Upserting {
+  return {
+    upsert(tuples, skip) {
+      const same = new Uint8Array(tuples.size);
+      for (let tuple = 0; tuple < tuples.size; tuple++) {
+        if (skip?.(tuple)) continue;
+        const row = kept.rowOfTuple(tuples, tuple);
+        if (row < 0) continue;
+        seen[row] = 1;
+        if (kept.holds(tuples, tuple, row)) same[tuple] = 1;
+      }
+      return differing.upsert(tuples, (tuple) => skip?.(tuple) === true || same[tuple] === 1);
     },
   };
 }
@@ -299,13 +328,10 @@ export class MemoryState {
     const executions = new ExecutionRows(sizeHint(fingerprint?.executions, this.tables?.executions.count, 64 * 1024));
     const users = new UserRows(sizeHint(fingerprint?.users, this.tables?.users.count, 16 * 1024));
     const { db, pool } = this.deps;
-    // Both at once, as a one-shot run reads its two tables: the users' read hides in the executions'.
-    const reads = await Promise.allSettled([
+    await bothRead(
       send('execution_rows', () => readExecutions(db, pool, appending(executions, folds), null, { signal })),
       send('user_rows', () => readUsers(db, pool, users, null, { signal })),
-    ]);
-    const failed = reads.find((read) => read.status === 'rejected');
-    if (failed) throw failed.reason;
+    );
     return { executions, users };
   }
 
@@ -380,23 +406,37 @@ export class MemoryState {
   }
 
   /**
-   * Loads both tables afresh, then reads the changed rows into memory and into the fresh
-   * rows alike (so a change landing between the two is in both), compares them, and keeps
-   * the fresh rows.
+   * Compares memory with a fresh read of both tables, keeping memory (and the passes kept from
+   * it) when they agree. `execution` is compared as it streams, never held twice: only the fresh
+   * rows memory lacks or holds otherwise are kept aside. `"user"` (small) is loaded whole. Then
+   * the changed rows are read into memory and into the fresh rows alike (so a change landing
+   * between the two reads is in both), and what still differs is the verdict. Any difference
+   * (a defect, or a change the indexed reads cannot see) reloads both tables.
    */
   private async reconcile(send: SendStatement, fingerprint: ChangeFingerprint, signal?: AbortSignal): Promise<void> {
     const kept = this.tables!;
     const since = this.windowsFor(fingerprint);
-    // The kept passes and the rows filed by time do not outlive the fresh rows, and the
-    // comparison needs neither: freed before the fresh load, not held beside it.
-    this.kept.clear();
-    kept.executions.forgetTimeIndex();
-    const fresh = await this.loadTables(send, signal);
     const { db, pool } = this.deps;
-    await send('execution_rows', () => readExecutions(db, pool, intoBoth(kept.executions, fresh.executions), since.executions, { signal }));
-    await send('user_rows', () => readUsers(db, pool, intoBoth(kept.users, fresh.users), since.users, { signal }));
-    this.deps.onReconcile?.(diffStates(kept, fresh));
-    this.tables = fresh;
+    const differing = new ExecutionRows(1024);
+    const seen = new Uint8Array(kept.executions.count);
+    const users = new UserRows(sizeHint(fingerprint.users, kept.users.count, 16 * 1024));
+    await bothRead(
+      send('execution_rows', () => readExecutions(db, pool, comparedWith(kept.executions, seen, differing), null, { signal })),
+      send('user_rows', () => readUsers(db, pool, users, null, { signal })),
+    );
+    await send('execution_rows', () => readExecutions(db, pool, intoBoth(kept.executions, differing), since.executions, { signal }));
+    await send('user_rows', () => readUsers(db, pool, intoBoth(kept.users, users), since.users, { signal }));
+    const diff = {
+      executions: diffExecutionsInPlace(kept.executions, differing, seen.length - seen.reduce((sum, flag) => sum + flag, 0)),
+      users: diffUsers(kept.users, users),
+    };
+    this.deps.onReconcile?.(diff);
+    if (mismatchesOf(diff) > 0) {
+      // Freed first, not held beside the fresh rows: the passes kept follow these rows.
+      this.kept.clear();
+      this.tables = null;
+      this.tables = await this.loadTables(send, signal);
+    }
     this.books = this.bookkeepingOf(fingerprint);
   }
 

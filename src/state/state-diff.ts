@@ -1,7 +1,7 @@
 /**
- * What differs between the rows kept in memory and a fresh load of the same tables: the
- * reconciliation's verdict. Counted per table and column, never listing a value (user ids
- * and countries stay out of logs).
+ * What differs between the rows kept in memory and a fresh read of the same tables: the
+ * reconciliation's verdict (memory-state.ts). Counted per table and column, never listing a
+ * value (user ids and countries stay out of logs).
  */
 import type { ExecutionRows, ExecutionRowValues } from './execution-rows.js';
 import type { UserRows, UserRowValues } from './user-rows.js';
@@ -27,7 +27,8 @@ interface Keyed<Values> {
   rowOf(id: string): number;
 }
 
-function diffTable<Values extends { readonly id: string }>(kept: Keyed<Values>, fresh: Keyed<Values>, columns: ReadonlyArray<keyof Values>): TableDiff {
+/** Each row of `fresh` against the row of its id in `kept`: missing from it, or differing by column; `extra`: kept's rows fresh lacks. */
+function diffRows<Values extends { readonly id: string }>(kept: Keyed<Values>, fresh: Keyed<Values>, columns: ReadonlyArray<keyof Values>, extra: number): TableDiff {
   const byColumn: Record<string, number> = {};
   let missing = 0;
   let differing = 0;
@@ -43,19 +44,29 @@ function diffTable<Values extends { readonly id: string }>(kept: Keyed<Values>, 
     for (const column of changed) byColumn[String(column)] = (byColumn[String(column)] ?? 0) + 1;
     if (changed.length > 0) differing++;
   }
-  let extra = 0;
-  for (let row = 0; row < kept.count; row++) if (fresh.rowOf(kept.valuesOf(row).id) < 0) extra++;
   return { missing, extra, columns: byColumn, rows: missing + extra + differing };
 }
 
-export function diffStates(
-  kept: { readonly executions: ExecutionRows; readonly users: UserRows },
-  fresh: { readonly executions: ExecutionRows; readonly users: UserRows },
-): StateDiff {
-  return {
-    executions: diffTable<ExecutionRowValues>(kept.executions, fresh.executions, ['start', 'end', 'status', 'script', 'user']),
-    users: diffTable<UserRowValues>(kept.users, fresh.users, ['country', 'createdAt']),
-  };
+function diffTable<Values extends { readonly id: string }>(kept: Keyed<Values>, fresh: Keyed<Values>, columns: ReadonlyArray<keyof Values>): TableDiff {
+  let extra = 0;
+  for (let row = 0; row < kept.count; row++) if (fresh.rowOf(kept.valuesOf(row).id) < 0) extra++;
+  return diffRows(kept, fresh, columns, extra);
+}
+
+const EXECUTION_COLUMNS = ['start', 'end', 'status', 'script', 'user'] as const;
+
+/**
+ * The verdict on `execution` when it was compared as the fresh read streamed (memory-state.ts):
+ * `differing` holds the fresh rows memory lacked or held otherwise (brought to the same instant
+ * as memory by the read of the changed rows), `extra` counts memory's rows the read did not hold.
+ */
+export function diffExecutionsInPlace(kept: ExecutionRows, differing: ExecutionRows, extra: number): TableDiff {
+  return diffRows<ExecutionRowValues>(kept, differing, EXECUTION_COLUMNS, extra);
+}
+
+/** The verdict on `"user"`, compared with a fresh load of it. */
+export function diffUsers(kept: UserRows, fresh: UserRows): TableDiff {
+  return diffTable<UserRowValues>(kept, fresh, ['country', 'createdAt']);
 }
 
 /** Rows that differ, both tables. */

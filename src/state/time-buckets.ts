@@ -28,27 +28,30 @@ interface PackedBuckets {
 const EMPTY: PackedBuckets = { keys: new Float64Array(0), starts: new Int32Array(1), rows: new Int32Array(0) };
 
 /**
- * Files rows 0 … `count` - 1 by their time (non-finite ones left out), packed. Besides the
- * result it holds only a bucket number per row and the distinct keys (a few thousand).
+ * Files rows 0 … `count` - 1 by their time (non-finite ones left out), packed: counted per
+ * bucket, then placed. Besides the result it holds a bucket number per row and the buckets'
+ * numbering: an array over the keys' span when it is no wider than the rows (the usual case,
+ * a few years of 18-minute buckets), else a Map of the distinct keys.
  */
 function pack(count: number, timeOf: (row: number) => number): PackedBuckets {
   const keyOf = (row: number) => {
     const micros = timeOf(row);
     return Number.isFinite(micros) ? bucketOf(micros) : null;
   };
-  const distinct = new Set<number>();
+  let [least, most] = [Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY];
   for (let row = 0; row < count; row++) {
     const key = keyOf(row);
-    if (key !== null) distinct.add(key);
+    if (key === null) continue;
+    if (key < least) least = key;
+    if (key > most) most = key;
   }
-  const keys = Float64Array.from(distinct).sort();
-  const indexOfKey = new Map<number, number>();
-  keys.forEach((key, index) => indexOfKey.set(key, index));
+  const bucketOfKey = most - least < 4 * count + 1024 ? denseNumbering(count, keyOf, least, most) : sparseNumbering(count, keyOf);
+  const { keys } = bucketOfKey;
   const starts = new Int32Array(keys.length + 1);
   const bucketOfRow = new Int32Array(count);
   for (let row = 0; row < count; row++) {
     const key = keyOf(row);
-    const bucket = key === null ? -1 : indexOfKey.get(key)!;
+    const bucket = key === null ? -1 : bucketOfKey.of(key);
     bucketOfRow[row] = bucket;
     if (bucket >= 0) starts[bucket + 1]!++;
   }
@@ -60,6 +63,41 @@ function pack(count: number, timeOf: (row: number) => number): PackedBuckets {
     if (bucket >= 0) rows[next[bucket]!++] = row;
   }
   return { keys, starts, rows };
+}
+
+/** The distinct keys ascending, and each one's place among them. */
+interface KeyNumbering {
+  readonly keys: Float64Array;
+  of(key: number): number;
+}
+
+/** Numbering through an array over [least, most]. */
+function denseNumbering(count: number, keyOf: (row: number) => number | null, least: number, most: number): KeyNumbering {
+  const place = new Int32Array(Number.isFinite(least) ? most - least + 1 : 0);
+  for (let row = 0; row < count; row++) {
+    const key = keyOf(row);
+    if (key !== null) place[key - least] = 1;
+  }
+  const keys: number[] = [];
+  for (let offset = 0; offset < place.length; offset++) {
+    if (place[offset] === 0) continue;
+    place[offset] = keys.length;
+    keys.push(least + offset);
+  }
+  return { keys: Float64Array.from(keys), of: (key) => place[key - least]! };
+}
+
+/** Numbering through a Map of the distinct keys (a span too wide for an array: a date centuries away). */
+function sparseNumbering(count: number, keyOf: (row: number) => number | null): KeyNumbering {
+  const distinct = new Set<number>();
+  for (let row = 0; row < count; row++) {
+    const key = keyOf(row);
+    if (key !== null) distinct.add(key);
+  }
+  const keys = Float64Array.from(distinct).sort();
+  const place = new Map<number, number>();
+  keys.forEach((key, index) => place.set(key, index));
+  return { keys, of: (key) => place.get(key)! };
 }
 
 export class TimeBuckets {
