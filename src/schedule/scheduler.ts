@@ -326,6 +326,8 @@ export class Scheduler {
    * database milliseconds it took. A failure leaves no rows: the next run reads as this one did.
    */
   private async loadRows(memory: MemoryState, signal: AbortSignal): Promise<number> {
+    // Shutting down: the run's keys are written, and no statement starts now.
+    if (signal.aborted) return 0;
     const { logger } = this.deps.runtime;
     let dbMs = 0;
     // As a run's load counts them: a failed statement's time is mostly waiting, not work.

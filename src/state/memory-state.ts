@@ -27,7 +27,7 @@ import { KeptPasses, type PassKind } from './kept-passes.js';
 import { SectionTexts } from './section-texts.js';
 import { agreesWithProbe } from './probe-agreement.js';
 import { RunReads } from './run-reads.js';
-import { diffExecutionsInPlace, diffUsers, mismatchesOf, type StateDiff } from './state-diff.js';
+import { diffExecutionsInPlace, diffUsers, type StateDiff } from './state-diff.js';
 import { earlierWatermark, type ExecutionWindows, intoBoth, readExecutions, readUsers, type Upserting } from './table-reads.js';
 import { UserRows } from './user-rows.js';
 
@@ -410,8 +410,9 @@ export class MemoryState {
    * it) when they agree. `execution` is compared as it streams, never held twice: only the fresh
    * rows memory lacks or holds otherwise are kept aside. `"user"` (small) is loaded whole. Then
    * the changed rows are read into memory and into the fresh rows alike (so a change landing
-   * between the two reads is in both), and what still differs is the verdict. Any difference
-   * (a defect, or a change the indexed reads cannot see) reloads both tables.
+   * between the two reads is in both), and what still differs is the verdict. A difference (a
+   * defect, or a change the indexed reads cannot see) in `execution` reloads both tables; in
+   * `"user"` alone, the fresh users replace memory's.
    */
   private async reconcile(send: SendStatement, fingerprint: ChangeFingerprint, signal?: AbortSignal): Promise<void> {
     const kept = this.tables!;
@@ -431,11 +432,14 @@ export class MemoryState {
       users: diffUsers(kept.users, users),
     };
     this.deps.onReconcile?.(diff);
-    if (mismatchesOf(diff) > 0) {
+    if (diff.executions.rows > 0) {
       // Freed first, not held beside the fresh rows: the passes kept follow these rows.
       this.kept.clear();
       this.tables = null;
       this.tables = await this.loadTables(send, signal);
+    } else if (diff.users.rows > 0) {
+      // A user's country edited, say: the fresh users (brought to the same instant) replace them.
+      this.tables = { executions: kept.executions, users };
     }
     this.books = this.bookkeepingOf(fingerprint);
   }
