@@ -8,7 +8,7 @@ import { errorMessage } from '../lib/errors.js';
 import { type Catalog, type Column, DECODED_COLUMNS, refusedColumns } from '../pass/catalog.js';
 import { type Load, type LoadDeps, type LoadOptions, loadCatalog, loadRunData, type StatementOptions } from '../pass/load.js';
 import type { RunData } from '../pass/run-data.js';
-import { Assembler } from '../stats/assemble.js';
+import { Assembler, type KeptSections } from '../stats/assemble.js';
 import { type PayloadPart, planSections } from '../stats/sections.js';
 
 /** The catalog as a phase sees it: the columns refused, each with why, and the statements it took. */
@@ -55,7 +55,7 @@ export async function loadSections(groups: PartGroups, catalog: CheckedCatalog, 
   return { ...load, statements: catalog.statements + load.statements, ms: catalog.ms + load.ms };
 }
 
-/** Assemblers over what was loaded, one per instant asked for. */
-export function assemblerOf(data: RunData, catalog: CheckedCatalog): (at: Date) => Assembler {
-  return (at) => new Assembler(data, at, catalog.refused);
+/** Assemblers over what was loaded, one per instant asked for (`kept`: section texts kept between runs, rows in memory). */
+export function assemblerOf(data: RunData, catalog: CheckedCatalog, kept?: KeptSections): (at: Date) => Assembler {
+  return (at) => new Assembler(data, at, catalog.refused, kept);
 }

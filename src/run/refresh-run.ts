@@ -19,7 +19,6 @@ import type { Period } from '../lib/time.js';
 import type { Family } from '../requests/batches.js';
 import { type CachedSection, cachedSectionsOf, payloadKey, requestLabel, sectionKey } from '../requests/request-keys.js';
 import { entryNeeds } from '../stats/api-entries.js';
-import { Assembler } from '../stats/assemble.js';
 import { type ChangeProof, driftError } from '../stats/drift-judgement.js';
 import { partsOf } from '../stats/sections.js';
 import { sectionTextsOf } from '../state/section-texts.js';
@@ -256,7 +255,7 @@ function assemble(
   // With rows in memory, the texts of the last run's sections are given again while their inputs are the same.
   const kept = sectionTextsOf(memory);
   kept?.beginRun();
-  const assembler = new Assembler(load.data, now, catalog.refused, kept);
+  const assembler = assemblerOf(load.data, catalog, kept)(now);
   const entries = new Map<string, TimedEntry>();
   const failures = new Map<PlannedRequest, RequestError>();
   for (const planned of requests) {
